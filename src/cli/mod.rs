@@ -1,0 +1,60 @@
+//! The command line: flags become a [`touchpath::Config`], and each
+//! subcommand calls the library.
+
+mod generate;
+mod run;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Multi-touch attribution: which touchpoints earned the sale?
+#[derive(Debug, Parser)]
+#[command(name = "touchpath", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest touchpoint logs, rebuild journeys and write the report.
+    Run(run::RunArgs),
+    /// Write a synthetic touchpoint log and spend table.
+    Generate(generate::GenerateArgs),
+}
+
+/// Exit code for bad input or configuration.
+const EXIT_USER_ERROR: u8 = 1;
+/// Exit code for a defect in touchpath.
+const EXIT_INTERNAL: u8 = 2;
+
+/// Parses the command line, runs it and maps the outcome to an exit code:
+/// 0 success, 1 bad input or configuration, 2 internal error.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USER_ERROR } else { 0 };
+            // clap prints help and version to stdout, usage errors to stderr.
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    let outcome = std::panic::catch_unwind(|| match cli.command {
+        Command::Run(args) => run::execute(&args),
+        Command::Generate(args) => generate::execute(&args),
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            let internal = error
+                .downcast_ref::<touchpath::Error>()
+                .is_some_and(|error| !error.is_user_error());
+            terminal::error(&error);
+            ExitCode::from(if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR })
+        }
+        Err(_) => ExitCode::from(EXIT_INTERNAL),
+    }
+}

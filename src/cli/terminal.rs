@@ -1,0 +1,120 @@
+//! Everything the binary prints goes through here: data to stdout, messages
+//! to stderr, no colour.
+
+#![expect(clippy::print_stderr, reason = "this module is the binary's one place that prints")]
+
+use std::fmt::Write as _;
+
+use touchpath::summary::{Status, Summary};
+
+/// Prints an error chain, then a hint when there is one.
+pub fn error(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+    if let Some(hint) = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// Prints a one-line note.
+pub fn note(message: &str) {
+    eprintln!("{message}");
+}
+
+/// Groups digits by thousands: 1234567 → `1,234,567`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The short human summary of a run.
+pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
+    let mut text = String::new();
+    let rows = &summary.rows;
+    let files = summary.inputs.events.len();
+    let _ = writeln!(text, "read {} rows from {} file{}", thousands(rows.read), files, if files == 1 { "" } else { "s" });
+    let _ = writeln!(text, "  accepted    {:>12}", thousands(rows.accepted));
+    let _ = write!(text, "  rejected    {:>12}  ({:.2} %)", thousands(rows.rejected), rows.reject_rate() * 100.0);
+    let reasons: Vec<String> = rows.rejected_by_reason.iter().map(|(reason, count)| format!("{} {}", reason.as_str(), thousands(*count))).collect();
+    if !reasons.is_empty() {
+        let _ = write!(text, "  {}", reasons.join(", "));
+    }
+    text.push('\n');
+    let _ = writeln!(text, "  duplicates  {:>12}", thousands(rows.duplicates));
+    if !summary.warnings.is_empty() {
+        let warnings: Vec<String> = summary
+            .warnings
+            .iter()
+            .map(|(warning, count)| format!("{} {}", warning.as_str(), thousands(*count)))
+            .collect();
+        let _ = writeln!(text, "  warnings    {}", warnings.join(", "));
+    }
+    if let Some(spend) = &summary.spend {
+        let _ = writeln!(
+            text,
+            "spend: {} rows accepted, {} rejected, {} duplicates; total {:.2} over {} channels",
+            thousands(spend.rows.accepted),
+            thousands(spend.rows.rejected),
+            thousands(spend.rows.duplicates),
+            spend.total,
+            spend.channels
+        );
+    }
+    let _ = writeln!(
+        text,
+        "users {} · touches {} ({} outside the {} window)",
+        thousands(summary.users),
+        thousands(summary.touches),
+        thousands(summary.touches_outside_window),
+        summary.config.lookback
+    );
+    let conversions = &summary.conversions;
+    let _ = writeln!(
+        text,
+        "conversions {} (first {}, repeat {}, without touches {}) · revenue {:.2}",
+        thousands(conversions.total),
+        thousands(conversions.first),
+        thousands(conversions.repeat),
+        thousands(conversions.without_touches),
+        summary.revenue
+    );
+    let length = &summary.path_length;
+    let _ = writeln!(
+        text,
+        "journeys {} converting, {} non-converting · touches per converting path: mean {:.2}, p50 {}, p90 {}, max {}",
+        thousands(summary.journeys.converting),
+        thousands(summary.journeys.non_converting),
+        length.mean,
+        length.p50,
+        length.p90,
+        length.max
+    );
+    match summary.status {
+        Status::Ok => {
+            let _ = write!(text, "report written to {}", out.display());
+        }
+        Status::RejectRateExceeded => {
+            let _ = write!(text, "only the summary and rejects were written to {}", out.display());
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

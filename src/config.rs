@@ -1,0 +1,86 @@
+//! The library's settings: plain data with documented defaults.
+//!
+//! The binary resolves command-line flags and the config file into one
+//! [`Config`]; the library never sees flags.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Stage;
+use crate::time::{Lookback, TimeZone};
+
+/// The canonical names of the touchpoint log's columns.
+pub const EVENT_COLUMNS: [&str; 7] =
+    ["user_id", "timestamp", "channel", "campaign", "stage", "event_type", "revenue"];
+
+/// The canonical names of the spend table's columns.
+pub const SPEND_COLUMNS: [&str; 7] =
+    ["date", "channel", "campaign", "stage", "spend", "impressions", "clicks"];
+
+/// Everything a run needs to know besides its inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Canonical column name → the name used in the input files, for the
+    /// columns whose names differ. Applies to the log and the spend table.
+    pub columns: BTreeMap<String, String>,
+    /// Channel → funnel stage, used when the log has no stage column, when a
+    /// row's stage is blank, and for spend rows without a stage.
+    pub channel_stages: BTreeMap<String, Stage>,
+    /// How far back from a conversion touches still count (default 30 days).
+    pub lookback: Lookback,
+    /// The zone naive timestamps are read in (default UTC).
+    pub timezone: TimeZone,
+    /// The largest share of rejected rows a run may publish results on
+    /// (default 0.05).
+    pub max_reject_rate: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            columns: BTreeMap::new(),
+            channel_stages: default_channel_stages(),
+            lookback: Lookback::default(),
+            timezone: TimeZone::default(),
+            max_reject_rate: 0.05,
+        }
+    }
+}
+
+impl Config {
+    /// The name a canonical column has in the input files.
+    #[must_use]
+    pub fn column_name<'a>(&'a self, canonical: &'a str) -> &'a str {
+        self.columns.get(canonical).map_or(canonical, String::as_str)
+    }
+
+    /// The stage the channel map gives a (normalised) channel.
+    #[must_use]
+    pub fn stage_of(&self, channel: &str) -> Stage {
+        self.channel_stages.get(channel).copied().unwrap_or(Stage::Unknown)
+    }
+}
+
+/// The default channel → stage map: where each common channel usually sits
+/// in the funnel. Loyalty and advocacy depend on who is touched, not on the
+/// channel, so they come only from a log's `stage` column.
+#[must_use]
+pub fn default_channel_stages() -> BTreeMap<String, Stage> {
+    [
+        ("paid_social", Stage::Awareness),
+        ("display", Stage::Awareness),
+        ("video", Stage::Awareness),
+        ("organic_social", Stage::Awareness),
+        ("organic_search", Stage::Consideration),
+        ("referral", Stage::Consideration),
+        ("email", Stage::Consideration),
+        ("paid_search", Stage::Conversion),
+        ("affiliate", Stage::Conversion),
+        ("direct", Stage::Conversion),
+    ]
+    .into_iter()
+    .map(|(channel, stage)| (channel.to_owned(), stage))
+    .collect()
+}

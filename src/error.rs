@@ -1,0 +1,157 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a touchpath run.
+///
+/// Messages are lowercase without a trailing period; the binary prints the
+/// whole chain and, where [`Error::hint`] has one, an actionable hint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read, written or listed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Polars could not decode a file.
+    #[error("{path}: cannot read {format} file: {message}")]
+    Decode {
+        /// The file involved.
+        path: PathBuf,
+        /// `csv` or `parquet`.
+        format: &'static str,
+        /// What the decoder said.
+        message: String,
+    },
+    /// A required column is not in a file.
+    #[error(
+        "{path}: required column `{column}` not found{mapped}; columns found: {found}",
+        mapped = mapped_note(.column, .mapped_from.as_deref()),
+        found = found_list(.found)
+    )]
+    MissingColumn {
+        /// The file involved.
+        path: PathBuf,
+        /// The column's name in the file (after mapping).
+        column: String,
+        /// The canonical name, when the column was remapped.
+        mapped_from: Option<String>,
+        /// The columns the file has.
+        found: Vec<String>,
+    },
+    /// A column exists but holds a type touchpath cannot read.
+    #[error("{path}: column `{column}` has type {found}; expected {expected}")]
+    ColumnType {
+        /// The file involved.
+        path: PathBuf,
+        /// The column's name in the file.
+        column: String,
+        /// The type found.
+        found: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// An input path names no readable data file.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A setting has a value touchpath cannot use.
+    #[error("invalid {setting} `{value}`: {reason}")]
+    Config {
+        /// The setting's name, as the user wrote it.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A configuration file could not be parsed.
+    #[error("{path}: {message}")]
+    ConfigFile {
+        /// The file involved.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// More rows were rejected than `max_reject_rate` allows.
+    #[error(
+        "{rejected} of {read} rows rejected ({rate:.2} %), above the limit of {limit:.2} %; \
+         no attribution output was published"
+    )]
+    RejectRate {
+        /// Rows rejected.
+        rejected: u64,
+        /// Rows read.
+        read: u64,
+        /// Rejected share, in percent.
+        rate: f64,
+        /// The limit, in percent.
+        limit: f64,
+    },
+    /// An invariant touchpath relies on did not hold: a defect, please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// A suggestion that tells the user how to get past this error, if there is one.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::MissingColumn { column, mapped_from, .. } => {
+                let canonical = mapped_from.as_deref().unwrap_or(column);
+                Some(format!(
+                    "if the file names it differently, map it with `--column {canonical}=NAME` \
+                     or in the config file's [columns] table"
+                ))
+            }
+            Self::RejectRate { .. } => Some(
+                "see rejects.csv in the output directory for every rejected row and its reason; \
+                 raise --max-reject-rate only if these rows are expected"
+                    .to_owned(),
+            ),
+            Self::ColumnType { column, .. } => Some(format!(
+                "convert `{column}` upstream, or write the file as CSV so it is read as text"
+            )),
+            _ => None,
+        }
+    }
+
+    /// True when the error comes from the user's input, settings or
+    /// environment rather than from a defect in touchpath (exit code 1
+    /// rather than 2).
+    #[must_use]
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Self::Internal(_))
+    }
+}
+
+fn mapped_note(column: &str, mapped_from: Option<&str>) -> String {
+    match mapped_from {
+        Some(canonical) if canonical != column => format!(" (mapped from `{canonical}`)"),
+        _ => String::new(),
+    }
+}
+
+fn found_list(found: &[String]) -> String {
+    if found.is_empty() {
+        return "none".to_owned();
+    }
+    found.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,352 @@
+//! The accepted events of a run, in the compact columnar form every later
+//! stage reads.
+//!
+//! Strings are dictionary-coded and every dictionary is sorted, so that a
+//! code's order is its string's byte order: sorting by code sorts by name,
+//! and the codes of a run never depend on file or row order.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::event::{EventKind, Stage};
+
+/// The channel code of a conversion that names no channel.
+pub const NO_CHANNEL_CODE: u32 = u32::MAX;
+
+/// A sorted set of distinct strings; a string's code is its index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dictionary {
+    values: Vec<Box<str>>,
+}
+
+impl Dictionary {
+    /// The string with code `code`.
+    ///
+    /// # Panics
+    ///
+    /// If `code` is not a code of this dictionary.
+    #[must_use]
+    pub fn get(&self, code: u32) -> &str {
+        &self.values[code as usize]
+    }
+
+    /// The code of `value`, if present.
+    #[must_use]
+    pub fn code_of(&self, value: &str) -> Option<u32> {
+        self.values.binary_search_by(|probe| probe.as_ref().cmp(value)).ok().and_then(|index| u32::try_from(index).ok())
+    }
+
+    /// How many distinct strings there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The strings, in code order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.values.iter().map(AsRef::as_ref)
+    }
+}
+
+/// Assigns codes to strings in first-seen order; [`Interner::into_sorted`]
+/// then renumbers them in byte order.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    codes: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    values: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&code) = self.codes.get(value) {
+            return code;
+        }
+        let code = u32::try_from(self.values.len()).unwrap_or_else(|_| panic_overflow());
+        self.codes.insert(value.into(), code);
+        self.values.push(value.into());
+        code
+    }
+
+    pub(crate) fn values(&self) -> &[Box<str>] {
+        &self.values
+    }
+
+    /// The sorted dictionary and, for each first-seen code, its sorted code.
+    pub(crate) fn into_sorted(self) -> (Dictionary, Vec<u32>) {
+        let mut order: Vec<u32> = (0..u32::try_from(self.values.len()).unwrap_or_else(|_| panic_overflow())).collect();
+        order.par_sort_unstable_by(|&left, &right| self.values[left as usize].cmp(&self.values[right as usize]));
+        let mut remap = vec![0; self.values.len()];
+        for (rank, &code) in order.iter().enumerate() {
+            remap[code as usize] = u32::try_from(rank).unwrap_or_else(|_| panic_overflow());
+        }
+        let mut values = self.values;
+        let mut sorted: Vec<Box<str>> = Vec::with_capacity(values.len());
+        let mut slots: Vec<Option<Box<str>>> = values.drain(..).map(Some).collect();
+        for code in order {
+            sorted.push(slots[code as usize].take().unwrap_or_default());
+        }
+        (Dictionary { values: sorted }, remap)
+    }
+}
+
+#[cold]
+fn panic_overflow() -> ! {
+    // Four billion distinct users, channels or campaigns in one run: the
+    // input must be split into buckets first.
+    panic!("more than 4 294 967 295 distinct values in one dictionary")
+}
+
+/// One accepted event, its strings coded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// User code.
+    pub user: u32,
+    /// Microseconds since the epoch, UTC.
+    pub time: i64,
+    /// What happened.
+    pub kind: EventKind,
+    /// Channel code, [`NO_CHANNEL_CODE`] for a conversion without one.
+    pub channel: u32,
+    /// Campaign code (the empty string when the log gives none).
+    pub campaign: u32,
+    /// Funnel stage.
+    pub stage: Stage,
+    /// Revenue in millionths of the currency unit; 0 on touches.
+    pub revenue: i64,
+}
+
+impl Event {
+    /// The order of a user's events: by time; at one instant touches before
+    /// conversions, then by channel and campaign name; the remaining fields
+    /// only make the order total, so it never depends on input order.
+    fn order(&self, other: &Self) -> Ordering {
+        (self.user, self.time, self.kind == EventKind::Conversion, self.channel, self.campaign, self.kind, self.stage, self.revenue).cmp(&(
+            other.user,
+            other.time,
+            other.kind == EventKind::Conversion,
+            other.channel,
+            other.campaign,
+            other.kind,
+            other.stage,
+            other.revenue,
+        ))
+    }
+}
+
+/// Every accepted event of a run, grouped by user and ordered within each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventLog {
+    /// User ids (NFC-normalised), sorted.
+    pub users: Dictionary,
+    /// Normalised channel names, sorted.
+    pub channels: Dictionary,
+    /// Campaign names, sorted.
+    pub campaigns: Dictionary,
+    /// `user_starts[u]..user_starts[u + 1]` are user `u`'s events.
+    pub user_starts: Vec<usize>,
+    /// Event times, microseconds since the epoch.
+    pub time: Vec<i64>,
+    /// Event kinds.
+    pub kind: Vec<EventKind>,
+    /// Channel codes.
+    pub channel: Vec<u32>,
+    /// Campaign codes.
+    pub campaign: Vec<u32>,
+    /// Stages.
+    pub stage: Vec<Stage>,
+    /// Revenue in millionths; 0 on touches.
+    pub revenue: Vec<i64>,
+}
+
+impl EventLog {
+    /// How many events there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// True when there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// How many users there are.
+    #[must_use]
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The index range of user `user`'s events.
+    #[must_use]
+    pub fn user_events(&self, user: usize) -> Range<usize> {
+        self.user_starts[user]..self.user_starts[user + 1]
+    }
+
+    /// The channel name of event `index`, `(none)` for a conversion without one.
+    #[must_use]
+    pub fn channel_name(&self, index: usize) -> &str {
+        match self.channel[index] {
+            NO_CHANNEL_CODE => crate::event::NO_CHANNEL,
+            code => self.channels.get(code),
+        }
+    }
+
+    /// Builds a log from events coded with three interners: renumbers codes in
+    /// byte order, sorts, and drops exact duplicates. Returns the log and the
+    /// number of duplicates dropped.
+    pub(crate) fn assemble(mut events: Vec<Event>, users: Interner, channels: Interner, campaigns: Interner) -> (Self, u64) {
+        let (users, user_remap) = users.into_sorted();
+        let (channels, channel_remap) = channels.into_sorted();
+        let (campaigns, campaign_remap) = campaigns.into_sorted();
+        events.par_iter_mut().for_each(|event| {
+            event.user = user_remap[event.user as usize];
+            if event.channel != NO_CHANNEL_CODE {
+                event.channel = channel_remap[event.channel as usize];
+            }
+            event.campaign = campaign_remap[event.campaign as usize];
+        });
+        events.par_sort_unstable_by(Event::order);
+        let before = events.len();
+        events.dedup();
+        let duplicates = (before - events.len()) as u64;
+
+        let mut log = Self { users, channels, campaigns, ..Self::default() };
+        log.user_starts.reserve(log.users.len() + 1);
+        let mut previous_user = None;
+        for (index, event) in events.iter().enumerate() {
+            if previous_user != Some(event.user) {
+                log.user_starts.push(index);
+                previous_user = Some(event.user);
+            }
+        }
+        log.user_starts.push(events.len());
+        if log.users.is_empty() {
+            log.user_starts = vec![0];
+        }
+        log.time = events.par_iter().map(|event| event.time).collect();
+        log.kind = events.par_iter().map(|event| event.kind).collect();
+        log.channel = events.par_iter().map(|event| event.channel).collect();
+        log.campaign = events.par_iter().map(|event| event.campaign).collect();
+        log.stage = events.par_iter().map(|event| event.stage).collect();
+        log.revenue = events.par_iter().map(|event| event.revenue).collect();
+        (log, duplicates)
+    }
+}
+
+/// Builds small logs by hand, for tests and examples.
+#[derive(Debug, Default)]
+pub struct EventLogBuilder {
+    events: Vec<Event>,
+    users: Interner,
+    channels: Interner,
+    campaigns: Interner,
+}
+
+impl EventLogBuilder {
+    /// An empty builder.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a touch of `channel` by `user` at `time` (microseconds).
+    #[must_use]
+    pub fn touch(self, user: &str, time: i64, channel: &str) -> Self {
+        self.event(user, time, EventKind::Click, channel, "", Stage::Unknown, 0)
+    }
+
+    /// Adds a conversion by `user` at `time` worth `revenue` millionths.
+    #[must_use]
+    pub fn conversion(self, user: &str, time: i64, revenue: i64) -> Self {
+        self.event(user, time, EventKind::Conversion, "", "", Stage::Conversion, revenue)
+    }
+
+    /// Adds any event; an empty `channel` means none.
+    #[expect(clippy::too_many_arguments, reason = "one argument per event field")]
+    #[must_use]
+    pub fn event(
+        mut self,
+        user: &str,
+        time: i64,
+        kind: EventKind,
+        channel: &str,
+        campaign: &str,
+        stage: Stage,
+        revenue: i64,
+    ) -> Self {
+        let user = self.users.intern(user);
+        let channel = if channel.is_empty() { NO_CHANNEL_CODE } else { self.channels.intern(channel) };
+        let campaign = self.campaigns.intern(campaign);
+        self.events.push(Event { user, time, kind, channel, campaign, stage, revenue });
+        self
+    }
+
+    /// The assembled log.
+    #[must_use]
+    pub fn build(self) -> EventLog {
+        EventLog::assemble(self.events, self.users, self.channels, self.campaigns).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_byte_order_whatever_the_input_order() {
+        let log = EventLogBuilder::new()
+            .touch("zoe", 5, "video")
+            .touch("adam", 9, "email")
+            .touch("adam", 3, "display")
+            .conversion("adam", 9, 1_000_000)
+            .build();
+        assert_eq!(log.users.iter().collect::<Vec<_>>(), ["adam", "zoe"]);
+        assert_eq!(log.channels.iter().collect::<Vec<_>>(), ["display", "email", "video"]);
+        assert_eq!(log.user_starts, [0, 3, 4]);
+        assert_eq!(log.time, [3, 9, 9, 5]);
+        assert_eq!(log.kind[2], EventKind::Conversion);
+        assert_eq!(log.channel_name(2), "(none)");
+        assert_eq!(log.channels.code_of("email"), Some(1));
+    }
+
+    #[test]
+    fn exact_duplicates_are_dropped_and_counted() {
+        let mut users = Interner::default();
+        let channels = Interner::default();
+        let mut campaigns = Interner::default();
+        let event = Event {
+            user: users.intern("u"),
+            time: 1,
+            kind: EventKind::Conversion,
+            channel: NO_CHANNEL_CODE,
+            campaign: campaigns.intern(""),
+            stage: Stage::Conversion,
+            revenue: 5,
+        };
+        let other = Event { revenue: 6, ..event };
+        let (log, duplicates) = EventLog::assemble(vec![event, other, event, event], users, channels, campaigns);
+        assert_eq!((log.len(), duplicates), (2, 2));
+    }
+
+    #[test]
+    fn ties_put_touches_before_conversions_then_order_by_channel() {
+        let log = EventLogBuilder::new()
+            .conversion("u", 10, 0)
+            .touch("u", 10, "search")
+            .touch("u", 10, "display")
+            .build();
+        assert_eq!(log.kind, [EventKind::Click, EventKind::Click, EventKind::Conversion]);
+        assert_eq!(log.channel_name(0), "display");
+        assert_eq!(log.channel_name(1), "search");
+    }
+}

@@ -1,0 +1,270 @@
+//! Reading touchpoint logs and spend tables, with an exact account of every
+//! row: each one is accepted, rejected with a reason, or dropped as a
+//! duplicate of an accepted row, and `read = accepted + rejected + duplicates`.
+
+pub(crate) mod cells;
+mod lines;
+mod row;
+mod source;
+pub mod spend;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use polars::prelude::DataFrame;
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use row::{Reject, RejectReason, Warning};
+pub use source::{SourceFile, discover};
+pub use spend::{SpendIngest, SpendRow, ingest_spend};
+
+use self::cells::Cells;
+use self::row::{EventColumns, ParsedRows, RowContext, parse_rows};
+use crate::config::{Config, EVENT_COLUMNS};
+use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
+use crate::format::FileFormat;
+use crate::{Error, Result};
+
+/// Rows handed to one parallel task.
+const ROWS_PER_TASK: usize = 1 << 16;
+
+/// Where every input row of one table went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RowCounts {
+    /// Data rows read (header lines excluded).
+    pub read: u64,
+    /// Rows kept.
+    pub accepted: u64,
+    /// Rows refused, each with a reason.
+    pub rejected: u64,
+    /// Rows equal to an accepted row in every column, dropped.
+    pub duplicates: u64,
+    /// Rejected rows per reason.
+    pub rejected_by_reason: BTreeMap<RejectReason, u64>,
+}
+
+impl RowCounts {
+    /// The share of read rows that were rejected (0 when nothing was read).
+    #[must_use]
+    pub fn reject_rate(&self) -> f64 {
+        if self.read == 0 {
+            return 0.0;
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display and thresholds")]
+        let rate = self.rejected as f64 / self.read as f64;
+        rate
+    }
+
+    fn count_rejects(&mut self, rejects: &[Reject]) {
+        self.rejected = rejects.len() as u64;
+        for reject in rejects {
+            *self.rejected_by_reason.entry(reject.reason).or_default() += 1;
+        }
+    }
+}
+
+/// One input file and the rows it gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRows {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: FileFormat,
+    /// Data rows read from it.
+    pub rows: u64,
+    /// Of which rejected.
+    pub rejected: u64,
+}
+
+/// The touchpoint log of a run, read and accounted for.
+#[derive(Debug)]
+pub struct EventIngest {
+    /// The accepted events, deduplicated and ordered.
+    pub log: EventLog,
+    /// Where every row went.
+    pub rows: RowCounts,
+    /// Every rejected row, in file and row order.
+    pub rejects: Vec<Reject>,
+    /// Warnings on accepted rows, by kind.
+    pub warnings: BTreeMap<Warning, u64>,
+    /// The files read, in the order read.
+    pub files: Vec<FileRows>,
+}
+
+/// Reads every file of a touchpoint log.
+///
+/// `now` (microseconds since the epoch) is the instant after which
+/// timestamps count as being in the future.
+///
+/// # Errors
+///
+/// A file that cannot be read or decoded, a missing required column, or a
+/// column of a type touchpath cannot read stops the run at once.
+pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<EventIngest> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut users = Interner::default();
+    let mut channels = Interner::default();
+    let mut campaigns = Interner::default();
+    let mut rejects = Vec::new();
+    let mut warnings: BTreeMap<Warning, u64> = BTreeMap::new();
+    let mut file_rows = Vec::with_capacity(files.len());
+    let mut read = 0;
+
+    for (index, source) in files.iter().enumerate() {
+        let frame = source::read_frame(source)?;
+        let columns = event_columns(&frame, source, config)?;
+        let height = frame.height();
+        drop(frame);
+        let context = RowContext { config, zone: config.timezone, now, file: index };
+        let tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
+            .into_par_iter()
+            .map(|task| {
+                let start = task * ROWS_PER_TASK;
+                parse_rows(&columns, start..height.min(start + ROWS_PER_TASK), &context)
+            })
+            .collect();
+        let mut file_rejects = Vec::new();
+        for parsed in tasks {
+            let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
+            let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
+            let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
+            events.extend(parsed.events.into_iter().map(|event| Event {
+                user: user_remap[event.user as usize],
+                channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
+                campaign: campaign_remap[event.campaign as usize],
+                ..event
+            }));
+            file_rejects.extend(parsed.rejects);
+            for (warning, count) in parsed.warnings {
+                *warnings.entry(warning).or_default() += count;
+            }
+        }
+        locate_rejects(source, &mut file_rejects)?;
+        file_rows.push(FileRows {
+            path: source.path.clone(),
+            format: source.format,
+            rows: height as u64,
+            rejected: file_rejects.len() as u64,
+        });
+        read += height as u64;
+        rejects.extend(file_rejects);
+    }
+
+    let accepted_before_dedup = events.len() as u64;
+    let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
+    let mut rows = RowCounts { read, accepted: accepted_before_dedup - duplicates, duplicates, ..RowCounts::default() };
+    rows.count_rejects(&rejects);
+    if rows.read != rows.accepted + rows.rejected + rows.duplicates {
+        return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
+    }
+    Ok(EventIngest { log, rows, rejects, warnings, files: file_rows })
+}
+
+/// Fills in each reject's line: the physical line for CSV, the 1-based row
+/// for Parquet.
+fn locate_rejects(source: &SourceFile, rejects: &mut [Reject]) -> Result<()> {
+    if source.format != FileFormat::Csv || rejects.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<u64> = rejects.iter().map(|reject| reject.record).collect();
+    let lines = lines::record_lines(&source.path, &records)?;
+    for (reject, line) in rejects.iter_mut().zip(lines) {
+        reject.line = line;
+    }
+    Ok(())
+}
+
+fn event_columns(frame: &DataFrame, source: &SourceFile, config: &Config) -> Result<EventColumns> {
+    let mut resolved = resolve_columns(frame, source, config, &EVENT_COLUMNS, &["user_id", "timestamp", "channel"])?;
+    let mut take = |index: usize| resolved[index].take();
+    let required = |cells: Option<Cells>| cells.unwrap_or(Cells::Constant(None));
+    let columns = EventColumns {
+        user_id: required(take(0)),
+        timestamp: required(take(1)),
+        channel: required(take(2)),
+        campaign: take(3),
+        stage: take(4),
+        event_type: take(5),
+        revenue: take(6),
+    };
+    let type_error = |canonical: &str, cells: &Cells, expected: &'static str| Error::ColumnType {
+        path: source.path.clone(),
+        column: config.column_name(canonical).to_owned(),
+        found: cells_type_name(cells).to_owned(),
+        expected,
+    };
+    let text_only = [("channel", Some(&columns.channel)), ("stage", columns.stage.as_ref()), ("event_type", columns.event_type.as_ref())];
+    for (canonical, cells) in text_only {
+        if let Some(cells) = cells
+            && !matches!(cells, Cells::Text(_) | Cells::Constant(_))
+        {
+            return Err(type_error(canonical, cells, "text"));
+        }
+    }
+    for (canonical, cells) in [("user_id", Some(&columns.user_id)), ("campaign", columns.campaign.as_ref())] {
+        if let Some(cells) = cells
+            && !cells.is_textual()
+        {
+            return Err(type_error(canonical, cells, "text or integers"));
+        }
+    }
+    if let Some(cells @ (Cells::Instant { .. } | Cells::Date(_))) = &columns.revenue {
+        return Err(type_error("revenue", cells, "numbers"));
+    }
+    Ok(columns)
+}
+
+pub(crate) fn cells_type_name(cells: &Cells) -> &'static str {
+    match cells {
+        Cells::Text(_) | Cells::Constant(_) => "text",
+        Cells::Int(_) => "integer",
+        Cells::Float(_) => "float",
+        Cells::Instant { .. } => "timestamp",
+        Cells::Date(_) => "date",
+    }
+}
+
+/// Finds each canonical column in a frame, by its mapped name: exactly, else
+/// ignoring case and surrounding spaces, else as a hive partition key.
+pub(crate) fn resolve_columns(
+    frame: &DataFrame,
+    source: &SourceFile,
+    config: &Config,
+    canonical: &[&str],
+    required: &[&str],
+) -> Result<Vec<Option<Cells>>> {
+    let names: Vec<String> = frame.get_column_names().iter().map(ToString::to_string).collect();
+    let mut resolved = Vec::with_capacity(canonical.len());
+    for &column in canonical {
+        let wanted = config.column_name(column);
+        let explicit = config.columns.contains_key(column);
+        let found = names.iter().find(|name| name.as_str() == wanted).or_else(|| {
+            let mut loose = names.iter().filter(|name| name.trim().eq_ignore_ascii_case(wanted));
+            let first = loose.next();
+            if loose.next().is_some() { None } else { first }
+        });
+        let cells = if let Some(name) = found {
+            let column_data = frame.column(name).map_err(|error| Error::Internal(error.to_string()))?;
+            Some(Cells::from_column(column_data).map_err(|dtype| Error::ColumnType {
+                path: source.path.clone(),
+                column: name.clone(),
+                found: dtype.to_string(),
+                expected: "text, numbers, a timestamp or a date",
+            })?)
+        } else if let Some((_, value)) = source.partitions.iter().find(|(key, _)| key == wanted) {
+            Some(Cells::Constant(Some(value.clone())))
+        } else if required.contains(&column) || explicit {
+            return Err(Error::MissingColumn {
+                path: source.path.clone(),
+                column: wanted.to_owned(),
+                mapped_from: explicit.then(|| column.to_owned()),
+                found: names,
+            });
+        } else {
+            None
+        };
+        resolved.push(cells);
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,365 @@
+//! Validating and normalising one log row.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use serde::Serialize;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+use super::cells::{Cell, Cells};
+use crate::config::Config;
+use crate::event::{EventKind, Stage, normalize_channel};
+use crate::event_log::{Event, Interner, NO_CHANNEL_CODE};
+use crate::time::{MICROS_PER_DAY, TimeZone};
+
+/// Why a row was rejected. Each rejected row has exactly one reason: the first
+/// check it fails, in the order the variants are declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The user id is null or blank.
+    MissingUserId,
+    /// The timestamp is blank, unparsable or not a real date and time.
+    BadTimestamp,
+    /// The event type is not impression, click, visit or conversion.
+    UnknownEventType,
+    /// A touch (not a conversion) has no channel.
+    MissingChannel,
+    /// A conversion's revenue is not a finite number.
+    BadRevenue,
+    /// A conversion's revenue is below zero.
+    NegativeRevenue,
+    /// A spend row's date is not `YYYY-MM-DD`.
+    BadDate,
+    /// A spend row's spend is blank or not a finite number.
+    BadSpend,
+    /// A spend row's spend is below zero.
+    NegativeSpend,
+    /// A spend row's impressions or clicks are not a whole number ≥ 0.
+    BadCount,
+    /// Several spend rows share a (date, channel, campaign) key with different
+    /// values; all of them are rejected rather than one guessed.
+    ConflictingSpendKey,
+}
+
+impl RejectReason {
+    /// The reason code written in `rejects.csv` and the summary.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingUserId => "missing_user_id",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::UnknownEventType => "unknown_event_type",
+            Self::MissingChannel => "missing_channel",
+            Self::BadRevenue => "bad_revenue",
+            Self::NegativeRevenue => "negative_revenue",
+            Self::BadDate => "bad_date",
+            Self::BadSpend => "bad_spend",
+            Self::NegativeSpend => "negative_spend",
+            Self::BadCount => "bad_count",
+            Self::ConflictingSpendKey => "conflicting_spend_key",
+        }
+    }
+}
+
+/// Something odd about an accepted row, counted in the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Warning {
+    /// A touch carries a revenue value; it is ignored.
+    RevenueOnNonConversion,
+    /// A stage value is not a funnel stage; the channel map's stage is used.
+    UnknownStage,
+    /// A timestamp before 1990-01-01: usually a zero or default date.
+    TimestampBefore1990,
+    /// A timestamp after the run started.
+    TimestampInFuture,
+    /// A spend row names a channel never seen in the touchpoint log.
+    SpendChannelNotInLog,
+}
+
+impl Warning {
+    /// The warning's name in the summary.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RevenueOnNonConversion => "revenue_on_non_conversion",
+            Self::UnknownStage => "unknown_stage",
+            Self::TimestampBefore1990 => "timestamp_before_1990",
+            Self::TimestampInFuture => "timestamp_in_future",
+            Self::SpendChannelNotInLog => "spend_channel_not_in_log",
+        }
+    }
+}
+
+/// 1990-01-01T00:00:00Z.
+const YEAR_1990: i64 = 7_305 * MICROS_PER_DAY;
+
+/// A rejected row: where it was, why, and its values as read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reject {
+    /// Index of the source file in the run's file list.
+    pub file: usize,
+    /// 0-based data row index in the file.
+    pub record: u64,
+    /// The row's position for people: the physical line number for CSV (the
+    /// header is line 1), the 1-based row number for Parquet.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: RejectReason,
+    /// The canonical name of the column at fault.
+    pub column: &'static str,
+    /// What was expected.
+    pub detail: Cow<'static, str>,
+    /// The raw values of the table's canonical columns, `None` for absent or null.
+    pub values: Vec<Option<String>>,
+}
+
+/// The touchpoint log's columns in one file, in canonical order.
+pub(crate) struct EventColumns {
+    pub(crate) user_id: Cells,
+    pub(crate) timestamp: Cells,
+    pub(crate) channel: Cells,
+    pub(crate) campaign: Option<Cells>,
+    pub(crate) stage: Option<Cells>,
+    pub(crate) event_type: Option<Cells>,
+    pub(crate) revenue: Option<Cells>,
+}
+
+impl EventColumns {
+    fn raw_values(&self, row: usize) -> Vec<Option<String>> {
+        let optional = |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
+        vec![
+            self.user_id.get(row).text().map(Cow::into_owned),
+            self.timestamp.get(row).text().map(Cow::into_owned),
+            self.channel.get(row).text().map(Cow::into_owned),
+            optional(&self.campaign),
+            optional(&self.stage),
+            optional(&self.event_type),
+            optional(&self.revenue),
+        ]
+    }
+}
+
+/// What a range of rows parsed into, with codes local to the range.
+#[derive(Default)]
+pub(crate) struct ParsedRows {
+    pub(crate) events: Vec<Event>,
+    pub(crate) users: Interner,
+    pub(crate) channels: Interner,
+    pub(crate) campaigns: Interner,
+    pub(crate) rejects: Vec<Reject>,
+    pub(crate) warnings: Vec<(Warning, u64)>,
+}
+
+/// The settings row parsing needs.
+pub(crate) struct RowContext<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) zone: TimeZone,
+    pub(crate) now: i64,
+    pub(crate) file: usize,
+}
+
+struct Rejection {
+    reason: RejectReason,
+    column: &'static str,
+    detail: Cow<'static, str>,
+}
+
+fn reject(reason: RejectReason, column: &'static str, detail: impl Into<Cow<'static, str>>) -> Rejection {
+    Rejection { reason, column, detail: detail.into() }
+}
+
+/// Parses rows `rows` of a file.
+pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &RowContext<'_>) -> ParsedRows {
+    let mut parsed = ParsedRows::default();
+    let mut warnings: HashMap<Warning, u64> = HashMap::new();
+    let mut channel_cache: HashMap<&str, (u32, Stage)> = HashMap::new();
+    for row in rows {
+        match parse_row(columns, row, context, &mut parsed, &mut channel_cache, &mut warnings) {
+            Ok(event) => parsed.events.push(event),
+            Err(rejection) => parsed.rejects.push(Reject {
+                file: context.file,
+                record: row as u64,
+                line: row as u64 + 1,
+                reason: rejection.reason,
+                column: rejection.column,
+                detail: rejection.detail,
+                values: columns.raw_values(row),
+            }),
+        }
+    }
+    parsed.warnings = warnings.into_iter().collect();
+    parsed
+}
+
+fn parse_row<'a>(
+    columns: &'a EventColumns,
+    row: usize,
+    context: &RowContext<'_>,
+    parsed: &mut ParsedRows,
+    channel_cache: &mut HashMap<&'a str, (u32, Stage)>,
+    warnings: &mut HashMap<Warning, u64>,
+) -> Result<Event, Rejection> {
+    let user_cell = columns.user_id.get(row);
+    let user = match user_cell.text() {
+        Some(text) if !text.trim().is_empty() => nfc(text),
+        _ => return Err(reject(RejectReason::MissingUserId, "user_id", "user id is empty")),
+    };
+    let time = columns.timestamp.get(row).instant(context.zone).map_err(|error| {
+        reject(RejectReason::BadTimestamp, "timestamp", error.describe())
+    })?;
+    let kind = parse_kind(columns.event_type.as_ref().map_or(Cell::Null, |cells| cells.get(row)))?;
+
+    let mut channel_of = |raw: &'a str| {
+        *channel_cache.entry(raw).or_insert_with(|| {
+            let name = normalize_channel(raw);
+            if name.is_empty() {
+                (NO_CHANNEL_CODE, Stage::Unknown)
+            } else {
+                (parsed.channels.intern(&name), context.config.stage_of(&name))
+            }
+        })
+    };
+    let (channel, mapped_stage) =
+        if let Cell::Text(raw) = columns.channel.get(row) { channel_of(raw) } else { (NO_CHANNEL_CODE, Stage::Unknown) };
+    if channel == NO_CHANNEL_CODE && kind.is_touch() {
+        return Err(reject(RejectReason::MissingChannel, "channel", "a touch needs a channel"));
+    }
+
+    let revenue_cell = columns.revenue.as_ref().map_or(Cell::Null, |cells| cells.get(row));
+    let revenue = if kind == EventKind::Conversion {
+        parse_revenue(revenue_cell)?
+    } else {
+        if !revenue_cell.is_blank() {
+            *warnings.entry(Warning::RevenueOnNonConversion).or_default() += 1;
+        }
+        0
+    };
+
+    let default_stage = if kind == EventKind::Conversion && channel == NO_CHANNEL_CODE { Stage::Conversion } else { mapped_stage };
+    let stage = match columns.stage.as_ref().map(|cells| cells.get(row)) {
+        Some(cell) if !cell.is_blank() => {
+            cell.text().and_then(|text| Stage::parse(&text)).unwrap_or_else(|| {
+                *warnings.entry(Warning::UnknownStage).or_default() += 1;
+                default_stage
+            })
+        }
+        _ => default_stage,
+    };
+    let campaign = match columns.campaign.as_ref().and_then(|cells| cells.get(row).text()) {
+        Some(text) => parsed.campaigns.intern(text.trim()),
+        None => parsed.campaigns.intern(""),
+    };
+
+    if time < YEAR_1990 {
+        *warnings.entry(Warning::TimestampBefore1990).or_default() += 1;
+    } else if time > context.now {
+        *warnings.entry(Warning::TimestampInFuture).or_default() += 1;
+    }
+    let user = parsed.users.intern(&user);
+    Ok(Event { user, time, kind, channel, campaign, stage, revenue })
+}
+
+/// User ids are compared byte for byte after NFC normalisation, so that the
+/// composed and decomposed spellings of `josé` are one user.
+fn nfc(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        Cow::Owned(text.nfc().collect())
+    }
+}
+
+fn parse_kind(cell: Cell<'_>) -> Result<EventKind, Rejection> {
+    if cell.is_blank() {
+        return Ok(EventKind::Visit);
+    }
+    cell.text().and_then(|text| EventKind::parse(&text)).ok_or_else(|| {
+        reject(RejectReason::UnknownEventType, "event_type", "expected impression, click, visit or conversion")
+    })
+}
+
+fn parse_revenue(cell: Cell<'_>) -> Result<i64, Rejection> {
+    let bad = || reject(RejectReason::BadRevenue, "revenue", "expected a number such as 49.90");
+    let micros = match cell {
+        Cell::Null => return Ok(0),
+        Cell::Text(text) if text.trim().is_empty() => return Ok(0),
+        Cell::Text(text) => parse_amount(text).ok_or_else(bad)?,
+        Cell::Int(value) => value.checked_mul(1_000_000).ok_or_else(bad)?,
+        Cell::Float(value) => float_to_micros(value).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if micros < 0 {
+        return Err(reject(RejectReason::NegativeRevenue, "revenue", "revenue must be ≥ 0"));
+    }
+    Ok(micros)
+}
+
+/// Parses a decimal amount to millionths exactly (half away from zero past
+/// the sixth decimal); exponent notation goes through `f64`.
+pub(crate) fn parse_amount(raw: &str) -> Option<i64> {
+    let text = raw.trim();
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !plain(whole) || !plain(fraction) {
+        return text.parse::<f64>().ok().and_then(float_to_micros);
+    }
+    let mut micros: i64 = 0;
+    for byte in whole.bytes() {
+        micros = micros.checked_mul(10)?.checked_add(i64::from(byte - b'0'))?;
+    }
+    micros = micros.checked_mul(1_000_000)?;
+    let mut scale = 100_000;
+    let mut fraction_bytes = fraction.bytes();
+    for byte in fraction_bytes.by_ref().take(6) {
+        micros = micros.checked_add(i64::from(byte - b'0') * scale)?;
+        scale /= 10;
+    }
+    if fraction_bytes.next().is_some_and(|byte| byte >= b'5') {
+        micros = micros.checked_add(1)?;
+    }
+    Some(if negative { -micros } else { micros })
+}
+
+pub(crate) fn float_to_micros(value: f64) -> Option<i64> {
+    if !value.is_finite() || value.abs() >= 9.2e12 {
+        return None;
+    }
+    #[expect(clippy::cast_possible_truncation, reason = "range checked just above")]
+    Some((value * 1e6).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_exactly() {
+        assert_eq!(parse_amount("49.90"), Some(49_900_000));
+        assert_eq!(parse_amount(" +0.1 "), Some(100_000));
+        assert_eq!(parse_amount("12"), Some(12_000_000));
+        assert_eq!(parse_amount(".5"), Some(500_000));
+        assert_eq!(parse_amount("1.0000005"), Some(1_000_001));
+        assert_eq!(parse_amount("-12.50"), Some(-12_500_000));
+        assert_eq!(parse_amount("1e3"), Some(1_000_000_000));
+        for bad in ["12,50", "abc", "NaN", "inf", "", "-", ".", "1.2.3", "99999999999999999999"] {
+            assert_eq!(parse_amount(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_ids_are_nfc_normalised() {
+        let decomposed = "jose\u{301}";
+        assert_eq!(nfc(Cow::Borrowed(decomposed)), "jos\u{e9}");
+        assert!(matches!(nfc(Cow::Borrowed("plain")), Cow::Borrowed(_)));
+    }
+}

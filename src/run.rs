@@ -1,0 +1,112 @@
+//! One batch run: read, account, rebuild journeys, write the report.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::ingest::{self, SpendIngest, Warning};
+use crate::journey::{JourneyStats, Journeys};
+use crate::output::{self, OutputDir, SUMMARY_FILE};
+use crate::summary::{Inputs, SpendSummary, Status, Summary};
+use crate::{Error, Result};
+
+/// What to run on and where to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Touchpoint log files or directories.
+    pub events: Vec<PathBuf>,
+    /// Spend table files or directories (may be empty).
+    pub spend: Vec<PathBuf>,
+    /// The output directory, replaced whole when the run ends.
+    pub out: PathBuf,
+    /// The run's start, microseconds since the epoch: later timestamps are
+    /// counted as being in the future.
+    pub now: i64,
+}
+
+/// What a finished run wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The summary, as written to `summary.json`.
+    pub summary: Summary,
+    /// Where the report is.
+    pub out: PathBuf,
+}
+
+impl Report {
+    /// The error to report when the run published no results because too
+    /// many rows were rejected.
+    #[must_use]
+    pub fn reject_rate_error(&self, config: &Config) -> Option<Error> {
+        if self.summary.status == Status::Ok {
+            return None;
+        }
+        let spend_rows = self.summary.spend.as_ref().map(|spend| &spend.rows);
+        let worst = std::iter::once(&self.summary.rows)
+            .chain(spend_rows)
+            .max_by(|left, right| left.reject_rate().total_cmp(&right.reject_rate()))?;
+        Some(Error::RejectRate {
+            rejected: worst.rejected,
+            read: worst.read,
+            rate: worst.reject_rate() * 100.0,
+            limit: config.max_reject_rate * 100.0,
+        })
+    }
+}
+
+/// Runs the whole job.
+///
+/// When more than `config.max_reject_rate` of the rows of either table are
+/// rejected, only `summary.json` (with status `reject_rate_exceeded`) and the
+/// rejects are written.
+///
+/// # Errors
+///
+/// Any input that cannot be read, and any output that cannot be written.
+pub fn run(request: &Request, config: &Config) -> Result<Report> {
+    let event_files = ingest::discover(&request.events)?;
+    let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
+    let events = ingest::ingest_events(&event_files, config, request.now)?;
+    let mut spend = ingest::ingest_spend(&spend_files, config)?;
+    count_unknown_spend_channels(&events.log, &mut spend);
+
+    let journeys = Journeys::build(&events.log, config.lookback);
+    let stats = JourneyStats::compute(&events.log, &journeys);
+
+    let mut warnings = events.warnings.clone();
+    for (warning, count) in &spend.warnings {
+        *warnings.entry(*warning).or_default() += count;
+    }
+    let inputs = Inputs { events: events.files.clone(), spend: spend.files.clone() };
+    let mut summary = Summary::new(config, inputs, events.rows.clone(), warnings, &stats);
+    if !spend_files.is_empty() {
+        summary.spend = Some(SpendSummary {
+            rows: spend.counts.clone(),
+            total: crate::journey::micros_to_units(spend.total()),
+            channels: spend.rows.iter().map(|row| row.channel.as_str()).collect::<BTreeSet<_>>().len() as u64,
+        });
+    }
+    let exceeded = events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate;
+    if exceeded {
+        summary.status = Status::RejectRateExceeded;
+    }
+
+    let out = OutputDir::create(&request.out)?;
+    out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
+    if !spend_files.is_empty() {
+        out.write("spend_rejects.csv", |sink| output::write_spend_rejects(sink, &spend.files, &spend.rejects))?;
+    }
+    let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
+    out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
+    let out = out.commit()?;
+    Ok(Report { summary, out })
+}
+
+/// Spend on a channel the log never mentions is still reported later, but
+/// is worth a warning: it is often a naming mismatch.
+fn count_unknown_spend_channels(log: &crate::event_log::EventLog, spend: &mut SpendIngest) {
+    let unknown = spend.rows.iter().filter(|row| log.channels.code_of(&row.channel).is_none()).count() as u64;
+    if unknown > 0 {
+        *spend.warnings.entry(Warning::SpendChannelNotInLog).or_default() += unknown;
+    }
+}

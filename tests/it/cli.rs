@@ -1,0 +1,86 @@
+use std::fs;
+
+use crate::support::{Workspace, count, stderr, touchpath_in};
+
+#[test]
+fn run_without_arguments_uses_the_bundled_sample() {
+    let workspace = Workspace::new();
+    let repository = env!("CARGO_MANIFEST_DIR");
+    let out = workspace.path("report");
+    let output = touchpath_in(std::path::Path::new(repository), &["run", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&workspace.read("report/summary.json")).unwrap();
+    assert_eq!(summary["status"], "ok");
+    assert!(count(&summary, "/users") > 10_000);
+    assert_eq!(
+        count(&summary, "/rows/read"),
+        count(&summary, "/rows/accepted") + count(&summary, "/rows/rejected") + count(&summary, "/rows/duplicates")
+    );
+    assert!(out.join("rejects.csv").is_file());
+    assert!(stderr(&output).contains("report written to"));
+}
+
+#[test]
+fn a_missing_column_stops_the_run_with_a_hint() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", "visitor,timestamp,channel\nu,2026-01-01T00:00:00Z,email\n");
+    let output = workspace.touchpath(&["run", "--events", "events.csv", "--out", "out"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&output), @r"
+    error: events.csv: required column `user_id` not found; columns found: `visitor`, `timestamp`, `channel`
+    hint: if the file names it differently, map it with `--column user_id=NAME` or in the config file's [columns] table
+    ");
+    assert!(!workspace.path("out").exists(), "nothing is published");
+}
+
+#[test]
+fn too_many_rejects_publish_only_the_summary_and_rejects() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "events.csv",
+        "user_id,timestamp,channel\nu,2026-01-01T00:00:00Z,email\nu,not a time,email\nu,2026-01-03T00:00:00Z,email\n",
+    );
+    let output = workspace.touchpath(&["run", "--events", "events.csv", "--out", "out", "--max-reject-rate", "0.2"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("error: 1 of 3 rows rejected (33.33 %), above the limit of 20.00 %"), "{message}");
+    assert!(message.contains("hint: see rejects.csv"), "{message}");
+    let mut files: Vec<String> =
+        fs::read_dir(workspace.path("out")).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["rejects.csv", "summary.json"]);
+    assert_eq!(workspace.summary()["status"], "reject_rate_exceeded");
+
+    let relaxed = workspace.touchpath(&["run", "--events", "events.csv", "--out", "out", "--max-reject-rate", "0.5"]);
+    assert!(relaxed.status.success(), "{}", stderr(&relaxed));
+}
+
+#[test]
+fn bad_settings_exit_1_with_the_reason() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", "user_id,timestamp,channel\nu,2026-01-01T00:00:00Z,email\n");
+    let zone = workspace.touchpath(&["run", "--events", "events.csv", "--timezone", "Mars/Olympus"]);
+    assert_eq!(zone.status.code(), Some(1));
+    assert!(stderr(&zone).contains("unknown time zone `Mars/Olympus`"), "{}", stderr(&zone));
+    let mapping = workspace.touchpath(&["run", "--events", "events.csv", "--column", "colour=hue"]);
+    assert_eq!(mapping.status.code(), Some(1));
+    assert!(stderr(&mapping).contains("unknown column `colour`"), "{}", stderr(&mapping));
+    let lookback = workspace.touchpath(&["run", "--events", "events.csv", "--lookback", "soon"]);
+    assert_eq!(lookback.status.code(), Some(1));
+}
+
+#[test]
+fn config_files_are_read_and_checked() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", "visitor,timestamp,channel\nu,2026-01-01T00:00:00Z,email\n");
+    workspace.write("touchpath.toml", "lookback = \"7d\"\n\n[columns]\nuser_id = \"visitor\"\n");
+    let output = workspace.touchpath(&["run", "--events", "events.csv", "--config", "touchpath.toml", "--out", "out"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(workspace.summary()["config"]["lookback"], "7d");
+
+    workspace.write("bad.toml", "lookback = \"7d\"\nlook_back = \"3d\"\n");
+    let output = workspace.touchpath(&["run", "--events", "events.csv", "--config", "bad.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("bad.toml") && message.contains("line 2") && message.contains("look_back"), "{message}");
+}

@@ -1,0 +1,14 @@
+//! touchpath's integration tests: one binary, one module per area.
+
+/// Helpers shared by the modules: temporary logs, runs, summaries.
+mod support;
+
+/// Row accounting on generated dirty logs, checked against what the
+/// generator injected.
+mod accounting;
+/// The `touchpath` binary: exit codes, messages, files written.
+mod cli;
+/// Reading logs: reject reasons, duplicates, column mapping, formats.
+mod ingest;
+/// Journey rules on hand-built logs, end to end.
+mod journeys;
