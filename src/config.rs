@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Stage;
-use crate::time::{Lookback, TimeZone};
+pub use crate::time::Date;
+use crate::time::{Duration, Lookback, TimeZone};
 
 /// The canonical names of the touchpoint log's columns.
 pub const EVENT_COLUMNS: [&str; 7] =
@@ -35,6 +36,20 @@ pub struct Config {
     /// The largest share of rejected rows a run may publish results on
     /// (default 0.05).
     pub max_reject_rate: f64,
+    /// Channels the `last_non_direct` model skips (default `["direct"]`).
+    pub direct_channels: Vec<String>,
+    /// The `time_decay` model's half-life (default 7 days).
+    pub half_life: Duration,
+    /// The `position_based` model's first, middle and last weights (default
+    /// `[0.4, 0.2, 0.4]`), normalised.
+    pub position_weights: [f64; 3],
+    /// The models to run, by name; empty runs them all.
+    pub models: Vec<String>,
+    /// The analysis period: conversions on or after this date (in
+    /// `timezone`), and spend from this date.
+    pub from: Option<Date>,
+    /// The analysis period's last day, included.
+    pub to: Option<Date>,
 }
 
 impl Default for Config {
@@ -45,6 +60,12 @@ impl Default for Config {
             lookback: Lookback::default(),
             timezone: TimeZone::default(),
             max_reject_rate: 0.05,
+            direct_channels: vec!["direct".to_owned()],
+            half_life: Duration::days(7),
+            position_weights: [0.4, 0.2, 0.4],
+            models: Vec::new(),
+            from: None,
+            to: None,
         }
     }
 }
@@ -54,6 +75,12 @@ impl Config {
     #[must_use]
     pub fn column_name<'a>(&'a self, canonical: &'a str) -> &'a str {
         self.columns.get(canonical).map_or(canonical, String::as_str)
+    }
+
+    /// True when a day (days since the epoch) is inside the analysis period.
+    #[must_use]
+    pub fn in_period(&self, day: i64) -> bool {
+        self.from.is_none_or(|from| day >= from.days()) && self.to.is_none_or(|to| day <= to.days())
     }
 
     /// The stage the channel map gives a (normalised) channel.

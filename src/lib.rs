@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod attribution;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -39,7 +40,9 @@ pub mod format;
 pub mod generate;
 pub mod ingest;
 pub mod journey;
+pub mod models;
 pub mod output;
+pub mod report;
 pub mod run;
 pub mod summary;
 pub mod time;

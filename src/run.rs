@@ -3,9 +3,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::attribution::attribute;
 use crate::config::Config;
 use crate::ingest::{self, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
+use crate::models;
+use crate::report::{Kpis, PeriodSpend, Reports};
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::summary::{Inputs, SpendSummary, Status, Summary};
 use crate::{Error, Result};
@@ -31,6 +34,8 @@ pub struct Report {
     pub summary: Summary,
     /// Where the report is.
     pub out: PathBuf,
+    /// The attribution reports, unless too many rows were rejected.
+    pub reports: Option<Reports>,
 }
 
 impl Report {
@@ -64,6 +69,7 @@ impl Report {
 ///
 /// Any input that cannot be read, and any output that cannot be written.
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
+    let models = models::selected(config)?;
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
     let events = ingest::ingest_events(&event_files, config, request.now)?;
@@ -91,7 +97,23 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         summary.status = Status::RejectRateExceeded;
     }
 
+    let reports = (!exceeded).then(|| {
+        let credits = attribute(&events.log, &journeys, &models, config);
+        let names: Vec<&'static str> = models.iter().map(|model| model.name()).collect();
+        let kpis = Kpis::compute(&events.log, &journeys, config);
+        Reports::new(&events.log, &credits, &names, PeriodSpend::new(&spend.rows, config), kpis)
+    });
+    if let Some(reports) = &reports {
+        summary.models = reports.totals();
+    }
+
     let out = OutputDir::create(&request.out)?;
+    if let Some(reports) = &reports {
+        out.write("channels.csv", |sink| reports.write_channels(sink))?;
+        out.write("campaigns.csv", |sink| reports.write_campaigns(sink))?;
+        out.write("stages.csv", |sink| reports.write_stages(sink))?;
+        out.write("kpis.csv", |sink| reports.write_kpis(sink))?;
+    }
     out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
     if !spend_files.is_empty() {
         out.write("spend_rejects.csv", |sink| output::write_spend_rejects(sink, &spend.files, &spend.rejects))?;
@@ -99,7 +121,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
     let out = out.commit()?;
-    Ok(Report { summary, out })
+    Ok(Report { summary, out, reports })
 }
 
 /// Spend on a channel the log never mentions is still reported later, but

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::ingest::{FileRows, RowCounts, Warning};
 use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, PathLength};
+use crate::report::ModelTotal;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -69,6 +70,9 @@ pub struct Summary {
     pub path_length: PathLength,
     /// The spend table's account, when one was given.
     pub spend: Option<SpendSummary>,
+    /// Each model's credited totals over the analysis period: every model
+    /// credits the same conversions and revenue.
+    pub models: Vec<ModelTotal>,
 }
 
 impl Summary {
@@ -90,6 +94,7 @@ impl Summary {
             journeys: stats.journeys.clone(),
             path_length: stats.path_length.clone(),
             spend: None,
+            models: Vec::new(),
         }
     }
 

@@ -190,6 +190,19 @@ impl TimeZone {
     }
 }
 
+impl TimeZone {
+    /// The local calendar day (days since 1970-01-01) of an instant.
+    #[must_use]
+    pub fn local_day(self, instant: i64) -> i64 {
+        let offset_seconds = match self.0 {
+            None => 0,
+            Some(zone) => DateTime::from_timestamp_micros(instant)
+                .map_or(0, |utc| zone.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc()),
+        };
+        (instant + i64::from(offset_seconds) * MICROS_PER_SECOND).div_euclid(MICROS_PER_DAY)
+    }
+}
+
 impl FromStr for TimeZone {
     type Err = String;
 
@@ -230,7 +243,39 @@ macro_rules! string_serde {
     )*};
 }
 
-string_serde!(Duration, Lookback, TimeZone);
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(i64);
+
+impl Date {
+    /// The date `days` days after 1970-01-01.
+    #[must_use]
+    pub const fn from_days(days: i64) -> Self {
+        Self(days)
+    }
+
+    /// Days since 1970-01-01.
+    #[must_use]
+    pub const fn days(self) -> i64 {
+        self.0
+    }
+}
+
+impl FromStr for Date {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        parse_date(raw).map(Self).ok_or_else(|| format!("expected a date as YYYY-MM-DD, got `{raw}`"))
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&format_date(self.0))
+    }
+}
+
+string_serde!(Duration, Lookback, TimeZone, Date);
 
 /// Why a timestamp was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -591,6 +636,16 @@ mod tests {
         assert_eq!("utc".parse::<TimeZone>(), Ok(TimeZone::UTC));
         assert_eq!("America/New_York".parse::<TimeZone>().unwrap().to_string(), "America/New_York");
         assert!("Mars/Olympus".parse::<TimeZone>().unwrap_err().contains("unknown time zone"));
+    }
+
+    #[test]
+    fn local_days_follow_the_zone() {
+        let late = utc("2026-01-05T23:30:00Z").unwrap();
+        assert_eq!(format_date(TimeZone::UTC.local_day(late)), "2026-01-05");
+        let paris: TimeZone = "Europe/Paris".parse().unwrap();
+        assert_eq!(format_date(paris.local_day(late)), "2026-01-06");
+        assert_eq!("2026-01-06".parse::<Date>().unwrap().to_string(), "2026-01-06");
+        assert!("06/01/2026".parse::<Date>().is_err());
     }
 
     #[test]

@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
 use touchpath::run::{Request, run};
-use touchpath::time::{Lookback, TimeZone};
+use touchpath::report::{OutputFormat, render};
+use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
 use super::terminal;
 
@@ -53,6 +54,59 @@ pub struct RunArgs {
     /// Largest share of rejected rows that still publishes results [default: 0.05].
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     max_reject_rate: Option<f64>,
+
+    /// Models to run, comma-separated [default: all; see `docs/models.md`].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    models: Vec<String>,
+
+    /// Half-life of the `time_decay` model: 12h, 7d, ... [default: 7d].
+    #[arg(long, value_name = "DURATION")]
+    half_life: Option<Duration>,
+
+    /// First, middle and last weights of `position_based` [default: 0.4,0.2,0.4].
+    #[arg(long, value_name = "F,M,L", value_parser = parse_weights)]
+    position_weights: Option<[f64; 3]>,
+
+    /// Channels `last_non_direct` skips, comma-separated [default: direct].
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    direct_channels: Vec<String>,
+
+    /// First day of the analysis period (conversions and spend), `YYYY-MM-DD`.
+    #[arg(long, value_name = "DATE")]
+    from: Option<Date>,
+
+    /// Last day of the analysis period, included, `YYYY-MM-DD`.
+    #[arg(long, value_name = "DATE")]
+    to: Option<Date>,
+
+    /// How the model comparison is printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Worker threads [default: one per core]; results never depend on it.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// How the model comparison is printed.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Aligned columns: credited conversions and ROAS, channels by models.
+    Table,
+    /// `channels.csv`.
+    Csv,
+    /// One JSON object per model and channel.
+    Json,
+}
+
+fn parse_weights(raw: &str) -> Result<[f64; 3], String> {
+    let expected = || format!("expected three weights such as 0.4,0.2,0.4; got `{raw}`");
+    let values: Vec<f64> = raw.split(',').map(|part| part.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| expected())?;
+    let weights: [f64; 3] = values.try_into().map_err(|_| expected())?;
+    if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+        return Err(format!("weights must be ≥ 0 and not all 0; got `{raw}`"));
+    }
+    Ok(weights)
 }
 
 fn parse_mapping(raw: &str) -> Result<(String, String), String> {
@@ -97,6 +151,29 @@ impl RunArgs {
         if let Some(rate) = self.max_reject_rate {
             config.max_reject_rate = rate;
         }
+        if !self.models.is_empty() {
+            config.models.clone_from(&self.models);
+        }
+        if let Some(half_life) = self.half_life {
+            config.half_life = half_life;
+        }
+        if let Some(weights) = self.position_weights {
+            config.position_weights = weights;
+        }
+        if !self.direct_channels.is_empty() {
+            config.direct_channels.clone_from(&self.direct_channels);
+        }
+        if self.from.is_some() {
+            config.from = self.from;
+        }
+        if self.to.is_some() {
+            config.to = self.to;
+        }
+        if let (Some(from), Some(to)) = (config.from, config.to)
+            && from > to
+        {
+            bail!("the analysis period is empty: --from {from} is after --to {to}");
+        }
         Ok(config)
     }
 
@@ -128,6 +205,12 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 /// Runs the job and prints the summary to stderr.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
     let (events, spend) = args.inputs()?;
     let now = chrono::Utc::now().timestamp_micros();
     let request = Request { events, spend, out: args.out.clone(), now };
@@ -135,6 +218,14 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     terminal::note(&terminal::render_summary(&report.summary, &report.out));
     if let Some(error) = report.reject_rate_error(&config) {
         return Err(error.into());
+    }
+    if let Some(reports) = &report.reports {
+        let format = match args.format {
+            Format::Table => OutputFormat::Table,
+            Format::Csv => OutputFormat::Csv,
+            Format::Json => OutputFormat::Json,
+        };
+        terminal::data(&render(reports, format))?;
     }
     Ok(())
 }

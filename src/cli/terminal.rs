@@ -15,6 +15,17 @@ pub fn error(error: &anyhow::Error) {
     }
 }
 
+/// Writes data to stdout. A closed pipe (`touchpath run | head`) is not an
+/// error: the reader simply wanted no more.
+pub fn data(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Prints a one-line note.
 pub fn note(message: &str) {
     eprintln!("{message}");

@@ -1,0 +1,119 @@
+//! Exact credit: weights become integer units that sum to the total.
+
+/// Credit units per conversion: each conversion is split into 10⁹ units, so a
+/// credited conversion count is exact to nine decimals and sums of credit
+/// are integers that add up the same in any order.
+pub const CONVERSION_UNITS: i64 = 1_000_000_000;
+
+/// Relative precision of weights: each is scaled to an integer out of 2⁴⁰
+/// (about 10⁻¹², far below anything a report shows).
+const WEIGHT_SCALE: f64 = (1_u64 << 40) as f64;
+
+/// Splits `total` integer units among touches in proportion to `weights`,
+/// exactly: `out` sums to `total`.
+///
+/// Largest-remainder (Hamilton) apportionment: each touch gets the floor of
+/// its exact share, and the units left over go one each to the touches with
+/// the largest remainders; equal remainders favour the later touch. The
+/// arithmetic is in integers once weights are scaled, so the result never
+/// depends on floating-point summation order. All-zero or empty weights give
+/// the whole total to the last touch.
+///
+/// # Panics
+///
+/// If `out` and `weights` differ in length.
+pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
+    assert_eq!(weights.len(), out.len(), "one output slot per weight");
+    out.fill(0);
+    let Some(last) = out.len().checked_sub(1) else {
+        return;
+    };
+    let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
+    if largest <= 0.0 {
+        out[last] = total;
+        return;
+    }
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
+    let parts: Vec<u64> = weights
+        .iter()
+        .map(|&weight| if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 })
+        .collect();
+    let sum: u128 = parts.iter().map(|&part| u128::from(part)).sum();
+    let magnitude = u128::from(total.unsigned_abs());
+    let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(parts.len());
+    let mut given: u128 = 0;
+    for (index, &part) in parts.iter().enumerate() {
+        let exact = magnitude * u128::from(part);
+        let floor = exact / sum;
+        given += floor;
+        out[index] = i64::try_from(floor).unwrap_or(i64::MAX);
+        remainders.push((exact % sum, index));
+    }
+    // Larger remainder first; on a tie, the later touch first.
+    remainders.sort_unstable_by(|left, right| right.cmp(left));
+    let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX);
+    for &(_, index) in remainders.iter().take(left_over) {
+        out[index] += 1;
+    }
+    if total < 0 {
+        out.iter_mut().for_each(|unit| *unit = -*unit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn thirds_leave_the_spare_unit_to_the_latest_touch() {
+        let mut out = [0; 3];
+        apportion(10, &[1.0, 1.0, 1.0], &mut out);
+        assert_eq!(out, [3, 3, 4]);
+        apportion(CONVERSION_UNITS, &[1.0, 1.0, 1.0], &mut out);
+        assert_eq!(out, [333_333_333, 333_333_333, 333_333_334]);
+    }
+
+    #[test]
+    fn proportions_are_kept() {
+        let mut out = [0; 4];
+        apportion(15_000_000, &[8.0, 4.0, 2.0, 1.0], &mut out);
+        assert_eq!(out, [8_000_000, 4_000_000, 2_000_000, 1_000_000]);
+    }
+
+    #[test]
+    fn degenerate_weights_go_to_the_last_touch() {
+        let mut out = [0; 2];
+        apportion(7, &[0.0, 0.0], &mut out);
+        assert_eq!(out, [0, 7]);
+        apportion(7, &[f64::NAN, 1.0], &mut out);
+        assert_eq!(out, [0, 7]);
+        let mut empty: [i64; 0] = [];
+        apportion(7, &[], &mut empty);
+    }
+
+    proptest! {
+        #[test]
+        fn credit_is_exact_and_non_negative(
+            total in 0_i64..=10_000_000_000_000,
+            weights in proptest::collection::vec(0.0_f64..1e6, 1..40),
+        ) {
+            let mut out = vec![0; weights.len()];
+            apportion(total, &weights, &mut out);
+            prop_assert_eq!(out.iter().sum::<i64>(), total);
+            prop_assert!(out.iter().all(|&unit| unit >= 0));
+            // Each share is within one unit of its exact value.
+            let sum: f64 = weights.iter().sum();
+            if sum > 0.0 {
+                for (weight, unit) in weights.iter().zip(&out) {
+                    #[expect(clippy::cast_precision_loss, reason = "tolerance check")]
+                    let exact = total as f64 * weight / sum;
+                    #[expect(clippy::cast_precision_loss, reason = "tolerance check")]
+                    let unit = *unit as f64;
+                    prop_assert!((unit - exact).abs() <= 1.0 + exact * 1e-9, "{} vs {}", unit, exact);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Attribution models: how a conversion's credit is divided among the touches
+//! of its path.
+//!
+//! Every model implements [`AttributionModel`], one file per model, and
+//! [`registry`] lists them. A model only says how much *weight* each touch
+//! gets; [`apportion`] turns weights into exact integer credit so that each
+//! conversion's credit sums to exactly one conversion and exactly its
+//! revenue, whatever the model (see `docs/models.md`).
+
+mod credit;
+mod first_click;
+mod last_click;
+mod last_non_direct;
+mod linear;
+mod position_based;
+mod time_decay;
+
+use std::ops::Range;
+
+pub use credit::{CONVERSION_UNITS, apportion};
+pub use first_click::FirstClick;
+pub use last_click::LastClick;
+pub use last_non_direct::LastNonDirect;
+pub use linear::Linear;
+pub use position_based::PositionBased;
+pub use time_decay::TimeDecay;
+
+use crate::config::Config;
+use crate::event_log::EventLog;
+
+/// A converting path, as a model sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Path<'a> {
+    log: &'a EventLog,
+    touches: &'a Range<usize>,
+    converted_at: i64,
+}
+
+impl<'a> Path<'a> {
+    /// The touches `touches` of `log` leading to a conversion at `converted_at`.
+    #[must_use]
+    pub fn new(log: &'a EventLog, touches: &'a Range<usize>, converted_at: i64) -> Self {
+        Self { log, touches, converted_at }
+    }
+
+    /// Number of touches.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.touches.len()
+    }
+
+    /// True for a conversion without touches.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.touches.is_empty()
+    }
+
+    /// The channel name of touch `index` (0 = first).
+    #[must_use]
+    pub fn channel(&self, index: usize) -> &'a str {
+        self.log.channels.get(self.log.channel[self.touches.start + index])
+    }
+
+    /// How long before the conversion touch `index` happened, in microseconds.
+    #[must_use]
+    pub fn age(&self, index: usize) -> i64 {
+        self.converted_at - self.log.time[self.touches.start + index]
+    }
+}
+
+/// One way of dividing a conversion's credit among its touches.
+pub trait AttributionModel: Send + Sync {
+    /// The model's name in reports and on the command line.
+    fn name(&self) -> &'static str;
+
+    /// The formula, with the model's parameters, in one line.
+    fn formula(&self) -> String;
+
+    /// Writes each touch's weight into `weights` (one slot per touch of a
+    /// non-empty `path`). Weights are ≥ 0, not all 0, and need not sum to 1:
+    /// [`apportion`] normalises them.
+    fn weights(&self, path: &Path<'_>, weights: &mut [f64]);
+}
+
+/// Every rule-based model, with its parameters from `config`, in report order.
+#[must_use]
+pub fn registry(config: &Config) -> Vec<Box<dyn AttributionModel>> {
+    vec![
+        Box::new(LastClick),
+        Box::new(FirstClick),
+        Box::new(LastNonDirect::new(config.direct_channels.clone())),
+        Box::new(Linear),
+        Box::new(TimeDecay::new(config.half_life)),
+        Box::new(PositionBased::new(config.position_weights)),
+    ]
+}
+
+/// The names of every model, in report order.
+#[must_use]
+pub fn names() -> Vec<&'static str> {
+    registry(&Config::default()).iter().map(|model| model.name()).collect()
+}
+
+/// The models `config.models` selects, in report order.
+///
+/// # Errors
+///
+/// [`crate::Error::Config`] naming an unknown model and listing the known ones.
+pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
+    let known = names();
+    if let Some(unknown) = config.models.iter().find(|name| !known.contains(&name.as_str())) {
+        return Err(crate::Error::Config {
+            setting: "model".to_owned(),
+            value: unknown.clone(),
+            reason: format!("expected one of {}", known.join(", ")),
+        });
+    }
+    Ok(registry(config).into_iter().filter(|model| config.models.is_empty() || config.models.iter().any(|name| name == model.name())).collect())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Hand-built paths for the models' tests.
+
+    use super::{AttributionModel, Path, apportion, CONVERSION_UNITS};
+    use crate::event_log::{EventLog, EventLogBuilder};
+    use crate::time::MICROS_PER_DAY;
+
+    /// A log with one user whose touches are `channels`, `days_before[i]`
+    /// days before a conversion at day 100.
+    pub(crate) fn path_log(channels: &[&str], days_before: &[i64]) -> (EventLog, std::ops::Range<usize>, i64) {
+        let converted_at = 100 * MICROS_PER_DAY;
+        let mut builder = EventLogBuilder::new();
+        for (channel, days) in channels.iter().zip(days_before) {
+            builder = builder.touch("u", converted_at - days * MICROS_PER_DAY, channel);
+        }
+        let log = builder.build();
+        let touches = 0..channels.len();
+        (log, touches, converted_at)
+    }
+
+    /// The credit (in conversions) each touch of `channels` gets, touches one
+    /// day apart, the last one day before the conversion.
+    pub(crate) fn credit(model: &dyn AttributionModel, channels: &[&str]) -> Vec<f64> {
+        let days: Vec<i64> = (1..=channels.len() as i64).rev().collect();
+        credit_with_days(model, channels, &days)
+    }
+
+    pub(crate) fn credit_with_days(model: &dyn AttributionModel, channels: &[&str], days_before: &[i64]) -> Vec<f64> {
+        let (log, touches, converted_at) = path_log(channels, days_before);
+        let path = Path::new(&log, &touches, converted_at);
+        let mut weights = vec![0.0; path.len()];
+        model.weights(&path, &mut weights);
+        let mut units = vec![0; path.len()];
+        apportion(CONVERSION_UNITS, &weights, &mut units);
+        assert_eq!(units.iter().sum::<i64>(), CONVERSION_UNITS);
+        #[expect(clippy::cast_precision_loss, reason = "test display")]
+        units.iter().map(|&unit| unit as f64 / CONVERSION_UNITS as f64).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_models_share_a_name() {
+        let mut all = names();
+        let count = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), count);
+        assert_eq!(count, 6);
+    }
+
+    #[test]
+    fn selection_keeps_report_order_and_rejects_unknown_names() {
+        let config = Config { models: vec!["linear".into(), "last_click".into()], ..Config::default() };
+        let chosen: Vec<_> = selected(&config).unwrap().iter().map(|model| model.name()).collect();
+        assert_eq!(chosen, ["last_click", "linear"]);
+        let config = Config { models: vec!["u_shaped".into()], ..Config::default() };
+        let error = selected(&config).err().unwrap().to_string();
+        assert!(error.contains("invalid model `u_shaped`: expected one of last_click, first_click"), "{error}");
+    }
+}

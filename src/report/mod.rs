@@ -1,0 +1,375 @@
+//! The reports: credit per channel, campaign and stage under each model, with
+//! spend, ROAS, CPA and funnel KPIs.
+//!
+//! Tables are long and tidy (one row per model and group), sorted by model
+//! in registry order then by name, with fixed decimals, so the same input
+//! always gives the same bytes. Formulas and edge cases: `docs/reports.md`.
+
+mod kpis;
+mod spend;
+mod table;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+pub use self::kpis::{Counters, Kpis, ratio};
+pub use self::spend::{PeriodSpend, SpendTotals};
+pub use self::table::{OutputFormat, render};
+use crate::attribution::{CreditSums, Credits};
+use crate::event::{NO_CHANNEL, Stage};
+use crate::event_log::{EventLog, NO_CHANNEL_CODE};
+use crate::output::CsvWriter;
+
+/// The model whose credit the others are compared with.
+pub const BASELINE_MODEL: &str = "last_click";
+
+/// Credit of one model, grouped for the reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelCredit {
+    /// The model's name.
+    pub model: &'static str,
+    /// Per channel name.
+    pub channels: BTreeMap<String, CreditSums>,
+    /// Per (channel, campaign).
+    pub campaigns: BTreeMap<(String, String), CreditSums>,
+    /// Per stage.
+    pub stages: BTreeMap<Stage, CreditSums>,
+    /// All of it: equals the conversions and revenue attributed.
+    pub total: CreditSums,
+}
+
+/// A model's totals, for the summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelTotal {
+    /// The model.
+    pub model: &'static str,
+    /// Credited conversions (equal to the conversions attributed).
+    pub conversions: f64,
+    /// Credited revenue (equal to their revenue).
+    pub revenue: f64,
+}
+
+/// Everything the report files are written from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reports {
+    /// One entry per model, in registry order.
+    pub models: Vec<ModelCredit>,
+    /// Spend in the analysis period.
+    pub spend: PeriodSpend,
+    /// KPI counters, keyed by channel name.
+    pub channel_kpis: BTreeMap<String, Counters>,
+    /// KPI counters per stage.
+    pub stage_kpis: BTreeMap<Stage, Counters>,
+}
+
+impl Reports {
+    /// Groups credit by name and joins spend and KPIs.
+    #[must_use]
+    pub fn new(log: &EventLog, credits: &Credits, model_names: &[&'static str], spend: PeriodSpend, kpis: Kpis) -> Self {
+        let channel_name = |code: u32| if code == NO_CHANNEL_CODE { NO_CHANNEL.to_owned() } else { log.channels.get(code).to_owned() };
+        let models = model_names
+            .iter()
+            .zip(&credits.per_model)
+            .map(|(&model, table)| {
+                let mut credit = ModelCredit { model, ..ModelCredit::default() };
+                for (key, &sums) in table {
+                    let channel = channel_name(key.channel);
+                    let campaign = log.campaigns.get(key.campaign).to_owned();
+                    add(credit.channels.entry(channel.clone()).or_default(), sums);
+                    add(credit.campaigns.entry((channel, campaign)).or_default(), sums);
+                    add(credit.stages.entry(key.stage).or_default(), sums);
+                    add(&mut credit.total, sums);
+                }
+                credit
+            })
+            .collect();
+        let channel_kpis = kpis.channels.into_iter().map(|(code, counters)| (channel_name(code), counters)).collect();
+        let stage_kpis = kpis.stages.into_iter().collect();
+        Self { models, spend, channel_kpis, stage_kpis }
+    }
+
+    /// Each model's totals.
+    #[must_use]
+    pub fn totals(&self) -> Vec<ModelTotal> {
+        self.models
+            .iter()
+            .map(|credit| ModelTotal { model: credit.model, conversions: credit.total.conversions(), revenue: credit.total.revenue() })
+            .collect()
+    }
+
+    /// Every channel with credit under any model or with spend, by name.
+    #[must_use]
+    pub fn channel_names(&self) -> BTreeSet<String> {
+        let credited = self.models.iter().flat_map(|credit| credit.channels.keys().cloned());
+        credited.chain(self.spend.channels.keys().cloned()).collect()
+    }
+
+    fn baseline(&self) -> Option<&ModelCredit> {
+        self.models.iter().find(|credit| credit.model == BASELINE_MODEL)
+    }
+
+    /// `channels.csv`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink returns.
+    pub fn write_channels(&self, sink: &mut dyn Write) -> io::Result<()> {
+        let mut writer = CsvWriter::new(sink);
+        writer.record(
+            [
+                "model",
+                "channel",
+                "conversions",
+                "revenue",
+                "share_of_conversions",
+                "share_of_revenue",
+                "spend",
+                "roas",
+                "cpa",
+                "change_vs_last_click",
+            ]
+            .map(Some),
+        )?;
+        let baseline = self.baseline();
+        for credit in &self.models {
+            for channel in self.channel_names() {
+                let sums = credit.channels.get(&channel).copied().unwrap_or_default();
+                let spend = self.spend.channels.get(&channel);
+                let baseline_sums = baseline.map(|base| base.channels.get(&channel).copied().unwrap_or_default());
+                let change = baseline_sums.filter(|base| base.units > 0).map(|base| change_percent(sums.units, base.units));
+                let fields = [
+                    credit.model.to_owned(),
+                    channel,
+                    fixed(Some(sums.conversions()), 6),
+                    fixed(Some(sums.revenue()), 2),
+                    fixed(share(sums.units, credit.total.units), 4),
+                    fixed(share(sums.revenue, credit.total.revenue), 4),
+                    fixed(spend.map(SpendTotals::amount), 2),
+                    fixed(roas(sums, spend), 4),
+                    fixed(cpa(sums, spend), 2),
+                    fixed(change, 2),
+                ];
+                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `campaigns.csv`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink returns.
+    pub fn write_campaigns(&self, sink: &mut dyn Write) -> io::Result<()> {
+        let mut writer = CsvWriter::new(sink);
+        writer.record(["model", "channel", "campaign", "conversions", "revenue", "spend", "roas", "cpa"].map(Some))?;
+        let keys: BTreeSet<(String, String)> = self
+            .models
+            .iter()
+            .flat_map(|credit| credit.campaigns.keys().cloned())
+            .chain(self.spend.campaigns.keys().cloned())
+            .collect();
+        for credit in &self.models {
+            for key in &keys {
+                let sums = credit.campaigns.get(key).copied().unwrap_or_default();
+                let spend = self.spend.campaigns.get(key);
+                let fields = [
+                    credit.model.to_owned(),
+                    key.0.clone(),
+                    key.1.clone(),
+                    fixed(Some(sums.conversions()), 6),
+                    fixed(Some(sums.revenue()), 2),
+                    fixed(spend.map(SpendTotals::amount), 2),
+                    fixed(roas(sums, spend), 4),
+                    fixed(cpa(sums, spend), 2),
+                ];
+                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `stages.csv`: every funnel stage, in funnel order (`unknown` only when
+    /// it has credit or spend).
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink returns.
+    pub fn write_stages(&self, sink: &mut dyn Write) -> io::Result<()> {
+        let mut writer = CsvWriter::new(sink);
+        writer.record(["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend"].map(Some))?;
+        for credit in &self.models {
+            for stage in self.stages() {
+                let sums = credit.stages.get(&stage).copied().unwrap_or_default();
+                let spend = self.spend.stages.get(&stage).copied().unwrap_or_default();
+                let fields = [
+                    credit.model.to_owned(),
+                    stage.as_str().to_owned(),
+                    fixed(Some(sums.conversions()), 6),
+                    fixed(Some(sums.revenue()), 2),
+                    fixed(share(sums.revenue, credit.total.revenue), 4),
+                    fixed(Some(spend.amount()), 2),
+                    fixed(share(spend.spend, self.spend.total.spend), 4),
+                ];
+                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stages(&self) -> Vec<Stage> {
+        let unknown_used = self.spend.stages.contains_key(&Stage::Unknown)
+            || self.models.iter().any(|credit| credit.stages.contains_key(&Stage::Unknown));
+        Stage::ALL.into_iter().filter(|&stage| stage != Stage::Unknown || unknown_used).collect()
+    }
+
+    /// `kpis.csv`: one row per channel, then one per stage.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink returns.
+    pub fn write_kpis(&self, sink: &mut dyn Write) -> io::Result<()> {
+        let mut writer = CsvWriter::new(sink);
+        writer.record(
+            [
+                "level",
+                "name",
+                "impressions",
+                "clicks",
+                "visits",
+                "reach",
+                "frequency",
+                "ctr",
+                "spend",
+                "cpm",
+                "cpc",
+                "journeys",
+                "conversion_rate",
+                "avg_position",
+                "median_hours_to_conversion",
+            ]
+            .map(Some),
+        )?;
+        let empty = Counters::default();
+        let channels: BTreeSet<String> =
+            self.channel_kpis.keys().filter(|name| *name != NO_CHANNEL).cloned().chain(self.spend.channels.keys().cloned()).collect();
+        for channel in channels {
+            let counters = self.channel_kpis.get(&channel).unwrap_or(&empty);
+            let row = kpi_row("channel", &channel, counters, self.spend.channels.get(&channel));
+            writer.record(row.iter().map(|field| Some(field.as_str())))?;
+        }
+        for stage in self.stages() {
+            let counters = self.stage_kpis.get(&stage).unwrap_or(&empty);
+            let row = kpi_row("stage", stage.as_str(), counters, self.spend.stages.get(&stage));
+            writer.record(row.iter().map(|field| Some(field.as_str())))?;
+        }
+        Ok(())
+    }
+}
+
+fn add(sums: &mut CreditSums, other: CreditSums) {
+    sums.units += other.units;
+    sums.revenue += other.revenue;
+}
+
+/// One `kpis.csv` row. Impressions and clicks come from the spend table
+/// where it gives them, else from the log; frequency is the log's
+/// impressions over the log's reach, so both sides count the same people.
+fn kpi_row(level: &str, name: &str, counters: &Counters, spend: Option<&SpendTotals>) -> Vec<String> {
+    let impressions = spend.filter(|spend| spend.has_impressions).map_or(counters.impressions, |spend| spend.impressions);
+    let clicks = spend.filter(|spend| spend.has_clicks).map_or(counters.clicks, |spend| spend.clicks);
+    let amount = spend.map(SpendTotals::amount);
+    #[expect(clippy::cast_precision_loss, reason = "display")]
+    let per = |count: u64, scale: f64| amount.filter(|_| count > 0).map(|amount| amount / count as f64 * scale);
+    vec![
+        level.to_owned(),
+        name.to_owned(),
+        impressions.to_string(),
+        clicks.to_string(),
+        counters.visits.to_string(),
+        counters.reach.to_string(),
+        fixed(ratio(counters.impressions, counters.reach), 4),
+        fixed(ratio(clicks, impressions), 6),
+        fixed(amount, 2),
+        fixed(per(impressions, 1000.0), 4),
+        fixed(per(clicks, 1.0), 4),
+        counters.journeys.to_string(),
+        fixed(counters.conversion_rate(), 6),
+        fixed(counters.average_position(), 4),
+        fixed(counters.median_hours_to_conversion(), 2),
+    ]
+}
+
+/// ROAS = credited revenue ÷ spend; empty without spend or with spend 0.
+#[must_use]
+pub fn roas(sums: CreditSums, spend: Option<&SpendTotals>) -> Option<f64> {
+    spend.filter(|spend| spend.spend > 0).map(|spend| sums.revenue() / spend.amount())
+}
+
+/// CPA = spend ÷ credited conversions; empty without spend rows or without
+/// credit.
+#[must_use]
+pub fn cpa(sums: CreditSums, spend: Option<&SpendTotals>) -> Option<f64> {
+    spend.filter(|_| sums.units > 0).map(|spend| spend.amount() / sums.conversions())
+}
+
+/// `part ÷ whole × 100`, empty for a zero whole.
+#[must_use]
+pub fn share(part: i128, whole: i128) -> Option<f64> {
+    #[expect(clippy::cast_precision_loss, reason = "display")]
+    (whole != 0).then(|| part as f64 / whole as f64 * 100.0)
+}
+
+fn change_percent(value: i128, baseline: i128) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "display")]
+    let change = (value - baseline) as f64 / baseline as f64 * 100.0;
+    change
+}
+
+/// A number with fixed decimals (`-0` written as `0`), or empty.
+#[must_use]
+pub fn fixed(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(value) if value.is_finite() => {
+            let text = format!("{value:.decimals$}");
+            if text.starts_with('-') && text[1..].bytes().all(|byte| byte == b'0' || byte == b'.') { text[1..].to_owned() } else { text }
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spend(amount: i64) -> SpendTotals {
+        SpendTotals { spend: i128::from(amount), ..SpendTotals::default() }
+    }
+
+    #[test]
+    fn roas_and_cpa_edge_cases() {
+        let credited = CreditSums { units: 2 * i128::from(crate::models::CONVERSION_UNITS), revenue: 300_000_000 };
+        let nothing = CreditSums::default();
+        assert_eq!(roas(credited, Some(&spend(100_000_000))), Some(3.0));
+        assert_eq!(cpa(credited, Some(&spend(100_000_000))), Some(50.0));
+        // No spend rows: both empty.
+        assert_eq!((roas(credited, None), cpa(credited, None)), (None, None));
+        // Spend of 0: no ROAS (never infinity), a CPA of 0.
+        assert_eq!((roas(credited, Some(&spend(0))), cpa(credited, Some(&spend(0)))), (None, Some(0.0)));
+        // Spend without credit: ROAS 0, no CPA.
+        assert_eq!((roas(nothing, Some(&spend(5_000_000))), cpa(nothing, Some(&spend(5_000_000)))), (Some(0.0), None));
+    }
+
+    #[test]
+    fn fixed_decimals_never_print_negative_zero() {
+        assert_eq!(fixed(Some(-0.0), 2), "0.00");
+        assert_eq!(fixed(Some(-0.001), 2), "0.00");
+        assert_eq!(fixed(Some(-1.5), 1), "-1.5");
+        assert_eq!(fixed(Some(f64::INFINITY), 2), "");
+        assert_eq!(fixed(None, 2), "");
+        assert_eq!(share(1, 3).map(|value| fixed(Some(value), 4)), Some("33.3333".to_owned()));
+        assert_eq!(share(1, 0), None);
+    }
+}
