@@ -119,12 +119,22 @@ struct Scratch {
 /// Credits every converting journey whose conversion falls in the analysis
 /// period with every model.
 #[must_use]
-pub fn attribute(log: &EventLog, journeys: &Journeys, models: &[Box<dyn AttributionModel>], config: &Config) -> Credits {
+pub fn attribute(
+    log: &EventLog,
+    journeys: &Journeys,
+    models: &[Box<dyn AttributionModel>],
+    config: &Config,
+) -> Credits {
     (0..journeys.len())
         .into_par_iter()
         .with_min_len(JOURNEYS_PER_TASK)
         .fold(
-            || Scratch { credits: Credits::new(models.len()), weights: Vec::new(), units: Vec::new(), revenue: Vec::new() },
+            || Scratch {
+                credits: Credits::new(models.len()),
+                weights: Vec::new(),
+                units: Vec::new(),
+                revenue: Vec::new(),
+            },
             |mut scratch, index| {
                 credit_journey(log, &journeys.get(index), models, config, &mut scratch);
                 scratch
@@ -134,7 +144,13 @@ pub fn attribute(log: &EventLog, journeys: &Journeys, models: &[Box<dyn Attribut
         .reduce(|| Credits::new(models.len()), Credits::merge)
 }
 
-fn credit_journey(log: &EventLog, journey: &Journey, models: &[Box<dyn AttributionModel>], config: &Config, scratch: &mut Scratch) {
+fn credit_journey(
+    log: &EventLog,
+    journey: &Journey,
+    models: &[Box<dyn AttributionModel>],
+    config: &Config,
+    scratch: &mut Scratch,
+) {
     let Some(conversion) = journey.conversion else {
         return;
     };
@@ -145,7 +161,8 @@ fn credit_journey(log: &EventLog, journey: &Journey, models: &[Box<dyn Attributi
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
     if journey.path.is_empty() {
-        let key = CreditKey { channel: NO_CHANNEL_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
+        let key =
+            CreditKey { channel: NO_CHANNEL_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
         let sums = CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) };
         for table in &mut scratch.credits.per_model {
             table.entry(key).or_default().add(sums);
@@ -166,7 +183,8 @@ fn credit_journey(log: &EventLog, journey: &Journey, models: &[Box<dyn Attributi
                 continue;
             }
             let key = CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] };
-            let sums = CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
+            let sums =
+                CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
             table.entry(key).or_default().add(sums);
         }
     }
@@ -183,7 +201,10 @@ mod tests {
 
     /// Random users: each a list of (channel index, is conversion, revenue).
     fn log_strategy() -> impl Strategy<Value = Vec<Vec<(u8, bool, u32)>>> {
-        proptest::collection::vec(proptest::collection::vec((0_u8..6, proptest::bool::weighted(0.25), 0_u32..100_000), 1..12), 1..40)
+        proptest::collection::vec(
+            proptest::collection::vec((0_u8..6, proptest::bool::weighted(0.25), 0_u32..100_000), 1..12),
+            1..40,
+        )
     }
 
     fn build(users: &[Vec<(u8, bool, u32)>]) -> EventLog {
@@ -246,6 +267,19 @@ mod tests {
             prop_assert_eq!(&whole, &left_first);
             prop_assert_eq!(&whole, &right_first);
             prop_assert_eq!(&whole, &Credits::new(models.len()).merge(whole.clone()));
+        }
+    }
+
+    #[test]
+    fn zero_revenue_still_credits_one_conversion() {
+        let log = EventLogBuilder::new().touch("u", 0, "email").touch("u", 1, "video").conversion("u", 2, 0).build();
+        let config = Config::default();
+        let journeys = Journeys::build(&log, Lookback::default());
+        let models = registry(&config);
+        let credits = attribute(&log, &journeys, &models, &config);
+        for model in 0..models.len() {
+            assert_eq!(credits.total(model), CreditSums { units: i128::from(CONVERSION_UNITS), revenue: 0 });
+            assert!(credits.per_model[model].values().all(|sums| sums.revenue == 0));
         }
     }
 

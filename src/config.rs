@@ -12,12 +12,10 @@ pub use crate::time::Date;
 use crate::time::{Duration, Lookback, TimeZone};
 
 /// The canonical names of the touchpoint log's columns.
-pub const EVENT_COLUMNS: [&str; 7] =
-    ["user_id", "timestamp", "channel", "campaign", "stage", "event_type", "revenue"];
+pub const EVENT_COLUMNS: [&str; 7] = ["user_id", "timestamp", "channel", "campaign", "stage", "event_type", "revenue"];
 
 /// The canonical names of the spend table's columns.
-pub const SPEND_COLUMNS: [&str; 7] =
-    ["date", "channel", "campaign", "stage", "spend", "impressions", "clicks"];
+pub const SPEND_COLUMNS: [&str; 7] = ["date", "channel", "campaign", "stage", "spend", "impressions", "clicks"];
 
 /// Everything a run needs to know besides its inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +69,52 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Reads a TOML configuration file. Keys left out keep their defaults;
+    /// unknown keys and wrong types are errors naming the key and its line.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Io`] when the file cannot be read,
+    /// [`crate::Error::ConfigFile`] when it is not a valid configuration.
+    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|error| crate::Error::io(path, error))?;
+        toml::from_str(&text).map_err(|error| crate::Error::ConfigFile {
+            path: path.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// Checks the values no type can rule out.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Config`] naming the setting.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |setting: &str, value: String, reason: &str| crate::Error::Config {
+            setting: setting.to_owned(),
+            value,
+            reason: reason.to_owned(),
+        };
+        if !(0.0..=1.0).contains(&self.max_reject_rate) {
+            return Err(invalid(
+                "max_reject_rate",
+                self.max_reject_rate.to_string(),
+                "expected a share between 0 and 1",
+            ));
+        }
+        let weights = self.position_weights;
+        if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+            let value = weights.map(|weight| weight.to_string()).join(",");
+            return Err(invalid("position_weights", value, "weights must be ≥ 0 and not all 0"));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(invalid("period", format!("{from}..{to}"), "`from` is after `to`"));
+        }
+        Ok(())
+    }
+
     /// The name a canonical column has in the input files.
     #[must_use]
     pub fn column_name<'a>(&'a self, canonical: &'a str) -> &'a str {

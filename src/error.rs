@@ -123,9 +123,9 @@ impl Error {
                  raise --max-reject-rate only if these rows are expected"
                     .to_owned(),
             ),
-            Self::ColumnType { column, .. } => Some(format!(
-                "convert `{column}` upstream, or write the file as CSV so it is read as text"
-            )),
+            Self::ColumnType { column, .. } => {
+                Some(format!("convert `{column}` upstream, or write the file as CSV so it is read as text"))
+            }
             _ => None,
         }
     }

@@ -78,14 +78,8 @@ pub enum Stage {
 
 impl Stage {
     /// All stages, in funnel order, `unknown` last.
-    pub const ALL: [Self; 6] = [
-        Self::Awareness,
-        Self::Consideration,
-        Self::Conversion,
-        Self::Loyalty,
-        Self::Advocacy,
-        Self::Unknown,
-    ];
+    pub const ALL: [Self; 6] =
+        [Self::Awareness, Self::Consideration, Self::Conversion, Self::Loyalty, Self::Advocacy, Self::Unknown];
 
     /// The stage's name as written in logs and reports.
     #[must_use]

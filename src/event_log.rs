@@ -129,16 +129,26 @@ impl Event {
     /// conversions, then by channel and campaign name; the remaining fields
     /// only make the order total, so it never depends on input order.
     fn order(&self, other: &Self) -> Ordering {
-        (self.user, self.time, self.kind == EventKind::Conversion, self.channel, self.campaign, self.kind, self.stage, self.revenue).cmp(&(
-            other.user,
-            other.time,
-            other.kind == EventKind::Conversion,
-            other.channel,
-            other.campaign,
-            other.kind,
-            other.stage,
-            other.revenue,
-        ))
+        (
+            self.user,
+            self.time,
+            self.kind == EventKind::Conversion,
+            self.channel,
+            self.campaign,
+            self.kind,
+            self.stage,
+            self.revenue,
+        )
+            .cmp(&(
+                other.user,
+                other.time,
+                other.kind == EventKind::Conversion,
+                other.channel,
+                other.campaign,
+                other.kind,
+                other.stage,
+                other.revenue,
+            ))
     }
 }
 
@@ -204,7 +214,12 @@ impl EventLog {
     /// Builds a log from events coded with three interners: renumbers codes in
     /// byte order, sorts, and drops exact duplicates. Returns the log and the
     /// number of duplicates dropped.
-    pub(crate) fn assemble(mut events: Vec<Event>, users: Interner, channels: Interner, campaigns: Interner) -> (Self, u64) {
+    pub(crate) fn assemble(
+        mut events: Vec<Event>,
+        users: Interner,
+        channels: Interner,
+        campaigns: Interner,
+    ) -> (Self, u64) {
         let (users, user_remap) = users.into_sorted();
         let (channels, channel_remap) = channels.into_sorted();
         let (campaigns, campaign_remap) = campaigns.into_sorted();
@@ -340,11 +355,8 @@ mod tests {
 
     #[test]
     fn ties_put_touches_before_conversions_then_order_by_channel() {
-        let log = EventLogBuilder::new()
-            .conversion("u", 10, 0)
-            .touch("u", 10, "search")
-            .touch("u", 10, "display")
-            .build();
+        let log =
+            EventLogBuilder::new().conversion("u", 10, 0).touch("u", 10, "search").touch("u", 10, "display").build();
         assert_eq!(log.kind, [EventKind::Click, EventKind::Click, EventKind::Conversion]);
         assert_eq!(log.channel_name(0), "display");
         assert_eq!(log.channel_name(1), "search");

@@ -8,8 +8,8 @@ use crate::config::Config;
 use crate::ingest::{self, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
 use crate::models;
-use crate::report::{Kpis, PeriodSpend, Reports};
 use crate::output::{self, OutputDir, SUMMARY_FILE};
+use crate::report::{Kpis, PeriodSpend, Reports};
 use crate::summary::{Inputs, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
@@ -69,6 +69,7 @@ impl Report {
 ///
 /// Any input that cannot be read, and any output that cannot be written.
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
+    config.validate()?;
     let models = models::selected(config)?;
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
@@ -92,7 +93,8 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
             channels: spend.rows.iter().map(|row| row.channel.as_str()).collect::<BTreeSet<_>>().len() as u64,
         });
     }
-    let exceeded = events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate;
+    let exceeded =
+        events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate;
     if exceeded {
         summary.status = Status::RejectRateExceeded;
     }

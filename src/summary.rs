@@ -78,7 +78,13 @@ pub struct Summary {
 impl Summary {
     /// Assembles a summary.
     #[must_use]
-    pub fn new(config: &Config, inputs: Inputs, rows: RowCounts, warnings: BTreeMap<Warning, u64>, stats: &JourneyStats) -> Self {
+    pub fn new(
+        config: &Config,
+        inputs: Inputs,
+        rows: RowCounts,
+        warnings: BTreeMap<Warning, u64>,
+        stats: &JourneyStats,
+    ) -> Self {
         Self {
             touchpath_version: env!("CARGO_PKG_VERSION"),
             status: Status::Ok,

@@ -54,7 +54,8 @@ impl FromStr for Duration {
         for character in text.chars() {
             if let Some(digit) = character.to_digit(10) {
                 let value = number.unwrap_or(0);
-                number = Some(value.checked_mul(10).and_then(|v| v.checked_add(i64::from(digit))).ok_or_else(expected)?);
+                number =
+                    Some(value.checked_mul(10).and_then(|v| v.checked_add(i64::from(digit))).ok_or_else(expected)?);
                 continue;
             }
             let unit = match character {
@@ -211,9 +212,9 @@ impl FromStr for TimeZone {
         if name.eq_ignore_ascii_case("utc") || name == "Z" {
             return Ok(Self::UTC);
         }
-        name.parse::<chrono_tz::Tz>().map(|zone| Self(Some(zone))).map_err(|_| {
-            format!("unknown time zone `{raw}`; expected `UTC` or an IANA name such as `Europe/Paris`")
-        })
+        name.parse::<chrono_tz::Tz>()
+            .map(|zone| Self(Some(zone)))
+            .map_err(|_| format!("unknown time zone `{raw}`; expected `UTC` or an IANA name such as `Europe/Paris`"))
     }
 }
 
@@ -527,10 +528,8 @@ pub fn parse_date(raw: &str) -> Option<i64> {
 /// Formats an instant as RFC 3339 UTC with as many fraction digits as it needs.
 #[must_use]
 pub fn format_instant(micros: i64) -> String {
-    DateTime::from_timestamp_micros(micros).map_or_else(
-        || micros.to_string(),
-        |instant| instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-    )
+    DateTime::from_timestamp_micros(micros)
+        .map_or_else(|| micros.to_string(), |instant| instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// Formats days since the epoch as `YYYY-MM-DD`.

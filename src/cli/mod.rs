@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Ingest touchpoint logs, rebuild journeys and write the report.
-    Run(run::RunArgs),
+    /// Ingest touchpoint logs, rebuild journeys, attribute and write the report.
+    Run(Box<run::RunArgs>),
     /// Write a synthetic touchpoint log and spend table.
     Generate(generate::GenerateArgs),
 }
@@ -49,9 +49,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
-            let internal = error
-                .downcast_ref::<touchpath::Error>()
-                .is_some_and(|error| !error.is_user_error());
+            let internal = error.downcast_ref::<touchpath::Error>().is_some_and(|error| !error.is_user_error());
             terminal::error(&error);
             ExitCode::from(if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR })
         }

@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
-use touchpath::run::{Request, run};
 use touchpath::report::{OutputFormat, render};
+use touchpath::run::{Request, run};
 use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
 use super::terminal;
@@ -101,7 +101,8 @@ enum Format {
 
 fn parse_weights(raw: &str) -> Result<[f64; 3], String> {
     let expected = || format!("expected three weights such as 0.4,0.2,0.4; got `{raw}`");
-    let values: Vec<f64> = raw.split(',').map(|part| part.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| expected())?;
+    let values: Vec<f64> =
+        raw.split(',').map(|part| part.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| expected())?;
     let weights: [f64; 3] = values.try_into().map_err(|_| expected())?;
     if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
         return Err(format!("weights must be ≥ 0 and not all 0; got `{raw}`"));
@@ -110,8 +111,9 @@ fn parse_weights(raw: &str) -> Result<[f64; 3], String> {
 }
 
 fn parse_mapping(raw: &str) -> Result<(String, String), String> {
-    let (canonical, name) =
-        raw.split_once('=').ok_or_else(|| format!("expected CANONICAL=NAME, such as stage=funnel_stage; got `{raw}`"))?;
+    let (canonical, name) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("expected CANONICAL=NAME, such as stage=funnel_stage; got `{raw}`"))?;
     let canonical = canonical.trim();
     if !EVENT_COLUMNS.contains(&canonical) && !SPEND_COLUMNS.contains(&canonical) {
         let mut known: Vec<&str> = EVENT_COLUMNS.iter().chain(SPEND_COLUMNS.iter()).copied().collect();
@@ -136,7 +138,7 @@ impl RunArgs {
     /// Resolves flags over the config file over the defaults.
     fn config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
-            Some(path) => load_config(path)?,
+            Some(path) => Config::load(path)?,
             None => Config::default(),
         };
         for (canonical, name) in &self.columns {
@@ -169,11 +171,7 @@ impl RunArgs {
         if self.to.is_some() {
             config.to = self.to;
         }
-        if let (Some(from), Some(to)) = (config.from, config.to)
-            && from > to
-        {
-            bail!("the analysis period is empty: --from {from} is after --to {to}");
-        }
+        config.validate()?;
         Ok(config)
     }
 
@@ -191,15 +189,6 @@ impl RunArgs {
         let spend = if self.spend.is_empty() { vec![sample.join("spend.csv")] } else { self.spend.clone() };
         Ok((vec![sample.join("events.csv")], spend))
     }
-}
-
-/// Reads a configuration file: unknown keys and wrong types are errors that
-/// name the key and its line.
-pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|error| {
-        touchpath::Error::ConfigFile { path: path.to_owned(), message: error.to_string().trim_end().to_owned() }.into()
-    })
 }
 
 /// Runs the job and prints the summary to stderr.

@@ -49,10 +49,15 @@ pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
     let mut text = String::new();
     let rows = &summary.rows;
     let files = summary.inputs.events.len();
-    let _ = writeln!(text, "read {} rows from {} file{}", thousands(rows.read), files, if files == 1 { "" } else { "s" });
+    let _ =
+        writeln!(text, "read {} rows from {} file{}", thousands(rows.read), files, if files == 1 { "" } else { "s" });
     let _ = writeln!(text, "  accepted    {:>12}", thousands(rows.accepted));
     let _ = write!(text, "  rejected    {:>12}  ({:.2} %)", thousands(rows.rejected), rows.reject_rate() * 100.0);
-    let reasons: Vec<String> = rows.rejected_by_reason.iter().map(|(reason, count)| format!("{} {}", reason.as_str(), thousands(*count))).collect();
+    let reasons: Vec<String> = rows
+        .rejected_by_reason
+        .iter()
+        .map(|(reason, count)| format!("{} {}", reason.as_str(), thousands(*count)))
+        .collect();
     if !reasons.is_empty() {
         let _ = write!(text, "  {}", reasons.join(", "));
     }

@@ -46,23 +46,23 @@ const KIND_LIFT: [f64; 3] = [0.6, 1.0, 1.0];
 
 /// How likely a purchase is right after each event kind, per unit of intent:
 /// people rarely buy right after an impression.
-const KIND_CLOSING: [f64; 3] = [0.35, 1.3, 1.5];
+const KIND_CLOSING: [f64; 3] = [0.26, 0.92, 1.05];
 
 /// The largest chance of a purchase after any one touch.
 const MAX_HAZARD: f64 = 0.6;
 
 /// Chance that a prospect drifts away after a touch without buying.
-const PROSPECT_CHURN: f64 = 0.135;
+const PROSPECT_CHURN: f64 = 0.13;
 
 /// Chance that a customer drifts away after a touch without buying again.
-const CUSTOMER_CHURN: f64 = 0.3;
+const CUSTOMER_CHURN: f64 = 0.25;
 
 /// Chance that a buyer stays in touch with the brand after a purchase.
-const STAY_AFTER_PURCHASE: f64 = 0.55;
+const STAY_AFTER_PURCHASE: f64 = 0.6;
 
 /// Repeat buyers need less persuasion but are also less excited: their
 /// intent starts here after a purchase.
-const CUSTOMER_BASE_INTENT: f64 = 0.02;
+const CUSTOMER_BASE_INTENT: f64 = 0.05;
 
 /// Median first-purchase revenue, in currency units (lognormal).
 const REVENUE_MEDIAN: f64 = 52.0;

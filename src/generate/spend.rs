@@ -17,7 +17,7 @@ use polars::prelude::*;
 use rand::Rng;
 use rayon::prelude::*;
 
-use super::catalog::{CAMPAIGNS, CHANNELS, ChannelId};
+use super::catalog::{CAMPAIGNS, CHANNELS, Campaign, ChannelId};
 use super::render::{push_cents, push_date, push_number};
 use super::simulate::{Event, SECONDS_PER_DAY, SPAN_DAYS, SPAN_START, STREAM_SPEND, stream};
 use super::write::{create, polars_error};
@@ -26,6 +26,10 @@ use crate::{Error, FileFormat, Result};
 
 /// The spend table's header line: `config::SPEND_COLUMNS`, in order.
 const SPEND_HEADER: &str = "date,channel,campaign,stage,spend,impressions,clicks\n";
+
+/// Retargeting audiences are small and contested: their impressions cost
+/// this many times the channel's CPM.
+const RETARGETING_PREMIUM: f64 = 3.5;
 
 /// Logged clicks are nearly complete; a few cannot be tied to a user.
 const CLICK_REACH: f64 = 1.25;
@@ -44,19 +48,19 @@ struct Pricing {
 /// Prices of the log's paid channels; `None` for organic ones.
 fn pricing(channel: ChannelId) -> Option<Pricing> {
     let (impression_reach, cost_per_mille, cost_per_click) = match CHANNELS[usize::from(channel)].name {
-        "paid_social" => (60.0, 6.50, 0.0),
-        "paid_search" => (22.0, 0.0, 0.70),
-        "email" => (4.0, 0.90, 0.0),
-        "display" => (90.0, 2.80, 0.0),
-        "video" => (45.0, 11.0, 0.0),
-        "affiliate" => (15.0, 0.0, 0.45),
+        "paid_social" => (200.0, 6.50, 0.0),
+        "paid_search" => (22.0, 0.0, 1.00),
+        "email" => (4.0, 22.0, 0.0),
+        "display" => (300.0, 2.80, 0.0),
+        "video" => (160.0, 11.0, 0.0),
+        "affiliate" => (15.0, 0.0, 0.65),
         _ => return None,
     };
     Some(Pricing { impression_reach, cost_per_mille, cost_per_click })
 }
 
 /// The podcast: audio downloads per simulated user and day, and the CPM.
-const PODCAST_DOWNLOADS_PER_USER: f64 = 0.15;
+const PODCAST_DOWNLOADS_PER_USER: f64 = 0.08;
 const PODCAST_COST_PER_MILLE: f64 = 18.0;
 /// Listeners who type the vanity URL, per download.
 const PODCAST_CLICK_RATE: f64 = 0.001;
@@ -119,7 +123,7 @@ pub(crate) fn build(events: &[Event], users: u32, seed: u64) -> Vec<SpendRow> {
             let (impressions, clicks, spend) = match campaign.logged {
                 Some(index) => {
                     let [logged_impressions, logged_clicks] = counts[day * CAMPAIGNS.len() + index];
-                    price_logged(CAMPAIGNS[index].channel, logged_impressions, logged_clicks, reach_noise)
+                    price_logged(&CAMPAIGNS[index], logged_impressions, logged_clicks, reach_noise)
                 }
                 None => price_podcast(users, reach_noise),
             };
@@ -138,14 +142,16 @@ pub(crate) fn build(events: &[Event], users: u32, seed: u64) -> Vec<SpendRow> {
 }
 
 /// Impressions, clicks and spend of one logged campaign on one day.
-fn price_logged(channel: ChannelId, impressions: u64, clicks: u64, noise: f64) -> (i64, i64, f64) {
-    let Some(pricing) = pricing(channel) else {
+fn price_logged(campaign: &Campaign, impressions: u64, clicks: u64, noise: f64) -> (i64, i64, f64) {
+    let Some(pricing) = pricing(campaign.channel) else {
         return (0, 0, 0.0);
     };
+    // Retargeting campaigns are the ones that need earlier touches.
+    let premium = if campaign.minimum_touches > 0 { RETARGETING_PREMIUM } else { 1.0 };
     // Every logged click was also an impression.
     let served = rounded((impressions + clicks) as f64 * pricing.impression_reach * noise);
     let clicked = rounded(clicks as f64 * CLICK_REACH * noise);
-    let spend = served as f64 / 1_000.0 * pricing.cost_per_mille + clicked as f64 * pricing.cost_per_click;
+    let spend = served as f64 / 1_000.0 * pricing.cost_per_mille * premium + clicked as f64 * pricing.cost_per_click;
     (served, clicked, spend)
 }
 

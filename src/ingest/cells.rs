@@ -150,9 +150,7 @@ impl<'a> Cell<'a> {
                 };
                 if naive { zone.to_instant(micros).ok_or(TimestampError::OutOfRange) } else { Ok(micros) }
             }
-            Cell::Date(days) => {
-                zone.to_instant(i64::from(days) * MICROS_PER_DAY).ok_or(TimestampError::OutOfRange)
-            }
+            Cell::Date(days) => zone.to_instant(i64::from(days) * MICROS_PER_DAY).ok_or(TimestampError::OutOfRange),
         }
     }
 }

@@ -128,10 +128,15 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
         for parsed in tasks {
             let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
             let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
-            let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
+            let campaign_remap: Vec<u32> =
+                parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
             events.extend(parsed.events.into_iter().map(|event| Event {
                 user: user_remap[event.user as usize],
-                channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
+                channel: if event.channel == NO_CHANNEL_CODE {
+                    NO_CHANNEL_CODE
+                } else {
+                    channel_remap[event.channel as usize]
+                },
                 campaign: campaign_remap[event.campaign as usize],
                 ..event
             }));
@@ -194,7 +199,11 @@ fn event_columns(frame: &DataFrame, source: &SourceFile, config: &Config) -> Res
         found: cells_type_name(cells).to_owned(),
         expected,
     };
-    let text_only = [("channel", Some(&columns.channel)), ("stage", columns.stage.as_ref()), ("event_type", columns.event_type.as_ref())];
+    let text_only = [
+        ("channel", Some(&columns.channel)),
+        ("stage", columns.stage.as_ref()),
+        ("event_type", columns.event_type.as_ref()),
+    ];
     for (canonical, cells) in text_only {
         if let Some(cells) = cells
             && !matches!(cells, Cells::Text(_) | Cells::Constant(_))

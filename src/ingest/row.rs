@@ -131,7 +131,8 @@ pub(crate) struct EventColumns {
 
 impl EventColumns {
     fn raw_values(&self, row: usize) -> Vec<Option<String>> {
-        let optional = |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
+        let optional =
+            |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
         vec![
             self.user_id.get(row).text().map(Cow::into_owned),
             self.timestamp.get(row).text().map(Cow::into_owned),
@@ -209,9 +210,11 @@ fn parse_row<'a>(
         Some(text) if !text.trim().is_empty() => nfc(text),
         _ => return Err(reject(RejectReason::MissingUserId, "user_id", "user id is empty")),
     };
-    let time = columns.timestamp.get(row).instant(context.zone).map_err(|error| {
-        reject(RejectReason::BadTimestamp, "timestamp", error.describe())
-    })?;
+    let time = columns
+        .timestamp
+        .get(row)
+        .instant(context.zone)
+        .map_err(|error| reject(RejectReason::BadTimestamp, "timestamp", error.describe()))?;
     let kind = parse_kind(columns.event_type.as_ref().map_or(Cell::Null, |cells| cells.get(row)))?;
 
     let mut channel_of = |raw: &'a str| {
@@ -224,8 +227,11 @@ fn parse_row<'a>(
             }
         })
     };
-    let (channel, mapped_stage) =
-        if let Cell::Text(raw) = columns.channel.get(row) { channel_of(raw) } else { (NO_CHANNEL_CODE, Stage::Unknown) };
+    let (channel, mapped_stage) = if let Cell::Text(raw) = columns.channel.get(row) {
+        channel_of(raw)
+    } else {
+        (NO_CHANNEL_CODE, Stage::Unknown)
+    };
     if channel == NO_CHANNEL_CODE && kind.is_touch() {
         return Err(reject(RejectReason::MissingChannel, "channel", "a touch needs a channel"));
     }
@@ -240,14 +246,13 @@ fn parse_row<'a>(
         0
     };
 
-    let default_stage = if kind == EventKind::Conversion && channel == NO_CHANNEL_CODE { Stage::Conversion } else { mapped_stage };
+    let default_stage =
+        if kind == EventKind::Conversion && channel == NO_CHANNEL_CODE { Stage::Conversion } else { mapped_stage };
     let stage = match columns.stage.as_ref().map(|cells| cells.get(row)) {
-        Some(cell) if !cell.is_blank() => {
-            cell.text().and_then(|text| Stage::parse(&text)).unwrap_or_else(|| {
-                *warnings.entry(Warning::UnknownStage).or_default() += 1;
-                default_stage
-            })
-        }
+        Some(cell) if !cell.is_blank() => cell.text().and_then(|text| Stage::parse(&text)).unwrap_or_else(|| {
+            *warnings.entry(Warning::UnknownStage).or_default() += 1;
+            default_stage
+        }),
         _ => default_stage,
     };
     let campaign = match columns.campaign.as_ref().and_then(|cells| cells.get(row).text()) {

@@ -173,7 +173,9 @@ fn parse_spend_row(
     let date = match cell(columns, 0, row) {
         Cell::Text(text) => parse_date(text),
         Cell::Date(days) => Some(i64::from(days)),
-        Cell::Instant { .. } => cell(columns, 0, row).instant(config.timezone).ok().map(|micros| micros.div_euclid(MICROS_PER_DAY)),
+        Cell::Instant { .. } => {
+            cell(columns, 0, row).instant(config.timezone).ok().map(|micros| micros.div_euclid(MICROS_PER_DAY))
+        }
         _ => None,
     }
     .ok_or((RejectReason::BadDate, "date", "expected a date as YYYY-MM-DD"))?;
@@ -200,8 +202,10 @@ fn parse_spend_row(
     if spend < 0 {
         return Err((RejectReason::NegativeSpend, "spend", "spend must be ≥ 0"));
     }
-    let impressions = parse_count(cell(columns, 5, row)).map_err(|()| (RejectReason::BadCount, "impressions", "expected a whole number ≥ 0"))?;
-    let clicks = parse_count(cell(columns, 6, row)).map_err(|()| (RejectReason::BadCount, "clicks", "expected a whole number ≥ 0"))?;
+    let impressions = parse_count(cell(columns, 5, row))
+        .map_err(|()| (RejectReason::BadCount, "impressions", "expected a whole number ≥ 0"))?;
+    let clicks = parse_count(cell(columns, 6, row))
+        .map_err(|()| (RejectReason::BadCount, "clicks", "expected a whole number ≥ 0"))?;
     Ok(SpendRow { date, channel, campaign, stage, spend, impressions, clicks })
 }
 

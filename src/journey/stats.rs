@@ -137,7 +137,12 @@ impl PathLength {
             }
             counts.len() as u64 - 1
         };
-        Self { mean: (mean * 1e4).round() / 1e4, p50: percentile(50), p90: percentile(90), max: counts.len() as u64 - 1 }
+        Self {
+            mean: (mean * 1e4).round() / 1e4,
+            p50: percentile(50),
+            p90: percentile(90),
+            max: counts.len() as u64 - 1,
+        }
     }
 }
 
@@ -176,10 +181,7 @@ mod tests {
         let stats = JourneyStats::compute(&log, &journeys);
         assert_eq!(stats.users, 3);
         assert_eq!(stats.touches, 3);
-        assert_eq!(
-            stats.conversions,
-            ConversionCounts { total: 3, first: 2, repeat: 1, without_touches: 2 }
-        );
+        assert_eq!(stats.conversions, ConversionCounts { total: 3, first: 2, repeat: 1, without_touches: 2 });
         assert_eq!(stats.journeys, JourneyCounts { converting: 3, non_converting: 1 });
         assert_eq!(stats.revenue_micros, 15_000_000);
         assert_eq!((stats.path_length.p50, stats.path_length.max), (0, 2));

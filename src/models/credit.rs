@@ -7,7 +7,7 @@ pub const CONVERSION_UNITS: i64 = 1_000_000_000;
 
 /// Relative precision of weights: each is scaled to an integer out of 2⁴⁰
 /// (about 10⁻¹², far below anything a report shows).
-const WEIGHT_SCALE: f64 = (1_u64 << 40) as f64;
+const WEIGHT_SCALE: f64 = 1_099_511_627_776.0;
 
 /// Splits `total` integer units among touches in proportion to `weights`,
 /// exactly: `out` sums to `total`.
@@ -36,7 +36,11 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
     #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
     let parts: Vec<u64> = weights
         .iter()
-        .map(|&weight| if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 })
+        .map(
+            |&weight| {
+                if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 }
+            },
+        )
         .collect();
     let sum: u128 = parts.iter().map(|&part| u128::from(part)).sum();
     let magnitude = u128::from(total.unsigned_abs());
@@ -56,7 +60,9 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
         out[index] += 1;
     }
     if total < 0 {
-        out.iter_mut().for_each(|unit| *unit = -*unit);
+        for unit in out.iter_mut() {
+            *unit = -*unit;
+        }
     }
 }
 

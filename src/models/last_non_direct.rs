@@ -20,7 +20,7 @@ pub struct LastNonDirect {
 impl LastNonDirect {
     /// The model with these (normalised) direct channels.
     #[must_use]
-    pub fn new(direct_channels: Vec<String>) -> Self {
+    pub fn new(direct_channels: &[String]) -> Self {
         let direct_channels = direct_channels.iter().map(|channel| crate::event::normalize_channel(channel)).collect();
         Self { direct_channels }
     }
@@ -32,7 +32,10 @@ impl AttributionModel for LastNonDirect {
     }
 
     fn formula(&self) -> String {
-        format!("100 % to the last touch not in [{}]; all-direct paths: the last touch", self.direct_channels.join(", "))
+        format!(
+            "100 % to the last touch not in [{}]; all-direct paths: the last touch",
+            self.direct_channels.join(", ")
+        )
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
@@ -53,7 +56,7 @@ mod tests {
     use crate::models::testing::credit;
 
     fn model() -> LastNonDirect {
-        LastNonDirect::new(vec!["Direct".into()])
+        LastNonDirect::new(&["Direct".into()])
     }
 
     #[test]
@@ -71,7 +74,7 @@ mod tests {
 
     #[test]
     fn several_direct_channels() {
-        let model = LastNonDirect::new(vec!["direct".into(), "organic_search".into()]);
+        let model = LastNonDirect::new(&["direct".into(), "organic_search".into()]);
         assert_eq!(credit(&model, &["email", "organic_search", "direct"]), [1.0, 0.0, 0.0]);
     }
 }

@@ -88,7 +88,7 @@ pub fn registry(config: &Config) -> Vec<Box<dyn AttributionModel>> {
     vec![
         Box::new(LastClick),
         Box::new(FirstClick),
-        Box::new(LastNonDirect::new(config.direct_channels.clone())),
+        Box::new(LastNonDirect::new(&config.direct_channels)),
         Box::new(Linear),
         Box::new(TimeDecay::new(config.half_life)),
         Box::new(PositionBased::new(config.position_weights)),
@@ -115,14 +115,17 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
             reason: format!("expected one of {}", known.join(", ")),
         });
     }
-    Ok(registry(config).into_iter().filter(|model| config.models.is_empty() || config.models.iter().any(|name| name == model.name())).collect())
+    Ok(registry(config)
+        .into_iter()
+        .filter(|model| config.models.is_empty() || config.models.iter().any(|name| name == model.name()))
+        .collect())
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Hand-built paths for the models' tests.
 
-    use super::{AttributionModel, Path, apportion, CONVERSION_UNITS};
+    use super::{AttributionModel, CONVERSION_UNITS, Path, apportion};
     use crate::event_log::{EventLog, EventLogBuilder};
     use crate::time::MICROS_PER_DAY;
 
@@ -142,7 +145,7 @@ pub(crate) mod testing {
     /// The credit (in conversions) each touch of `channels` gets, touches one
     /// day apart, the last one day before the conversion.
     pub(crate) fn credit(model: &dyn AttributionModel, channels: &[&str]) -> Vec<f64> {
-        let days: Vec<i64> = (1..=channels.len() as i64).rev().collect();
+        let days: Vec<i64> = (1..=i64::try_from(channels.len()).unwrap_or(i64::MAX)).rev().collect();
         credit_with_days(model, channels, &days)
     }
 

@@ -24,7 +24,10 @@ impl<'a> CsvWriter<'a> {
                 self.sink.write_all(b",")?;
             }
             let field = field.unwrap_or("");
-            if field.bytes().any(|byte| matches!(byte, b',' | b'"' | b'\n' | b'\r')) || field.starts_with(' ') || field.ends_with(' ') {
+            if field.bytes().any(|byte| matches!(byte, b',' | b'"' | b'\n' | b'\r'))
+                || field.starts_with(' ')
+                || field.ends_with(' ')
+            {
                 self.sink.write_all(b"\"")?;
                 self.sink.write_all(field.replace('"', "\"\"").as_bytes())?;
                 self.sink.write_all(b"\"")?;
@@ -44,7 +47,9 @@ mod tests {
     fn fields_are_quoted_only_when_needed() {
         let mut bytes = Vec::new();
         let mut writer = CsvWriter::new(&mut bytes);
-        writer.record([Some("plain"), None, Some("a,b"), Some("say \"hi\""), Some("two\nlines"), Some(" pad")]).unwrap();
+        writer
+            .record([Some("plain"), None, Some("a,b"), Some("say \"hi\""), Some("two\nlines"), Some(" pad")])
+            .unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), "plain,,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" pad\"\n");
     }
 }

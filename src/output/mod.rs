@@ -36,7 +36,10 @@ impl OutputDir {
     pub fn create(target: &Path) -> Result<Self> {
         if target.exists() {
             if !target.is_dir() {
-                return Err(Error::Input { path: target.to_owned(), reason: "exists and is not a directory".to_owned() });
+                return Err(Error::Input {
+                    path: target.to_owned(),
+                    reason: "exists and is not a directory".to_owned(),
+                });
             }
             let empty = fs::read_dir(target).map_err(|error| Error::io(target, error))?.next().is_none();
             if !empty && !target.join(SUMMARY_FILE).is_file() {
@@ -52,7 +55,8 @@ impl OutputDir {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|error| Error::io(&parent, error))?;
-        let name = target.file_name().map_or_else(|| "touchpath-out".into(), |name| name.to_string_lossy().into_owned());
+        let name =
+            target.file_name().map_or_else(|| "touchpath-out".into(), |name| name.to_string_lossy().into_owned());
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))
             .tempdir_in(&parent)

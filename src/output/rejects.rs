@@ -32,7 +32,13 @@ fn write_rejects(sink: &mut dyn Write, files: &[FileRows], rejects: &[Reject], c
     for reject in rejects {
         let file = files.get(reject.file).map(|file| file.path.to_string_lossy().into_owned()).unwrap_or_default();
         let line = reject.line.to_string();
-        let fixed = [Some(file.as_str()), Some(line.as_str()), Some(reject.reason.as_str()), Some(reject.column), Some(&*reject.detail)];
+        let fixed = [
+            Some(file.as_str()),
+            Some(line.as_str()),
+            Some(reject.reason.as_str()),
+            Some(reject.column),
+            Some(&*reject.detail),
+        ];
         writer.record(fixed.into_iter().chain(reject.values.iter().map(Option::as_deref)))?;
     }
     Ok(())

@@ -198,7 +198,9 @@ impl Kpis {
                 i128::from(POSITION_UNITS) * offset as i128 / last as i128
             };
             let minutes = u64::try_from((converted_at - log.time[index]) / (60 * MICROS_PER_SECOND)).unwrap_or(0);
-            for counters in [self.channels.entry(log.channel[index]).or_default(), self.stages.entry(log.stage[index]).or_default()] {
+            for counters in
+                [self.channels.entry(log.channel[index]).or_default(), self.stages.entry(log.stage[index]).or_default()]
+            {
                 counters.position_units += position;
                 counters.converting_touches += 1;
                 *counters.minutes_to_conversion.entry(minutes).or_default() += 1;

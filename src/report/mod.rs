@@ -67,8 +67,15 @@ pub struct Reports {
 impl Reports {
     /// Groups credit by name and joins spend and KPIs.
     #[must_use]
-    pub fn new(log: &EventLog, credits: &Credits, model_names: &[&'static str], spend: PeriodSpend, kpis: Kpis) -> Self {
-        let channel_name = |code: u32| if code == NO_CHANNEL_CODE { NO_CHANNEL.to_owned() } else { log.channels.get(code).to_owned() };
+    pub fn new(
+        log: &EventLog,
+        credits: &Credits,
+        model_names: &[&'static str],
+        spend: PeriodSpend,
+        kpis: Kpis,
+    ) -> Self {
+        let channel_name =
+            |code: u32| if code == NO_CHANNEL_CODE { NO_CHANNEL.to_owned() } else { log.channels.get(code).to_owned() };
         let models = model_names
             .iter()
             .zip(&credits.per_model)
@@ -95,7 +102,11 @@ impl Reports {
     pub fn totals(&self) -> Vec<ModelTotal> {
         self.models
             .iter()
-            .map(|credit| ModelTotal { model: credit.model, conversions: credit.total.conversions(), revenue: credit.total.revenue() })
+            .map(|credit| ModelTotal {
+                model: credit.model,
+                conversions: credit.total.conversions(),
+                revenue: credit.total.revenue(),
+            })
             .collect()
     }
 
@@ -138,7 +149,8 @@ impl Reports {
                 let sums = credit.channels.get(&channel).copied().unwrap_or_default();
                 let spend = self.spend.channels.get(&channel);
                 let baseline_sums = baseline.map(|base| base.channels.get(&channel).copied().unwrap_or_default());
-                let change = baseline_sums.filter(|base| base.units > 0).map(|base| change_percent(sums.units, base.units));
+                let change =
+                    baseline_sums.filter(|base| base.units > 0).map(|base| change_percent(sums.units, base.units));
                 let fields = [
                     credit.model.to_owned(),
                     channel,
@@ -199,7 +211,9 @@ impl Reports {
     /// Whatever the sink returns.
     pub fn write_stages(&self, sink: &mut dyn Write) -> io::Result<()> {
         let mut writer = CsvWriter::new(sink);
-        writer.record(["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend"].map(Some))?;
+        writer.record(
+            ["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend"].map(Some),
+        )?;
         for credit in &self.models {
             for stage in self.stages() {
                 let sums = credit.stages.get(&stage).copied().unwrap_or_default();
@@ -253,8 +267,13 @@ impl Reports {
             .map(Some),
         )?;
         let empty = Counters::default();
-        let channels: BTreeSet<String> =
-            self.channel_kpis.keys().filter(|name| *name != NO_CHANNEL).cloned().chain(self.spend.channels.keys().cloned()).collect();
+        let channels: BTreeSet<String> = self
+            .channel_kpis
+            .keys()
+            .filter(|name| *name != NO_CHANNEL)
+            .cloned()
+            .chain(self.spend.channels.keys().cloned())
+            .collect();
         for channel in channels {
             let counters = self.channel_kpis.get(&channel).unwrap_or(&empty);
             let row = kpi_row("channel", &channel, counters, self.spend.channels.get(&channel));
@@ -278,7 +297,8 @@ fn add(sums: &mut CreditSums, other: CreditSums) {
 /// where it gives them, else from the log; frequency is the log's
 /// impressions over the log's reach, so both sides count the same people.
 fn kpi_row(level: &str, name: &str, counters: &Counters, spend: Option<&SpendTotals>) -> Vec<String> {
-    let impressions = spend.filter(|spend| spend.has_impressions).map_or(counters.impressions, |spend| spend.impressions);
+    let impressions =
+        spend.filter(|spend| spend.has_impressions).map_or(counters.impressions, |spend| spend.impressions);
     let clicks = spend.filter(|spend| spend.has_clicks).map_or(counters.clicks, |spend| spend.clicks);
     let amount = spend.map(SpendTotals::amount);
     #[expect(clippy::cast_precision_loss, reason = "display")]
@@ -334,7 +354,11 @@ pub fn fixed(value: Option<f64>, decimals: usize) -> String {
     match value {
         Some(value) if value.is_finite() => {
             let text = format!("{value:.decimals$}");
-            if text.starts_with('-') && text[1..].bytes().all(|byte| byte == b'0' || byte == b'.') { text[1..].to_owned() } else { text }
+            if text.starts_with('-') && text[1..].bytes().all(|byte| byte == b'0' || byte == b'.') {
+                text[1..].to_owned()
+            } else {
+                text
+            }
         }
         _ => String::new(),
     }

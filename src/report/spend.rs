@@ -94,10 +94,17 @@ mod tests {
             row("2026-02-28", "video", 4_000_000, Some(5)),
             row("2026-03-01", "video", 8_000_000, Some(7)),
         ];
-        let config = Config { from: Some("2026-02-01".parse().unwrap()), to: Some("2026-02-28".parse().unwrap()), ..Config::default() };
+        let config = Config {
+            from: Some("2026-02-01".parse().unwrap()),
+            to: Some("2026-02-28".parse().unwrap()),
+            ..Config::default()
+        };
         let spend = PeriodSpend::new(&rows, &config);
         let video = spend.channels["video"];
-        assert_eq!((video.spend, video.impressions, video.has_impressions, video.has_clicks), (6_000_000, 5, true, false));
+        assert_eq!(
+            (video.spend, video.impressions, video.has_impressions, video.has_clicks),
+            (6_000_000, 5, true, false)
+        );
         assert_eq!(PeriodSpend::new(&rows, &Config::default()).total.spend, 15_000_000);
     }
 }

@@ -16,8 +16,20 @@ fn run_without_arguments_uses_the_bundled_sample() {
         count(&summary, "/rows/read"),
         count(&summary, "/rows/accepted") + count(&summary, "/rows/rejected") + count(&summary, "/rows/duplicates")
     );
-    assert!(out.join("rejects.csv").is_file());
+    for file in ["rejects.csv", "channels.csv", "campaigns.csv", "stages.csv", "kpis.csv"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
     assert!(stderr(&output).contains("report written to"));
+    let models = summary["models"].as_array().unwrap();
+    assert_eq!(models.len(), 6);
+    for model in models {
+        let total = f64::from(u32::try_from(count(&summary, "/conversions/total")).unwrap());
+        assert!((model["conversions"].as_f64().unwrap() - total).abs() < 1e-9, "{model}");
+        assert!((model["revenue"].as_f64().unwrap() - summary["revenue"].as_f64().unwrap()).abs() < 1e-6, "{model}");
+    }
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.starts_with("Credited conversions by channel and model"), "{table}");
+    assert!(table.contains("ROAS by channel and model"), "{table}");
 }
 
 #[test]
@@ -45,8 +57,10 @@ fn too_many_rejects_publish_only_the_summary_and_rejects() {
     let message = stderr(&output);
     assert!(message.contains("error: 1 of 3 rows rejected (33.33 %), above the limit of 20.00 %"), "{message}");
     assert!(message.contains("hint: see rejects.csv"), "{message}");
-    let mut files: Vec<String> =
-        fs::read_dir(workspace.path("out")).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> = fs::read_dir(workspace.path("out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     files.sort();
     assert_eq!(files, ["rejects.csv", "summary.json"]);
     assert_eq!(workspace.summary()["status"], "reject_rate_exceeded");

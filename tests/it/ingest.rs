@@ -34,7 +34,9 @@ fn every_rejected_row_is_located_and_explained() {
     assert_eq!(count(&summary, "/rows/accepted"), 3);
     assert_eq!(count(&summary, "/rows/rejected"), 6);
     assert_eq!(count(&summary, "/rows/duplicates"), 0);
-    for reason in ["missing_user_id", "bad_timestamp", "unknown_event_type", "missing_channel", "bad_revenue", "negative_revenue"] {
+    for reason in
+        ["missing_user_id", "bad_timestamp", "unknown_event_type", "missing_channel", "bad_revenue", "negative_revenue"]
+    {
         assert_eq!(count(&summary, &format!("/rows/rejected_by_reason/{reason}")), 1, "{reason}");
     }
     assert_eq!(count(&summary, "/warnings/revenue_on_non_conversion"), 1);
@@ -92,7 +94,9 @@ v1,2026-01-02T10:00:00Z,,retargeting,conversion,30
 ";
     let events = workspace.write("events.csv", log);
     let mut config = Config::default();
-    for (canonical, name) in [("user_id", "Visitor"), ("channel", "Source"), ("stage", "funnel_stage"), ("revenue", "conversion_value")] {
+    for (canonical, name) in
+        [("user_id", "Visitor"), ("channel", "Source"), ("stage", "funnel_stage"), ("revenue", "conversion_value")]
+    {
         config.columns.insert(canonical.into(), name.into());
     }
     let files = discover(&[events]).unwrap();

@@ -77,7 +77,9 @@ fn row_and_file_order_never_change_the_result() {
     workspace.run(&[workspace.path("reversed")], &[], &Config::default()).unwrap();
     let summary = workspace.summary();
     let reversed: serde_json::Value = serde_json::from_str(&expected).unwrap();
-    for field in ["users", "touches", "touches_outside_window", "conversions", "revenue", "journeys", "path_length", "rows"] {
+    for field in
+        ["users", "touches", "touches_outside_window", "conversions", "revenue", "journeys", "path_length", "rows"]
+    {
         assert_eq!(summary[field], reversed[field], "{field}");
     }
 }

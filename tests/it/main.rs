@@ -8,6 +8,10 @@ mod support;
 mod accounting;
 /// The `touchpath` binary: exit codes, messages, files written.
 mod cli;
+/// Same input, same bytes: threads, row order, files, formats.
+mod determinism;
+/// Golden cases: inputs and expected report files under `datasets/golden/`.
+mod golden;
 /// Reading logs: reject reasons, duplicates, column mapping, formats.
 mod ingest;
 /// Journey rules on hand-built logs, end to end.
