@@ -1,5 +1,7 @@
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{RejectReason, discover, ingest_events};
+use touchpath::journey::{JourneyStats, Journeys};
+use touchpath::time::Lookback;
 use touchpath::{Config, FileFormat};
 
 use crate::support::NOW;
@@ -33,6 +35,12 @@ fn check_dirty_log(format: FileFormat, users: u64) {
     assert_eq!(ingest.log.user_count() as u64, report.expected.users);
     let warnings = ingest.warnings.get(&touchpath::ingest::Warning::RevenueOnNonConversion).copied().unwrap_or(0);
     assert_eq!(warnings, injected.revenue_on_non_conversion);
+    let conversions = ingest.log.kind.iter().filter(|kind| !kind.is_touch()).count() as u64;
+    assert_eq!(conversions, report.expected.conversions);
+    assert_eq!(ingest.log.len() as u64 - conversions, report.expected.touches);
+    let journeys = Journeys::build(&ingest.log, Lookback::default());
+    let stats = JourneyStats::compute(&ingest.log, &journeys);
+    assert_eq!(stats.conversions.first, report.expected.first_conversions);
     // Channel variants were normalised: only the ten clean names remain.
     assert_eq!(ingest.log.channels.len(), 10, "{:?}", ingest.log.channels.iter().collect::<Vec<_>>());
 }
