@@ -7,14 +7,14 @@
 //! and commutative, so one thread or many, and any split of users into
 //! batches, give the same totals to the last unit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::{EventLog, NO_CHANNEL_CODE};
-use crate::journey::{Journey, Journeys};
+use crate::journey::{Journey, Journeys, TransformedPath};
 use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
 
 /// Journeys handed to one parallel task, at least.
@@ -61,12 +61,31 @@ impl CreditSums {
     }
 }
 
+/// Where in its path a touch sits: early (0), mid (1) or late (2), by the
+/// centre of its slot, `c = (i + ½) / n`: early when `c ≤ ¼`, late when
+/// `c ≥ ¾`. One touch is mid; of two, the first is early and the last late.
+#[must_use]
+pub fn position_bucket(index: usize, length: usize) -> usize {
+    // Compare 4·(2i + 1) with 2n to stay in integers.
+    let centre = 4 * (2 * index + 1);
+    if centre <= 2 * length {
+        0
+    } else if centre >= 6 * length {
+        2
+    } else {
+        1
+    }
+}
+
 /// Credit per model and key: the partial state that threads (and, later,
 /// machines) produce and merge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Credits {
     /// For each model, in the order given, its credit per key.
     pub per_model: Vec<HashMap<CreditKey, CreditSums>>,
+    /// For each model, credit units per channel code landing early, mid and
+    /// late in paths (see [`position_bucket`]); before any channel rescaling.
+    pub positions: Vec<HashMap<u32, [i128; 3]>>,
     /// Conversions attributed (each once, whatever the number of models).
     pub conversions: u64,
     /// Their revenue, in millionths.
@@ -77,7 +96,12 @@ impl Credits {
     /// Empty credit for `models` models.
     #[must_use]
     pub fn new(models: usize) -> Self {
-        Self { per_model: vec![HashMap::new(); models], conversions: 0, revenue: 0 }
+        Self {
+            per_model: vec![HashMap::new(); models],
+            positions: vec![HashMap::new(); models],
+            conversions: 0,
+            revenue: 0,
+        }
     }
 
     /// Adds another partial state into this one. Associative and commutative,
@@ -90,6 +114,14 @@ impl Credits {
         for (mine, theirs) in self.per_model.iter_mut().zip(other.per_model) {
             for (key, sums) in theirs {
                 mine.entry(key).or_default().add(sums);
+            }
+        }
+        for (mine, theirs) in self.positions.iter_mut().zip(other.positions) {
+            for (channel, buckets) in theirs {
+                let entry = mine.entry(channel).or_default();
+                for (total, part) in entry.iter_mut().zip(buckets) {
+                    *total += part;
+                }
             }
         }
         self.conversions += other.conversions;
@@ -108,12 +140,69 @@ impl Credits {
     }
 }
 
+/// Sets each channel's total to its share of `targets` (over the channels
+/// credited in the table, `(none)` aside), keeping the conversions and
+/// revenue the table credits, and splits each channel's new total among its
+/// keys in proportion to what the per-conversion split gave them. Every step
+/// is an exact integer apportionment.
+fn rescale(table: &mut HashMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f64>) {
+    let mut by_channel: BTreeMap<u32, Vec<CreditKey>> = BTreeMap::new();
+    for key in table.keys().filter(|key| key.channel != NO_CHANNEL_CODE) {
+        by_channel.entry(key.channel).or_default().push(*key);
+    }
+    let channels: Vec<u32> = by_channel.keys().copied().collect();
+    let weights: Vec<f64> = channels.iter().map(|channel| targets.get(channel).copied().unwrap_or(0.0)).collect();
+    if weights.iter().all(|&weight| weight <= 0.0) {
+        return;
+    }
+    let touched = |field: fn(&CreditSums) -> i128| -> Option<i64> {
+        i64::try_from(by_channel.values().flatten().map(|key| field(&table[key])).sum::<i128>()).ok()
+    };
+    let (Some(units), Some(revenue)) = (touched(|sums| sums.units), touched(|sums| sums.revenue)) else {
+        return;
+    };
+    let mut channel_units = vec![0; channels.len()];
+    let mut channel_revenue = vec![0; channels.len()];
+    apportion(units, &weights, &mut channel_units);
+    apportion(revenue, &weights, &mut channel_revenue);
+    for ((keys, &units), &revenue) in by_channel.values_mut().zip(&channel_units).zip(&channel_revenue) {
+        keys.sort_unstable();
+        #[expect(clippy::cast_precision_loss, reason = "proportions")]
+        let unit_weights: Vec<f64> = keys.iter().map(|key| table[key].units as f64).collect();
+        #[expect(clippy::cast_precision_loss, reason = "proportions")]
+        let mut revenue_weights: Vec<f64> = keys.iter().map(|key| table[key].revenue as f64).collect();
+        if revenue_weights.iter().all(|&weight| weight <= 0.0) {
+            revenue_weights.clone_from(&unit_weights);
+        }
+        let mut key_units = vec![0; keys.len()];
+        let mut key_revenue = vec![0; keys.len()];
+        apportion(units, &unit_weights, &mut key_units);
+        apportion(revenue, &revenue_weights, &mut key_revenue);
+        for ((key, units), revenue) in keys.iter().zip(key_units).zip(key_revenue) {
+            table.insert(*key, CreditSums { units: i128::from(units), revenue: i128::from(revenue) });
+        }
+    }
+}
+
 /// Scratch space reused across journeys by one task.
 struct Scratch {
     credits: Credits,
+    path: TransformedPath,
     weights: Vec<f64>,
     units: Vec<i64>,
     revenue: Vec<i64>,
+}
+
+impl Scratch {
+    fn new(models: usize) -> Self {
+        Self {
+            credits: Credits::new(models),
+            path: TransformedPath::default(),
+            weights: Vec::new(),
+            units: Vec::new(),
+            revenue: Vec::new(),
+        }
+    }
 }
 
 /// Credits every converting journey whose conversion falls in the analysis
@@ -125,23 +214,24 @@ pub fn attribute(
     models: &[Box<dyn AttributionModel>],
     config: &Config,
 ) -> Credits {
-    (0..journeys.len())
+    let mut credits = (0..journeys.len())
         .into_par_iter()
         .with_min_len(JOURNEYS_PER_TASK)
         .fold(
-            || Scratch {
-                credits: Credits::new(models.len()),
-                weights: Vec::new(),
-                units: Vec::new(),
-                revenue: Vec::new(),
-            },
+            || Scratch::new(models.len()),
             |mut scratch, index| {
                 credit_journey(log, &journeys.get(index), models, config, &mut scratch);
                 scratch
             },
         )
         .map(|scratch| scratch.credits)
-        .reduce(|| Credits::new(models.len()), Credits::merge)
+        .reduce(|| Credits::new(models.len()), Credits::merge);
+    for (model, table) in models.iter().zip(&mut credits.per_model) {
+        if let Some(targets) = model.channel_targets() {
+            rescale(table, targets);
+        }
+    }
+    credits
 }
 
 fn credit_journey(
@@ -169,20 +259,24 @@ fn credit_journey(
         }
         return;
     }
-    let path = Path::new(log, &journey.path, log.time[conversion]);
+    config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
+    let path = Path::new(log, &scratch.path.touches, &scratch.path.counts, log.time[conversion]);
     let length = path.len();
     scratch.weights.resize(length, 0.0);
     scratch.units.resize(length, 0);
     scratch.revenue.resize(length, 0);
-    for (model, table) in models.iter().zip(&mut scratch.credits.per_model) {
+    let positions = scratch.credits.positions.iter_mut();
+    for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
         model.weights(&path, &mut scratch.weights);
         apportion(CONVERSION_UNITS, &scratch.weights, &mut scratch.units);
         apportion(revenue, &scratch.weights, &mut scratch.revenue);
-        for (offset, touch) in journey.path.clone().enumerate() {
+        for (offset, &touch) in scratch.path.touches.iter().enumerate() {
             if scratch.units[offset] == 0 && scratch.revenue[offset] == 0 {
                 continue;
             }
             let key = CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] };
+            position_table.entry(key.channel).or_default()[position_bucket(offset, length)] +=
+                i128::from(scratch.units[offset]);
             let sums =
                 CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
             table.entry(key).or_default().add(sums);
@@ -251,7 +345,7 @@ mod tests {
             let models = registry(&config);
             let part = |range: std::ops::Range<usize>| {
                 let mut credits = Credits::new(models.len());
-                let mut scratch = Scratch { credits: Credits::new(models.len()), weights: Vec::new(), units: Vec::new(), revenue: Vec::new() };
+                let mut scratch = Scratch::new(models.len());
                 for index in range {
                     credit_journey(&log, &journeys.get(index), &models, &config, &mut scratch);
                 }
@@ -268,6 +362,15 @@ mod tests {
             prop_assert_eq!(&whole, &right_first);
             prop_assert_eq!(&whole, &Credits::new(models.len()).merge(whole.clone()));
         }
+    }
+
+    #[test]
+    fn position_buckets() {
+        let buckets = |length| (0..length).map(|index| position_bucket(index, length)).collect::<Vec<_>>();
+        assert_eq!(buckets(1), [1]);
+        assert_eq!(buckets(2), [0, 2]);
+        assert_eq!(buckets(4), [0, 1, 1, 2]);
+        assert_eq!(buckets(8), [0, 0, 1, 1, 1, 1, 2, 2]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Stage;
+use crate::journey::PathTransform;
 pub use crate::time::Date;
 use crate::time::{Duration, Lookback, TimeZone};
 
@@ -41,6 +42,10 @@ pub struct Config {
     /// The `position_based` model's first, middle and last weights (default
     /// `[0.4, 0.2, 0.4]`), normalised.
     pub position_weights: [f64; 3],
+    /// How paths are rewritten before attribution (default `none`).
+    pub path_transform: PathTransform,
+    /// The order of the `markov` model's chain, 1 to 4 (default 1).
+    pub markov_order: u8,
     /// The models to run, by name; empty runs them all.
     pub models: Vec<String>,
     /// The analysis period: conversions on or after this date (in
@@ -61,6 +66,8 @@ impl Default for Config {
             direct_channels: vec!["direct".to_owned()],
             half_life: Duration::days(7),
             position_weights: [0.4, 0.2, 0.4],
+            path_transform: PathTransform::None,
+            markov_order: 1,
             models: Vec::new(),
             from: None,
             to: None,
@@ -106,6 +113,9 @@ impl Config {
         if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
             let value = weights.map(|weight| weight.to_string()).join(",");
             return Err(invalid("position_weights", value, "weights must be ≥ 0 and not all 0"));
+        }
+        if !(1..=4).contains(&self.markov_order) {
+            return Err(invalid("markov_order", self.markov_order.to_string(), "expected 1, 2, 3 or 4"));
         }
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from > to

@@ -41,6 +41,7 @@ pub mod generate;
 pub mod ingest;
 pub mod journey;
 pub mod models;
+pub mod moment;
 pub mod output;
 pub mod report;
 pub mod run;

@@ -3,13 +3,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::attribution::attribute;
 use crate::config::Config;
 use crate::ingest::{self, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
-use crate::report::{Kpis, PeriodSpend, Reports};
+use crate::report::Reports;
 use crate::summary::{Inputs, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
@@ -25,6 +24,10 @@ pub struct Request {
     /// The run's start, microseconds since the epoch: later timestamps are
     /// counted as being in the future.
     pub now: i64,
+    /// How many paths the path reports list.
+    pub top: usize,
+    /// Where to write one row per conversion (CSV or Parquet), if anywhere.
+    pub journeys_out: Option<PathBuf>,
 }
 
 /// What a finished run wrote.
@@ -70,7 +73,7 @@ impl Report {
 /// Any input that cannot be read, and any output that cannot be written.
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
     config.validate()?;
-    let models = models::selected(config)?;
+    models::check_selection(config)?;
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
     let events = ingest::ingest_events(&event_files, config, request.now)?;
@@ -99,12 +102,12 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         summary.status = Status::RejectRateExceeded;
     }
 
-    let reports = (!exceeded).then(|| {
-        let credits = attribute(&events.log, &journeys, &models, config);
-        let names: Vec<&'static str> = models.iter().map(|model| model.name()).collect();
-        let kpis = Kpis::compute(&events.log, &journeys, config);
-        Reports::new(&events.log, &credits, &names, PeriodSpend::new(&spend.rows, config), kpis)
-    });
+    let (reports, analysis) = if exceeded {
+        (None, None)
+    } else {
+        let (reports, analysis) = Reports::compute(&events.log, &journeys, config, &spend.rows, request.top)?;
+        (Some(reports), Some(analysis))
+    };
     if let Some(reports) = &reports {
         summary.models = reports.totals();
     }
@@ -115,6 +118,13 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         out.write("campaigns.csv", |sink| reports.write_campaigns(sink))?;
         out.write("stages.csv", |sink| reports.write_stages(sink))?;
         out.write("kpis.csv", |sink| reports.write_kpis(sink))?;
+        out.write("moments.csv", |sink| reports.write_moments(sink))?;
+        out.write("credit_positions.csv", |sink| reports.write_credit_positions(sink))?;
+        out.write("paths.csv", |sink| reports.write_paths(sink))?;
+        out.write("stage_paths.csv", |sink| reports.write_stage_paths(sink))?;
+        if reports.removal_effects.is_some() {
+            out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
+        }
     }
     out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
     if !spend_files.is_empty() {
@@ -123,6 +133,9 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
     let out = out.commit()?;
+    if let (Some(target), Some(analysis)) = (&request.journeys_out, &analysis) {
+        output::write_journeys(target, &events.log, &journeys, config, &analysis.models, &analysis.scores)?;
+    }
     Ok(Report { summary, out, reports })
 }
 

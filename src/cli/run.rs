@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
+use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render};
 use touchpath::run::{Request, run};
 use touchpath::time::{Date, Duration, Lookback, TimeZone};
@@ -82,6 +83,24 @@ pub struct RunArgs {
     /// How the model comparison is printed on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// Rewrite paths before attribution: none, exposure, first, frequency or
+    /// remove-if-not-all=CHANNEL [default: none].
+    #[arg(long, value_name = "TRANSFORM")]
+    path_transform: Option<PathTransform>,
+
+    /// Order of the `markov` chain, 1 to 4 [default: 1].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..=4))]
+    markov_order: Option<u8>,
+
+    /// How many paths `paths.csv` and `stage_paths.csv` list.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    top: usize,
+
+    /// Also write one row per conversion (path, moment of truth, credit per
+    /// touch under each model) to this CSV or Parquet file.
+    #[arg(long, value_name = "FILE")]
+    journeys_out: Option<PathBuf>,
 
     /// Worker threads [default: one per core]; results never depend on it.
     #[arg(long, value_name = "N")]
@@ -165,6 +184,12 @@ impl RunArgs {
         if !self.direct_channels.is_empty() {
             config.direct_channels.clone_from(&self.direct_channels);
         }
+        if let Some(transform) = &self.path_transform {
+            config.path_transform = transform.clone();
+        }
+        if let Some(order) = self.markov_order {
+            config.markov_order = order;
+        }
         if self.from.is_some() {
             config.from = self.from;
         }
@@ -202,7 +227,8 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     }
     let (events, spend) = args.inputs()?;
     let now = chrono::Utc::now().timestamp_micros();
-    let request = Request { events, spend, out: args.out.clone(), now };
+    let request =
+        Request { events, spend, out: args.out.clone(), now, top: args.top, journeys_out: args.journeys_out.clone() };
     let report = run(&request, &config)?;
     terminal::note(&terminal::render_summary(&report.summary, &report.out));
     if let Some(error) = report.reject_rate_error(&config) {

@@ -12,12 +12,14 @@
 //! spread over threads, buckets or machines and the results concatenated.
 
 mod stats;
+mod transform;
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 pub use stats::{ConversionCounts, JourneyCounts, JourneyStats, PathLength, micros_to_units};
+pub use transform::{PathTransform, TransformedPath};
 
 use crate::event::EventKind;
 use crate::event_log::EventLog;

@@ -6,7 +6,8 @@ use super::{AttributionModel, Path};
 ///
 /// Formula: `w_i = 1/n`.
 ///
-/// A channel touched twice gets two shares. With `n` touches each gets
+/// A channel touched twice gets two shares (also after the `frequency`
+/// transform, where a kept touch counts as many shares as it stands for). With `n` touches each gets
 /// `1/n` of the conversion; the units that `1/n` cannot split evenly (one
 /// billionth of a conversion at most per touch) go to the latest touches, so
 /// the conversion sums exactly to 1.
@@ -23,8 +24,9 @@ impl AttributionModel for Linear {
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
-        weights.fill(1.0);
-        debug_assert_eq!(weights.len(), path.len());
+        for (index, weight) in weights.iter_mut().enumerate() {
+            *weight = f64::from(path.count(index));
+        }
     }
 }
 

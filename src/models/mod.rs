@@ -7,40 +7,60 @@
 //! conversion's credit sums to exactly one conversion and exactly its
 //! revenue, whatever the model (see `docs/models.md`).
 
+pub mod chain;
 mod credit;
 mod first_click;
 mod last_click;
 mod last_non_direct;
 mod linear;
+mod markov;
 mod position_based;
+mod shapley;
 mod time_decay;
-
-use std::ops::Range;
 
 pub use credit::{CONVERSION_UNITS, apportion};
 pub use first_click::FirstClick;
 pub use last_click::LastClick;
 pub use last_non_direct::LastNonDirect;
 pub use linear::Linear;
+pub use markov::Markov;
 pub use position_based::PositionBased;
+pub use shapley::Shapley;
 pub use time_decay::TimeDecay;
+
+use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::event_log::EventLog;
 
-/// A converting path, as a model sees it.
+/// A converting path, as a model sees it (after the path transform).
 #[derive(Clone, Copy, Debug)]
 pub struct Path<'a> {
     log: &'a EventLog,
-    touches: &'a Range<usize>,
+    touches: &'a [usize],
+    counts: &'a [u32],
     converted_at: i64,
 }
 
 impl<'a> Path<'a> {
-    /// The touches `touches` of `log` leading to a conversion at `converted_at`.
+    /// The touches `touches` (event indices of `log`, each standing for
+    /// `counts[i]` touches) leading to a conversion at `converted_at`.
     #[must_use]
-    pub fn new(log: &'a EventLog, touches: &'a Range<usize>, converted_at: i64) -> Self {
-        Self { log, touches, converted_at }
+    pub fn new(log: &'a EventLog, touches: &'a [usize], counts: &'a [u32], converted_at: i64) -> Self {
+        Self { log, touches, counts, converted_at }
+    }
+
+    /// How many logged touches touch `index` stands for (1 unless the
+    /// `frequency` transform merged several).
+    #[must_use]
+    pub fn count(&self, index: usize) -> u32 {
+        self.counts[index]
+    }
+
+    /// The channel code of touch `index`.
+    #[must_use]
+    pub fn channel_code(&self, index: usize) -> u32 {
+        self.log.channel[self.touches[index]]
     }
 
     /// Number of touches.
@@ -58,13 +78,13 @@ impl<'a> Path<'a> {
     /// The channel name of touch `index` (0 = first).
     #[must_use]
     pub fn channel(&self, index: usize) -> &'a str {
-        self.log.channels.get(self.log.channel[self.touches.start + index])
+        self.log.channels.get(self.log.channel[self.touches[index]])
     }
 
     /// How long before the conversion touch `index` happened, in microseconds.
     #[must_use]
     pub fn age(&self, index: usize) -> i64 {
-        self.converted_at - self.log.time[self.touches.start + index]
+        self.converted_at - self.log.time[self.touches[index]]
     }
 }
 
@@ -80,6 +100,14 @@ pub trait AttributionModel: Send + Sync {
     /// non-empty `path`). Weights are ≥ 0, not all 0, and need not sum to 1:
     /// [`apportion`] normalises them.
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]);
+
+    /// For models whose channel totals are set globally (`markov`): each
+    /// channel code's weight; channel totals are then rescaled to these
+    /// proportions, and per-touch credit only splits a channel's total among
+    /// its campaigns and stages.
+    fn channel_targets(&self) -> Option<&BTreeMap<u32, f64>> {
+        None
+    }
 }
 
 /// Every rule-based model, with its parameters from `config`, in report order.
@@ -95,18 +123,28 @@ pub fn registry(config: &Config) -> Vec<Box<dyn AttributionModel>> {
     ]
 }
 
+/// The data-driven models, fitted on the journeys, after the rule-based ones.
+pub const DATA_DRIVEN: [&str; 2] = ["markov", "shapley"];
+
 /// The names of every model, in report order.
 #[must_use]
 pub fn names() -> Vec<&'static str> {
-    registry(&Config::default()).iter().map(|model| model.name()).collect()
+    let rule_based = registry(&Config::default());
+    rule_based.iter().map(|model| model.name()).chain(DATA_DRIVEN).collect()
 }
 
-/// The models `config.models` selects, in report order.
+/// True when `config.models` selects `name` (an empty list selects all).
+#[must_use]
+pub fn is_selected(config: &Config, name: &str) -> bool {
+    config.models.is_empty() || config.models.iter().any(|selected| selected == name)
+}
+
+/// Checks that every model `config.models` names exists.
 ///
 /// # Errors
 ///
 /// [`crate::Error::Config`] naming an unknown model and listing the known ones.
-pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
+pub fn check_selection(config: &Config) -> crate::Result<()> {
     let known = names();
     if let Some(unknown) = config.models.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(crate::Error::Config {
@@ -115,10 +153,45 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
             reason: format!("expected one of {}", known.join(", ")),
         });
     }
-    Ok(registry(config)
-        .into_iter()
-        .filter(|model| config.models.is_empty() || config.models.iter().any(|name| name == model.name()))
-        .collect())
+    Ok(())
+}
+
+/// The rule-based models `config.models` selects, in report order.
+///
+/// # Errors
+///
+/// As [`check_selection`].
+pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
+    check_selection(config)?;
+    Ok(registry(config).into_iter().filter(|model| is_selected(config, model.name())).collect())
+}
+
+/// Every selected model, the data-driven ones fitted on `journeys`.
+/// `first_order` is the run's first-order chain, reused by `markov` when
+/// its order is 1.
+///
+/// # Errors
+///
+/// As [`check_selection`].
+pub fn build(
+    config: &Config,
+    log: &crate::event_log::EventLog,
+    journeys: &crate::journey::Journeys,
+    first_order: &chain::Chain,
+) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
+    let mut models = selected(config)?;
+    if is_selected(config, "markov") {
+        let markov = if config.markov_order == 1 {
+            Markov::new(first_order)
+        } else {
+            Markov::new(&chain::Chain::fit(log, journeys, config, config.markov_order))
+        };
+        models.push(Box::new(markov));
+    }
+    if is_selected(config, "shapley") {
+        models.push(Box::new(Shapley::fit(log, journeys, config)));
+    }
+    Ok(models)
 }
 
 #[cfg(test)]
@@ -151,7 +224,9 @@ pub(crate) mod testing {
 
     pub(crate) fn credit_with_days(model: &dyn AttributionModel, channels: &[&str], days_before: &[i64]) -> Vec<f64> {
         let (log, touches, converted_at) = path_log(channels, days_before);
-        let path = Path::new(&log, &touches, converted_at);
+        let touches: Vec<usize> = touches.collect();
+        let counts = vec![1; touches.len()];
+        let path = Path::new(&log, &touches, &counts, converted_at);
         let mut weights = vec![0.0; path.len()];
         model.weights(&path, &mut weights);
         let mut units = vec![0; path.len()];
@@ -173,7 +248,7 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), count);
-        assert_eq!(count, 6);
+        assert_eq!(count, 8);
     }
 
     #[test]
@@ -181,6 +256,7 @@ mod tests {
         let config = Config { models: vec!["linear".into(), "last_click".into()], ..Config::default() };
         let chosen: Vec<_> = selected(&config).unwrap().iter().map(|model| model.name()).collect();
         assert_eq!(chosen, ["last_click", "linear"]);
+        assert!(!is_selected(&config, "markov"));
         let config = Config { models: vec!["u_shaped".into()], ..Config::default() };
         let error = selected(&config).err().unwrap().to_string();
         assert!(error.contains("invalid model `u_shaped`: expected one of last_click, first_click"), "{error}");

@@ -15,7 +15,8 @@ use crate::time::Duration;
 /// between touches matter, since normalising cancels any common factor;
 /// weights are computed relative to the most recent touch so that very old
 /// touches never underflow the others to zero. Touches at the same instant
-/// share equally.
+/// share equally. After the `frequency` transform a kept touch's weight is
+/// multiplied by the number of touches it stands for.
 #[derive(Clone, Copy, Debug)]
 pub struct TimeDecay {
     half_life: Duration,
@@ -45,7 +46,7 @@ impl AttributionModel for TimeDecay {
         for (index, weight) in weights.iter_mut().enumerate() {
             #[expect(clippy::cast_precision_loss, reason = "as above")]
             let relative_age = (path.age(index) - newest) as f64;
-            *weight = (-relative_age / half_life).exp2();
+            *weight = (-relative_age / half_life).exp2() * f64::from(path.count(index));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! complete report or the new complete report, never a mix.
 
 mod csv;
+mod journeys;
 mod rejects;
 
 use std::fs;
@@ -10,6 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::CsvWriter;
+pub use self::journeys::write_journeys;
 pub use self::rejects::{write_event_rejects, write_spend_rejects};
 use crate::{Error, Result};
 

@@ -5,7 +5,9 @@
 //! in registry order then by name, with fixed decimals, so the same input
 //! always gives the same bytes. Formulas and edge cases: `docs/reports.md`.
 
+mod extras;
 mod kpis;
+mod paths;
 mod spend;
 mod table;
 
@@ -15,11 +17,18 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 pub use self::kpis::{Counters, Kpis, ratio};
+pub use self::paths::{PathTotals, Paths, write_path_rows};
 pub use self::spend::{PeriodSpend, SpendTotals};
 pub use self::table::{OutputFormat, render};
-use crate::attribution::{CreditSums, Credits};
+use crate::Result;
+use crate::attribution::{CreditSums, Credits, attribute};
+use crate::config::Config;
 use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::{EventLog, NO_CHANNEL_CODE};
+use crate::ingest::SpendRow;
+use crate::journey::Journeys;
+use crate::models::{self, chain::Chain};
+use crate::moment::{Moments, StateScores};
 use crate::output::CsvWriter;
 
 /// The model whose credit the others are compared with.
@@ -38,6 +47,8 @@ pub struct ModelCredit {
     pub stages: BTreeMap<Stage, CreditSums>,
     /// All of it: equals the conversions and revenue attributed.
     pub total: CreditSums,
+    /// Credit units per channel landing early, mid and late in paths.
+    pub positions: BTreeMap<String, [i128; 3]>,
 }
 
 /// A model's totals, for the summary.
@@ -51,6 +62,15 @@ pub struct ModelTotal {
     pub revenue: f64,
 }
 
+/// The fitted models of a run, for outputs written outside the report
+/// directory (`--journeys-out`).
+pub struct Analysis {
+    /// Every selected model, fitted.
+    pub models: Vec<Box<dyn models::AttributionModel>>,
+    /// Conversion probabilities of the first-order chain.
+    pub scores: StateScores,
+}
+
 /// Everything the report files are written from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reports {
@@ -62,25 +82,74 @@ pub struct Reports {
     pub channel_kpis: BTreeMap<String, Counters>,
     /// KPI counters per stage.
     pub stage_kpis: BTreeMap<Stage, Counters>,
+    /// P(conversion | the channel's state) in the first-order chain.
+    pub touchpoint_scores: BTreeMap<String, f64>,
+    /// `markov`'s removal effect per channel, when it ran.
+    pub removal_effects: Option<BTreeMap<String, f64>>,
+    /// Moments of truth per (channel, stage).
+    pub moments: BTreeMap<(String, Stage), crate::moment::MomentCounts>,
+    /// First purchases with a moment of truth.
+    pub moments_total: u64,
+    /// Channel paths, ranked.
+    pub channel_paths: Vec<(String, PathTotals)>,
+    /// Stage sequences, ranked.
+    pub stage_paths: Vec<(String, PathTotals)>,
+    /// How many paths `paths.csv` and `stage_paths.csv` list.
+    pub top: usize,
 }
 
 impl Reports {
-    /// Groups credit by name and joins spend and KPIs.
-    #[must_use]
-    pub fn new(
+    /// Runs every selected model over the journeys and builds all reports:
+    /// credit per channel, campaign and stage, spend in the period, KPIs,
+    /// removal effects, moments of truth and conversion paths.
+    ///
+    /// # Errors
+    ///
+    /// An unknown model name in `config.models`.
+    pub fn compute(
         log: &EventLog,
-        credits: &Credits,
-        model_names: &[&'static str],
-        spend: PeriodSpend,
-        kpis: Kpis,
-    ) -> Self {
+        journeys: &Journeys,
+        config: &Config,
+        spend_rows: &[SpendRow],
+        top: usize,
+    ) -> Result<(Self, Analysis)> {
+        let first_order = Chain::fit(log, journeys, config, 1);
+        let models = models::build(config, log, journeys, &first_order)?;
+        let credits = attribute(log, journeys, &models, config);
+        let names: Vec<&'static str> = models.iter().map(|model| model.name()).collect();
+        let kpis = Kpis::compute(log, journeys, config);
+        let mut reports = Self::new(log, &credits, &names, PeriodSpend::new(spend_rows, config), kpis);
+
+        let channel_name = |code: u32| log.channels.get(code).to_owned();
+        let scores = StateScores::new(&first_order);
+        reports.touchpoint_scores =
+            first_order.channels().into_iter().map(|code| (channel_name(code), scores.channel_score(code))).collect();
+        reports.removal_effects = models
+            .iter()
+            .find_map(|model| model.channel_targets())
+            .map(|effects| effects.iter().map(|(&code, &effect)| (channel_name(code), effect)).collect());
+        let moments = Moments::find(log, journeys, &scores, config);
+        reports.moments_total = moments.total;
+        reports.moments =
+            moments.counts.into_iter().map(|((code, stage), counts)| ((channel_name(code), stage), counts)).collect();
+        let paths = Paths::compute(log, journeys, config);
+        reports.channel_paths = paths.channel_rows(log);
+        reports.stage_paths = paths.stage_rows();
+        reports.top = top;
+        Ok((reports, Analysis { models, scores }))
+    }
+
+    /// Groups credit by name and joins spend and KPIs.
+    fn new(log: &EventLog, credits: &Credits, model_names: &[&'static str], spend: PeriodSpend, kpis: Kpis) -> Self {
         let channel_name =
             |code: u32| if code == NO_CHANNEL_CODE { NO_CHANNEL.to_owned() } else { log.channels.get(code).to_owned() };
         let models = model_names
             .iter()
             .zip(&credits.per_model)
-            .map(|(&model, table)| {
+            .zip(&credits.positions)
+            .map(|((&model, table), positions)| {
                 let mut credit = ModelCredit { model, ..ModelCredit::default() };
+                credit.positions = positions.iter().map(|(&code, &buckets)| (channel_name(code), buckets)).collect();
                 for (key, &sums) in table {
                     let channel = channel_name(key.channel);
                     let campaign = log.campaigns.get(key.campaign).to_owned();
@@ -94,7 +163,19 @@ impl Reports {
             .collect();
         let channel_kpis = kpis.channels.into_iter().map(|(code, counters)| (channel_name(code), counters)).collect();
         let stage_kpis = kpis.stages.into_iter().collect();
-        Self { models, spend, channel_kpis, stage_kpis }
+        Self {
+            models,
+            spend,
+            channel_kpis,
+            stage_kpis,
+            touchpoint_scores: BTreeMap::new(),
+            removal_effects: None,
+            moments: BTreeMap::new(),
+            moments_total: 0,
+            channel_paths: Vec::new(),
+            stage_paths: Vec::new(),
+            top: 100,
+        }
     }
 
     /// Each model's totals.
@@ -263,6 +344,7 @@ impl Reports {
                 "conversion_rate",
                 "avg_position",
                 "median_hours_to_conversion",
+                "touchpoint_score",
             ]
             .map(Some),
         )?;
@@ -276,12 +358,14 @@ impl Reports {
             .collect();
         for channel in channels {
             let counters = self.channel_kpis.get(&channel).unwrap_or(&empty);
-            let row = kpi_row("channel", &channel, counters, self.spend.channels.get(&channel));
+            let mut row = kpi_row("channel", &channel, counters, self.spend.channels.get(&channel));
+            row.push(fixed(self.touchpoint_scores.get(&channel).copied(), 6));
             writer.record(row.iter().map(|field| Some(field.as_str())))?;
         }
         for stage in self.stages() {
             let counters = self.stage_kpis.get(&stage).unwrap_or(&empty);
-            let row = kpi_row("stage", stage.as_str(), counters, self.spend.stages.get(&stage));
+            let mut row = kpi_row("stage", stage.as_str(), counters, self.spend.stages.get(&stage));
+            row.push(String::new());
             writer.record(row.iter().map(|field| Some(field.as_str())))?;
         }
         Ok(())

@@ -21,7 +21,7 @@ fn run_without_arguments_uses_the_bundled_sample() {
     }
     assert!(stderr(&output).contains("report written to"));
     let models = summary["models"].as_array().unwrap();
-    assert_eq!(models.len(), 6);
+    assert_eq!(models.len(), 8);
     for model in models {
         let total = f64::from(u32::try_from(count(&summary, "/conversions/total")).unwrap());
         assert!((model["conversions"].as_f64().unwrap() - total).abs() < 1e-9, "{model}");

@@ -34,7 +34,14 @@ impl Workspace {
 
     /// Runs the library on `events` with `config`, writing to `out/`.
     pub fn run(&self, events: &[PathBuf], spend: &[PathBuf], config: &Config) -> touchpath::Result<Report> {
-        let request = Request { events: events.to_vec(), spend: spend.to_vec(), out: self.path("out"), now: NOW };
+        let request = Request {
+            events: events.to_vec(),
+            spend: spend.to_vec(),
+            out: self.path("out"),
+            now: NOW,
+            top: 100,
+            journeys_out: None,
+        };
         run(&request, config)
     }
 

@@ -1,0 +1,517 @@
+//! An absorbing Markov chain over channel states, fitted on journeys and
+//! solved exactly.
+//!
+//! States are `start`, the last `k` channels of a path (`k` = the order),
+//! and the absorbing `conversion` and `null`. The probability of ending in
+//! `conversion` from every state solves a linear system, by Gaussian
+//! elimination for chains up to [`DENSE_LIMIT`] states and by Gauss–Seidel
+//! iteration to machine precision above (higher orders), never by
+//! simulation: the same data always gives the same numbers.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::event_log::EventLog;
+use crate::journey::{Journeys, TransformedPath};
+
+/// Largest chain solved by dense elimination.
+pub const DENSE_LIMIT: usize = 600;
+
+/// A state key: up to four channel codes, each stored plus one in its own
+/// 32 bits, most recent lowest. 0 is the start state.
+pub type StateKey = u128;
+
+/// The start state.
+pub const START: StateKey = 0;
+
+/// Where a transition leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// Another transient state.
+    State(StateKey),
+    /// The journey converted.
+    Conversion,
+    /// The journey ended without converting.
+    Null,
+}
+
+/// A fitted chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chain {
+    order: u8,
+    /// Transient states, sorted; `states[0]` is [`START`].
+    states: Vec<StateKey>,
+    /// Per state: (target, probability), sorted by target.
+    transitions: Vec<Vec<(Target, f64)>>,
+    /// How many journeys the chain was fitted on.
+    journeys: u64,
+}
+
+/// Appends channel `code` to a state of order `order`.
+#[must_use]
+pub fn next_state(state: StateKey, code: u32, order: u8) -> StateKey {
+    let bits = 32 * u32::from(order);
+    let mask = if bits >= 128 { StateKey::MAX } else { (1 << bits) - 1 };
+    ((state << 32) | StateKey::from(code + 1)) & mask
+}
+
+/// True when a state's window holds channel `code`.
+#[must_use]
+pub fn state_contains(state: StateKey, code: u32) -> bool {
+    (0..4).any(|lane| (state >> (32 * lane)) & 0xFFFF_FFFF == StateKey::from(code + 1))
+}
+
+/// The channel codes of a state's window, oldest first.
+#[must_use]
+pub fn state_channels(state: StateKey) -> Vec<u32> {
+    let mut channels: Vec<u32> = (0..4)
+        .map(|lane| ((state >> (32 * lane)) & 0xFFFF_FFFF) as u32)
+        .take_while(|&lane| lane != 0)
+        .map(|lane| lane - 1)
+        .collect();
+    channels.reverse();
+    channels
+}
+
+type Counts = HashMap<(StateKey, Target), u64>;
+
+impl Chain {
+    /// Counts the transitions of every journey with at least one touch,
+    /// converting or not, after the path transform. In order 1, consecutive
+    /// touches of one channel are one state (a self-loop adds nothing a
+    /// removal could change).
+    #[must_use]
+    pub fn fit(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> Self {
+        let counts = (0..journeys.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .fold(
+                || (Counts::new(), TransformedPath::default(), 0_u64),
+                |(mut counts, mut path, mut fitted), index| {
+                    let journey = journeys.get(index);
+                    if journey.path.is_empty() {
+                        return (counts, path, fitted);
+                    }
+                    config.path_transform.apply(log, journey.path.clone(), &mut path);
+                    let mut state = START;
+                    for &touch in &path.touches {
+                        let next = next_state(state, log.channel[touch], order);
+                        if order == 1 && next == state {
+                            continue;
+                        }
+                        *counts.entry((state, Target::State(next))).or_default() += 1;
+                        state = next;
+                    }
+                    let end = if journey.conversion.is_some() { Target::Conversion } else { Target::Null };
+                    *counts.entry((state, end)).or_default() += 1;
+                    fitted += 1;
+                    (counts, path, fitted)
+                },
+            )
+            .map(|(counts, _, fitted)| (counts, fitted))
+            .reduce(
+                || (Counts::new(), 0),
+                |(mut left, left_fitted), (right, right_fitted)| {
+                    for (key, count) in right {
+                        *left.entry(key).or_default() += count;
+                    }
+                    (left, left_fitted + right_fitted)
+                },
+            );
+        Self::from_counts(&counts.0, order, counts.1)
+    }
+
+    /// Builds the chain from transition counts.
+    #[must_use]
+    pub fn from_counts(counts: &Counts, order: u8, journeys: u64) -> Self {
+        let mut states: Vec<StateKey> = counts.keys().map(|(from, _)| *from).collect();
+        states.push(START);
+        states.sort_unstable();
+        states.dedup();
+        let mut outgoing: Vec<Vec<(Target, u64)>> = vec![Vec::new(); states.len()];
+        for (&(from, target), &count) in counts {
+            if let Ok(index) = states.binary_search(&from) {
+                outgoing[index].push((target, count));
+            }
+        }
+        let transitions = outgoing
+            .into_iter()
+            .map(|mut targets| {
+                targets.sort_unstable();
+                let total: u64 = targets.iter().map(|(_, count)| count).sum();
+                #[expect(clippy::cast_precision_loss, reason = "probabilities")]
+                targets.into_iter().map(|(target, count)| (target, count as f64 / total as f64)).collect()
+            })
+            .collect();
+        Self { order, states, transitions, journeys }
+    }
+
+    /// The chain's order.
+    #[must_use]
+    pub fn order(&self) -> u8 {
+        self.order
+    }
+
+    /// How many journeys it was fitted on.
+    #[must_use]
+    pub fn journeys(&self) -> u64 {
+        self.journeys
+    }
+
+    /// The transient states, sorted, `START` first.
+    #[must_use]
+    pub fn states(&self) -> &[StateKey] {
+        &self.states
+    }
+
+    /// A state's outgoing transitions.
+    #[must_use]
+    pub fn transitions(&self, state: usize) -> &[(Target, f64)] {
+        &self.transitions[state]
+    }
+
+    /// The index of a state, if the chain has it.
+    #[must_use]
+    pub fn state_index(&self, state: StateKey) -> Option<usize> {
+        self.states.binary_search(&state).ok()
+    }
+
+    /// Every channel code some state holds, sorted.
+    #[must_use]
+    pub fn channels(&self) -> Vec<u32> {
+        let mut channels: Vec<u32> = self.states.iter().flat_map(|&state| state_channels(state)).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        channels
+    }
+
+    /// The probability of reaching `conversion` from each state, with the
+    /// states holding channel `removed` (if any) turned into `null`: the
+    /// removal of the removal-effect method.
+    #[must_use]
+    pub fn conversion_probabilities(&self, removed: Option<u32>) -> Vec<f64> {
+        let blocked: Vec<bool> =
+            self.states.iter().map(|&state| removed.is_some_and(|code| state_contains(state, code))).collect();
+        if self.states.len() <= DENSE_LIMIT { self.solve_dense(&blocked) } else { self.solve_iterative(&blocked) }
+    }
+
+    /// Gaussian elimination with partial pivoting on `(I − Q) x = r`.
+    fn solve_dense(&self, blocked: &[bool]) -> Vec<f64> {
+        let size = self.states.len();
+        let mut matrix = vec![0.0; size * (size + 1)];
+        let width = size + 1;
+        for row in 0..size {
+            matrix[row * width + row] = 1.0;
+            if blocked[row] {
+                continue;
+            }
+            for &(target, probability) in &self.transitions[row] {
+                match target {
+                    Target::Conversion => matrix[row * width + size] += probability,
+                    Target::Null => {}
+                    Target::State(state) => {
+                        if let Some(column) = self.state_index(state)
+                            && !blocked[column]
+                        {
+                            matrix[row * width + column] -= probability;
+                        }
+                    }
+                }
+            }
+        }
+        for pivot in 0..size {
+            let best = (pivot..size)
+                .max_by(|&left, &right| {
+                    matrix[left * width + pivot].abs().total_cmp(&matrix[right * width + pivot].abs())
+                })
+                .unwrap_or(pivot);
+            if best != pivot {
+                for column in 0..width {
+                    matrix.swap(pivot * width + column, best * width + column);
+                }
+            }
+            let diagonal = matrix[pivot * width + pivot];
+            if diagonal.abs() < f64::EPSILON {
+                continue;
+            }
+            for row in 0..size {
+                if row == pivot {
+                    continue;
+                }
+                let factor = matrix[row * width + pivot] / diagonal;
+                if factor == 0.0 {
+                    continue;
+                }
+                for column in pivot..width {
+                    matrix[row * width + column] -= factor * matrix[pivot * width + column];
+                }
+            }
+        }
+        (0..size)
+            .map(|row| {
+                let diagonal = matrix[row * width + row];
+                if diagonal.abs() < f64::EPSILON {
+                    0.0
+                } else {
+                    (matrix[row * width + size] / diagonal).clamp(0.0, 1.0)
+                }
+            })
+            .collect()
+    }
+
+    /// Gauss–Seidel sweeps in state order until no probability moves by
+    /// more than 1e-15 (every state of a fitted chain reaches an absorbing
+    /// state, so the sweeps converge).
+    fn solve_iterative(&self, blocked: &[bool]) -> Vec<f64> {
+        let targets: Vec<Vec<(Option<usize>, bool, f64)>> = self
+            .transitions
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|&(target, probability)| match target {
+                        Target::State(state) => (self.state_index(state), false, probability),
+                        Target::Conversion => (None, true, probability),
+                        Target::Null => (None, false, probability),
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut values = vec![0.0; self.states.len()];
+        for _ in 0..1_000_000 {
+            let mut largest_change: f64 = 0.0;
+            for (state, row) in targets.iter().enumerate() {
+                if blocked[state] {
+                    continue;
+                }
+                let value: f64 = row
+                    .iter()
+                    .map(|&(target, converts, probability)| match target {
+                        Some(next) if !blocked[next] => probability * values[next],
+                        Some(_) => 0.0,
+                        None => {
+                            if converts {
+                                probability
+                            } else {
+                                0.0
+                            }
+                        }
+                    })
+                    .sum();
+                largest_change = largest_change.max((value - values[state]).abs());
+                values[state] = value;
+            }
+            if largest_change <= 1e-15 {
+                break;
+            }
+        }
+        values
+    }
+
+    /// Removal effect of each channel: `1 − P(conversion | c removed) /
+    /// P(conversion)`, from the start state; 0 for every channel when
+    /// nothing converts.
+    #[must_use]
+    pub fn removal_effects(&self) -> Vec<(u32, f64)> {
+        let base = self.conversion_probabilities(None)[0];
+        let channels = self.channels();
+        channels
+            .par_iter()
+            .map(|&channel| {
+                let removed = self.conversion_probabilities(Some(channel))[0];
+                let effect = if base > 0.0 { (1.0 - removed / base).clamp(0.0, 1.0) } else { 0.0 };
+                (channel, effect)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::event_log::EventLogBuilder;
+    use crate::time::Lookback;
+
+    /// Journeys as (channels, converted), one user each.
+    fn fit(paths: &[(&[&str], bool)], order: u8) -> (EventLog, Chain) {
+        let mut builder = EventLogBuilder::new();
+        for (user, (channels, converted)) in paths.iter().enumerate() {
+            let name = format!("user{user}");
+            for (time, channel) in (0_i64..).zip(channels.iter()) {
+                builder = builder.touch(&name, time, channel);
+            }
+            if *converted {
+                builder = builder.conversion(&name, 100, 0);
+            }
+        }
+        let log = builder.build();
+        let journeys = Journeys::build(&log, Lookback::default());
+        let chain = Chain::fit(&log, &journeys, &Config::default(), order);
+        (log, chain)
+    }
+
+    fn effects(log: &EventLog, chain: &Chain) -> Vec<(String, f64)> {
+        chain.removal_effects().into_iter().map(|(code, effect)| (log.channels.get(code).to_owned(), effect)).collect()
+    }
+
+    fn close(left: f64, right: f64) -> bool {
+        (left - right).abs() < 1e-12
+    }
+
+    #[test]
+    fn three_channels_by_hand() {
+        // start → a, b, c, d a quarter each; a > b > c and b' > c' convert;
+        // d never does. P(conversion) = 3/4 ... see docs/models.md.
+        let (log, chain) = fit(
+            &[
+                (&["social", "email", "search"], true),
+                (&["display", "direct"], true),
+                (&["direct"], true),
+                (&["video"], false),
+            ],
+            1,
+        );
+        assert!(close(chain.conversion_probabilities(None)[0], 0.75));
+        let found = effects(&log, &chain);
+        let expected = [
+            ("direct", 2.0 / 3.0),
+            ("display", 1.0 / 3.0),
+            ("email", 1.0 / 3.0),
+            ("search", 1.0 / 3.0),
+            ("social", 1.0 / 3.0),
+            ("video", 0.0),
+        ];
+        assert_eq!(found.len(), expected.len());
+        for ((name, effect), (expected_name, expected_effect)) in found.iter().zip(expected) {
+            assert_eq!(name, expected_name);
+            assert!(close(*effect, expected_effect), "{name}: {effect}");
+        }
+    }
+
+    #[test]
+    fn repeats_collapse_in_order_one_only() {
+        let (_, first) = fit(&[(&["a", "a", "b"], true)], 1);
+        assert_eq!(first.states().len(), 3, "start, a, b");
+        let (_, second) = fit(&[(&["a", "a", "b"], true)], 2);
+        assert_eq!(second.states().len(), 4, "start, (a), (a, a), (a, b)");
+    }
+
+    #[test]
+    fn orders_one_and_two_by_hand() {
+        // a > b converts, b > a does not, a converts, b does not.
+        let paths: [(&[&str], bool); 4] = [(&["a", "b"], true), (&["b", "a"], false), (&["a"], true), (&["b"], false)];
+        // Order 1: a and b each go to the other, to conversion and to null a
+        // third of the time: P(a) = P(b) = ½, P = ½. Removing a leaves
+        // P(b) = ⅓ and P = ⅙, so RE(a) = RE(b) = ⅔.
+        let (log, first) = fit(&paths, 1);
+        let probabilities = first.conversion_probabilities(None);
+        let a = first.state_index(next_state(START, log.channels.code_of("a").unwrap(), 1)).unwrap();
+        assert!(close(probabilities[a], 0.5) && close(probabilities[0], 0.5), "{probabilities:?}");
+        let found = effects(&log, &first);
+        assert!(close(found[0].1, 2.0 / 3.0) && close(found[1].1, 2.0 / 3.0), "{found:?}");
+        // Order 2 remembers where a journey came from: P((a)) = ½ · P((a, b))
+        // + ½ = 1, P((b)) = 0, P = ½. Removing a leaves nothing that
+        // converts (RE 1); removing b leaves P((a)) = ½, P = ¼ (RE ½).
+        let (log, second) = fit(&paths, 2);
+        let probabilities = second.conversion_probabilities(None);
+        let a = second.state_index(next_state(START, log.channels.code_of("a").unwrap(), 2)).unwrap();
+        assert!(close(probabilities[a], 1.0) && close(probabilities[0], 0.5), "{probabilities:?}");
+        let found = effects(&log, &second);
+        assert!(close(found[0].1, 1.0) && close(found[1].1, 0.5), "{found:?}");
+    }
+
+    #[test]
+    fn the_iterative_solver_agrees_with_elimination() {
+        let generated = tempfile::tempdir().unwrap();
+        let options = crate::generate::GenerateOptions { users: 3_000, seed: 5, ..Default::default() };
+        crate::generate::generate(&options, generated.path()).unwrap();
+        let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
+        let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+        let journeys = Journeys::build(&log, Lookback::default());
+        let chain = Chain::fit(&log, &journeys, &Config::default(), 2);
+        for removed in [None, Some(0), Some(3)] {
+            let blocked: Vec<bool> =
+                chain.states.iter().map(|&state| removed.is_some_and(|code| state_contains(state, code))).collect();
+            let dense = chain.solve_dense(&blocked);
+            let iterative = chain.solve_iterative(&blocked);
+            for (left, right) in dense.iter().zip(&iterative) {
+                assert!((left - right).abs() < 1e-12, "{left} vs {right}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_removal_effects_match_a_simulation_of_the_same_chain() {
+        let generated = tempfile::tempdir().unwrap();
+        let options = crate::generate::GenerateOptions { users: 20_000, seed: 9, ..Default::default() };
+        crate::generate::generate(&options, generated.path()).unwrap();
+        let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
+        let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+        let journeys = Journeys::build(&log, Lookback::default());
+        let chain = Chain::fit(&log, &journeys, &Config::default(), 1);
+        let exact = chain.removal_effects();
+
+        // Random walks from start with common random numbers: a walk that
+        // converts without visiting channel c also converts with c removed,
+        // and one that visits c does not (its entry into c goes to null).
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+        let channels = chain.channels();
+        let mut converted = 0_u64;
+        let mut converted_through = vec![0_u64; channels.len()];
+        let mut visited = vec![false; channels.len()];
+        for _ in 0..400_000 {
+            visited.fill(false);
+            let mut state = 0;
+            let converts = loop {
+                let draw: f64 = rng.random();
+                let mut cumulative = 0.0;
+                let mut next = Target::Null;
+                for &(target, probability) in chain.transitions(state) {
+                    cumulative += probability;
+                    next = target;
+                    if draw < cumulative {
+                        break;
+                    }
+                }
+                match next {
+                    Target::Conversion => break true,
+                    Target::Null => break false,
+                    Target::State(key) => {
+                        for code in state_channels(key) {
+                            visited[channels.binary_search(&code).unwrap()] = true;
+                        }
+                        state = chain.state_index(key).unwrap();
+                    }
+                }
+            };
+            if converts {
+                converted += 1;
+                for (count, &was_visited) in converted_through.iter_mut().zip(&visited) {
+                    *count += u64::from(was_visited);
+                }
+            }
+        }
+        for ((channel, effect), through) in exact.iter().zip(&converted_through) {
+            #[expect(clippy::cast_precision_loss, reason = "a rate")]
+            let simulated = *through as f64 / converted as f64;
+            assert!((effect - simulated).abs() < 0.01, "channel {channel}: exact {effect}, simulated {simulated}");
+        }
+    }
+
+    #[test]
+    fn state_keys_keep_the_last_channels() {
+        let one = next_state(START, 4, 2);
+        let two = next_state(one, 7, 2);
+        let three = next_state(two, 9, 2);
+        assert_eq!(state_channels(one), [4]);
+        assert_eq!(state_channels(two), [4, 7]);
+        assert_eq!(state_channels(three), [7, 9]);
+        assert!(state_contains(three, 9) && !state_contains(three, 4));
+        assert_eq!(next_state(next_state(START, 0, 1), 3, 1), next_state(START, 3, 1));
+        let four = [1, 2, 3, 4, 5].iter().fold(START, |state, &code| next_state(state, code, 4));
+        assert_eq!(state_channels(four), [2, 3, 4, 5]);
+    }
+}

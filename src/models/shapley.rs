@@ -1,0 +1,321 @@
+//! Shapley value.
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::{AttributionModel, Path};
+use crate::config::Config;
+use crate::event_log::EventLog;
+use crate::journey::{Journeys, TransformedPath};
+
+/// Channel sets up to this size get exact Shapley values; larger ones are
+/// estimated from seeded random orderings.
+pub const EXACT_LIMIT: usize = 12;
+
+/// Orderings sampled per player for sets above [`EXACT_LIMIT`].
+const PERMUTATIONS_PER_PLAYER: usize = 2_000;
+
+/// Credit by Shapley value, with the conversion rate as the value of a
+/// coalition of channels.
+///
+/// - `v(S)` = conversions ÷ journeys among the journeys (converting or not,
+///   with at least one touch, after the path transform) whose set of
+///   channels is exactly `S`; 0 for a set never observed, and `v(∅) = 0`.
+/// - Each converting journey with channel set `T` is credited by the Shapley
+///   values of the game restricted to `T`:
+///   `φ_i = Σ_{S ⊆ T∖{i}} |S|! (|T|−|S|−1)! / |T|! · (v(S ∪ {i}) − v(S))`,
+///   exactly for `|T| ≤ 12`, and above that by averaging marginal
+///   contributions over 2 000 × |T| random orderings drawn from a generator
+///   seeded by the set itself (the same answer every run).
+/// - `v` is not monotone: a channel can lower the conversion rate of the
+///   sets it joins, and its Shapley value can be negative. Negative values
+///   are set to 0 and the rest renormalised, so credits stay ≥ 0 and sum to
+///   1 per conversion; if no value is positive, the channels share equally.
+/// - A channel's share is split among its touches in the path in
+///   proportion to the touches they stand for.
+///
+/// This is the real Shapley value (Shapley, 1953; applied to attribution by
+/// Dalessandro et al., 2012, and Google's data-driven attribution): every
+/// ordering of the channels is weighed. Some tools publish a leave-one-out
+/// score, `v(T) − v(T ∖ {i})`, under the name "Shapley"; that only looks at
+/// the last position of each channel and does not add up to `v(T)`.
+#[derive(Clone, Debug, Default)]
+pub struct Shapley {
+    /// Normalised, clamped shares per converting channel set (sorted codes).
+    shares: HashMap<Vec<u32>, Vec<f64>>,
+    /// Sets estimated by sampling.
+    sampled: usize,
+}
+
+type Coalitions = HashMap<Vec<u32>, (u64, u64)>;
+
+impl Shapley {
+    /// Counts coalitions over all journeys and computes the shares of every
+    /// channel set that converted.
+    #[must_use]
+    pub fn fit(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
+        let coalitions: Coalitions = (0..journeys.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .fold(
+                || (Coalitions::new(), TransformedPath::default()),
+                |(mut coalitions, mut path), index| {
+                    let journey = journeys.get(index);
+                    if !journey.path.is_empty() {
+                        config.path_transform.apply(log, journey.path.clone(), &mut path);
+                        let set = channel_set(path.touches.iter().map(|&touch| log.channel[touch]));
+                        let entry = coalitions.entry(set).or_default();
+                        entry.0 += 1;
+                        entry.1 += u64::from(journey.conversion.is_some());
+                    }
+                    (coalitions, path)
+                },
+            )
+            .map(|(coalitions, _)| coalitions)
+            .reduce(Coalitions::new, |mut left, right| {
+                for (set, (journeys, conversions)) in right {
+                    let entry = left.entry(set).or_default();
+                    entry.0 += journeys;
+                    entry.1 += conversions;
+                }
+                left
+            });
+        Self::from_coalitions(&coalitions)
+    }
+
+    /// Shares for every converting set, from (journeys, conversions) per set.
+    #[must_use]
+    pub fn from_coalitions(coalitions: &Coalitions) -> Self {
+        let value = |set: &[u32]| -> f64 {
+            coalitions.get(set).map_or(0.0, |&(journeys, conversions)| {
+                #[expect(clippy::cast_precision_loss, reason = "a rate")]
+                let rate = conversions as f64 / journeys as f64;
+                rate
+            })
+        };
+        let converting: Vec<&Vec<u32>> =
+            coalitions.iter().filter(|(_, (_, conversions))| *conversions > 0).map(|(set, _)| set).collect();
+        let shares: HashMap<Vec<u32>, Vec<f64>> = converting
+            .par_iter()
+            .map(|set| {
+                let raw = if set.len() <= EXACT_LIMIT { exact(set, &value) } else { sampled(set, &value) };
+                ((*set).clone(), normalise(raw))
+            })
+            .collect();
+        let sampled = converting.iter().filter(|set| set.len() > EXACT_LIMIT).count();
+        Self { shares, sampled }
+    }
+
+    /// The normalised shares of a channel set (sorted codes), if it converted.
+    #[must_use]
+    pub fn shares(&self, set: &[u32]) -> Option<&[f64]> {
+        self.shares.get(set).map(Vec::as_slice)
+    }
+
+    /// How many channel sets were estimated by sampling.
+    #[must_use]
+    pub fn sampled_sets(&self) -> usize {
+        self.sampled
+    }
+}
+
+/// The sorted distinct channel codes of a path.
+fn channel_set(codes: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut set: Vec<u32> = codes.collect();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+/// Exact Shapley values over all subsets, as bitmasks of `set`'s positions.
+fn exact(set: &[u32], value: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
+    let players = set.len();
+    let subsets = 1_usize << players;
+    let mut members = Vec::with_capacity(players);
+    let values: Vec<f64> = (0..subsets)
+        .map(|mask| {
+            members.clear();
+            members.extend((0..players).filter(|bit| mask & (1 << bit) != 0).map(|bit| set[bit]));
+            if members.is_empty() { 0.0 } else { value(&members) }
+        })
+        .collect();
+    // weight[s] = s! (n − s − 1)! / n!
+    let mut factorial = vec![1.0_f64; players + 1];
+    for index in 1..=players {
+        #[expect(clippy::cast_precision_loss, reason = "n ≤ 12")]
+        let step = index as f64;
+        factorial[index] = factorial[index - 1] * step;
+    }
+    let weight: Vec<f64> =
+        (0..players).map(|size| factorial[size] * factorial[players - size - 1] / factorial[players]).collect();
+    (0..players)
+        .map(|player| {
+            let bit = 1 << player;
+            (0..subsets)
+                .filter(|mask| mask & bit == 0)
+                .map(|mask| weight[mask.count_ones() as usize] * (values[mask | bit] - values[mask]))
+                .sum()
+        })
+        .collect()
+}
+
+/// Mean marginal contributions over seeded random orderings.
+fn sampled(set: &[u32], value: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
+    // FNV-1a of the codes: the same set always draws the same orderings.
+    let seed = set
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &code| (hash ^ u64::from(code)).wrapping_mul(0x0100_0000_01b3));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let players = set.len();
+    let rounds = PERMUTATIONS_PER_PLAYER * players;
+    let mut order: Vec<usize> = (0..players).collect();
+    let mut totals = vec![0.0; players];
+    let mut coalition: Vec<u32> = Vec::with_capacity(players);
+    for _ in 0..rounds {
+        order.shuffle(&mut rng);
+        coalition.clear();
+        let mut previous = 0.0;
+        for &player in &order {
+            let position = coalition.partition_point(|&code| code < set[player]);
+            coalition.insert(position, set[player]);
+            let current = value(&coalition);
+            totals[player] += current - previous;
+            previous = current;
+        }
+    }
+    #[expect(clippy::cast_precision_loss, reason = "a mean")]
+    let rounds = rounds as f64;
+    totals.into_iter().map(|total| total / rounds).collect()
+}
+
+/// Negative values to 0, then shares summing to 1 (equal when none is
+/// positive).
+fn normalise(values: Vec<f64>) -> Vec<f64> {
+    let clamped: Vec<f64> =
+        values.into_iter().map(|value| if value.is_finite() && value > 0.0 { value } else { 0.0 }).collect();
+    let sum: f64 = clamped.iter().sum();
+    if sum <= 0.0 {
+        #[expect(clippy::cast_precision_loss, reason = "a share")]
+        let equal = 1.0 / clamped.len().max(1) as f64;
+        return vec![equal; clamped.len()];
+    }
+    clamped.into_iter().map(|value| value / sum).collect()
+}
+
+impl AttributionModel for Shapley {
+    fn name(&self) -> &'static str {
+        "shapley"
+    }
+
+    fn formula(&self) -> String {
+        "Shapley value of each channel in the game v(S) = conversion rate of journeys with exactly channels S, negatives set to 0"
+            .to_owned()
+    }
+
+    fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
+        let set = channel_set((0..path.len()).map(|index| path.channel_code(index)));
+        let Some(shares) = self.shares(&set) else {
+            weights.fill(1.0);
+            return;
+        };
+        let mut touches_per_channel = vec![0_u64; set.len()];
+        let position = |code: u32| set.binary_search(&code).unwrap_or(0);
+        for index in 0..path.len() {
+            touches_per_channel[position(path.channel_code(index))] += u64::from(path.count(index));
+        }
+        for (index, weight) in weights.iter_mut().enumerate() {
+            let channel = position(path.channel_code(index));
+            #[expect(clippy::cast_precision_loss, reason = "touch counts are small")]
+            let share = shares[channel] * f64::from(path.count(index)) / touches_per_channel[channel] as f64;
+            *weight = share;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coalitions(table: &[(&[u32], u64, u64)]) -> Coalitions {
+        table.iter().map(|&(set, journeys, conversions)| (set.to_vec(), (journeys, conversions))).collect()
+    }
+
+    fn rate(game: &Coalitions, set: &[u32]) -> f64 {
+        game.get(set).map_or(0.0, |&(journeys, conversions)| {
+            f64::from(u32::try_from(conversions).unwrap()) / f64::from(u32::try_from(journeys).unwrap())
+        })
+    }
+
+    fn close(actual: &[f64], expected: &[f64]) -> bool {
+        actual.iter().zip(expected).all(|(a, e)| (a - e).abs() < 1e-12)
+    }
+
+    #[test]
+    fn two_channels_by_hand() {
+        // v(a) = 0.2, v(b) = 0.1, v(ab) = 0.5:
+        // φa = ½·0.2 + ½·(0.5 − 0.1) = 0.3, φb = ½·0.1 + ½·(0.5 − 0.2) = 0.2.
+        let game = coalitions(&[(&[0], 10, 2), (&[1], 10, 1), (&[0, 1], 10, 5)]);
+        let value = |set: &[u32]| rate(&game, set);
+        assert!(close(&exact(&[0, 1], &value), &[0.3, 0.2]));
+        let shapley = Shapley::from_coalitions(&game);
+        assert!(close(shapley.shares(&[0, 1]).unwrap(), &[0.6, 0.4]));
+    }
+
+    #[test]
+    fn three_channels_by_hand() {
+        // v: a .1, b .2, c 0, ab .4, ac .2, bc .3, abc .6 →
+        // φa = .1/3 + .2/6 + .2/6 + .3/3 = .2, φb = .3, φc = .1.
+        let game = coalitions(&[
+            (&[0], 10, 1),
+            (&[1], 10, 2),
+            (&[2], 10, 0),
+            (&[0, 1], 10, 4),
+            (&[0, 2], 10, 2),
+            (&[1, 2], 10, 3),
+            (&[0, 1, 2], 10, 6),
+        ]);
+        let value = |set: &[u32]| rate(&game, set);
+        assert!(close(&exact(&[0, 1, 2], &value), &[0.2, 0.3, 0.1]));
+        let shapley = Shapley::from_coalitions(&game);
+        assert!(close(shapley.shares(&[0, 1, 2]).unwrap(), &[1.0 / 3.0, 0.5, 1.0 / 6.0]));
+        // Sets that never converted get no shares.
+        assert!(shapley.shares(&[2]).is_none());
+    }
+
+    #[test]
+    fn negative_values_are_clamped() {
+        // φa = ½·0.5 + ½·(0.2 − 0.1) = 0.3; φb = ½·0.1 + ½·(0.2 − 0.5) = −0.1 → 0.
+        let game = coalitions(&[(&[0], 10, 5), (&[1], 10, 1), (&[0, 1], 10, 2)]);
+        let shapley = Shapley::from_coalitions(&game);
+        assert!(close(shapley.shares(&[0, 1]).unwrap(), &[1.0, 0.0]));
+    }
+
+    #[test]
+    fn sampling_approaches_the_exact_values_and_is_repeatable() {
+        // An additive game: every channel adds 0.01 whatever the others, so
+        // every ordering gives the same marginals and sampling is exact.
+        let players: Vec<u32> = (0..14).collect();
+        let value = |set: &[u32]| f64::from(u32::try_from(set.len()).unwrap()) * 0.01;
+        let estimate = sampled(&players, &value);
+        assert!(estimate.iter().all(|&share| (share - 0.01).abs() < 1e-12), "{estimate:?}");
+        // A non-additive game on 8 channels: sampling within 1 % of exact.
+        let players: Vec<u32> = (0..8).collect();
+        let value = |set: &[u32]| {
+            let weight: f64 = set.iter().map(|&code| f64::from(code + 1)).sum();
+            (weight / 36.0).powi(2)
+        };
+        let exact_values = exact(&players, &value);
+        let estimate = sampled(&players, &value);
+        for (estimated, exact_value) in estimate.iter().zip(&exact_values) {
+            assert!(
+                (estimated - exact_value).abs() < 0.01 * exact_values.iter().sum::<f64>(),
+                "{estimate:?} vs {exact_values:?}"
+            );
+        }
+        assert_eq!(sampled(&players, &value), estimate);
+    }
+}

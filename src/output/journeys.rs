@@ -1,0 +1,192 @@
+//! `--journeys-out`: one row per conversion, with its path, its moment of
+//! truth and every model's credit per touch.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path as FilePath;
+
+use polars::prelude::{DataFrame, DataType, IntoColumn, NamedFrom, ParquetWriter, Series, TimeUnit};
+
+use super::CsvWriter;
+use crate::config::Config;
+use crate::event_log::EventLog;
+use crate::format::FileFormat;
+use crate::journey::{Journeys, TransformedPath};
+use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
+use crate::moment::{StateScores, moment_of_truth};
+use crate::time::format_instant;
+use crate::{Error, Result};
+
+/// One conversion's row.
+struct Row {
+    user: String,
+    converted_at: i64,
+    path: String,
+    first_purchase: bool,
+    touches: u32,
+    moment_index: Option<u32>,
+    moment_channel: Option<String>,
+    revenue: f64,
+    credits: Vec<String>,
+}
+
+/// Writes the journeys file, atomically, as CSV or Parquet by extension.
+///
+/// Credit per touch is written as shares of the conversion joined with
+/// ` > `, in path order; for `markov` these are the within-conversion shares
+/// (in proportion to removal effects), before channel totals are rescaled.
+///
+/// # Errors
+///
+/// [`Error::Input`] for an extension other than `.csv` or `.parquet`;
+/// [`Error::Io`] when the file cannot be written.
+pub fn write_journeys(
+    target: &FilePath,
+    log: &EventLog,
+    journeys: &Journeys,
+    config: &Config,
+    models: &[Box<dyn AttributionModel>],
+    scores: &StateScores,
+) -> Result<()> {
+    let format = FileFormat::from_path(target).ok_or_else(|| Error::Input {
+        path: target.to_owned(),
+        reason: "the journeys file must end in .csv or .parquet".to_owned(),
+    })?;
+    let rows = collect_rows(log, journeys, config, models, scores);
+    let directory = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
+    let temporary = tempfile::NamedTempFile::new_in(&directory).map_err(|error| Error::io(&directory, error))?;
+    let io = |error: std::io::Error| Error::io(target, error);
+    match format {
+        FileFormat::Csv => {
+            let mut writer = BufWriter::new(temporary.as_file());
+            write_csv(&mut writer, &rows, models).map_err(io)?;
+            writer.flush().map_err(io)?;
+        }
+        FileFormat::Parquet => {
+            let mut frame = frame(&rows, models).map_err(|error| io(std::io::Error::other(error.to_string())))?;
+            ParquetWriter::new(temporary.as_file())
+                .finish(&mut frame)
+                .map_err(|error| io(std::io::Error::other(error.to_string())))?;
+        }
+    }
+    temporary.as_file().sync_all().map_err(io)?;
+    temporary.persist(target).map_err(|error| io(error.error))?;
+    Ok(())
+}
+
+fn collect_rows(
+    log: &EventLog,
+    journeys: &Journeys,
+    config: &Config,
+    models: &[Box<dyn AttributionModel>],
+    scores: &StateScores,
+) -> Vec<Row> {
+    let mut path = TransformedPath::default();
+    let mut weights = Vec::new();
+    let mut units = Vec::new();
+    let mut rows = Vec::new();
+    for journey in journeys.iter() {
+        let Some(conversion) = journey.conversion else {
+            continue;
+        };
+        if !config.in_period(config.timezone.local_day(log.time[conversion])) {
+            continue;
+        }
+        config.path_transform.apply(log, journey.path.clone(), &mut path);
+        let names: Vec<&str> = path.touches.iter().map(|&touch| log.channel_name(touch)).collect();
+        let moment = if journey.first_purchase { moment_of_truth(log, &path.touches, scores) } else { None };
+        let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]);
+        let credits = models
+            .iter()
+            .map(|model| {
+                if view.is_empty() {
+                    return String::new();
+                }
+                weights.resize(view.len(), 0.0);
+                units.resize(view.len(), 0);
+                model.weights(&view, &mut weights);
+                apportion(CONVERSION_UNITS, &weights, &mut units);
+                #[expect(clippy::cast_precision_loss, reason = "display")]
+                let shares: Vec<String> =
+                    units.iter().map(|&unit| format!("{:.6}", unit as f64 / CONVERSION_UNITS as f64)).collect();
+                shares.join(" > ")
+            })
+            .collect();
+        rows.push(Row {
+            user: log.users.get(journey.user).to_owned(),
+            converted_at: log.time[conversion],
+            path: if names.is_empty() { crate::event::NO_CHANNEL.to_owned() } else { names.join(" > ") },
+            first_purchase: journey.first_purchase,
+            touches: u32::try_from(path.touches.len()).unwrap_or(u32::MAX),
+            moment_index: moment.and_then(|index| u32::try_from(index).ok()),
+            moment_channel: moment.map(|index| names[index].to_owned()),
+            revenue: crate::journey::micros_to_units(i128::from(log.revenue[conversion])),
+            credits,
+        });
+    }
+    rows
+}
+
+fn header(models: &[Box<dyn AttributionModel>]) -> Vec<String> {
+    let fixed = ["user_id", "converted_at", "path", "purchase", "touches", "moment_index", "moment_channel", "revenue"];
+    fixed
+        .iter()
+        .map(|name| (*name).to_owned())
+        .chain(models.iter().map(|model| format!("credit_{}", model.name())))
+        .collect()
+}
+
+fn purchase(first: bool) -> &'static str {
+    if first { "first" } else { "repeat" }
+}
+
+fn write_csv(sink: &mut dyn Write, rows: &[Row], models: &[Box<dyn AttributionModel>]) -> std::io::Result<()> {
+    let mut writer = CsvWriter::new(sink);
+    let header = header(models);
+    writer.record(header.iter().map(|name| Some(name.as_str())))?;
+    for row in rows {
+        let fixed = [
+            row.user.clone(),
+            format_instant(row.converted_at),
+            row.path.clone(),
+            purchase(row.first_purchase).to_owned(),
+            row.touches.to_string(),
+            row.moment_index.map(|index| index.to_string()).unwrap_or_default(),
+            row.moment_channel.clone().unwrap_or_default(),
+            format!("{:.2}", row.revenue),
+        ];
+        writer.record(fixed.iter().chain(&row.credits).map(|field| Some(field.as_str())))?;
+    }
+    Ok(())
+}
+
+fn frame(rows: &[Row], models: &[Box<dyn AttributionModel>]) -> polars::prelude::PolarsResult<DataFrame> {
+    let names = header(models);
+    let converted_at =
+        Series::new(names[1].as_str().into(), rows.iter().map(|row| row.converted_at).collect::<Vec<i64>>())
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(polars::prelude::TimeZone::UTC)))?;
+    let mut columns = vec![
+        Series::new(names[0].as_str().into(), rows.iter().map(|row| row.user.as_str()).collect::<Vec<_>>())
+            .into_column(),
+        converted_at.into_column(),
+        Series::new(names[2].as_str().into(), rows.iter().map(|row| row.path.as_str()).collect::<Vec<_>>())
+            .into_column(),
+        Series::new(names[3].as_str().into(), rows.iter().map(|row| purchase(row.first_purchase)).collect::<Vec<_>>())
+            .into_column(),
+        Series::new(names[4].as_str().into(), rows.iter().map(|row| row.touches).collect::<Vec<_>>()).into_column(),
+        Series::new(names[5].as_str().into(), rows.iter().map(|row| row.moment_index).collect::<Vec<_>>())
+            .into_column(),
+        Series::new(names[6].as_str().into(), rows.iter().map(|row| row.moment_channel.as_deref()).collect::<Vec<_>>())
+            .into_column(),
+        Series::new(names[7].as_str().into(), rows.iter().map(|row| row.revenue).collect::<Vec<_>>()).into_column(),
+    ];
+    for (index, name) in names.iter().enumerate().skip(8) {
+        let values: Vec<&str> = rows.iter().map(|row| row.credits[index - 8].as_str()).collect();
+        columns.push(Series::new(name.as_str().into(), values).into_column());
+    }
+    DataFrame::new(rows.len(), columns)
+}

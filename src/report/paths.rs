@@ -1,0 +1,225 @@
+//! Conversion paths: which sequences of channels (and of funnel stages)
+//! lead to conversions, as analysts know them from conversion-path reports.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+
+use super::{fixed, ratio};
+use crate::config::Config;
+use crate::event::{NO_CHANNEL, Stage};
+use crate::event_log::EventLog;
+use crate::journey::{Journeys, TransformedPath};
+use crate::output::CsvWriter;
+use crate::time::MICROS_PER_DAY;
+
+/// Totals of the journeys that share one path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathTotals {
+    /// Journeys with this path, converting or not.
+    pub journeys: u64,
+    /// Of which converted.
+    pub conversions: u64,
+    /// Their revenue, in millionths.
+    pub revenue: i128,
+    /// Logged touches of these journeys (before the path transform).
+    pub touches: u64,
+    /// Sum over converting journeys of the time from first touch to
+    /// conversion, in microseconds.
+    pub time_to_conversion: i128,
+}
+
+impl PathTotals {
+    fn add(&mut self, other: Self) {
+        self.journeys += other.journeys;
+        self.conversions += other.conversions;
+        self.revenue += other.revenue;
+        self.touches += other.touches;
+        self.time_to_conversion += other.time_to_conversion;
+    }
+
+    fn fields(&self, path: String) -> [String; 7] {
+        #[expect(clippy::cast_precision_loss, reason = "display")]
+        let mean_days = (self.conversions > 0 && self.touches > 0)
+            .then(|| self.time_to_conversion as f64 / self.conversions as f64 / MICROS_PER_DAY as f64);
+        [
+            path,
+            self.conversions.to_string(),
+            fixed(Some(crate::journey::micros_to_units(self.revenue)), 2),
+            self.journeys.to_string(),
+            fixed(ratio(self.conversions, self.journeys), 6),
+            fixed(ratio(self.touches, self.journeys), 2),
+            fixed(mean_days, 2),
+        ]
+    }
+}
+
+/// Journeys grouped by channel path and by stage path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Paths {
+    /// Per path of (channel code, touches it stands for); empty for
+    /// conversions without touches.
+    pub channels: HashMap<Vec<(u32, u32)>, PathTotals>,
+    /// Per sequence of stages, consecutive repeats collapsed.
+    pub stages: HashMap<Vec<Stage>, PathTotals>,
+}
+
+impl Paths {
+    /// Groups the journeys that end in the analysis period (at their
+    /// conversion, or at their last touch when they did not convert).
+    #[must_use]
+    pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
+        (0..journeys.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .fold(
+                || (Self::default(), TransformedPath::default()),
+                |(mut paths, mut path), index| {
+                    let journey = journeys.get(index);
+                    let Some(end) = journey.conversion.or_else(|| journey.path.clone().last()) else {
+                        return (paths, path);
+                    };
+                    if !config.in_period(config.timezone.local_day(log.time[end])) {
+                        return (paths, path);
+                    }
+                    config.path_transform.apply(log, journey.path.clone(), &mut path);
+                    let totals = PathTotals {
+                        journeys: 1,
+                        conversions: u64::from(journey.conversion.is_some()),
+                        revenue: journey.conversion.map_or(0, |conversion| i128::from(log.revenue[conversion])),
+                        touches: journey.path.len() as u64,
+                        time_to_conversion: match journey.conversion {
+                            Some(conversion) if !journey.path.is_empty() => {
+                                i128::from(log.time[conversion] - log.time[journey.path.start])
+                            }
+                            _ => 0,
+                        },
+                    };
+                    let channels: Vec<(u32, u32)> = path
+                        .touches
+                        .iter()
+                        .zip(&path.counts)
+                        .map(|(&touch, &count)| (log.channel[touch], count))
+                        .collect();
+                    let mut stages: Vec<Stage> = path.touches.iter().map(|&touch| log.stage[touch]).collect();
+                    stages.dedup();
+                    paths.channels.entry(channels).or_default().add(totals);
+                    paths.stages.entry(stages).or_default().add(totals);
+                    (paths, path)
+                },
+            )
+            .map(|(paths, _)| paths)
+            .reduce(Self::default, |mut left, right| {
+                for (key, totals) in right.channels {
+                    left.channels.entry(key).or_default().add(totals);
+                }
+                for (key, totals) in right.stages {
+                    left.stages.entry(key).or_default().add(totals);
+                }
+                left
+            })
+    }
+
+    /// The channel paths by name (`a > b(2) > c`, `(none)` for no touch),
+    /// ranked by conversions, then journeys, then name.
+    #[must_use]
+    pub fn channel_rows(&self, log: &EventLog) -> Vec<(String, PathTotals)> {
+        let rows = self.channels.iter().map(|(path, totals)| {
+            let names: Vec<String> = path
+                .iter()
+                .map(|&(channel, count)| {
+                    let name = log.channels.get(channel);
+                    if count > 1 { format!("{name}({count})") } else { name.to_owned() }
+                })
+                .collect();
+            (if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }, *totals)
+        });
+        ranked(rows.collect())
+    }
+
+    /// The stage sequences by name, ranked like [`Paths::channel_rows`].
+    #[must_use]
+    pub fn stage_rows(&self) -> Vec<(String, PathTotals)> {
+        let rows = self.stages.iter().map(|(path, totals)| {
+            let names: Vec<&str> = path.iter().map(|stage| stage.as_str()).collect();
+            (if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }, *totals)
+        });
+        ranked(rows.collect())
+    }
+}
+
+fn ranked(mut rows: Vec<(String, PathTotals)>) -> Vec<(String, PathTotals)> {
+    rows.sort_by(|left, right| {
+        right
+            .1
+            .conversions
+            .cmp(&left.1.conversions)
+            .then(right.1.journeys.cmp(&left.1.journeys))
+            .then(left.0.cmp(&right.0))
+    });
+    rows
+}
+
+/// Writes the first `top` ranked rows under the column name `label`.
+///
+/// # Errors
+///
+/// Whatever the sink returns.
+pub fn write_path_rows(sink: &mut dyn Write, label: &str, rows: &[(String, PathTotals)], top: usize) -> io::Result<()> {
+    let mut writer = CsvWriter::new(sink);
+    writer.record(
+        [label, "conversions", "revenue", "journeys", "conversion_rate", "mean_touches", "mean_days_to_conversion"]
+            .map(Some),
+    )?;
+    for (path, totals) in rows.iter().take(top) {
+        let fields = totals.fields(path.clone());
+        writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event_log::EventLogBuilder;
+    use crate::journey::PathTransform;
+    use crate::time::Lookback;
+
+    #[test]
+    fn paths_are_counted_and_ranked() {
+        let day = MICROS_PER_DAY;
+        let log = EventLogBuilder::new()
+            .touch("a", 0, "email")
+            .touch("a", day, "search")
+            .conversion("a", 3 * day, 10_000_000)
+            .touch("b", 0, "email")
+            .touch("b", day, "search")
+            .conversion("b", day, 20_000_000)
+            .touch("c", 0, "email")
+            .touch("c", day, "search")
+            .touch("d", 0, "video")
+            .touch("d", 1, "video")
+            .conversion("d", day, 0)
+            .conversion("e", 0, 5_000_000)
+            .build();
+        let journeys = Journeys::build(&log, Lookback::default());
+        let paths = Paths::compute(&log, &journeys, &Config::default());
+        let mut bytes = Vec::new();
+        write_path_rows(&mut bytes, "path", &paths.channel_rows(&log), 10).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "path,conversions,revenue,journeys,conversion_rate,mean_touches,mean_days_to_conversion");
+        // a and b converted, c did not: 2 of 3; a took 3 days, b 1 day.
+        assert_eq!(lines[1], "email > search,2,30.00,3,0.666667,2.00,2.00");
+        assert_eq!(lines[2], "(none),1,5.00,1,1.000000,0.00,");
+        assert_eq!(lines[3], "video > video,1,0.00,1,1.000000,2.00,1.00");
+
+        let config = Config { path_transform: PathTransform::Frequency, ..Config::default() };
+        let paths = Paths::compute(&log, &journeys, &config);
+        let mut bytes = Vec::new();
+        write_path_rows(&mut bytes, "path", &paths.channel_rows(&log), 1).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 2, "top 1 plus the header");
+        assert!(paths.channels.contains_key(&vec![(log.channels.code_of("video").unwrap(), 2)]));
+    }
+}
