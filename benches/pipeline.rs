@@ -1,36 +1,96 @@
-//! Throughput of ingest and journey building on a seeded synthetic log.
+//! Throughput of each stage on a seeded synthetic log: ingest, journey
+//! building, each attribution model (data-driven ones with their fitting),
+//! and merging partial credit states.
 //!
-//! The log is generated once, outside the timed loops.
+//! The log is generated once, outside the timed loops. `TOUCHPATH_BENCH_USERS`
+//! sets its size (default 50 000 users, about 280 000 events).
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use touchpath::attribution::attribute;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{discover, ingest_events};
 use touchpath::journey::Journeys;
+use touchpath::models::chain::Chain;
+use touchpath::models::{self, AttributionModel, Markov, Shapley};
 use touchpath::{Config, FileFormat};
 
-const USERS: u64 = 50_000;
+fn users() -> u64 {
+    std::env::var("TOUCHPATH_BENCH_USERS").ok().and_then(|value| value.parse().ok()).unwrap_or(50_000)
+}
 
 fn pipeline(criterion: &mut Criterion) {
     let directory = tempfile::tempdir().expect("a temporary directory");
-    let mut group = criterion.benchmark_group("pipeline");
+    let config = Config::default();
+    let mut group = criterion.benchmark_group("ingest");
     group.sample_size(10);
+    let mut parquet_files = Vec::new();
     for format in [FileFormat::Csv, FileFormat::Parquet] {
         let out = directory.path().join(format.extension());
-        let report = generate(&GenerateOptions { users: USERS, seed: 7, dirty: false, format }, &out)
+        let report = generate(&GenerateOptions { users: users(), seed: 7, dirty: false, format }, &out)
             .expect("the generator writes the log");
         let files = discover(&[out.join(format!("events.{}", format.extension()))]).expect("the log exists");
-        let config = Config::default();
         group.throughput(Throughput::Elements(report.events_written));
-        group.bench_function(format!("ingest_{format}"), |bencher| {
+        group.bench_function(format.extension(), |bencher| {
             bencher.iter(|| ingest_events(&files, &config, i64::MAX).expect("the log ingests"));
         });
-        if format == FileFormat::Csv {
-            let ingest = ingest_events(&files, &config, i64::MAX).expect("the log ingests");
-            group.bench_function("journeys", |bencher| {
-                bencher.iter(|| Journeys::build(&ingest.log, config.lookback));
-            });
+        if format == FileFormat::Parquet {
+            parquet_files = files;
         }
     }
+    group.finish();
+
+    let log = ingest_events(&parquet_files, &config, i64::MAX).expect("the log ingests").log;
+    let mut group = criterion.benchmark_group("journeys");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(log.len() as u64));
+    group.bench_function("build", |bencher| bencher.iter(|| Journeys::build(&log, config.lookback)));
+    group.finish();
+
+    let journeys = Journeys::build(&log, config.lookback);
+    let first_order = Chain::fit(&log, &journeys, &config, 1);
+    let mut group = criterion.benchmark_group("models");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(journeys.len() as u64));
+    for model in models::registry(&config) {
+        let single: Vec<Box<dyn AttributionModel>> = vec![model];
+        group.bench_with_input(BenchmarkId::new("attribute", single[0].name()), &single, |bencher, single| {
+            bencher.iter(|| attribute(&log, &journeys, single, &config));
+        });
+    }
+    let rule_based = models::registry(&config);
+    group.bench_function("rule_based_together", |bencher| {
+        bencher.iter(|| attribute(&log, &journeys, &rule_based, &config));
+    });
+    group.bench_function("data_driven_together_with_fitting", |bencher| {
+        bencher.iter(|| {
+            let chain = Chain::fit(&log, &journeys, &config, 1);
+            let data_driven: Vec<Box<dyn AttributionModel>> =
+                vec![Box::new(Markov::new(&chain)), Box::new(Shapley::fit(&log, &journeys, &config))];
+            attribute(&log, &journeys, &data_driven, &config)
+        });
+    });
+    group.bench_function("markov_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let chain = Chain::fit(&log, &journeys, &config, 1);
+            let markov: Vec<Box<dyn AttributionModel>> = vec![Box::new(Markov::new(&chain))];
+            attribute(&log, &journeys, &markov, &config)
+        });
+    });
+    group.bench_function("shapley_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let shapley: Vec<Box<dyn AttributionModel>> = vec![Box::new(Shapley::fit(&log, &journeys, &config))];
+            attribute(&log, &journeys, &shapley, &config)
+        });
+    });
+    group.finish();
+
+    let all = models::build(&config, &log, &journeys, &first_order).expect("the default models exist");
+    let credits = attribute(&log, &journeys, &all, &config);
+    let mut group = criterion.benchmark_group("merge");
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("credit_states", |bencher| {
+        bencher.iter(|| credits.clone().merge(credits.clone()));
+    });
     group.finish();
 }
 

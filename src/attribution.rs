@@ -7,7 +7,9 @@
 //! and commutative, so one thread or many, and any split of users into
 //! batches, give the same totals to the last unit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hash::FastMap;
 
 use rayon::prelude::*;
 
@@ -82,10 +84,10 @@ pub fn position_bucket(index: usize, length: usize) -> usize {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Credits {
     /// For each model, in the order given, its credit per key.
-    pub per_model: Vec<HashMap<CreditKey, CreditSums>>,
+    pub per_model: Vec<FastMap<CreditKey, CreditSums>>,
     /// For each model, credit units per channel code landing early, mid and
     /// late in paths (see [`position_bucket`]); before any channel rescaling.
-    pub positions: Vec<HashMap<u32, [i128; 3]>>,
+    pub positions: Vec<FastMap<u32, [i128; 3]>>,
     /// Conversions attributed (each once, whatever the number of models).
     pub conversions: u64,
     /// Their revenue, in millionths.
@@ -97,8 +99,8 @@ impl Credits {
     #[must_use]
     pub fn new(models: usize) -> Self {
         Self {
-            per_model: vec![HashMap::new(); models],
-            positions: vec![HashMap::new(); models],
+            per_model: vec![FastMap::default(); models],
+            positions: vec![FastMap::default(); models],
             conversions: 0,
             revenue: 0,
         }
@@ -145,7 +147,7 @@ impl Credits {
 /// revenue the table credits, and splits each channel's new total among its
 /// keys in proportion to what the per-conversion split gave them. Every step
 /// is an exact integer apportionment.
-fn rescale(table: &mut HashMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f64>) {
+fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f64>) {
     let mut by_channel: BTreeMap<u32, Vec<CreditKey>> = BTreeMap::new();
     for key in table.keys().filter(|key| key.channel != NO_CHANNEL_CODE) {
         by_channel.entry(key.channel).or_default().push(*key);

@@ -38,6 +38,7 @@ pub mod event;
 pub mod event_log;
 pub mod format;
 pub mod generate;
+pub mod hash;
 pub mod ingest;
 pub mod journey;
 pub mod models;

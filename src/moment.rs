@@ -8,7 +8,9 @@
 //! truth is the touch with the largest lift; on a tie, the later touch.
 //! Consecutive touches of one channel share a state, so a repeat has lift 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hash::FastMap;
 
 use rayon::prelude::*;
 
@@ -103,7 +105,7 @@ pub fn median(histogram: &BTreeMap<u64, u64>) -> Option<u64> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Moments {
     /// Per (channel code, stage).
-    pub counts: HashMap<(u32, Stage), MomentCounts>,
+    pub counts: FastMap<(u32, Stage), MomentCounts>,
     /// First purchases with at least one touch, in the period.
     pub total: u64,
 }
@@ -153,8 +155,6 @@ impl Moments {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
     use crate::event_log::EventLogBuilder;
     use crate::models::chain::Target;
@@ -164,7 +164,7 @@ mod tests {
         // Codes: a = 0, b = 1, c = 2. P(start) = 0.2; P(a) = 0.1, P(b) = 0.5, P(c) = 0.5.
         let log = EventLogBuilder::new().touch("u", 0, "a").touch("u", 1, "b").touch("u", 2, "c").build();
         let state = |code| next_state(START, code, 1);
-        let counts: HashMap<(u128, Target), u64> = [
+        let counts: crate::hash::FastMap<(u128, Target), u64> = [
             ((START, Target::State(state(0))), 1),
             ((START, Target::Null), 4),
             ((START, Target::Conversion), 1),

@@ -8,12 +8,11 @@
 //! iteration to machine precision above (higher orders), never by
 //! simulation: the same data always gives the same numbers.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::event_log::EventLog;
+use crate::hash::FastMap;
 use crate::journey::{Journeys, TransformedPath};
 
 /// Largest chain solved by dense elimination.
@@ -75,7 +74,7 @@ pub fn state_channels(state: StateKey) -> Vec<u32> {
     channels
 }
 
-type Counts = HashMap<(StateKey, Target), u64>;
+type Counts = FastMap<(StateKey, Target), u64>;
 
 impl Chain {
     /// Counts the transitions of every journey with at least one touch,
@@ -88,7 +87,7 @@ impl Chain {
             .into_par_iter()
             .with_min_len(4096)
             .fold(
-                || (Counts::new(), TransformedPath::default(), 0_u64),
+                || (Counts::default(), TransformedPath::default(), 0_u64),
                 |(mut counts, mut path, mut fitted), index| {
                     let journey = journeys.get(index);
                     if journey.path.is_empty() {
@@ -112,7 +111,7 @@ impl Chain {
             )
             .map(|(counts, _, fitted)| (counts, fitted))
             .reduce(
-                || (Counts::new(), 0),
+                || (Counts::default(), 0),
                 |(mut left, left_fitted), (right, right_fitted)| {
                     for (key, count) in right {
                         *left.entry(key).or_default() += count;

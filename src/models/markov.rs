@@ -31,13 +31,21 @@ use super::{AttributionModel, Path};
 pub struct Markov {
     order: u8,
     removal_effects: BTreeMap<u32, f64>,
+    /// The same, indexed by channel code, for the per-touch lookups.
+    by_code: Vec<f64>,
 }
 
 impl Markov {
     /// Removal effects of a fitted chain.
     #[must_use]
     pub fn new(chain: &Chain) -> Self {
-        Self { order: chain.order(), removal_effects: chain.removal_effects().into_iter().collect() }
+        let removal_effects: BTreeMap<u32, f64> = chain.removal_effects().into_iter().collect();
+        let size = removal_effects.keys().last().map_or(0, |&code| code as usize + 1);
+        let mut by_code = vec![0.0; size];
+        for (&code, &effect) in &removal_effects {
+            by_code[code as usize] = effect;
+        }
+        Self { order: chain.order(), removal_effects, by_code }
     }
 
     /// Removal effect per channel code.
@@ -61,7 +69,7 @@ impl AttributionModel for Markov {
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
         for (index, weight) in weights.iter_mut().enumerate() {
-            *weight = self.removal_effects.get(&path.channel_code(index)).copied().unwrap_or(0.0);
+            *weight = self.by_code.get(path.channel_code(index) as usize).copied().unwrap_or(0.0);
         }
         if weights.iter().all(|&weight| weight <= 0.0) {
             weights.fill(1.0);

@@ -1,7 +1,5 @@
 //! Shapley value.
 
-use std::collections::HashMap;
-
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -10,6 +8,7 @@ use rayon::prelude::*;
 use super::{AttributionModel, Path};
 use crate::config::Config;
 use crate::event_log::EventLog;
+use crate::hash::FastMap;
 use crate::journey::{Journeys, TransformedPath};
 
 /// Channel sets up to this size get exact Shapley values; larger ones are
@@ -46,12 +45,12 @@ const PERMUTATIONS_PER_PLAYER: usize = 2_000;
 #[derive(Clone, Debug, Default)]
 pub struct Shapley {
     /// Normalised, clamped shares per converting channel set (sorted codes).
-    shares: HashMap<Vec<u32>, Vec<f64>>,
+    shares: FastMap<Vec<u32>, Vec<f64>>,
     /// Sets estimated by sampling.
     sampled: usize,
 }
 
-type Coalitions = HashMap<Vec<u32>, (u64, u64)>;
+type Coalitions = FastMap<Vec<u32>, (u64, u64)>;
 
 impl Shapley {
     /// Counts coalitions over all journeys and computes the shares of every
@@ -62,21 +61,26 @@ impl Shapley {
             .into_par_iter()
             .with_min_len(4096)
             .fold(
-                || (Coalitions::new(), TransformedPath::default()),
-                |(mut coalitions, mut path), index| {
+                || (Coalitions::default(), TransformedPath::default(), Vec::new()),
+                |(mut coalitions, mut path, mut set), index| {
                     let journey = journeys.get(index);
                     if !journey.path.is_empty() {
                         config.path_transform.apply(log, journey.path.clone(), &mut path);
-                        let set = channel_set(path.touches.iter().map(|&touch| log.channel[touch]));
-                        let entry = coalitions.entry(set).or_default();
-                        entry.0 += 1;
-                        entry.1 += u64::from(journey.conversion.is_some());
+                        fill_set(&mut set, path.touches.iter().map(|&touch| log.channel[touch]));
+                        let converted = u64::from(journey.conversion.is_some());
+                        // Look up by slice first: a key is allocated once per distinct set.
+                        if let Some(entry) = coalitions.get_mut(set.as_slice()) {
+                            entry.0 += 1;
+                            entry.1 += converted;
+                        } else {
+                            coalitions.insert(set.clone(), (1, converted));
+                        }
                     }
-                    (coalitions, path)
+                    (coalitions, path, set)
                 },
             )
-            .map(|(coalitions, _)| coalitions)
-            .reduce(Coalitions::new, |mut left, right| {
+            .map(|(coalitions, _, _)| coalitions)
+            .reduce(Coalitions::default, |mut left, right| {
                 for (set, (journeys, conversions)) in right {
                     let entry = left.entry(set).or_default();
                     entry.0 += journeys;
@@ -99,7 +103,7 @@ impl Shapley {
         };
         let converting: Vec<&Vec<u32>> =
             coalitions.iter().filter(|(_, (_, conversions))| *conversions > 0).map(|(set, _)| set).collect();
-        let shares: HashMap<Vec<u32>, Vec<f64>> = converting
+        let shares: FastMap<Vec<u32>, Vec<f64>> = converting
             .par_iter()
             .map(|set| {
                 let raw = if set.len() <= EXACT_LIMIT { exact(set, &value) } else { sampled(set, &value) };
@@ -123,12 +127,18 @@ impl Shapley {
     }
 }
 
-/// The sorted distinct channel codes of a path.
-fn channel_set(codes: impl Iterator<Item = u32>) -> Vec<u32> {
-    let mut set: Vec<u32> = codes.collect();
+/// Fills `set` with the sorted distinct channel codes of a path.
+fn fill_set(set: &mut Vec<u32>, codes: impl Iterator<Item = u32>) {
+    set.clear();
+    set.extend(codes);
     set.sort_unstable();
     set.dedup();
-    set
+}
+
+thread_local! {
+    /// Per-thread scratch for [`Shapley::weights`], which runs once per
+    /// conversion: a channel set and touch counts without allocating.
+    static SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<u64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Exact Shapley values over all subsets, as bitmasks of `set`'s positions.
@@ -217,22 +227,25 @@ impl AttributionModel for Shapley {
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
-        let set = channel_set((0..path.len()).map(|index| path.channel_code(index)));
-        let Some(shares) = self.shares(&set) else {
-            weights.fill(1.0);
-            return;
-        };
-        let mut touches_per_channel = vec![0_u64; set.len()];
-        let position = |code: u32| set.binary_search(&code).unwrap_or(0);
-        for index in 0..path.len() {
-            touches_per_channel[position(path.channel_code(index))] += u64::from(path.count(index));
-        }
-        for (index, weight) in weights.iter_mut().enumerate() {
-            let channel = position(path.channel_code(index));
-            #[expect(clippy::cast_precision_loss, reason = "touch counts are small")]
-            let share = shares[channel] * f64::from(path.count(index)) / touches_per_channel[channel] as f64;
-            *weight = share;
-        }
+        SCRATCH.with_borrow_mut(|(set, touches_per_channel)| {
+            fill_set(set, (0..path.len()).map(|index| path.channel_code(index)));
+            let Some(shares) = self.shares(set) else {
+                weights.fill(1.0);
+                return;
+            };
+            touches_per_channel.clear();
+            touches_per_channel.resize(set.len(), 0);
+            let position = |code: u32| set.binary_search(&code).unwrap_or(0);
+            for index in 0..path.len() {
+                touches_per_channel[position(path.channel_code(index))] += u64::from(path.count(index));
+            }
+            for (index, weight) in weights.iter_mut().enumerate() {
+                let channel = position(path.channel_code(index));
+                #[expect(clippy::cast_precision_loss, reason = "touch counts are small")]
+                let share = shares[channel] * f64::from(path.count(index)) / touches_per_channel[channel] as f64;
+                *weight = share;
+            }
+        });
     }
 }
 

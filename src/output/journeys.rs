@@ -33,7 +33,8 @@ struct Row {
 /// Writes the journeys file, atomically, as CSV or Parquet by extension.
 ///
 /// Credit per touch is written as shares of the conversion joined with
-/// ` > `, in path order; for `markov` these are the within-conversion shares
+/// ` > `, in path order, with nine decimals (exact: credit is counted in
+/// billionths of a conversion); for `markov` these are the within-conversion shares
 /// (in proportion to removal effects), before channel totals are rescaled.
 ///
 /// # Errors
@@ -110,9 +111,11 @@ fn collect_rows(
                 units.resize(view.len(), 0);
                 model.weights(&view, &mut weights);
                 apportion(CONVERSION_UNITS, &weights, &mut units);
-                #[expect(clippy::cast_precision_loss, reason = "display")]
-                let shares: Vec<String> =
-                    units.iter().map(|&unit| format!("{:.6}", unit as f64 / CONVERSION_UNITS as f64)).collect();
+                // Units are billionths: nine decimals write them exactly.
+                let shares: Vec<String> = units
+                    .iter()
+                    .map(|&unit| format!("{}.{:09}", unit / CONVERSION_UNITS, unit % CONVERSION_UNITS))
+                    .collect();
                 shares.join(" > ")
             })
             .collect();

@@ -5,7 +5,9 @@
 //! end in it (at their conversion, or at their last touch when they did not
 //! convert). Every sum is an integer, so totals never depend on thread count.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use crate::hash::FastMap;
 
 use rayon::prelude::*;
 
@@ -107,9 +109,9 @@ pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kpis {
     /// Per channel code.
-    pub channels: HashMap<u32, Counters>,
+    pub channels: FastMap<u32, Counters>,
     /// Per stage.
-    pub stages: HashMap<Stage, Counters>,
+    pub stages: FastMap<Stage, Counters>,
 }
 
 impl Kpis {

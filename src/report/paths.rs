@@ -1,7 +1,7 @@
 //! Conversion paths: which sequences of channels (and of funnel stages)
 //! lead to conversions, as analysts know them from conversion-path reports.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::io::{self, Write};
 
 use rayon::prelude::*;
@@ -60,9 +60,9 @@ impl PathTotals {
 pub struct Paths {
     /// Per path of (channel code, touches it stands for); empty for
     /// conversions without touches.
-    pub channels: HashMap<Vec<(u32, u32)>, PathTotals>,
+    pub channels: FastMap<Vec<(u32, u32)>, PathTotals>,
     /// Per sequence of stages, consecutive repeats collapsed.
-    pub stages: HashMap<Vec<Stage>, PathTotals>,
+    pub stages: FastMap<Vec<Stage>, PathTotals>,
 }
 
 impl Paths {

@@ -98,3 +98,67 @@ fn config_files_are_read_and_checked() {
     let message = stderr(&output);
     assert!(message.contains("bad.toml") && message.contains("line 2") && message.contains("look_back"), "{message}");
 }
+
+#[test]
+fn journeys_out_lists_every_conversion_with_its_credit() {
+    let workspace = Workspace::new();
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/golden/small/events.csv");
+    let events = case.to_str().unwrap();
+    let output = workspace.touchpath(&[
+        "run",
+        "--events",
+        events,
+        "--out",
+        "out",
+        "--journeys-out",
+        "journeys.csv",
+        "--models",
+        "linear,markov",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let journeys = workspace.read("journeys.csv");
+    let lines: Vec<&str> = journeys.lines().collect();
+    assert_eq!(
+        lines[0],
+        "user_id,converted_at,path,purchase,touches,moment_index,moment_channel,revenue,credit_linear,credit_markov"
+    );
+    assert_eq!(lines.len(), 5, "four conversions: {journeys}");
+    assert_eq!(
+        lines[1],
+        "A,2026-01-16T00:00:00Z,paid_social > email > paid_search,first,3,0,paid_social,100.00,\
+         0.333333333 > 0.333333333 > 0.333333334,0.333333333 > 0.333333333 > 0.333333334"
+    );
+    assert_eq!(
+        lines[2],
+        "B,2026-01-10T00:00:00Z,display > direct,first,2,0,display,50.00,0.500000000 > 0.500000000,0.333333333 > 0.666666667"
+    );
+    assert_eq!(lines[4], "D,2026-01-06T00:00:00Z,(none),first,0,,,20.00,,");
+
+    let parquet =
+        workspace.touchpath(&["run", "--events", events, "--out", "out", "--journeys-out", "journeys.parquet"]);
+    assert!(parquet.status.success(), "{}", stderr(&parquet));
+    use polars::prelude::{ParquetReader, SerReader};
+    let frame = ParquetReader::new(std::fs::File::open(workspace.path("journeys.parquet")).unwrap()).finish().unwrap();
+    assert_eq!(frame.height(), 4);
+    assert_eq!(frame.width(), 16, "8 fixed columns and 8 models");
+}
+
+#[test]
+fn path_transforms_and_markov_orders_run_end_to_end() {
+    let workspace = Workspace::new();
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/golden/small/events.csv");
+    let events = case.to_str().unwrap();
+    for args in
+        [["--path-transform", "frequency"], ["--path-transform", "remove-if-not-all=direct"], ["--markov-order", "3"]]
+    {
+        let mut full = vec!["run", "--events", events, "--out", "out"];
+        full.extend_from_slice(&args);
+        let output = workspace.touchpath(&full);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let setting = workspace.summary()["config"][args[0].trim_start_matches("--").replace('-', "_")].to_string();
+        assert_eq!(setting.trim_matches('"'), args[1]);
+    }
+    let bad = workspace.touchpath(&["run", "--events", events, "--path-transform", "shuffle"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("unknown path transform `shuffle`"), "{}", stderr(&bad));
+}
