@@ -1,5 +1,7 @@
 use std::fs;
 
+use polars::prelude::{ParquetReader, SerReader};
+
 use crate::support::{Workspace, count, stderr, touchpath_in};
 
 #[test]
@@ -137,7 +139,6 @@ fn journeys_out_lists_every_conversion_with_its_credit() {
     let parquet =
         workspace.touchpath(&["run", "--events", events, "--out", "out", "--journeys-out", "journeys.parquet"]);
     assert!(parquet.status.success(), "{}", stderr(&parquet));
-    use polars::prelude::{ParquetReader, SerReader};
     let frame = ParquetReader::new(std::fs::File::open(workspace.path("journeys.parquet")).unwrap()).finish().unwrap();
     assert_eq!(frame.height(), 4);
     assert_eq!(frame.width(), 16, "8 fixed columns and 8 models");
