@@ -1,8 +1,9 @@
 //! Physical line numbers of CSV records, for reject reports.
 //!
 //! A record's index and its line number differ when quoted fields hold line
-//! breaks or the file has blank lines, so the file is scanned once more, with
-//! the same quoting rules as the reader, only when it has rejected rows.
+//! breaks, so the file is scanned once more, with the reader's quoting rules,
+//! only when it has rejected rows. Like the reader, the scan counts a blank
+//! line as a record (an empty row).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -11,8 +12,7 @@ use std::path::Path;
 use crate::{Error, Result};
 
 /// For each 0-based data record index in `records` (sorted ascending), the
-/// 1-based line on which that record starts. The header is record `-1`, on
-/// the first non-blank line.
+/// 1-based line on which that record starts. The header is on line 1.
 pub(crate) fn record_lines(path: &Path, records: &[u64]) -> Result<Vec<u64>> {
     let file = File::open(path).map_err(|error| Error::io(path, error))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -22,40 +22,31 @@ pub(crate) fn record_lines(path: &Path, records: &[u64]) -> Result<Vec<u64>> {
 
     let mut line: u64 = 1;
     let mut in_quotes = false;
-    let mut record_open = false;
-    // Data records seen so far, counting the header as the first.
-    let mut started: u64 = 0;
-    loop {
+    // The data record that starts after the next unquoted line break.
+    let mut next_record: u64 = 0;
+    while wanted.peek().is_some() {
         let read = reader.read(&mut buffer).map_err(|error| Error::io(path, error))?;
         if read == 0 {
             break;
         }
         for &byte in &buffer[..read] {
-            if !record_open && byte != b'\n' && byte != b'\r' {
-                record_open = true;
-                // `started` counts the header, so record `r` is the `r + 2`th.
-                if started >= 1 && wanted.peek() == Some(&(started - 1)) {
-                    lines.push(line);
-                    wanted.next();
-                }
-                started += 1;
-            }
             match byte {
                 b'"' => in_quotes = !in_quotes,
                 b'\n' => {
                     line += 1;
                     if !in_quotes {
-                        record_open = false;
+                        if wanted.peek() == Some(&next_record) {
+                            lines.push(line);
+                            wanted.next();
+                        }
+                        next_record += 1;
                     }
                 }
                 _ => {}
             }
         }
-        if wanted.peek().is_none() {
-            break;
-        }
     }
-    // Records the scan did not reach (which a reader agreeing with us never
+    // Records the scan did not reach (which a reader agreeing with it never
     // produces) keep their index-based position rather than failing the run.
     for record in wanted {
         lines.push(record + 2);
@@ -68,13 +59,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoted_line_breaks_and_blank_lines_shift_line_numbers() {
+    fn quoted_line_breaks_shift_line_numbers_and_blank_lines_are_records() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("log.csv");
         let text = "a,b\n1,2\n\"multi\nline\",3\n\n4,\"x\"\"y\"\r\n5,6\n";
         std::fs::write(&path, text).unwrap();
-        assert_eq!(record_lines(&path, &[0, 1, 2, 3]).unwrap(), [2, 3, 6, 7]);
-        assert_eq!(record_lines(&path, &[2]).unwrap(), [6]);
+        // Records: 1,2 (line 2); "multi/line",3 (3); the blank line (5);
+        // 4,"x""y" (6); 5,6 (7).
+        assert_eq!(record_lines(&path, &[0, 1, 2, 3, 4]).unwrap(), [2, 3, 5, 6, 7]);
+        assert_eq!(record_lines(&path, &[3]).unwrap(), [6]);
         assert_eq!(record_lines(&path, &[]).unwrap(), Vec::<u64>::new());
     }
 }

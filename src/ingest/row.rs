@@ -19,6 +19,8 @@ use crate::time::{MICROS_PER_DAY, TimeZone};
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {
+    /// Every cell of the row is empty: usually a blank line.
+    EmptyRow,
     /// The user id is null or blank.
     MissingUserId,
     /// The timestamp is blank, unparsable or not a real date and time.
@@ -49,6 +51,7 @@ impl RejectReason {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::EmptyRow => "empty_row",
             Self::MissingUserId => "missing_user_id",
             Self::BadTimestamp => "bad_timestamp",
             Self::UnknownEventType => "unknown_event_type",
@@ -130,6 +133,12 @@ pub(crate) struct EventColumns {
 }
 
 impl EventColumns {
+    fn all_blank(&self, row: usize) -> bool {
+        let optional = [&self.campaign, &self.stage, &self.event_type, &self.revenue];
+        [&self.user_id, &self.timestamp, &self.channel].iter().all(|cells| cells.get(row).is_blank())
+            && optional.iter().all(|cells| cells.as_ref().is_none_or(|cells| cells.get(row).is_blank()))
+    }
+
     fn raw_values(&self, row: usize) -> Vec<Option<String>> {
         let optional =
             |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
@@ -205,6 +214,9 @@ fn parse_row<'a>(
     channel_cache: &mut HashMap<&'a str, (u32, Stage)>,
     warnings: &mut HashMap<Warning, u64>,
 ) -> Result<Event, Rejection> {
+    if columns.all_blank(row) {
+        return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
+    }
     let user_cell = columns.user_id.get(row);
     let user = match user_cell.text() {
         Some(text) if !text.trim().is_empty() => nfc(text),

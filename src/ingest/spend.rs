@@ -170,6 +170,9 @@ fn parse_spend_row(
     config: &Config,
     warnings: &mut BTreeMap<Warning, u64>,
 ) -> Result<SpendRow, RowError> {
+    if (0..columns.len()).all(|index| cell(columns, index, row).is_blank()) {
+        return Err((RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
+    }
     let date = match cell(columns, 0, row) {
         Cell::Text(text) => parse_date(text),
         Cell::Date(days) => Some(i64::from(days)),

@@ -189,3 +189,21 @@ fn reject_counts_by_reason_match_the_rejects_list() {
     }
     assert_eq!(by_reason, ingest.rows.rejected_by_reason);
 }
+
+#[test]
+fn blank_lines_and_crlf_are_located_exactly() {
+    let workspace = Workspace::new();
+    let log = "user_id,timestamp,channel\r\nu1,2026-01-01T00:00:00Z,email\r\n\r\nu2,bad,email\r\n\nu3,2026-01-02T00:00:00Z,\"multi\nline\"\r\n,2026-01-02T00:00:00Z,email\r\n";
+    let events = workspace.write("events.csv", log);
+    workspace.run(&[events], &[], &Config { max_reject_rate: 1.0, ..Config::default() }).unwrap();
+    let rejects = workspace.read("out/rejects.csv");
+    let located: Vec<String> =
+        rejects.lines().skip(1).map(|line| line.split(',').skip(1).take(2).collect::<Vec<_>>().join(",")).collect();
+    assert_eq!(located, ["3,empty_row", "4,bad_timestamp", "5,empty_row", "8,missing_user_id"]);
+    let summary = workspace.summary();
+    assert_eq!((count(&summary, "/rows/read"), count(&summary, "/rows/accepted")), (6, 2));
+    assert_eq!(count(&summary, "/users"), 2);
+    // CRLF line ends leave no carriage return in the values (the writer
+    // would have quoted it).
+    assert!(rejects.contains(",u2,bad,email,,,,\n"), "{rejects}");
+}
