@@ -18,6 +18,9 @@ pub const EVENT_COLUMNS: [&str; 7] = ["user_id", "timestamp", "channel", "campai
 /// The canonical names of the spend table's columns.
 pub const SPEND_COLUMNS: [&str; 7] = ["date", "channel", "campaign", "stage", "spend", "impressions", "clicks"];
 
+/// The default of [`Config::max_events_per_user`].
+pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
+
 /// Everything a run needs to know besides its inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +56,14 @@ pub struct Config {
     pub from: Option<Date>,
     /// The analysis period's last day, included.
     pub to: Option<Date>,
+    /// The field separator of CSV inputs (default `,`): one ASCII character
+    /// other than a quote or a line break, such as `;`, `|` or a tab.
+    pub delimiter: char,
+    /// Users with more accepted events than this are set aside (default
+    /// 100 000): such a "user" is almost always a bot, a crawler or a shared
+    /// placeholder id, and would otherwise dominate memory and credit. 0
+    /// turns the check off.
+    pub max_events_per_user: u64,
 }
 
 impl Default for Config {
@@ -71,6 +82,8 @@ impl Default for Config {
             models: Vec::new(),
             from: None,
             to: None,
+            delimiter: ',',
+            max_events_per_user: DEFAULT_MAX_EVENTS_PER_USER,
         }
     }
 }
@@ -117,12 +130,26 @@ impl Config {
         if !(1..=4).contains(&self.markov_order) {
             return Err(invalid("markov_order", self.markov_order.to_string(), "expected 1, 2, 3 or 4"));
         }
+        if !self.delimiter.is_ascii() || matches!(self.delimiter, '"' | '\n' | '\r') {
+            return Err(invalid(
+                "delimiter",
+                self.delimiter.escape_default().to_string(),
+                "expected one ASCII character other than a quote or a line break, such as `;` or `\\t`",
+            ));
+        }
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from > to
         {
             return Err(invalid("period", format!("{from}..{to}"), "`from` is after `to`"));
         }
         Ok(())
+    }
+
+    /// The CSV field separator as a byte (`,` if the setting is not ASCII,
+    /// which [`Config::validate`] refuses).
+    #[must_use]
+    pub fn delimiter_byte(&self) -> u8 {
+        u8::try_from(self.delimiter).ok().filter(u8::is_ascii).unwrap_or(b',')
     }
 
     /// The name a canonical column has in the input files.

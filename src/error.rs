@@ -10,12 +10,13 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read, written or listed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error; part of the message rather than a source, so
+        /// that it is printed once.
+        error: std::io::Error,
     },
     /// Polars could not decode a file.
     #[error("{path}: cannot read {format} file: {message}")]
@@ -96,6 +97,12 @@ pub enum Error {
         /// The limit, in percent.
         limit: f64,
     },
+    /// No event was accepted: nothing to attribute.
+    #[error("no event to attribute: {read} rows read, none accepted and kept; no attribution output was published")]
+    NoEvents {
+        /// Rows read.
+        read: u64,
+    },
     /// An invariant touchpath relies on did not hold: a defect, please report it.
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,14 +111,23 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), error: source }
     }
 
     /// A suggestion that tells the user how to get past this error, if there is one.
     #[must_use]
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::MissingColumn { column, mapped_from, .. } => {
+            Self::MissingColumn { column, mapped_from, found, .. } => {
+                if let [only] = found.as_slice()
+                    && let Some(separator) = [';', '\t', '|'].into_iter().find(|separator| only.contains(*separator))
+                {
+                    return Some(format!(
+                        "the header looks separated by `{}`: pass `--delimiter '{}'` (or `delimiter` in the config file)",
+                        separator.escape_default(),
+                        separator.escape_default()
+                    ));
+                }
                 let canonical = mapped_from.as_deref().unwrap_or(column);
                 Some(format!(
                     "if the file names it differently, map it with `--column {canonical}=NAME` \
@@ -122,6 +138,12 @@ impl Error {
                 "see rejects.csv in the output directory for every rejected row and its reason; \
                  raise --max-reject-rate only if these rows are expected"
                     .to_owned(),
+            ),
+            Self::NoEvents { read: 0 } => {
+                Some("the inputs hold no data rows: check that the upstream export ran and wrote its files".to_owned())
+            }
+            Self::NoEvents { .. } => Some(
+                "see rejects.csv and set_aside_users.csv in the output directory for where the rows went".to_owned(),
             ),
             Self::ColumnType { column, .. } => {
                 Some(format!("convert `{column}` upstream, or write the file as CSV so it is read as text"))

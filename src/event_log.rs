@@ -80,6 +80,12 @@ impl Interner {
         &self.values
     }
 
+    /// How many more distinct values could be added at most before codes run
+    /// out.
+    pub(crate) fn room(&self) -> usize {
+        (u32::MAX as usize).saturating_sub(self.values.len())
+    }
+
     /// The sorted dictionary and, for each first-seen code, its sorted code.
     pub(crate) fn into_sorted(self) -> (Dictionary, Vec<u32>) {
         let mut order: Vec<u32> = (0..u32::try_from(self.values.len()).unwrap_or_else(|_| panic_overflow())).collect();
@@ -100,8 +106,7 @@ impl Interner {
 
 #[cold]
 fn panic_overflow() -> ! {
-    // Four billion distinct users, channels or campaigns in one run: the
-    // input must be split into buckets first.
+    // Ingest checks the room left before interning, so this is a defect.
     panic!("more than 4 294 967 295 distinct values in one dictionary")
 }
 
@@ -258,6 +263,74 @@ impl EventLog {
     }
 }
 
+/// A user whose events were set aside because there were too many of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAsideUser {
+    /// The user id.
+    pub user: String,
+    /// Accepted events (after deduplication).
+    pub events: u64,
+    /// Of which conversions.
+    pub conversions: u64,
+    /// The first event's instant, microseconds since the epoch.
+    pub first: i64,
+    /// The last event's instant.
+    pub last: i64,
+}
+
+impl EventLog {
+    /// Removes every user with more than `limit` events (none when `limit`
+    /// is 0) and returns them in user id order. Such a "user" is almost
+    /// always a bot or a shared placeholder id; kept, it would dominate the
+    /// per-user work and, through its conversions, the credit.
+    ///
+    /// The dictionaries of channels and campaigns are kept whole, so a
+    /// channel seen only by a removed user still appears, with no credit.
+    pub fn set_aside_users(&mut self, limit: u64) -> Vec<SetAsideUser> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let heavy = |user: usize| (self.user_starts[user + 1] - self.user_starts[user]) as u64 > limit;
+        if !(0..self.user_count()).any(heavy) {
+            return Vec::new();
+        }
+        let mut removed = Vec::new();
+        let mut kept = Self {
+            channels: std::mem::take(&mut self.channels),
+            campaigns: std::mem::take(&mut self.campaigns),
+            ..Self::default()
+        };
+        let mut users = Vec::with_capacity(self.user_count());
+        for user in 0..self.user_count() {
+            let range = self.user_events(user);
+            let name = std::mem::take(&mut self.users.values[user]);
+            if heavy(user) {
+                removed.push(SetAsideUser {
+                    user: name.into_string(),
+                    events: range.len() as u64,
+                    conversions: self.kind[range.clone()].iter().filter(|kind| **kind == EventKind::Conversion).count()
+                        as u64,
+                    first: self.time[range.start],
+                    last: self.time[range.end - 1],
+                });
+                continue;
+            }
+            users.push(name);
+            kept.user_starts.push(kept.time.len());
+            kept.time.extend_from_slice(&self.time[range.clone()]);
+            kept.kind.extend_from_slice(&self.kind[range.clone()]);
+            kept.channel.extend_from_slice(&self.channel[range.clone()]);
+            kept.campaign.extend_from_slice(&self.campaign[range.clone()]);
+            kept.stage.extend_from_slice(&self.stage[range.clone()]);
+            kept.revenue.extend_from_slice(&self.revenue[range]);
+        }
+        kept.user_starts.push(kept.time.len());
+        kept.users = Dictionary { values: users };
+        *self = kept;
+        removed
+    }
+}
+
 /// Builds small logs by hand, for tests and examples.
 #[derive(Debug, Default)]
 pub struct EventLogBuilder {
@@ -351,6 +424,26 @@ mod tests {
         let other = Event { revenue: 6, ..event };
         let (log, duplicates) = EventLog::assemble(vec![event, other, event, event], users, channels, campaigns);
         assert_eq!((log.len(), duplicates), (2, 2));
+    }
+
+    #[test]
+    fn users_above_the_limit_are_set_aside_whole() {
+        let mut builder = EventLogBuilder::new().touch("ana", 1, "email").conversion("ana", 2, 0);
+        for time in 0..5 {
+            builder = builder.touch("bot", time, "display");
+        }
+        builder = builder.conversion("bot", 9, 7).touch("cy", 4, "video");
+        let mut log = builder.build();
+        assert!(log.clone().set_aside_users(0).is_empty(), "0 turns the check off");
+        assert!(log.clone().set_aside_users(6).is_empty(), "six events are allowed by a limit of 6");
+
+        let removed = log.set_aside_users(5);
+        assert_eq!(removed, [SetAsideUser { user: "bot".to_owned(), events: 6, conversions: 1, first: 0, last: 9 }]);
+        assert_eq!(log.users.iter().collect::<Vec<_>>(), ["ana", "cy"]);
+        assert_eq!(log.user_starts, [0, 2, 3]);
+        assert_eq!(log.time, [1, 2, 4]);
+        assert_eq!(log.channel_name(2), "video");
+        assert_eq!(log.channels.iter().collect::<Vec<_>>(), ["display", "email", "video"]);
     }
 
     #[test]

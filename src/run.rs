@@ -9,7 +9,7 @@ use crate::journey::{JourneyStats, Journeys};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::report::Reports;
-use crate::summary::{Inputs, SpendSummary, Status, Summary};
+use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
 /// What to run on and where to write.
@@ -42,23 +42,26 @@ pub struct Report {
 }
 
 impl Report {
-    /// The error to report when the run published no results because too
-    /// many rows were rejected.
+    /// The error to report when the run published no results: too many
+    /// rejected rows, or no event to attribute.
     #[must_use]
-    pub fn reject_rate_error(&self, config: &Config) -> Option<Error> {
-        if self.summary.status == Status::Ok {
-            return None;
+    pub fn failure(&self, config: &Config) -> Option<Error> {
+        match self.summary.status {
+            Status::Ok => None,
+            Status::NoEvents => Some(Error::NoEvents { read: self.summary.rows.read }),
+            Status::RejectRateExceeded => {
+                let spend_rows = self.summary.spend.as_ref().map(|spend| &spend.rows);
+                let worst = std::iter::once(&self.summary.rows)
+                    .chain(spend_rows)
+                    .max_by(|left, right| left.reject_rate().total_cmp(&right.reject_rate()))?;
+                Some(Error::RejectRate {
+                    rejected: worst.rejected,
+                    read: worst.read,
+                    rate: worst.reject_rate() * 100.0,
+                    limit: config.max_reject_rate * 100.0,
+                })
+            }
         }
-        let spend_rows = self.summary.spend.as_ref().map(|spend| &spend.rows);
-        let worst = std::iter::once(&self.summary.rows)
-            .chain(spend_rows)
-            .max_by(|left, right| left.reject_rate().total_cmp(&right.reject_rate()))?;
-        Some(Error::RejectRate {
-            rejected: worst.rejected,
-            read: worst.read,
-            rate: worst.reject_rate() * 100.0,
-            limit: config.max_reject_rate * 100.0,
-        })
     }
 }
 
@@ -66,7 +69,8 @@ impl Report {
 ///
 /// When more than `config.max_reject_rate` of the rows of either table are
 /// rejected, only `summary.json` (with status `reject_rate_exceeded`) and the
-/// rejects are written.
+/// rejects are written; likewise (status `no_events`) when no event was
+/// accepted, or every user was set aside.
 ///
 /// # Errors
 ///
@@ -74,9 +78,13 @@ impl Report {
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
     config.validate()?;
     models::check_selection(config)?;
+    if let Some(target) = &request.journeys_out {
+        output::check_journeys_target(target)?;
+    }
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
-    let events = ingest::ingest_events(&event_files, config, request.now)?;
+    let mut events = ingest::ingest_events(&event_files, config, request.now)?;
+    let set_aside = events.log.set_aside_users(config.max_events_per_user);
     let mut spend = ingest::ingest_spend(&spend_files, config)?;
     count_unknown_spend_channels(&events.log, &mut spend);
 
@@ -89,6 +97,11 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     }
     let inputs = Inputs { events: events.files.clone(), spend: spend.files.clone() };
     let mut summary = Summary::new(config, inputs, events.rows.clone(), warnings, &stats);
+    summary.set_aside = SetAside {
+        users: set_aside.len() as u64,
+        events: set_aside.iter().map(|user| user.events).sum(),
+        conversions: set_aside.iter().map(|user| user.conversions).sum(),
+    };
     if !spend_files.is_empty() {
         summary.spend = Some(SpendSummary {
             rows: spend.counts.clone(),
@@ -100,13 +113,15 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate;
     if exceeded {
         summary.status = Status::RejectRateExceeded;
+    } else if events.log.is_empty() {
+        summary.status = Status::NoEvents;
     }
 
-    let (reports, analysis) = if exceeded {
-        (None, None)
-    } else {
+    let (reports, analysis) = if summary.status == Status::Ok {
         let (reports, analysis) = Reports::compute(&events.log, &journeys, config, &spend.rows, request.top)?;
         (Some(reports), Some(analysis))
+    } else {
+        (None, None)
     };
     if let Some(reports) = &reports {
         summary.models = reports.totals();
@@ -127,15 +142,16 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         }
     }
     out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
+    out.write("set_aside_users.csv", |sink| output::write_set_aside_users(sink, &set_aside))?;
     if !spend_files.is_empty() {
         out.write("spend_rejects.csv", |sink| output::write_spend_rejects(sink, &spend.files, &spend.rejects))?;
     }
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
-    let out = out.commit()?;
     if let (Some(target), Some(analysis)) = (&request.journeys_out, &analysis) {
         output::write_journeys(target, &events.log, &journeys, config, &analysis.models, &analysis.scores)?;
     }
+    let out = out.commit()?;
     Ok(Report { summary, out, reports })
 }
 

@@ -17,6 +17,9 @@ pub enum Status {
     Ok,
     /// Too many rows were rejected: only the summary and rejects were written.
     RejectRateExceeded,
+    /// No event was accepted (and kept): there is nothing to attribute, so
+    /// only the summary and rejects were written.
+    NoEvents,
 }
 
 /// The files a run read.
@@ -39,6 +42,19 @@ pub struct SpendSummary {
     pub channels: u64,
 }
 
+/// Users set aside for having more events than `max_events_per_user`
+/// (listed in `set_aside_users.csv`); their rows are accepted rows, but no
+/// journey, conversion or credit comes from them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SetAside {
+    /// Users set aside.
+    pub users: u64,
+    /// Their accepted events.
+    pub events: u64,
+    /// Of which conversions.
+    pub conversions: u64,
+}
+
 /// The whole summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -54,7 +70,9 @@ pub struct Summary {
     pub rows: RowCounts,
     /// Warnings on accepted rows (touchpoint log and spend table), by kind.
     pub warnings: BTreeMap<Warning, u64>,
-    /// Users with an accepted event.
+    /// Users set aside as bots or shared ids.
+    pub set_aside: SetAside,
+    /// Users with an accepted event, those set aside excluded.
     pub users: u64,
     /// Accepted touches.
     pub touches: u64,
@@ -92,6 +110,7 @@ impl Summary {
             inputs,
             rows,
             warnings,
+            set_aside: SetAside::default(),
             users: stats.users,
             touches: stats.touches,
             touches_outside_window: stats.touches_outside_window,

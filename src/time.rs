@@ -535,7 +535,8 @@ pub fn format_instant(micros: i64) -> String {
 /// Formats days since the epoch as `YYYY-MM-DD`.
 #[must_use]
 pub fn format_date(days: i64) -> String {
-    format_instant(days * MICROS_PER_DAY)[..10].to_owned()
+    let text = format_instant(days.saturating_mul(MICROS_PER_DAY));
+    text.get(..10).map_or_else(|| days.to_string(), ToOwned::to_owned)
 }
 
 #[cfg(test)]

@@ -42,6 +42,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    std::panic::set_hook(Box::new(|info| {
+        terminal::note(&format!(
+            "error: internal error: {info}\nthis is a defect in touchpath: please report it with the command line that \
+             caused it"
+        ));
+    }));
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run::execute(&args),
         Command::Generate(args) => generate::execute(&args),

@@ -102,6 +102,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     journeys_out: Option<PathBuf>,
 
+    /// Field separator of CSV inputs: one character such as `;`, `|` or `\t` [default: ,].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<char>,
+
+    /// Set aside users with more accepted events than this (bots, shared ids);
+    /// 0 keeps everyone [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_events_per_user: Option<u64>,
+
     /// Worker threads [default: one per core]; results never depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -144,6 +153,18 @@ fn parse_mapping(raw: &str) -> Result<(String, String), String> {
         return Err(format!("no file column name given for `{canonical}`"));
     }
     Ok((canonical.to_owned(), name.trim().to_owned()))
+}
+
+fn parse_delimiter(raw: &str) -> Result<char, String> {
+    let mut chars = match raw {
+        "\\t" | "tab" => "\t",
+        other => other,
+    }
+    .chars();
+    match (chars.next(), chars.next()) {
+        (Some(delimiter), None) => Ok(delimiter),
+        _ => Err(format!("expected one character, such as `;`, `|` or `\\t`; got `{raw}`")),
+    }
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -196,6 +217,12 @@ impl RunArgs {
         if self.to.is_some() {
             config.to = self.to;
         }
+        if let Some(delimiter) = self.delimiter {
+            config.delimiter = delimiter;
+        }
+        if let Some(limit) = self.max_events_per_user {
+            config.max_events_per_user = limit;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -231,7 +258,7 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
         Request { events, spend, out: args.out.clone(), now, top: args.top, journeys_out: args.journeys_out.clone() };
     let report = run(&request, &config)?;
     terminal::note(&terminal::render_summary(&report.summary, &report.out));
-    if let Some(error) = report.reject_rate_error(&config) {
+    if let Some(error) = report.failure(&config) {
         return Err(error.into());
     }
     if let Some(reports) = &report.reports {

@@ -1,24 +1,29 @@
 //! Everything the binary prints goes through here: data to stdout, messages
 //! to stderr, no colour.
 
-#![expect(clippy::print_stderr, reason = "this module is the binary's one place that prints")]
-
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use touchpath::summary::{Status, Summary};
 
 /// Prints an error chain, then a hint when there is one.
 pub fn error(error: &anyhow::Error) {
-    eprintln!("error: {error:#}");
+    message(&format!("error: {error:#}"));
     if let Some(hint) = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint) {
-        eprintln!("hint: {hint}");
+        message(&format!("hint: {hint}"));
     }
+}
+
+/// Writes one line to stderr. Unlike `eprintln!`, a closed or full stderr
+/// never turns into a panic: there is nowhere left to report it anyway.
+fn message(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
 }
 
 /// Writes data to stdout. A closed pipe (`touchpath run | head`) is not an
 /// error: the reader simply wanted no more.
 pub fn data(text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -27,8 +32,8 @@ pub fn data(text: &str) -> std::io::Result<()> {
 }
 
 /// Prints a one-line note.
-pub fn note(message: &str) {
-    eprintln!("{message}");
+pub fn note(text: &str) {
+    message(text);
 }
 
 /// Groups digits by thousands: 1234567 → `1,234,567`.
@@ -71,6 +76,17 @@ pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
             .collect();
         let _ = writeln!(text, "  warnings    {}", warnings.join(", "));
     }
+    if summary.set_aside.users > 0 {
+        let _ = writeln!(
+            text,
+            "set aside {} user{} with more than {} events each ({} events, {} conversions; see set_aside_users.csv)",
+            thousands(summary.set_aside.users),
+            if summary.set_aside.users == 1 { "" } else { "s" },
+            thousands(summary.config.max_events_per_user),
+            thousands(summary.set_aside.events),
+            thousands(summary.set_aside.conversions)
+        );
+    }
     if let Some(spend) = &summary.spend {
         let _ = writeln!(
             text,
@@ -111,11 +127,14 @@ pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
         length.p90,
         length.max
     );
+    if summary.status == Status::Ok && summary.conversions.total == 0 {
+        let _ = writeln!(text, "no conversions: every model credits nothing");
+    }
     match summary.status {
         Status::Ok => {
             let _ = write!(text, "report written to {}", out.display());
         }
-        Status::RejectRateExceeded => {
+        Status::RejectRateExceeded | Status::NoEvents => {
             let _ = write!(text, "only the summary and rejects were written to {}", out.display());
         }
     }

@@ -145,6 +145,10 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
         }
     })?;
     std::fs::create_dir_all(out_dir).map_err(|source| Error::io(out_dir, source))?;
+    // Files are written into a staging folder inside `out_dir`, then renamed
+    // into place one by one, the manifest last: a killed run never leaves a
+    // half-written file behind.
+    let staging = crate::output::staging_dir(out_dir, ".generate.tmp-")?;
     let events = simulate::simulate(options.seed, users);
     if u32::try_from(events.len()).is_err() {
         return Err(Error::Internal(format!("{} events do not fit 32-bit row indices", events.len())));
@@ -152,10 +156,12 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
     let layout = if options.dirty { dirty::dirty(&events, users, options.seed) } else { dirty::clean(&events, users) };
     let extension = options.format.extension();
     let vocabulary = render::Vocabulary::new();
-    let events_path = out_dir.join(format!("events.{extension}"));
+    let events_name = format!("events.{extension}");
+    let events_path = staging.path().join(&events_name);
     let events_written = write::write_events(&events_path, options.format, &events, &layout, &vocabulary)?;
     let spend_rows = spend::build(&events, users, options.seed);
-    let spend_path = out_dir.join(format!("spend.{extension}"));
+    let spend_name = format!("spend.{extension}");
+    let spend_path = staging.path().join(&spend_name);
     let spend_written = spend::write(&spend_path, options.format, &spend_rows)?;
     let report = GenerateReport {
         users: options.users,
@@ -167,7 +173,11 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
         expected: layout.expected,
         injected: layout.injected,
     };
-    write_manifest(&out_dir.join("manifest.json"), &report)?;
+    write_manifest(&staging.path().join("manifest.json"), &report)?;
+    for name in [events_name.as_str(), spend_name.as_str(), "manifest.json"] {
+        let target = out_dir.join(name);
+        std::fs::rename(staging.path().join(name), &target).map_err(|source| Error::io(&target, source))?;
+    }
     Ok(report)
 }
 

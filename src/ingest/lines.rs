@@ -54,9 +54,65 @@ pub(crate) fn record_lines(path: &Path, records: &[u64]) -> Result<Vec<u64>> {
     Ok(lines)
 }
 
+/// The 0-based data records (the header excluded) that have more fields than
+/// the header, with the reader's quoting rules.
+pub(crate) fn ragged_records(path: &Path, delimiter: u8) -> Result<Vec<u64>> {
+    let file = File::open(path).map_err(|error| Error::io(path, error))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buffer = vec![0_u8; 1 << 20];
+    let mut ragged = Vec::new();
+    let mut in_quotes = false;
+    let mut fields: u64 = 1;
+    let mut header_fields: Option<u64> = None;
+    let mut record: u64 = 0;
+    loop {
+        let read = reader.read(&mut buffer).map_err(|error| Error::io(path, error))?;
+        if read == 0 {
+            break;
+        }
+        for &byte in &buffer[..read] {
+            if byte == b'"' {
+                in_quotes = !in_quotes;
+            } else if !in_quotes && byte == delimiter {
+                fields += 1;
+            } else if !in_quotes && byte == b'\n' {
+                match header_fields {
+                    None => header_fields = Some(fields),
+                    Some(expected) => {
+                        if fields > expected {
+                            ragged.push(record);
+                        }
+                        record += 1;
+                    }
+                }
+                fields = 1;
+            }
+        }
+    }
+    if let Some(expected) = header_fields
+        && fields > expected
+    {
+        ragged.push(record);
+    }
+    Ok(ragged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_with_more_fields_than_the_header_are_found() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("log.csv");
+        let text = "a,b,c\n1,2,3\n1,2,3,4\n\"x,y\",2,3\n\n1,\"multi\nline\",3,4\r\n1,2\n1,2,3,4";
+        std::fs::write(&path, text).unwrap();
+        // Records: 0 fits, 1 has four fields, 2 quotes its comma, 3 is blank,
+        // 4 spans two lines with four fields, 5 is short, 6 is long without a
+        // final line break.
+        assert_eq!(ragged_records(&path, b',').unwrap(), [1, 4, 6]);
+        assert_eq!(ragged_records(&path, b';').unwrap(), Vec::<u64>::new());
+    }
 
     #[test]
     fn quoted_line_breaks_shift_line_numbers_and_blank_lines_are_records() {

@@ -75,6 +75,9 @@ pub struct FileRows {
     pub rows: u64,
     /// Of which rejected.
     pub rejected: u64,
+    /// The BLAKE3 hash of the file's bytes, in hex: a rerun on the same
+    /// inputs is recognisable from the summary alone.
+    pub blake3: String,
 }
 
 /// The touchpoint log of a run, read and accounted for.
@@ -112,11 +115,12 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
     let mut read = 0;
 
     for (index, source) in files.iter().enumerate() {
-        let frame = source::read_frame(source)?;
-        let columns = event_columns(&frame, source, config)?;
-        let height = frame.height();
-        drop(frame);
-        let context = RowContext { config, zone: config.timezone, now, file: index };
+        let file = source::read_file(source, config.delimiter_byte())?;
+        let columns = event_columns(&file.frame, source, config)?;
+        let height = file.frame.height();
+        let (blake3, lossy, ragged) = (file.blake3, file.lossy, file.ragged);
+        drop(file.frame);
+        let context = RowContext { config, zone: config.timezone, now, file: index, lossy, ragged: &ragged };
         let tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
             .into_par_iter()
             .map(|task| {
@@ -126,6 +130,22 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
             .collect();
         let mut file_rejects = Vec::new();
         for parsed in tasks {
+            let full = [
+                ("user ids", &users, &parsed.users),
+                ("channels", &channels, &parsed.channels),
+                ("campaigns", &campaigns, &parsed.campaigns),
+            ]
+            .into_iter()
+            .find(|(_, global, local)| local.values().len() > global.room());
+            if let Some((what, _, _)) = full {
+                return Err(Error::Input {
+                    path: source.path.clone(),
+                    reason: format!(
+                        "more than {} distinct {what} in one run; split the log by user and run each part alone",
+                        u32::MAX
+                    ),
+                });
+            }
             let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
             let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
             let campaign_remap: Vec<u32> =
@@ -151,6 +171,7 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
             format: source.format,
             rows: height as u64,
             rejected: file_rejects.len() as u64,
+            blake3,
         });
         read += height as u64;
         rejects.extend(file_rejects);

@@ -21,6 +21,11 @@ use crate::time::{MICROS_PER_DAY, TimeZone};
 pub enum RejectReason {
     /// Every cell of the row is empty: usually a blank line.
     EmptyRow,
+    /// A CSV row has more fields than the header: usually an unquoted
+    /// delimiter inside a value.
+    WrongFieldCount,
+    /// A cell holds bytes that are not UTF-8.
+    InvalidUtf8,
     /// The user id is null or blank.
     MissingUserId,
     /// The timestamp is blank, unparsable or not a real date and time.
@@ -52,6 +57,8 @@ impl RejectReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EmptyRow => "empty_row",
+            Self::WrongFieldCount => "wrong_field_count",
+            Self::InvalidUtf8 => "invalid_utf8",
             Self::MissingUserId => "missing_user_id",
             Self::BadTimestamp => "bad_timestamp",
             Self::UnknownEventType => "unknown_event_type",
@@ -77,6 +84,7 @@ pub enum Warning {
     /// A stage value is not a funnel stage; the channel map's stage is used.
     UnknownStage,
     /// A timestamp before 1990-01-01: usually a zero or default date.
+    #[serde(rename = "timestamp_before_1990")]
     TimestampBefore1990,
     /// A timestamp after the run started.
     TimestampInFuture,
@@ -97,6 +105,16 @@ impl Warning {
         }
     }
 }
+
+/// What a file's bytes that are not UTF-8 are read as.
+pub(crate) const REPLACEMENT: char = '\u{fffd}';
+
+/// The detail of a `wrong_field_count` reject.
+pub(crate) const WRONG_FIELD_COUNT: &str =
+    "more fields than the header; quote values that contain the delimiter (extra fields were cut)";
+
+/// The detail of an `invalid_utf8` reject.
+pub(crate) const INVALID_UTF8: &str = "bytes that are not UTF-8 (shown as U+FFFD); re-export the file as UTF-8";
 
 /// 1990-01-01T00:00:00Z.
 const YEAR_1990: i64 = 7_305 * MICROS_PER_DAY;
@@ -139,6 +157,23 @@ impl EventColumns {
             && optional.iter().all(|cells| cells.as_ref().is_none_or(|cells| cells.get(row).is_blank()))
     }
 
+    /// The canonical name of the first column whose cell holds U+FFFD, the
+    /// mark of bytes that were not UTF-8.
+    fn invalid_utf8(&self, row: usize) -> Option<&'static str> {
+        let columns = [
+            Some(&self.user_id),
+            Some(&self.timestamp),
+            Some(&self.channel),
+            self.campaign.as_ref(),
+            self.stage.as_ref(),
+            self.event_type.as_ref(),
+            self.revenue.as_ref(),
+        ];
+        columns.iter().zip(crate::config::EVENT_COLUMNS).find_map(|(cells, name)| {
+            cells.and_then(|cells| cells.get(row).text()).is_some_and(|text| text.contains(REPLACEMENT)).then_some(name)
+        })
+    }
+
     fn raw_values(&self, row: usize) -> Vec<Option<String>> {
         let optional =
             |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
@@ -171,6 +206,10 @@ pub(crate) struct RowContext<'a> {
     pub(crate) zone: TimeZone,
     pub(crate) now: i64,
     pub(crate) file: usize,
+    /// The file held bytes that are not UTF-8, read as U+FFFD.
+    pub(crate) lossy: bool,
+    /// The rows with more fields than the header, sorted.
+    pub(crate) ragged: &'a [u64],
 }
 
 struct Rejection {
@@ -216,6 +255,14 @@ fn parse_row<'a>(
 ) -> Result<Event, Rejection> {
     if columns.all_blank(row) {
         return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
+    }
+    if !context.ragged.is_empty() && context.ragged.binary_search(&(row as u64)).is_ok() {
+        return Err(reject(RejectReason::WrongFieldCount, "", WRONG_FIELD_COUNT));
+    }
+    if context.lossy
+        && let Some(column) = columns.invalid_utf8(row)
+    {
+        return Err(reject(RejectReason::InvalidUtf8, column, INVALID_UTF8));
     }
     let user_cell = columns.user_id.get(row);
     let user = match user_cell.text() {
@@ -370,6 +417,39 @@ mod tests {
         assert_eq!(parse_amount("1e3"), Some(1_000_000_000));
         for bad in ["12,50", "abc", "NaN", "inf", "", "-", ".", "1.2.3", "99999999999999999999"] {
             assert_eq!(parse_amount(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn summary_names_are_the_printed_names() {
+        let warnings = [
+            Warning::RevenueOnNonConversion,
+            Warning::UnknownStage,
+            Warning::TimestampBefore1990,
+            Warning::TimestampInFuture,
+            Warning::SpendChannelNotInLog,
+        ];
+        for warning in warnings {
+            assert_eq!(serde_json::to_value(warning).unwrap(), warning.as_str());
+        }
+        let reasons = [
+            RejectReason::EmptyRow,
+            RejectReason::WrongFieldCount,
+            RejectReason::InvalidUtf8,
+            RejectReason::MissingUserId,
+            RejectReason::BadTimestamp,
+            RejectReason::UnknownEventType,
+            RejectReason::MissingChannel,
+            RejectReason::BadRevenue,
+            RejectReason::NegativeRevenue,
+            RejectReason::BadDate,
+            RejectReason::BadSpend,
+            RejectReason::NegativeSpend,
+            RejectReason::BadCount,
+            RejectReason::ConflictingSpendKey,
+        ];
+        for reason in reasons {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
     }
 

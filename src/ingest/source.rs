@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, SerReader};
+use polars::prelude::{CsvEncoding, CsvReadOptions, DataFrame, ParquetReader, SerReader};
 
 use crate::format::FileFormat;
 use crate::{Error, Result};
@@ -122,9 +122,48 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A file as read.
+pub(crate) struct ReadFile {
+    /// Its columns.
+    pub(crate) frame: DataFrame,
+    /// The BLAKE3 hash of its bytes, in hex.
+    pub(crate) blake3: String,
+    /// True when the CSV file held bytes that are not UTF-8: they were read
+    /// as U+FFFD, and the rows holding that character are rejected.
+    pub(crate) lossy: bool,
+    /// The 0-based data records of a CSV file with more fields than its
+    /// header, sorted: they are rejected.
+    pub(crate) ragged: Vec<u64>,
+}
+
+/// Reads a whole file and, at the same time, hashes its bytes (BLAKE3, hex),
+/// so that the summary identifies exactly which inputs a report was built on.
+pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
+    let empty = fs::metadata(&source.path).map_err(|error| Error::io(&source.path, error))?.len() == 0;
+    if empty {
+        return Err(Error::Input {
+            path: source.path.clone(),
+            reason: "the file is empty; expected a header line naming the columns (or a Parquet file)".to_owned(),
+        });
+    }
+    let (frame, blake3) = rayon::join(|| read_frame(source, delimiter), || hash_file(&source.path));
+    Ok(ReadFile { blake3: blake3?, ..frame? })
+}
+
+/// The BLAKE3 hash of a file's bytes, in hex.
+pub(crate) fn hash_file(path: &Path) -> Result<String> {
+    let file = fs::File::open(path).map_err(|error| Error::io(path, error))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).map_err(|error| Error::io(path, error))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
 /// Reads a whole file. CSV columns are all read as text, so that every value
-/// can be validated (and reported) exactly as written.
-pub(crate) fn read_frame(source: &SourceFile) -> Result<DataFrame> {
+/// can be validated (and reported) exactly as written. A CSV file with bytes
+/// that are not UTF-8, or with rows of more fields than its header, is read
+/// again leniently (bytes replaced with U+FFFD, extra fields cut), so that
+/// only the rows at fault are rejected.
+fn read_frame(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
     let decode = |error: polars::prelude::PolarsError| Error::Decode {
         path: source.path.clone(),
         format: match source.format {
@@ -133,18 +172,45 @@ pub(crate) fn read_frame(source: &SourceFile) -> Result<DataFrame> {
         },
         message: error.to_string(),
     };
-    match source.format {
-        FileFormat::Csv => CsvReadOptions::default()
+    let read_csv = |encoding: CsvEncoding, truncate: bool| {
+        CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
             .with_raise_if_empty(false)
             .with_rechunk(true)
+            .map_parse_options(|options| {
+                options.with_separator(delimiter).with_encoding(encoding).with_truncate_ragged_lines(truncate)
+            })
             .try_into_reader_with_file_path(Some(source.path.clone()))
             .and_then(SerReader::finish)
-            .map_err(decode),
+    };
+    match source.format {
+        FileFormat::Csv => {
+            // Read strictly; only a file with faults is read again, leniently,
+            // so that the rows at fault can be rejected one by one.
+            let (mut lossy, mut truncate) = (false, false);
+            loop {
+                let encoding = if lossy { CsvEncoding::LossyUtf8 } else { CsvEncoding::Utf8 };
+                match read_csv(encoding, truncate) {
+                    Ok(frame) => {
+                        let ragged =
+                            if truncate { super::lines::ragged_records(&source.path, delimiter)? } else { Vec::new() };
+                        return Ok(ReadFile { frame, blake3: String::new(), lossy, ragged });
+                    }
+                    Err(error) if !lossy && error.to_string().contains("invalid utf-8") => {
+                        lossy = true;
+                    }
+                    Err(error) if !truncate && error.to_string().contains("more fields than defined") => {
+                        truncate = true;
+                    }
+                    Err(error) => return Err(decode(error)),
+                }
+            }
+        }
         FileFormat::Parquet => {
             let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
-            ParquetReader::new(file).finish().map_err(decode)
+            let frame = ParquetReader::new(file).finish().map_err(decode)?;
+            Ok(ReadFile { frame, blake3: String::new(), lossy: false, ragged: Vec::new() })
         }
     }
 }
@@ -179,6 +245,17 @@ mod tests {
             files[2].partitions,
             [("date".to_owned(), "2026-01-01".to_owned()), ("channel".to_owned(), "paid search".to_owned())]
         );
+    }
+
+    #[test]
+    fn files_are_identified_by_their_blake3_hash() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("empty.csv");
+        fs::write(&path, b"").unwrap();
+        // The published hash of the empty input.
+        assert_eq!(hash_file(&path).unwrap(), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(hash_file(&path).unwrap(), "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cells::{Cell, Cells};
-use super::row::{Reject, RejectReason, Warning, float_to_micros, parse_amount};
+use super::row::{
+    INVALID_UTF8, REPLACEMENT, Reject, RejectReason, WRONG_FIELD_COUNT, Warning, float_to_micros, parse_amount,
+};
 use super::{FileRows, RowCounts, SourceFile, resolve_columns};
 use crate::config::{Config, SPEND_COLUMNS};
 use crate::event::{Stage, normalize_channel};
@@ -76,9 +78,10 @@ pub fn ingest_spend(files: &[SourceFile], config: &Config) -> Result<SpendIngest
     let mut ingest = SpendIngest::default();
     let mut located = Vec::new();
     for (index, source) in files.iter().enumerate() {
-        let frame = super::source::read_frame(source)?;
-        let columns = resolve_columns(&frame, source, config, &SPEND_COLUMNS, &["date", "channel", "spend"])?;
-        let height = frame.height();
+        let read = super::source::read_file(source, config.delimiter_byte())?;
+        let columns = resolve_columns(&read.frame, source, config, &SPEND_COLUMNS, &["date", "channel", "spend"])?;
+        let height = read.frame.height();
+        let blake3 = read.blake3;
         let mut file_rejects = Vec::new();
         for row in 0..height {
             let raw = raw_values(&columns, row);
@@ -91,7 +94,12 @@ pub fn ingest_spend(files: &[SourceFile], config: &Config) -> Result<SpendIngest
                 detail: Cow::Borrowed(""),
                 values: raw,
             };
-            match parse_spend_row(&columns, row, config, &mut ingest.warnings) {
+            let parsed = if read.ragged.binary_search(&(row as u64)).is_ok() {
+                Err((RejectReason::WrongFieldCount, "", WRONG_FIELD_COUNT))
+            } else {
+                parse_spend_row(&columns, row, config, read.lossy, &mut ingest.warnings)
+            };
+            match parsed {
                 Ok(parsed) => located.push(Located { row: parsed, reject: template }),
                 Err((reason, column, detail)) => {
                     file_rejects.push(Reject { reason, column, detail: Cow::Borrowed(detail), ..template });
@@ -106,6 +114,7 @@ pub fn ingest_spend(files: &[SourceFile], config: &Config) -> Result<SpendIngest
             format: source.format,
             rows: height as u64,
             rejected: file_rejects.len() as u64,
+            blake3,
         });
         ingest.counts.read += height as u64;
         ingest.rejects.extend(file_rejects);
@@ -168,10 +177,17 @@ fn parse_spend_row(
     columns: &[Option<Cells>],
     row: usize,
     config: &Config,
+    lossy: bool,
     warnings: &mut BTreeMap<Warning, u64>,
 ) -> Result<SpendRow, RowError> {
     if (0..columns.len()).all(|index| cell(columns, index, row).is_blank()) {
         return Err((RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
+    }
+    if lossy
+        && let Some(column) = (0..columns.len())
+            .find(|&index| cell(columns, index, row).text().is_some_and(|text| text.contains(REPLACEMENT)))
+    {
+        return Err((RejectReason::InvalidUtf8, SPEND_COLUMNS[column], INVALID_UTF8));
     }
     let date = match cell(columns, 0, row) {
         Cell::Text(text) => parse_date(text),

@@ -30,6 +30,18 @@ struct Row {
     credits: Vec<String>,
 }
 
+/// The journeys file's format, from its extension.
+///
+/// # Errors
+///
+/// [`Error::Input`] for an extension other than `.csv` or `.parquet`.
+pub fn check_journeys_target(target: &FilePath) -> Result<FileFormat> {
+    FileFormat::from_path(target).ok_or_else(|| Error::Input {
+        path: target.to_owned(),
+        reason: "the journeys file must end in .csv or .parquet".to_owned(),
+    })
+}
+
 /// Writes the journeys file, atomically, as CSV or Parquet by extension.
 ///
 /// Credit per touch is written as shares of the conversion joined with
@@ -49,17 +61,14 @@ pub fn write_journeys(
     models: &[Box<dyn AttributionModel>],
     scores: &StateScores,
 ) -> Result<()> {
-    let format = FileFormat::from_path(target).ok_or_else(|| Error::Input {
-        path: target.to_owned(),
-        reason: "the journeys file must end in .csv or .parquet".to_owned(),
-    })?;
+    let format = check_journeys_target(target)?;
     let rows = collect_rows(log, journeys, config, models, scores);
     let directory = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => std::path::PathBuf::from("."),
     };
     fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
-    let temporary = tempfile::NamedTempFile::new_in(&directory).map_err(|error| Error::io(&directory, error))?;
+    let temporary = super::staging_file(&directory, target)?;
     let io = |error: std::io::Error| Error::io(target, error);
     match format {
         FileFormat::Csv => {

@@ -11,8 +11,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::CsvWriter;
-pub use self::journeys::write_journeys;
-pub use self::rejects::{write_event_rejects, write_spend_rejects};
+pub use self::journeys::{check_journeys_target, write_journeys};
+pub use self::rejects::{write_event_rejects, write_set_aside_users, write_spend_rejects};
 use crate::{Error, Result};
 
 /// The file every touchpath output directory holds; its presence is what
@@ -56,13 +56,16 @@ impl OutputDir {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
         };
+        if let Some(file) = parent.ancestors().find(|ancestor| ancestor.is_file()) {
+            return Err(Error::Input {
+                path: file.to_owned(),
+                reason: format!("is a file, so the output directory {} cannot be created in it", target.display()),
+            });
+        }
         fs::create_dir_all(&parent).map_err(|error| Error::io(&parent, error))?;
         let name =
             target.file_name().map_or_else(|| "touchpath-out".into(), |name| name.to_string_lossy().into_owned());
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)
-            .map_err(|error| Error::io(&parent, error))?;
+        let staging = staging_dir(&parent, &format!(".{name}.tmp-"))?;
         Ok(Self { target: target.to_owned(), staging })
     }
 
@@ -104,6 +107,54 @@ impl OutputDir {
         }
         Ok(self.target)
     }
+}
+
+/// A temporary folder in `directory`, named `PREFIX-PID-XXXXXX` so that a
+/// later call removes it if this run is killed; removed when dropped.
+pub(crate) fn staging_dir(directory: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    remove_abandoned(directory, prefix);
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}-", std::process::id()))
+        .tempdir_in(directory)
+        .map_err(|error| Error::io(directory, error))
+}
+
+/// A temporary file beside `target`, named `.NAME.tmp-PID-XXXXXX` so that a
+/// later run removes it if this one is killed before renaming it.
+pub(crate) fn staging_file(directory: &Path, target: &Path) -> Result<tempfile::NamedTempFile> {
+    let name = target.file_name().map_or_else(|| "touchpath".into(), |name| name.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.tmp-");
+    remove_abandoned(directory, &prefix);
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}-", std::process::id()))
+        .tempfile_in(directory)
+        .map_err(|error| Error::io(directory, error))
+}
+
+/// Removes the staging directories and files of runs that were killed
+/// before they could clean up (`.NAME.tmp-PID-XXXXXX` whose process is
+/// gone). Best effort: what cannot be removed is left for the next run.
+fn remove_abandoned(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(prefix)).and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        if pid.0.parse::<u32>().is_ok_and(|pid| !process_alive(pid)) {
+            let path = entry.path();
+            let _ = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+        }
+    }
+}
+
+/// Whether a process runs; where that cannot be told, it is assumed to run,
+/// so that nothing of a live run is ever removed.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
 }
 
 /// Exchanges two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).
@@ -155,6 +206,23 @@ mod tests {
         run.write(SUMMARY_FILE, |writer| writer.write_all(b"partial")).unwrap();
         drop(run);
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn staging_directories_of_dead_runs_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        // No process has pid 4 194 305 (above Linux's largest pid).
+        let dead = root.path().join(".out.tmp-4194305-abcdef");
+        let live = root.path().join(format!(".out.tmp-{}-abcdef", std::process::id()));
+        let other = root.path().join(".other.tmp-4194305-abcdef");
+        for directory in [&dead, &live, &other] {
+            fs::create_dir(directory).unwrap();
+            fs::write(directory.join(SUMMARY_FILE), b"partial").unwrap();
+        }
+        let run = OutputDir::create(&root.path().join("out")).unwrap();
+        assert_eq!(!dead.exists(), cfg!(target_os = "linux"));
+        assert!(live.exists() && other.exists());
+        drop(run);
     }
 
     #[test]

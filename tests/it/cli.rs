@@ -64,7 +64,7 @@ fn too_many_rejects_publish_only_the_summary_and_rejects() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["rejects.csv", "summary.json"]);
+    assert_eq!(files, ["rejects.csv", "set_aside_users.csv", "summary.json"]);
     assert_eq!(workspace.summary()["status"], "reject_rate_exceeded");
 
     let relaxed = workspace.touchpath(&["run", "--events", "events.csv", "--out", "out", "--max-reject-rate", "0.5"]);

@@ -6,6 +6,10 @@ mod support;
 /// Row accounting on generated dirty logs, checked against what the
 /// generator injected.
 mod accounting;
+/// Failed and killed runs: the previous report stays whole.
+mod atomicity;
+/// Bad inputs: the message, the exit code and what is on disk.
+mod bad_input;
 /// The `touchpath` binary: exit codes, messages, files written.
 mod cli;
 /// Same input, same bytes: threads, row order, files, formats.

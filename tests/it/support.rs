@@ -47,7 +47,12 @@ impl Workspace {
 
     /// The written summary, parsed.
     pub fn summary(&self) -> Value {
-        let text = fs::read_to_string(self.path("out/summary.json")).expect("summary.json is written");
+        self.summary_of("out")
+    }
+
+    /// The summary of the report in `out`, parsed.
+    pub fn summary_of(&self, out: &str) -> Value {
+        let text = fs::read_to_string(self.path(out).join("summary.json")).expect("summary.json is written");
         serde_json::from_str(&text).expect("summary.json is JSON")
     }
 
