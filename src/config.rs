@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Stage;
+use crate::event::{Stage, TouchClass};
 use crate::journey::PathTransform;
 pub use crate::time::Date;
 use crate::time::{Duration, Lookback, TimeZone};
@@ -31,6 +31,9 @@ pub struct Config {
     /// Channel → funnel stage, used when the log has no stage column, when a
     /// row's stage is blank, and for spend rows without a stage.
     pub channel_stages: BTreeMap<String, Stage>,
+    /// Channel → touch class (paid, owned or earned), for the reports' view
+    /// by class; channels not listed are `unknown`.
+    pub channel_classes: BTreeMap<String, TouchClass>,
     /// How far back from a conversion touches still count (default 30 days).
     pub lookback: Lookback,
     /// The zone naive timestamps are read in (default UTC).
@@ -71,6 +74,7 @@ impl Default for Config {
         Self {
             columns: BTreeMap::new(),
             channel_stages: default_channel_stages(),
+            channel_classes: default_channel_classes(),
             lookback: Lookback::default(),
             timezone: TimeZone::default(),
             max_reject_rate: 0.05,
@@ -89,6 +93,10 @@ impl Default for Config {
 }
 
 impl Config {
+    /// A commented configuration file holding every setting at its default,
+    /// as `touchpath init` writes it.
+    pub const TEMPLATE: &'static str = include_str!("config/touchpath.toml");
+
     /// Reads a TOML configuration file. Keys left out keep their defaults;
     /// unknown keys and wrong types are errors naming the key and its line.
     ///
@@ -98,10 +106,17 @@ impl Config {
     /// [`crate::Error::ConfigFile`] when it is not a valid configuration.
     pub fn load(path: &std::path::Path) -> crate::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|error| crate::Error::io(path, error))?;
-        toml::from_str(&text).map_err(|error| crate::Error::ConfigFile {
-            path: path.to_owned(),
-            message: error.to_string().trim_end().to_owned(),
-        })
+        Self::parse(&text).map_err(|message| crate::Error::ConfigFile { path: path.to_owned(), message })
+    }
+
+    /// Parses the text of a configuration file; the error is the parser's
+    /// message, with the key, line and column.
+    ///
+    /// # Errors
+    ///
+    /// The message when `text` is not a valid configuration.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|error: toml::de::Error| error.to_string().trim_end().to_owned())
     }
 
     /// Checks the values no type can rule out.
@@ -164,6 +179,12 @@ impl Config {
         self.from.is_none_or(|from| day >= from.days()) && self.to.is_none_or(|to| day <= to.days())
     }
 
+    /// The touch class the channel map gives a (normalised) channel.
+    #[must_use]
+    pub fn class_of(&self, channel: &str) -> TouchClass {
+        self.channel_classes.get(channel).copied().unwrap_or(TouchClass::Unknown)
+    }
+
     /// The stage the channel map gives a (normalised) channel.
     #[must_use]
     pub fn stage_of(&self, channel: &str) -> Stage {
@@ -191,4 +212,54 @@ pub fn default_channel_stages() -> BTreeMap<String, Stage> {
     .into_iter()
     .map(|(channel, stage)| (channel.to_owned(), stage))
     .collect()
+}
+
+/// The default channel → touch class map.
+#[must_use]
+pub fn default_channel_classes() -> BTreeMap<String, TouchClass> {
+    [
+        ("paid_social", TouchClass::Paid),
+        ("paid_search", TouchClass::Paid),
+        ("display", TouchClass::Paid),
+        ("video", TouchClass::Paid),
+        ("affiliate", TouchClass::Paid),
+        ("email", TouchClass::Owned),
+        ("direct", TouchClass::Owned),
+        ("organic_search", TouchClass::Owned),
+        ("organic_social", TouchClass::Earned),
+        ("referral", TouchClass::Earned),
+    ]
+    .into_iter()
+    .map(|(channel, class)| (channel.to_owned(), class))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_holds_every_default() {
+        assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
+        assert_eq!(keys.len(), 14, "{keys:?}");
+        for key in keys.into_iter().map(String::as_str).chain(["from", "to"]) {
+            let shown = Config::TEMPLATE.lines().any(|line| {
+                let line = line.trim_start_matches("# ");
+                line.starts_with(&format!("{key} = ")) || line == format!("[{key}]")
+            });
+            assert!(shown, "`{key}` is missing from the template");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key_and_line() {
+        let unknown = Config::parse("lookback = \"7d\"\nlook_back = \"3d\"\n").unwrap_err();
+        assert!(unknown.contains("line 2") && unknown.contains("look_back"), "{unknown}");
+        let wrong = Config::parse("markov_order = \"two\"\n").unwrap_err();
+        assert!(wrong.contains("line 1") && wrong.contains("markov_order"), "{wrong}");
+        let stage = Config::parse("[channel_stages]\ntiktok = \"virality\"\n").unwrap_err();
+        assert!(stage.contains("line 2") && stage.contains("virality"), "{stage}");
+    }
 }

@@ -106,6 +106,43 @@ impl Stage {
     }
 }
 
+/// Who owns a touchpoint: bought (`paid`), the advertiser's own (`owned`),
+/// or given by others (`earned`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TouchClass {
+    /// Ads: paid social, paid search, display, video, affiliates.
+    Paid,
+    /// The advertiser's own media: site, newsletter, organic search listings.
+    Owned,
+    /// Reviews, shares, mentions, referrals.
+    Earned,
+    /// The channel map gives no class for the channel.
+    Unknown,
+}
+
+impl TouchClass {
+    /// All classes, `unknown` last.
+    pub const ALL: [Self; 4] = [Self::Paid, Self::Owned, Self::Earned, Self::Unknown];
+
+    /// The class's name as written in configs and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Owned => "owned",
+            Self::Earned => "earned",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for TouchClass {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())

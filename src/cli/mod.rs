@@ -2,6 +2,7 @@
 //! subcommand calls the library.
 
 mod generate;
+mod init;
 mod run;
 mod terminal;
 
@@ -23,6 +24,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Write a synthetic touchpoint log and spend table.
     Generate(generate::GenerateArgs),
+    /// Write a commented configuration file with every default.
+    Init(init::InitArgs),
 }
 
 /// Exit code for bad input or configuration.
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run::execute(&args),
         Command::Generate(args) => generate::execute(&args),
+        Command::Init(args) => init::execute(&args),
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,

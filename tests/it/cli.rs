@@ -163,3 +163,82 @@ fn path_transforms_and_markov_orders_run_end_to_end() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("unknown path transform `shuffle`"), "{}", stderr(&bad));
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    use std::fmt::Write as _;
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+
+    let workspace = Workspace::new();
+    let mut rows = String::from("user_id,timestamp,channel,event_type\n");
+    for user in 0..2_000 {
+        writeln!(rows, "u{user},2026-01-01T10:00:00Z,channel_{user},click\nu{user},2026-01-02T10:00:00Z,,conversion")
+            .unwrap();
+    }
+    workspace.write("events.csv", &rows);
+    // Like `touchpath run --format csv | head -c 64`: the reader leaves after
+    // a few bytes, before touchpath has written its 4 000 lines.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_touchpath"))
+        .args(["run", "--events", "events.csv", "--out", "out", "--format", "csv", "--models", "last_click,linear"])
+        .current_dir(workspace.directory.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0_u8; 64];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(head.starts_with(b"model,channel,"), "{}", String::from_utf8_lossy(&head));
+    assert!(!stderr(&output).contains("error"), "{}", stderr(&output));
+}
+
+#[test]
+fn init_writes_a_template_that_runs_as_edited_and_flags_win() {
+    let workspace = Workspace::new();
+    let output = workspace.touchpath(&["init"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let again = workspace.touchpath(&["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("touchpath.toml already exists; pass --force"), "{}", stderr(&again));
+
+    let edited = workspace
+        .read("touchpath.toml")
+        .replace("lookback = \"30d\"", "lookback = \"7d\"")
+        .replace("models = []", "models = [\"last_click\", \"linear\"]")
+        .replace("# user_id = \"visitor_id\"", "user_id = \"visitor\"");
+    workspace.write("touchpath.toml", &edited);
+    workspace.write(
+        "events.csv",
+        "visitor,timestamp,channel,event_type\nu,2026-01-01T00:00:00Z,email,click\nu,2026-01-05T00:00:00Z,,conversion\n",
+    );
+    let run = workspace.touchpath(&["run", "--config", "touchpath.toml", "--events", "events.csv", "--out", "out"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary = workspace.summary();
+    assert_eq!(summary["config"]["lookback"], "7d");
+    assert_eq!(summary["config"]["columns"]["user_id"], "visitor");
+    let channels = workspace.read("out/channels.csv");
+    let models: Vec<&str> = channels.lines().skip(1).filter_map(|line| line.split(',').next()).collect();
+    assert_eq!(models, ["last_click", "linear"]);
+
+    let flagged = workspace.touchpath(&[
+        "run",
+        "--config",
+        "touchpath.toml",
+        "--events",
+        "events.csv",
+        "--out",
+        "out",
+        "--lookback",
+        "14d",
+    ]);
+    assert!(flagged.status.success(), "{}", stderr(&flagged));
+    assert_eq!(workspace.summary()["config"]["lookback"], "14d", "the command line wins over the file");
+
+    let forced = workspace.touchpath(&["init", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(workspace.read("touchpath.toml"), touchpath::Config::TEMPLATE);
+}
