@@ -8,9 +8,22 @@ use crate::ingest::{self, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
-use crate::report::Reports;
+use crate::report::{PathTotals, Paths, Reports, write_path_rows};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
+
+/// How much of the job to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything: accounting, attribution and every report.
+    #[default]
+    Attribute,
+    /// Ingest and accounting only: `summary.json` and the reject files.
+    Validate,
+    /// Accounting and the conversion paths (`paths.csv`, `stage_paths.csv`),
+    /// without attribution.
+    Paths,
+}
 
 /// What to run on and where to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +39,11 @@ pub struct Request {
     pub now: i64,
     /// How many paths the path reports list.
     pub top: usize,
-    /// Where to write one row per conversion (CSV or Parquet), if anywhere.
+    /// Where to write one row per conversion (CSV or Parquet), if anywhere;
+    /// only in [`Mode::Attribute`].
     pub journeys_out: Option<PathBuf>,
+    /// How much of the job to run.
+    pub mode: Mode,
 }
 
 /// What a finished run wrote.
@@ -37,8 +53,22 @@ pub struct Report {
     pub summary: Summary,
     /// Where the report is.
     pub out: PathBuf,
-    /// The attribution reports, unless too many rows were rejected.
+    /// The attribution reports, unless too many rows were rejected or the
+    /// mode did not attribute.
     pub reports: Option<Reports>,
+    /// The ranked channel paths and stage paths, in [`Mode::Paths`].
+    pub paths: Option<PathRows>,
+}
+
+/// Ranked conversion paths: channel paths, then stage sequences.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRows {
+    /// Channel paths (`a > b > c`) and their totals, ranked.
+    pub channels: Vec<(String, PathTotals)>,
+    /// Stage sequences and their totals, ranked.
+    pub stages: Vec<(String, PathTotals)>,
+    /// How many of each are written.
+    pub top: usize,
 }
 
 impl Report {
@@ -78,7 +108,9 @@ impl Report {
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
     config.validate()?;
     models::check_selection(config)?;
-    if let Some(target) = &request.journeys_out {
+    if let Some(target) = &request.journeys_out
+        && request.mode == Mode::Attribute
+    {
         output::check_journeys_target(target)?;
     }
     let event_files = ingest::discover(&request.events)?;
@@ -117,7 +149,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         summary.status = Status::NoEvents;
     }
 
-    let (reports, analysis) = if summary.status == Status::Ok {
+    let (reports, analysis) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
         let (reports, analysis) = Reports::compute(&events.log, &journeys, config, &spend.rows, request.top)?;
         (Some(reports), Some(analysis))
     } else {
@@ -126,6 +158,10 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     if let Some(reports) = &reports {
         summary.models = reports.totals();
     }
+    let paths = (summary.status == Status::Ok && request.mode == Mode::Paths).then(|| {
+        let paths = Paths::compute(&events.log, &journeys, config);
+        PathRows { channels: paths.channel_rows(&events.log), stages: paths.stage_rows(), top: request.top }
+    });
 
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = &reports {
@@ -141,6 +177,10 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
             out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
         }
     }
+    if let Some(paths) = &paths {
+        out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;
+        out.write("stage_paths.csv", |sink| write_path_rows(sink, "stage_path", &paths.stages, paths.top))?;
+    }
     out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
     out.write("set_aside_users.csv", |sink| output::write_set_aside_users(sink, &set_aside))?;
     if !spend_files.is_empty() {
@@ -152,7 +192,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         output::write_journeys(target, &events.log, &journeys, config, &analysis.models, &analysis.scores)?;
     }
     let out = out.commit()?;
-    Ok(Report { summary, out, reports })
+    Ok(Report { summary, out, reports, paths })
 }
 
 /// Spend on a channel the log never mentions is still reported later, but

@@ -3,12 +3,14 @@
 
 mod generate;
 mod init;
+mod models;
 mod run;
 mod terminal;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use touchpath::run::Mode;
 
 /// Multi-touch attribution: which touchpoints earned the sale?
 #[derive(Debug, Parser)]
@@ -22,6 +24,18 @@ struct Cli {
 enum Command {
     /// Ingest touchpoint logs, rebuild journeys, attribute and write the report.
     Run(Box<run::RunArgs>),
+    /// Ingest and account for every row only: summary.json and rejects, exit 1 above the reject threshold.
+    #[command(after_help = "Examples:
+  touchpath validate --events logs/ --spend spend.csv
+  touchpath validate --events log.csv --max-reject-rate 0.01 --out checks/today")]
+    Validate(Box<run::RunArgs>),
+    /// Write the conversion-paths report alone and print the top paths.
+    #[command(after_help = "Examples:
+  touchpath paths --events logs/ --top 50
+  touchpath paths --events log.csv --path-transform exposure --lookback 7d")]
+    Paths(Box<run::RunArgs>),
+    /// List the models with their formulas and parameters.
+    Models(models::ModelsArgs),
     /// Write a synthetic touchpoint log and spend table.
     Generate(generate::GenerateArgs),
     /// Write a commented configuration file with every default.
@@ -52,7 +66,10 @@ pub fn main() -> ExitCode {
         ));
     }));
     let outcome = std::panic::catch_unwind(|| match cli.command {
-        Command::Run(args) => run::execute(&args),
+        Command::Run(args) => run::execute(&args, Mode::Attribute),
+        Command::Validate(args) => run::execute(&args, Mode::Validate),
+        Command::Paths(args) => run::execute(&args, Mode::Paths),
+        Command::Models(args) => models::execute(&args),
         Command::Generate(args) => generate::execute(&args),
         Command::Init(args) => init::execute(&args),
     });

@@ -7,8 +7,8 @@ use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
 use touchpath::journey::PathTransform;
-use touchpath::report::{OutputFormat, render};
-use touchpath::run::{Request, run};
+use touchpath::report::{OutputFormat, render, write_path_rows};
+use touchpath::run::{Mode, Request, run};
 use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
 use super::terminal;
@@ -32,9 +32,11 @@ pub struct RunArgs {
     #[arg(long, num_args = 1.., value_name = "PATH")]
     spend: Vec<PathBuf>,
 
-    /// Output directory; replaced whole, atomically, when the run ends.
-    #[arg(long, value_name = "DIR", default_value = "touchpath-out")]
-    out: PathBuf,
+    /// Output directory; replaced whole, atomically, when the run ends
+    /// [default: touchpath-out; touchpath-validate and touchpath-paths for
+    /// `validate` and `paths`].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 
     /// A TOML configuration file; flags given here win over it.
     #[arg(long, value_name = "FILE")]
@@ -243,9 +245,13 @@ impl RunArgs {
     }
 }
 
-/// Runs the job and prints the summary to stderr.
-pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
+/// Runs the job (or the part of it `mode` asks for) and prints the summary
+/// to stderr and the results to stdout.
+pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
     let config = args.config()?;
+    if mode != Mode::Attribute && args.journeys_out.is_some() {
+        bail!("--journeys-out needs attribution: use `touchpath run`");
+    }
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -254,10 +260,16 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     }
     let (events, spend) = args.inputs()?;
     let now = chrono::Utc::now().timestamp_micros();
-    let request =
-        Request { events, spend, out: args.out.clone(), now, top: args.top, journeys_out: args.journeys_out.clone() };
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(match mode {
+            Mode::Attribute => "touchpath-out",
+            Mode::Validate => "touchpath-validate",
+            Mode::Paths => "touchpath-paths",
+        })
+    });
+    let request = Request { events, spend, out, now, top: args.top, journeys_out: args.journeys_out.clone(), mode };
     let report = run(&request, &config)?;
-    terminal::note(&terminal::render_summary(&report.summary, &report.out));
+    terminal::note(&terminal::render_summary(&report.summary, &report.out, mode));
     if let Some(error) = report.failure(&config) {
         return Err(error.into());
     }
@@ -269,5 +281,13 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
         };
         terminal::data(&render(reports, format))?;
     }
+    if let Some(paths) = &report.paths {
+        let mut csv = Vec::new();
+        write_path_rows(&mut csv, "path", &paths.channels, paths.top.min(PATHS_ON_STDOUT))?;
+        terminal::data(&String::from_utf8_lossy(&csv))?;
+    }
     Ok(())
 }
+
+/// How many paths `touchpath paths` prints; `paths.csv` holds `--top`.
+const PATHS_ON_STDOUT: usize = 20;

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use touchpath::run::Mode;
 use touchpath::summary::{Status, Summary};
 
 /// Prints an error chain, then a hint when there is one.
@@ -50,7 +51,7 @@ pub fn thousands(value: u64) -> String {
 }
 
 /// The short human summary of a run.
-pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
+pub fn render_summary(summary: &Summary, out: &std::path::Path, mode: Mode) -> String {
     let mut text = String::new();
     let rows = &summary.rows;
     let files = summary.inputs.events.len();
@@ -132,7 +133,12 @@ pub fn render_summary(summary: &Summary, out: &std::path::Path) -> String {
     }
     match summary.status {
         Status::Ok => {
-            let _ = write!(text, "report written to {}", out.display());
+            let what = match mode {
+                Mode::Attribute => "report",
+                Mode::Validate => "accounting (summary.json and rejects)",
+                Mode::Paths => "conversion paths",
+            };
+            let _ = write!(text, "{what} written to {}", out.display());
         }
         Status::RejectRateExceeded | Status::NoEvents => {
             let _ = write!(text, "only the summary and rejects were written to {}", out.display());

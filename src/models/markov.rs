@@ -55,16 +55,23 @@ impl Markov {
     }
 }
 
+impl Markov {
+    /// The formula of the chain of order `order`, before any fitting.
+    #[must_use]
+    pub fn formula_of_order(order: u8) -> String {
+        format!(
+            "removal effect RE(c) = 1 − P(conversion | c removed) / P(conversion) in an order-{order} absorbing chain; channel credit ∝ RE(c)"
+        )
+    }
+}
+
 impl AttributionModel for Markov {
     fn name(&self) -> &'static str {
         "markov"
     }
 
     fn formula(&self) -> String {
-        format!(
-            "removal effect RE(c) = 1 − P(conversion | c removed) / P(conversion) in an order-{} absorbing chain; channel credit ∝ RE(c)",
-            self.order
-        )
+        Self::formula_of_order(self.order)
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {

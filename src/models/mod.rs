@@ -133,6 +133,62 @@ pub fn names() -> Vec<&'static str> {
     rule_based.iter().map(|model| model.name()).chain(DATA_DRIVEN).collect()
 }
 
+/// What `touchpath models` shows of a model.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelDescription {
+    /// The model's name.
+    pub name: &'static str,
+    /// `rule-based` or `data-driven`.
+    pub kind: &'static str,
+    /// The formula with the parameters of `config`.
+    pub formula: String,
+    /// The settings that change it, as `name = value`.
+    pub parameters: Vec<String>,
+    /// Whether `config.models` selects it.
+    pub selected: bool,
+}
+
+/// Every model, in report order, described with the parameters of `config`.
+#[must_use]
+pub fn describe(config: &Config) -> Vec<ModelDescription> {
+    let parameters = |name: &str| -> Vec<String> {
+        let weights = config.position_weights.map(|weight| weight.to_string()).join(", ");
+        match name {
+            "last_non_direct" => vec![format!("direct_channels = [{}]", config.direct_channels.join(", "))],
+            "time_decay" => vec![format!("half_life = {}", config.half_life)],
+            "position_based" => vec![format!("position_weights = [{weights}]")],
+            "markov" => vec![format!("markov_order = {}", config.markov_order)],
+            _ => Vec::new(),
+        }
+    };
+    let mut described: Vec<ModelDescription> = registry(config)
+        .iter()
+        .map(|model| ModelDescription {
+            name: model.name(),
+            kind: "rule-based",
+            formula: model.formula(),
+            parameters: parameters(model.name()),
+            selected: is_selected(config, model.name()),
+        })
+        .collect();
+    for (name, formula) in
+        [("markov", Markov::formula_of_order(config.markov_order)), ("shapley", Shapley::FORMULA.into())]
+    {
+        described.push(ModelDescription {
+            name,
+            kind: "data-driven",
+            formula,
+            parameters: parameters(name),
+            selected: is_selected(config, name),
+        });
+    }
+    let transform = format!("path_transform = {}", config.path_transform);
+    for model in &mut described {
+        model.parameters.push(transform.clone());
+    }
+    described
+}
+
 /// True when `config.models` selects `name` (an empty list selects all).
 #[must_use]
 pub fn is_selected(config: &Config, name: &str) -> bool {

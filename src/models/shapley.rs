@@ -216,14 +216,19 @@ fn normalise(values: Vec<f64>) -> Vec<f64> {
     clamped.into_iter().map(|value| value / sum).collect()
 }
 
+impl Shapley {
+    /// The formula, before any fitting.
+    pub const FORMULA: &'static str = "Shapley value of each channel in the game v(S) = conversion rate of journeys with \
+                                       exactly channels S, negatives set to 0";
+}
+
 impl AttributionModel for Shapley {
     fn name(&self) -> &'static str {
         "shapley"
     }
 
     fn formula(&self) -> String {
-        "Shapley value of each channel in the game v(S) = conversion rate of journeys with exactly channels S, negatives set to 0"
-            .to_owned()
+        Self::FORMULA.to_owned()
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {

@@ -242,3 +242,81 @@ fn init_writes_a_template_that_runs_as_edited_and_flags_win() {
     assert!(forced.status.success(), "{}", stderr(&forced));
     assert_eq!(workspace.read("touchpath.toml"), touchpath::Config::TEMPLATE);
 }
+
+#[test]
+fn validate_writes_the_accounting_only_and_fails_above_the_threshold() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "events.csv",
+        "user_id,timestamp,channel,event_type\nu,2026-01-01T00:00:00Z,email,click\nu,soon,email,click\n\
+         u,2026-01-05T00:00:00Z,,conversion\n",
+    );
+    let output = workspace.touchpath(&["validate", "--events", "events.csv", "--max-reject-rate", "0.5"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "validate prints no data");
+    assert!(stderr(&output).contains("accounting (summary.json and rejects) written to touchpath-validate"));
+    let mut files: Vec<String> = fs::read_dir(workspace.path("touchpath-validate"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["rejects.csv", "set_aside_users.csv", "summary.json"]);
+    let summary = workspace.summary_of("touchpath-validate");
+    assert_eq!((count(&summary, "/rows/accepted"), count(&summary, "/rows/rejected")), (2, 1));
+    assert_eq!(summary["models"].as_array().map(Vec::len), Some(0));
+
+    let strict = workspace.touchpath(&["validate", "--events", "events.csv"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stderr(&strict).contains("error: 1 of 3 rows rejected (33.33 %), above the limit of 5.00 %"));
+    let journeys = workspace.touchpath(&["validate", "--events", "events.csv", "--journeys-out", "j.csv"]);
+    assert_eq!(journeys.status.code(), Some(1));
+    assert!(stderr(&journeys).contains("--journeys-out needs attribution"), "{}", stderr(&journeys));
+}
+
+#[test]
+fn paths_writes_and_prints_the_conversion_paths_alone() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "events.csv",
+        "user_id,timestamp,channel,event_type,revenue\n\
+         a,2026-01-01T00:00:00Z,email,click,\na,2026-01-02T00:00:00Z,video,click,\na,2026-01-03T00:00:00Z,,conversion,10\n\
+         b,2026-01-01T00:00:00Z,email,click,\nb,2026-01-02T00:00:00Z,video,click,\nb,2026-01-03T00:00:00Z,,conversion,5\n\
+         c,2026-01-01T00:00:00Z,video,click,\n",
+    );
+    let output = workspace.touchpath(&["paths", "--events", "events.csv", "--out", "paths"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(printed, workspace.read("paths/paths.csv"));
+    let mut lines = printed.lines();
+    assert!(lines.next().unwrap().starts_with("path,conversions,revenue,journeys,"));
+    assert!(lines.next().unwrap().starts_with("email > video,2,15.00,2,1.000000,"), "{printed}");
+    assert!(lines.next().unwrap().starts_with("video,0,0.00,1,0.000000,"), "{printed}");
+    assert!(workspace.path("paths/stage_paths.csv").is_file());
+    assert!(!workspace.path("paths/channels.csv").exists(), "no attribution");
+}
+
+#[test]
+fn models_lists_every_model_with_its_parameters() {
+    let workspace = Workspace::new();
+    let output = workspace.touchpath(&["models"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<&str> =
+        text.lines().filter(|line| !line.starts_with(' ')).filter_map(|line| line.split("  [").next()).collect();
+    assert_eq!(
+        names[..8],
+        ["last_click", "first_click", "last_non_direct", "linear", "time_decay", "position_based", "markov", "shapley"]
+    );
+    assert!(text.contains("parameters: half_life = 7d; path_transform = none"), "{text}");
+
+    workspace.write("touchpath.toml", "half_life = \"3d\"\nmodels = [\"time_decay\"]\nmarkov_order = 2\n");
+    let output = workspace.touchpath(&["models", "--config", "touchpath.toml", "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let models: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let time_decay = models.as_array().unwrap().iter().find(|model| model["name"] == "time_decay").unwrap();
+    assert_eq!(time_decay["parameters"][0], "half_life = 3d");
+    assert_eq!(time_decay["selected"], true);
+    let markov = models.as_array().unwrap().iter().find(|model| model["name"] == "markov").unwrap();
+    assert!(markov["formula"].as_str().unwrap().contains("order-2"), "{markov}");
+    assert_eq!(markov["selected"], false);
+}

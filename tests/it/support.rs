@@ -41,6 +41,7 @@ impl Workspace {
             now: NOW,
             top: 100,
             journeys_out: None,
+            mode: touchpath::run::Mode::Attribute,
         };
         run(&request, config)
     }
