@@ -320,3 +320,28 @@ fn models_lists_every_model_with_its_parameters() {
     assert!(markov["formula"].as_str().unwrap().contains("order-2"), "{markov}");
     assert_eq!(markov["selected"], false);
 }
+
+#[test]
+fn docs_cli_md_is_the_current_help() {
+    use std::fmt::Write as _;
+
+    let workspace = Workspace::new();
+    let mut text = String::from(
+        "# Command line\n\nThe `--help` of every subcommand, as the binary prints it. The test suite checks this \
+         page against the binary; regenerate it with\n`TOUCHPATH_UPDATE_DOCS=1 cargo nextest run docs_cli_md`.\n",
+    );
+    for command in ["", "run", "validate", "paths", "models", "init", "generate"] {
+        let args: Vec<&str> = [command, "--help"].into_iter().filter(|arg| !arg.is_empty()).collect();
+        let output = workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let help = String::from_utf8(output.stdout).unwrap();
+        let title = if command.is_empty() { "touchpath".to_owned() } else { format!("touchpath {command}") };
+        write!(text, "\n## `{title}`\n\n```text\n{}\n```\n", help.trim_end()).unwrap();
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    if std::env::var_os("TOUCHPATH_UPDATE_DOCS").is_some() {
+        fs::write(&path, &text).unwrap();
+    }
+    let written = fs::read_to_string(&path).unwrap_or_default();
+    assert!(written == text, "docs/cli.md is out of date: run TOUCHPATH_UPDATE_DOCS=1 cargo nextest run docs_cli_md");
+}
