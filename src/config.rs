@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Stage, TouchClass};
+use crate::event::{Stage, TouchClass, normalize_channel};
 use crate::journey::PathTransform;
 pub use crate::time::Date;
 use crate::time::{Duration, Lookback, TimeZone};
@@ -116,7 +116,12 @@ impl Config {
     ///
     /// The message when `text` is not a valid configuration.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|error: toml::de::Error| error.to_string().trim_end().to_owned())
+        let mut config: Self =
+            toml::from_str(text).map_err(|error: toml::de::Error| error.to_string().trim_end().to_owned())?;
+        config.channel_stages = normalized_keys(std::mem::take(&mut config.channel_stages), "channel_stages")?;
+        config.channel_classes = normalized_keys(std::mem::take(&mut config.channel_classes), "channel_classes")?;
+        config.direct_channels = config.direct_channels.iter().map(|channel| normalize_channel(channel)).collect();
+        Ok(config)
     }
 
     /// Checks the values no type can rule out.
@@ -138,9 +143,10 @@ impl Config {
             ));
         }
         let weights = self.position_weights;
-        if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+        let sum = weights.iter().sum::<f64>();
+        if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || sum <= 0.0 || !sum.is_finite() {
             let value = weights.map(|weight| weight.to_string()).join(",");
-            return Err(invalid("position_weights", value, "weights must be ≥ 0 and not all 0"));
+            return Err(invalid("position_weights", value, "weights must be ≥ 0, not all 0, with a finite sum"));
         }
         if !(1..=4).contains(&self.markov_order) {
             return Err(invalid("markov_order", self.markov_order.to_string(), "expected 1, 2, 3 or 4"));
@@ -190,6 +196,23 @@ impl Config {
     pub fn stage_of(&self, channel: &str) -> Stage {
         self.channel_stages.get(channel).copied().unwrap_or(Stage::Unknown)
     }
+}
+
+/// Channel names in a map, normalised like the log's (`Paid Search` is
+/// `paid_search`), so that the map applies; two keys naming one channel are
+/// an error.
+fn normalized_keys<V: PartialEq>(map: BTreeMap<String, V>, table: &str) -> Result<BTreeMap<String, V>, String> {
+    let mut normalized = BTreeMap::new();
+    let mut spelled: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in map {
+        let channel = normalize_channel(&key);
+        if let Some(other) = spelled.get(&channel) {
+            return Err(format!("[{table}]: `{other}` and `{key}` name the same channel `{channel}`"));
+        }
+        spelled.insert(channel.clone(), key);
+        normalized.insert(channel, value);
+    }
+    Ok(normalized)
 }
 
 /// The default channel → stage map: where each common channel usually sits
@@ -251,6 +274,21 @@ mod tests {
             });
             assert!(shown, "`{key}` is missing from the template");
         }
+    }
+
+    #[test]
+    fn channel_names_in_maps_are_normalised_like_the_log() {
+        let config = Config::parse(
+            "direct_channels = [\"Direct \", \"Brand-Search\"]\n[channel_stages]\n\"Paid Search\" = \"loyalty\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.stage_of("paid_search"), Stage::Loyalty);
+        assert_eq!(config.direct_channels, ["direct", "brand_search"]);
+        let twice = Config::parse("[channel_classes]\n\"Paid Search\" = \"paid\"\npaid_search = \"owned\"\n");
+        assert_eq!(
+            twice.unwrap_err(),
+            "[channel_classes]: `Paid Search` and `paid_search` name the same channel `paid_search`"
+        );
     }
 
     #[test]

@@ -139,6 +139,11 @@ impl Error {
                  raise --max-reject-rate only if these rows are expected"
                     .to_owned(),
             ),
+            Self::Decode { format: "csv", message, .. } if message.contains("malformed") => Some(
+                "a field may hold a stray `\"`: quote the whole field and double the quotes inside it \
+                 (`\"say \"\"hi\"\"\"`), or check --delimiter"
+                    .to_owned(),
+            ),
             Self::NoEvents { read: 0 } => {
                 Some("the inputs hold no data rows: check that the upstream export ran and wrote its files".to_owned())
             }

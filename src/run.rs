@@ -176,6 +176,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         if reports.removal_effects.is_some() {
             out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
         }
+        out.write("report.html", |sink| crate::report::html::write_html(sink, reports, &summary, config))?;
     }
     if let Some(paths) = &paths {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;

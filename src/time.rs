@@ -183,7 +183,7 @@ impl TimeZone {
                 instant.offset().fix().local_minus_utc()
             }
             LocalResult::None => {
-                let before_gap = naive - chrono::Duration::hours(24);
+                let before_gap = naive.checked_sub_signed(chrono::TimeDelta::hours(24))?;
                 zone.offset_from_utc_datetime(&before_gap).fix().local_minus_utc()
             }
         };

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
+use touchpath::event::normalize_channel;
 use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render, write_path_rows};
 use touchpath::run::{Mode, Request, run};
@@ -134,8 +135,9 @@ fn parse_weights(raw: &str) -> Result<[f64; 3], String> {
     let values: Vec<f64> =
         raw.split(',').map(|part| part.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| expected())?;
     let weights: [f64; 3] = values.try_into().map_err(|_| expected())?;
-    if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
-        return Err(format!("weights must be ≥ 0 and not all 0; got `{raw}`"));
+    let sum = weights.iter().sum::<f64>();
+    if weights.iter().any(|weight| !weight.is_finite() || *weight < 0.0) || sum <= 0.0 || !sum.is_finite() {
+        return Err(format!("weights must be ≥ 0, not all 0, with a finite sum; got `{raw}`"));
     }
     Ok(weights)
 }
@@ -205,7 +207,7 @@ impl RunArgs {
             config.position_weights = weights;
         }
         if !self.direct_channels.is_empty() {
-            config.direct_channels.clone_from(&self.direct_channels);
+            config.direct_channels = self.direct_channels.iter().map(|channel| normalize_channel(channel)).collect();
         }
         if let Some(transform) = &self.path_transform {
             config.path_transform = transform.clone();

@@ -150,7 +150,10 @@ impl<'a> Cell<'a> {
                 };
                 if naive { zone.to_instant(micros).ok_or(TimestampError::OutOfRange) } else { Ok(micros) }
             }
-            Cell::Date(days) => zone.to_instant(i64::from(days) * MICROS_PER_DAY).ok_or(TimestampError::OutOfRange),
+            Cell::Date(days) => i64::from(days)
+                .checked_mul(MICROS_PER_DAY)
+                .and_then(|local| zone.to_instant(local))
+                .ok_or(TimestampError::OutOfRange),
         }
     }
 }

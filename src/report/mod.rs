@@ -6,6 +6,7 @@
 //! always gives the same bytes. Formulas and edge cases: `docs/reports.md`.
 
 mod extras;
+pub mod html;
 mod kpis;
 mod paths;
 mod spend;

@@ -435,3 +435,16 @@ fn rows_with_more_fields_than_the_header_are_rejected() {
     let rejects = workspace.read("out/rejects.csv");
     assert!(rejects.contains("events.csv,4,wrong_field_count,,more fields than the header;"), "{rejects}");
 }
+
+#[test]
+fn a_stray_quote_stops_the_run_with_a_hint() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", &format!("{HEADER}{GOOD_ROWS}u2,2026-01-01T10:00:00Z,em\"ail,click,\n{GOOD_ROWS}"));
+    let output = run(&workspace, "events.csv", &[]);
+    assert_refused(
+        &workspace,
+        &output,
+        "events.csv: cannot read csv file: ",
+        Some("a field may hold a stray `\"`: quote the whole field and double the quotes inside it"),
+    );
+}

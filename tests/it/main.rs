@@ -16,7 +16,13 @@ mod cli;
 mod determinism;
 /// Golden cases: inputs and expected report files under `datasets/golden/`.
 mod golden;
+/// `report.html`: numbers equal to the CSV files, a self-contained page,
+/// every chart rendered in headless Chromium.
+mod html;
 /// Reading logs: reject reasons, duplicates, column mapping, formats.
 mod ingest;
 /// Journey rules on hand-built logs, end to end.
 mod journeys;
+/// Parser properties on random input: timestamps, durations, zones, dates,
+/// log bodies and configuration files.
+mod parsers;
