@@ -535,13 +535,22 @@ pub fn format_instant(micros: i64) -> String {
 /// Formats days since the epoch as `YYYY-MM-DD`.
 #[must_use]
 pub fn format_date(days: i64) -> String {
-    let text = format_instant(days.saturating_mul(MICROS_PER_DAY));
-    text.get(..10).map_or_else(|| days.to_string(), ToOwned::to_owned)
+    days.checked_mul(MICROS_PER_DAY)
+        .and_then(DateTime::from_timestamp_micros)
+        .map_or_else(|| days.to_string(), |instant| instant.format("%Y-%m-%d").to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_print_whole_beyond_four_digit_years() {
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_date(days_from_civil(10_183, 9, 14).unwrap()), "+10183-09-14");
+        assert_eq!(format_date(days_from_civil(-221, 9, 1).unwrap()), "-0221-09-01");
+        assert_eq!(format_date(i64::MAX), i64::MAX.to_string());
+    }
 
     const JAN_5_2026_134512: i64 = 1_767_620_712 * MICROS_PER_SECOND;
 
