@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::config::Config;
-use crate::ingest::{self, SpendIngest, Warning};
+use crate::event_log::SetAsideUser;
+use crate::ingest::{self, EventIngest, RowCounts, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
@@ -115,42 +117,48 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     }
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
+    let started = Instant::now();
     let mut events = ingest::ingest_events(&event_files, config, request.now)?;
+    log_rows("ingest_events", started, event_files.len(), &events.rows);
     let set_aside = events.log.set_aside_users(config.max_events_per_user);
+    if !set_aside.is_empty() {
+        let events = set_aside.iter().map(|user| user.events).sum::<u64>();
+        tracing::warn!(event = "set_aside", users = set_aside.len(), events, limit = config.max_events_per_user);
+    }
+    let started = Instant::now();
     let mut spend = ingest::ingest_spend(&spend_files, config)?;
     count_unknown_spend_channels(&events.log, &mut spend);
+    if !spend_files.is_empty() {
+        log_rows("ingest_spend", started, spend_files.len(), &spend.counts);
+    }
 
+    let started = Instant::now();
     let journeys = Journeys::build(&events.log, config.lookback);
     let stats = JourneyStats::compute(&events.log, &journeys);
+    tracing::info!(
+        event = "phase",
+        phase = "journeys",
+        seconds = started.elapsed().as_secs_f64(),
+        users = stats.users,
+        converting = stats.journeys.converting,
+        non_converting = stats.journeys.non_converting
+    );
 
-    let mut warnings = events.warnings.clone();
-    for (warning, count) in &spend.warnings {
-        *warnings.entry(*warning).or_default() += count;
-    }
-    let inputs = Inputs { events: events.files.clone(), spend: spend.files.clone() };
-    let mut summary = Summary::new(config, inputs, events.rows.clone(), warnings, &stats);
-    summary.set_aside = SetAside {
-        users: set_aside.len() as u64,
-        events: set_aside.iter().map(|user| user.events).sum(),
-        conversions: set_aside.iter().map(|user| user.conversions).sum(),
-    };
-    if !spend_files.is_empty() {
-        summary.spend = Some(SpendSummary {
-            rows: spend.counts.clone(),
-            total: crate::journey::micros_to_units(spend.total()),
-            channels: spend.rows.iter().map(|row| row.channel.as_str()).collect::<BTreeSet<_>>().len() as u64,
-        });
-    }
-    let exceeded =
-        events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate;
-    if exceeded {
-        summary.status = Status::RejectRateExceeded;
-    } else if events.log.is_empty() {
-        summary.status = Status::NoEvents;
+    let mut summary = summarize(config, &events, &spend, !spend_files.is_empty(), &set_aside, &stats);
+    for (warning, count) in &summary.warnings {
+        tracing::warn!(event = "warning", warning = warning.as_str(), count);
     }
 
     let (reports, analysis) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
+        let started = Instant::now();
         let (reports, analysis) = Reports::compute(&events.log, &journeys, config, &spend.rows, request.top)?;
+        tracing::info!(
+            event = "phase",
+            phase = "attribution",
+            seconds = started.elapsed().as_secs_f64(),
+            models = reports.models.len(),
+            conversions = stats.conversions.total
+        );
         (Some(reports), Some(analysis))
     } else {
         (None, None)
@@ -163,6 +171,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         PathRows { channels: paths.channel_rows(&events.log), stages: paths.stage_rows(), top: request.top }
     });
 
+    let started = Instant::now();
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = &reports {
         out.write("channels.csv", |sink| reports.write_channels(sink))?;
@@ -193,7 +202,64 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         output::write_journeys(target, &events.log, &journeys, config, &analysis.models, &analysis.scores)?;
     }
     let out = out.commit()?;
+    tracing::info!(
+        event = "phase",
+        phase = "write",
+        seconds = started.elapsed().as_secs_f64(),
+        out = %out.display(),
+        status = summary.status.as_str()
+    );
     Ok(Report { summary, out, reports, paths })
+}
+
+/// The summary of what was read, kept, dropped and found, with the run's
+/// status: whether results can be published.
+fn summarize(
+    config: &Config,
+    events: &EventIngest,
+    spend: &SpendIngest,
+    with_spend: bool,
+    set_aside: &[SetAsideUser],
+    stats: &JourneyStats,
+) -> Summary {
+    let mut warnings = events.warnings.clone();
+    for (warning, count) in &spend.warnings {
+        *warnings.entry(*warning).or_default() += count;
+    }
+    let inputs = Inputs { events: events.files.clone(), spend: spend.files.clone() };
+    let mut summary = Summary::new(config, inputs, events.rows.clone(), warnings, stats);
+    summary.set_aside = SetAside {
+        users: set_aside.len() as u64,
+        events: set_aside.iter().map(|user| user.events).sum(),
+        conversions: set_aside.iter().map(|user| user.conversions).sum(),
+    };
+    if with_spend {
+        summary.spend = Some(SpendSummary {
+            rows: spend.counts.clone(),
+            total: crate::journey::micros_to_units(spend.total()),
+            channels: spend.rows.iter().map(|row| row.channel.as_str()).collect::<BTreeSet<_>>().len() as u64,
+        });
+    }
+    if events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate {
+        summary.status = Status::RejectRateExceeded;
+    } else if events.log.is_empty() {
+        summary.status = Status::NoEvents;
+    }
+    summary
+}
+
+/// Logs the end of an ingest phase with its row accounting.
+fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts) {
+    tracing::info!(
+        event = "phase",
+        phase,
+        seconds = started.elapsed().as_secs_f64(),
+        files,
+        read = rows.read,
+        accepted = rows.accepted,
+        rejected = rows.rejected,
+        duplicates = rows.duplicates
+    );
 }
 
 /// Spend on a channel the log never mentions is still reported later, but

@@ -22,6 +22,18 @@ pub enum Status {
     NoEvents,
 }
 
+impl Status {
+    /// The status as written in `summary.json`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::RejectRateExceeded => "reject_rate_exceeded",
+            Self::NoEvents => "no_events",
+        }
+    }
+}
+
 /// The files a run read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Inputs {

@@ -9,7 +9,7 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use touchpath::run::Mode;
 
 /// Multi-touch attribution: which touchpoints earned the sale?
@@ -18,6 +18,25 @@ use touchpath::run::Mode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// How messages on stderr are written: `text` for people, `json` for
+    /// schedulers and log pipelines (one JSON object per line: start, each
+    /// phase with its duration and counts, warnings, end).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Print nothing on stderr but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+/// How messages on stderr are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,12 +78,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let json = cli.log_format == LogFormat::Json;
+    terminal::configure(cli.quiet, json);
     std::panic::set_hook(Box::new(|info| {
-        terminal::note(&format!(
-            "error: internal error: {info}\nthis is a defect in touchpath: please report it with the command line that \
-             caused it"
-        ));
+        terminal::internal_error(&info.to_string());
     }));
+    let command = command_name(&cli.command);
+    let started = std::time::Instant::now();
+    tracing::info!(event = "start", command, version = env!("CARGO_PKG_VERSION"));
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run::execute(&args, Mode::Attribute),
         Command::Validate(args) => run::execute(&args, Mode::Validate),
@@ -73,13 +94,26 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::execute(&args),
         Command::Init(args) => init::execute(&args),
     });
-    match outcome {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+    let code = match outcome {
+        Ok(Ok(())) => 0,
         Ok(Err(error)) => {
             let internal = error.downcast_ref::<touchpath::Error>().is_some_and(|error| !error.is_user_error());
             terminal::error(&error);
-            ExitCode::from(if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR })
+            if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR }
         }
-        Err(_) => ExitCode::from(EXIT_INTERNAL),
+        Err(_) => EXIT_INTERNAL,
+    };
+    tracing::info!(event = "end", command, exit_code = code, seconds = started.elapsed().as_secs_f64());
+    ExitCode::from(code)
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Run(_) => "run",
+        Command::Validate(_) => "validate",
+        Command::Paths(_) => "paths",
+        Command::Models(_) => "models",
+        Command::Generate(_) => "generate",
+        Command::Init(_) => "init",
     }
 }

@@ -3,15 +3,69 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::OnceLock;
 
 use touchpath::run::Mode;
 use touchpath::summary::{Status, Summary};
 
+/// How stderr is used, set once at start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Settings {
+    /// Only errors.
+    quiet: bool,
+    /// JSON lines through `tracing` instead of text.
+    json: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn settings() -> Settings {
+    SETTINGS.get().copied().unwrap_or_default()
+}
+
+/// Chooses how stderr is used. With `json`, every message, the library's
+/// phase events included, is one JSON object per line.
+pub fn configure(quiet: bool, json: bool) {
+    let _ = SETTINGS.set(Settings { quiet, json });
+    if json {
+        let level = if quiet { tracing::Level::ERROR } else { tracing::Level::INFO };
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 /// Prints an error chain, then a hint when there is one.
 pub fn error(error: &anyhow::Error) {
+    let hint = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint);
+    if settings().json {
+        let message = format!("{error:#}");
+        if let Some(hint) = hint {
+            tracing::error!(event = "error", hint, "{message}");
+        } else {
+            tracing::error!(event = "error", "{message}");
+        }
+        return;
+    }
     message(&format!("error: {error:#}"));
-    if let Some(hint) = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint) {
+    if let Some(hint) = hint {
         message(&format!("hint: {hint}"));
+    }
+}
+
+/// Reports a defect (a panic).
+pub fn internal_error(what: &str) {
+    const REPORT: &str = "this is a defect in touchpath: please report it with the command line that caused it";
+    if settings().json {
+        tracing::error!(event = "internal_error", "{what}; {REPORT}");
+    } else {
+        message(&format!("error: internal error: {what}\n{REPORT}"));
     }
 }
 
@@ -32,9 +86,13 @@ pub fn data(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Prints a one-line note.
+/// Prints a note for people: not with `--quiet`, and not in JSON mode,
+/// where the library's events say the same.
 pub fn note(text: &str) {
-    message(text);
+    let settings = settings();
+    if !settings.quiet && !settings.json {
+        message(text);
+    }
 }
 
 /// Groups digits by thousands: 1234567 → `1,234,567`.

@@ -345,3 +345,50 @@ fn docs_cli_md_is_the_current_help() {
     let written = fs::read_to_string(&path).unwrap_or_default();
     assert!(written == text, "docs/cli.md is out of date: run TOUCHPATH_UPDATE_DOCS=1 cargo nextest run docs_cli_md");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_phases_and_the_end() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "events.csv",
+        "user_id,timestamp,channel,event_type,revenue\nu,2026-01-01T00:00:00Z,email,click,3\n\
+         u,2026-01-05T00:00:00Z,,conversion,10\n",
+    );
+    let output = workspace.touchpath(&["run", "--events", "events.csv", "--out", "out", "--log-format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Vec<serde_json::Value> =
+        stderr(&output).lines().map(|line| serde_json::from_str(line).expect("every line is JSON")).collect();
+    let kinds: Vec<&str> = events.iter().map(|event| event["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.last(), Some(&"end"));
+    let phases: Vec<&str> = events.iter().filter_map(|event| event["phase"].as_str()).collect();
+    assert_eq!(phases, ["ingest_events", "journeys", "attribution", "write"]);
+    let ingest = &events[kinds.iter().position(|kind| *kind == "phase").unwrap()];
+    assert_eq!((count(ingest, "/read"), count(ingest, "/accepted")), (2, 2));
+    assert!(ingest["seconds"].as_f64().unwrap() >= 0.0);
+    let warning = events.iter().find(|event| event["event"] == "warning").unwrap();
+    assert_eq!((warning["warning"].as_str(), count(warning, "/count")), (Some("revenue_on_non_conversion"), 1));
+    assert_eq!(count(events.last().unwrap(), "/exit_code"), 0);
+
+    let failed =
+        workspace.touchpath(&["run", "--events", "missing.csv", "--out", "out", "--log-format", "json", "--quiet"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        stderr(&failed).lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    assert_eq!(lines.len(), 1, "--quiet keeps only errors: {lines:?}");
+    assert_eq!(lines[0]["event"], "error");
+    assert!(lines[0]["message"].as_str().unwrap().ends_with("missing.csv: no such file or directory"));
+}
+
+#[test]
+fn quiet_prints_only_errors() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", "user_id,timestamp,channel\nu,2026-01-01T00:00:00Z,email\n");
+    let output = workspace.touchpath(&["run", "-q", "--events", "events.csv", "--out", "out", "--format", "csv"]);
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "");
+    assert!(String::from_utf8(output.stdout).unwrap().starts_with("model,channel,"), "data still goes to stdout");
+    let failed = workspace.touchpath(&["run", "-q", "--events", "nope.csv"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr(&failed).starts_with("error: nope.csv: no such file or directory"), "{}", stderr(&failed));
+}
