@@ -7,11 +7,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use touchpath::attribution::attribute;
+use touchpath::bucket::Bucket;
 use touchpath::generate::{GenerateOptions, generate};
-use touchpath::ingest::{discover, ingest_events};
+use touchpath::ingest::{discover, ingest_bucket, ingest_events};
 use touchpath::journey::Journeys;
 use touchpath::models::chain::Chain;
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
+use touchpath::run::Mode;
+use touchpath::state::{Buckets, State};
 use touchpath::{Config, FileFormat};
 
 fn users() -> u64 {
@@ -84,12 +87,26 @@ fn pipeline(criterion: &mut Criterion) {
     });
     group.finish();
 
-    let all = models::build(&config, &log, &journeys, &first_order).expect("the default models exist");
+    let coalitions = Shapley::count(&log, &journeys, &config);
+    let all = models::build(&config, &first_order, None, &coalitions).expect("the default models exist");
     let credits = attribute(&log, &journeys, &all, &config);
+    let halves: Vec<State> = (0..2)
+        .map(|index| {
+            let bucket = Bucket::new(index, 2).expect("a bucket");
+            let events = ingest_bucket(&parquet_files, &config, i64::MAX, Some(bucket)).expect("the log ingests");
+            State::collect(events, None, Buckets::one(bucket), &config, Mode::Attribute)
+        })
+        .collect();
     let mut group = criterion.benchmark_group("merge");
+    group.sample_size(10);
     group.throughput(Throughput::Elements(2));
     group.bench_function("credit_states", |bencher| {
         bencher.iter(|| credits.clone().merge(credits.clone()));
+    });
+    // Events of the two halves: the throughput of merging, copies included.
+    group.throughput(Throughput::Elements(log.len() as u64));
+    group.bench_function("bucket_states", |bencher| {
+        bencher.iter(|| halves[0].clone().merge(halves[1].clone()).expect("the halves merge"));
     });
     group.finish();
 }

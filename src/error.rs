@@ -103,6 +103,9 @@ pub enum Error {
         /// Rows read.
         read: u64,
     },
+    /// States that cannot be merged.
+    #[error("cannot merge: {0}")]
+    State(String),
     /// An invariant touchpath relies on did not hold: a defect, please report it.
     #[error("internal error: {0}")]
     Internal(String),
@@ -153,6 +156,11 @@ impl Error {
             Self::ColumnType { column, .. } => {
                 Some(format!("convert `{column}` upstream, or write the file as CSV so it is read as text"))
             }
+            Self::State(_) => Some(
+                "merge only the states of one split (`--bucket K/N` with one N) of the same inputs, \
+                 made by one touchpath version with one configuration"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }

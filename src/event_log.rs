@@ -17,7 +17,7 @@ use crate::event::{EventKind, Stage};
 pub const NO_CHANNEL_CODE: u32 = u32::MAX;
 
 /// A sorted set of distinct strings; a string's code is its index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dictionary {
     values: Vec<Box<str>>,
 }
@@ -49,6 +49,18 @@ impl Dictionary {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// A dictionary of `values`, which must be sorted and distinct.
+    pub(crate) fn from_sorted(values: Vec<Box<str>>) -> Self {
+        debug_assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
+        Self { values }
+    }
+
+    /// True when the strings are sorted and distinct, as codes require.
+    #[must_use]
+    pub fn is_sorted(&self) -> bool {
+        self.values.windows(2).all(|pair| pair[0] < pair[1])
     }
 
     /// The strings, in code order.
@@ -158,7 +170,7 @@ impl Event {
 }
 
 /// Every accepted event of a run, grouped by user and ordered within each.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventLog {
     /// User ids (NFC-normalised), sorted.
     pub users: Dictionary,
@@ -264,7 +276,7 @@ impl EventLog {
 }
 
 /// A user whose events were set aside because there were too many of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SetAsideUser {
     /// The user id.
     pub user: String,

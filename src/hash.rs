@@ -7,3 +7,21 @@
 
 /// A hash map with the fast hasher of `foldhash`.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Serialises a [`FastMap`] with its entries sorted by key, so that the same
+/// map always gives the same bytes.
+///
+/// # Errors
+///
+/// Whatever the serializer returns.
+pub fn serialize_sorted<K, V, H, S>(map: &std::collections::HashMap<K, V, H>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    H: std::hash::BuildHasher,
+    K: Ord + serde::Serialize,
+    V: serde::Serialize,
+    S: serde::Serializer,
+{
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
+    serializer.collect_map(entries)
+}

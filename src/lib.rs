@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod bucket;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -46,6 +47,7 @@ pub mod moment;
 pub mod output;
 pub mod report;
 pub mod run;
+pub mod state;
 pub mod summary;
 pub mod time;
 

@@ -4,18 +4,19 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::bucket::Bucket;
 use crate::config::Config;
-use crate::event_log::SetAsideUser;
-use crate::ingest::{self, EventIngest, RowCounts, SpendIngest, Warning};
-use crate::journey::{JourneyStats, Journeys};
+use crate::ingest::{self, RowCounts, Warning};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
-use crate::report::{PathTotals, Paths, Reports, write_path_rows};
+use crate::report::{PathTotals, Reports, write_path_rows};
+use crate::state::{self, Buckets, State};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
 /// How much of the job to run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Everything: accounting, attribution and every report.
     #[default]
@@ -46,6 +47,34 @@ pub struct Request {
     pub journeys_out: Option<PathBuf>,
     /// How much of the job to run.
     pub mode: Mode,
+    /// Read only the users of this bucket, and write their partial state to
+    /// `out` instead of a report (see [`crate::state`]).
+    pub bucket: Option<Bucket>,
+    /// Write the run's state to `out` instead of a report, to merge later.
+    pub emit_state: bool,
+    /// Memory to stay within, in bytes: when the log looks larger, it is
+    /// read in buckets of users, one after the other.
+    pub memory_budget: Option<u64>,
+}
+
+impl Request {
+    /// A request for a whole run of `events` into `out`, with the defaults
+    /// of the command line.
+    #[must_use]
+    pub fn new(events: Vec<PathBuf>, out: PathBuf) -> Self {
+        Self {
+            events,
+            spend: Vec::new(),
+            out,
+            now: i64::MAX,
+            top: 100,
+            journeys_out: None,
+            mode: Mode::Attribute,
+            bucket: None,
+            emit_state: false,
+            memory_budget: None,
+        }
+    }
 }
 
 /// What a finished run wrote.
@@ -60,6 +89,8 @@ pub struct Report {
     pub reports: Option<Reports>,
     /// The ranked channel paths and stage paths, in [`Mode::Paths`].
     pub paths: Option<PathRows>,
+    /// What the run computed.
+    pub mode: Mode,
 }
 
 /// Ranked conversion paths: channel paths, then stage sequences.
@@ -110,54 +141,191 @@ impl Report {
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
     config.validate()?;
     models::check_selection(config)?;
-    if let Some(target) = &request.journeys_out
-        && request.mode == Mode::Attribute
-    {
-        output::check_journeys_target(target)?;
-    }
+    check_request(request)?;
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
     let started = Instant::now();
-    let mut events = ingest::ingest_events(&event_files, config, request.now)?;
-    log_rows("ingest_events", started, event_files.len(), &events.rows);
-    let set_aside = events.log.set_aside_users(config.max_events_per_user);
-    if !set_aside.is_empty() {
-        let events = set_aside.iter().map(|user| user.events).sum::<u64>();
-        tracing::warn!(event = "set_aside", users = set_aside.len(), events, limit = config.max_events_per_user);
-    }
-    let started = Instant::now();
-    let mut spend = ingest::ingest_spend(&spend_files, config)?;
-    count_unknown_spend_channels(&events.log, &mut spend);
-    if !spend_files.is_empty() {
-        log_rows("ingest_spend", started, spend_files.len(), &spend.counts);
-    }
+    let spend = if spend_files.is_empty() {
+        None
+    } else {
+        let spend = ingest::ingest_spend(&spend_files, config)?;
+        log_rows("ingest_spend", started, spend_files.len(), &spend.counts, None);
+        Some(spend)
+    };
 
+    let buckets = if let Some(bucket) = request.bucket {
+        vec![bucket]
+    } else {
+        let count = request.memory_budget.map_or(Ok(1), |budget| bucket_count(&event_files, budget))?;
+        if count > 1 {
+            tracing::info!(event = "plan", buckets = count, budget = request.memory_budget);
+        }
+        (0..count).filter_map(|index| Bucket::new(index, count)).collect()
+    };
+    let mut state: Option<State> = None;
+    for bucket in buckets {
+        let whole = bucket.count == 1;
+        let started = Instant::now();
+        let events = ingest::ingest_bucket(&event_files, config, request.now, (!whole).then_some(bucket))?;
+        log_rows("ingest_events", started, event_files.len(), &events.rows, (!whole).then_some(bucket));
+        let started = Instant::now();
+        let held = if whole && request.bucket.is_none() { Buckets::whole() } else { Buckets::one(bucket) };
+        let part = State::collect(events, spend.clone(), held, config, request.mode);
+        if !part.set_aside.is_empty() {
+            let events = part.set_aside.iter().map(|user| user.events).sum::<u64>();
+            tracing::warn!(
+                event = "set_aside",
+                users = part.set_aside.len(),
+                events,
+                limit = config.max_events_per_user
+            );
+        }
+        tracing::info!(
+            event = "phase",
+            phase = "journeys",
+            seconds = started.elapsed().as_secs_f64(),
+            users = part.stats.users,
+            converting = part.stats.journeys.converting,
+            non_converting = part.stats.journeys.non_converting
+        );
+        state = Some(match state {
+            None => part,
+            Some(state) => state.merge(part)?,
+        });
+    }
+    let state = state.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
+    if request.emit_state {
+        return emit(&state, config, request);
+    }
+    publish(&state, config, request)
+}
+
+/// Merges the states in `directories` and publishes the report, or the
+/// merged state with [`Request::emit_state`]. The configuration is the
+/// states' own; `request.events` and `request.spend` are not used.
+///
+/// # Errors
+///
+/// A state that cannot be read, states that cannot be merged (different
+/// versions, configurations, inputs or bucket splits, or missing buckets
+/// when publishing), and any output that cannot be written.
+pub fn merge(directories: &[PathBuf], request: &Request) -> Result<Report> {
+    let Some((first, rest)) = directories.split_first() else {
+        return Err(Error::State("no state to merge".to_owned()));
+    };
+    let manifest = state::read_manifest(first)?;
+    let mut manifests = vec![manifest.clone()];
+    for directory in rest {
+        let other = state::read_manifest(directory)?;
+        let differs = |what: &str| {
+            Err(Error::State(format!(
+                "{} and {} were made with different {what}",
+                first.display(),
+                directory.display()
+            )))
+        };
+        if other.config != manifest.config {
+            return differs("configurations");
+        }
+        if other.mode != manifest.mode {
+            return differs("commands (run, validate, paths)");
+        }
+        manifests.push(other);
+    }
+    let config = &manifest.config;
+    let request = Request { mode: manifest.mode, ..request.clone() };
+    if request.journeys_out.is_some() && request.mode == Mode::Attribute {
+        check_request(&request)?;
+    }
+    let mut merged: Option<State> = None;
+    for (directory, manifest) in directories.iter().zip(&manifests) {
+        let started = Instant::now();
+        let state = state::read_state(directory, manifest)?;
+        tracing::info!(
+            event = "phase",
+            phase = "read_state",
+            seconds = started.elapsed().as_secs_f64(),
+            state = %directory.display(),
+            users = state.stats.users
+        );
+        merged = Some(match merged {
+            None => state,
+            Some(merged) => merged.merge(state).map_err(|error| match error {
+                Error::State(reason) => Error::State(format!("{}: {reason}", directory.display())),
+                other => other,
+            })?,
+        });
+    }
+    let state = merged.ok_or_else(|| Error::State("no state to merge".to_owned()))?;
+    if request.emit_state {
+        return emit(&state, config, &request);
+    }
+    if !state.buckets.complete() {
+        let missing: Vec<String> =
+            state.buckets.missing().iter().map(|index| format!("{index}/{}", state.buckets.count)).collect();
+        let (noun, verb) = if missing.len() == 1 { ("bucket", "is") } else { ("buckets", "are") };
+        return Err(Error::State(format!(
+            "{noun} {} {verb} missing: a report needs every bucket (or pass --emit-state to merge part of them)",
+            missing.join(", ")
+        )));
+    }
+    publish(&state, config, &request)
+}
+
+fn check_request(request: &Request) -> Result<()> {
+    if let Some(target) = &request.journeys_out
+        && request.mode == Mode::Attribute
+    {
+        if request.emit_state {
+            return Err(Error::Input {
+                path: target.clone(),
+                reason: "--journeys-out is written when a report is published, not with --emit-state".to_owned(),
+            });
+        }
+        output::check_journeys_target(target)?;
+    }
+    if request.bucket.is_some() && !request.emit_state {
+        return Err(Error::Config {
+            setting: "--bucket".to_owned(),
+            value: request.bucket.map(|bucket| bucket.to_string()).unwrap_or_default(),
+            reason: "a bucket holds only some of the users: add --emit-state and merge the buckets' states".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `state` to `request.out`.
+fn emit(state: &State, config: &Config, request: &Request) -> Result<Report> {
     let started = Instant::now();
-    let journeys = Journeys::build(&events.log, config.lookback);
-    let stats = JourneyStats::compute(&events.log, &journeys);
+    let out = state::write_state(&request.out, state, config, request.mode)?;
+    let summary = summarize(config, state);
     tracing::info!(
         event = "phase",
-        phase = "journeys",
+        phase = "write_state",
         seconds = started.elapsed().as_secs_f64(),
-        users = stats.users,
-        converting = stats.journeys.converting,
-        non_converting = stats.journeys.non_converting
+        out = %out.display(),
+        buckets = %state.buckets.held.iter().map(|index| format!("{index}/{}", state.buckets.count)).collect::<Vec<_>>().join(",")
     );
+    Ok(Report { summary, out, reports: None, paths: None, mode: request.mode })
+}
 
-    let mut summary = summarize(config, &events, &spend, !spend_files.is_empty(), &set_aside, &stats);
+/// Finalises the report of a complete state and writes it.
+fn publish(state: &State, config: &Config, request: &Request) -> Result<Report> {
+    let mut summary = summarize(config, state);
     for (warning, count) in &summary.warnings {
         tracing::warn!(event = "warning", warning = warning.as_str(), count);
     }
-
+    let spend_rows = state.spend.as_ref().map_or(&[][..], |spend| spend.rows.as_slice());
     let (reports, analysis) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
         let started = Instant::now();
-        let (reports, analysis) = Reports::compute(&events.log, &journeys, config, &spend.rows, request.top)?;
+        let (reports, analysis) =
+            Reports::compute(&state.log, &state.journeys, &state.aggregates, config, spend_rows, request.top)?;
         tracing::info!(
             event = "phase",
             phase = "attribution",
             seconds = started.elapsed().as_secs_f64(),
             models = reports.models.len(),
-            conversions = stats.conversions.total
+            conversions = state.stats.conversions.total
         );
         (Some(reports), Some(analysis))
     } else {
@@ -167,8 +335,8 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         summary.models = reports.totals();
     }
     let paths = (summary.status == Status::Ok && request.mode == Mode::Paths).then(|| {
-        let paths = Paths::compute(&events.log, &journeys, config);
-        PathRows { channels: paths.channel_rows(&events.log), stages: paths.stage_rows(), top: request.top }
+        let paths = &state.aggregates.paths;
+        PathRows { channels: paths.channel_rows(&state.log), stages: paths.stage_rows(), top: request.top }
     });
 
     let started = Instant::now();
@@ -191,15 +359,15 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;
         out.write("stage_paths.csv", |sink| write_path_rows(sink, "stage_path", &paths.stages, paths.top))?;
     }
-    out.write("rejects.csv", |sink| output::write_event_rejects(sink, &events.files, &events.rejects))?;
-    out.write("set_aside_users.csv", |sink| output::write_set_aside_users(sink, &set_aside))?;
-    if !spend_files.is_empty() {
+    out.write("rejects.csv", |sink| output::write_event_rejects(sink, &state.events.files, &state.events.rejects))?;
+    out.write("set_aside_users.csv", |sink| output::write_set_aside_users(sink, &state.set_aside))?;
+    if let Some(spend) = &state.spend {
         out.write("spend_rejects.csv", |sink| output::write_spend_rejects(sink, &spend.files, &spend.rejects))?;
     }
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
     if let (Some(target), Some(analysis)) = (&request.journeys_out, &analysis) {
-        output::write_journeys(target, &events.log, &journeys, config, &analysis.models, &analysis.scores)?;
+        output::write_journeys(target, &state.log, &state.journeys, config, &analysis.models, &analysis.scores)?;
     }
     let out = out.commit()?;
     tracing::info!(
@@ -209,64 +377,78 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         out = %out.display(),
         status = summary.status.as_str()
     );
-    Ok(Report { summary, out, reports, paths })
+    Ok(Report { summary, out, reports, paths, mode: request.mode })
 }
 
 /// The summary of what was read, kept, dropped and found, with the run's
 /// status: whether results can be published.
-fn summarize(
-    config: &Config,
-    events: &EventIngest,
-    spend: &SpendIngest,
-    with_spend: bool,
-    set_aside: &[SetAsideUser],
-    stats: &JourneyStats,
-) -> Summary {
-    let mut warnings = events.warnings.clone();
-    for (warning, count) in &spend.warnings {
-        *warnings.entry(*warning).or_default() += count;
+fn summarize(config: &Config, state: &State) -> Summary {
+    let mut warnings = state.events.warnings.clone();
+    if let Some(spend) = &state.spend {
+        for (warning, count) in &spend.warnings {
+            *warnings.entry(*warning).or_default() += count;
+        }
+        // Spend on a channel the log never mentions is still reported, but
+        // is worth a warning: it is often a naming mismatch.
+        let unknown = spend.rows.iter().filter(|row| state.channels().code_of(&row.channel).is_none()).count() as u64;
+        if unknown > 0 {
+            *warnings.entry(Warning::SpendChannelNotInLog).or_default() += unknown;
+        }
     }
-    let inputs = Inputs { events: events.files.clone(), spend: spend.files.clone() };
-    let mut summary = Summary::new(config, inputs, events.rows.clone(), warnings, stats);
+    let spend_files = state.spend.as_ref().map(|spend| spend.files.clone()).unwrap_or_default();
+    let inputs = Inputs { events: state.events.files.clone(), spend: spend_files };
+    let mut summary = Summary::new(config, inputs, state.events.rows.clone(), warnings, &state.stats);
     summary.set_aside = SetAside {
-        users: set_aside.len() as u64,
-        events: set_aside.iter().map(|user| user.events).sum(),
-        conversions: set_aside.iter().map(|user| user.conversions).sum(),
+        users: state.set_aside.len() as u64,
+        events: state.set_aside.iter().map(|user| user.events).sum(),
+        conversions: state.set_aside.iter().map(|user| user.conversions).sum(),
     };
-    if with_spend {
+    if let Some(spend) = &state.spend {
         summary.spend = Some(SpendSummary {
             rows: spend.counts.clone(),
             total: crate::journey::micros_to_units(spend.total()),
             channels: spend.rows.iter().map(|row| row.channel.as_str()).collect::<BTreeSet<_>>().len() as u64,
         });
     }
-    if events.rows.reject_rate() > config.max_reject_rate || spend.counts.reject_rate() > config.max_reject_rate {
+    let spend_rate = state.spend.as_ref().map_or(0.0, |spend| spend.counts.reject_rate());
+    if state.events.rows.reject_rate() > config.max_reject_rate || spend_rate > config.max_reject_rate {
         summary.status = Status::RejectRateExceeded;
-    } else if events.log.is_empty() {
+    } else if state.stats.touches + state.stats.conversions.total == 0 {
         summary.status = Status::NoEvents;
     }
     summary
 }
 
+/// How many buckets keep a run over `files` within `budget` bytes: the
+/// events a file holds are estimated (exactly from a Parquet footer, from
+/// the size of a CSV file), at [`BYTES_PER_EVENT`] each.
+///
+/// # Errors
+///
+/// A file whose size or footer cannot be read.
+pub fn bucket_count(files: &[ingest::SourceFile], budget: u64) -> Result<u32> {
+    let events = ingest::estimate_events(files)?;
+    let needed = events.saturating_mul(BYTES_PER_EVENT);
+    let count = needed.div_ceil(budget.max(1)).clamp(1, u64::from(crate::bucket::MAX_BUCKETS));
+    Ok(u32::try_from(count).unwrap_or(crate::bucket::MAX_BUCKETS))
+}
+
+/// Peak memory of an in-memory run per event of the log, with a margin: the
+/// measured peak was 2.8 GB for 10 million generated events read from one
+/// Parquet file (`docs/operations.md`).
+pub const BYTES_PER_EVENT: u64 = 320;
+
 /// Logs the end of an ingest phase with its row accounting.
-fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts) {
+fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts, bucket: Option<Bucket>) {
     tracing::info!(
         event = "phase",
         phase,
         seconds = started.elapsed().as_secs_f64(),
         files,
+        bucket = bucket.map(|bucket| bucket.to_string()),
         read = rows.read,
         accepted = rows.accepted,
         rejected = rows.rejected,
         duplicates = rows.duplicates
     );
-}
-
-/// Spend on a channel the log never mentions is still reported later, but
-/// is worth a warning: it is often a naming mismatch.
-fn count_unknown_spend_channels(log: &crate::event_log::EventLog, spend: &mut SpendIngest) {
-    let unknown = spend.rows.iter().filter(|row| log.channels.code_of(&row.channel).is_none()).count() as u64;
-    if unknown > 0 {
-        *spend.warnings.entry(Warning::SpendChannelNotInLog).or_default() += unknown;
-    }
 }

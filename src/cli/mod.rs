@@ -3,6 +3,7 @@
 
 mod generate;
 mod init;
+mod merge;
 mod models;
 mod run;
 mod terminal;
@@ -53,6 +54,8 @@ enum Command {
   touchpath paths --events logs/ --top 50
   touchpath paths --events log.csv --path-transform exposure --lookback 7d")]
     Paths(Box<run::RunArgs>),
+    /// Merge the partial states of `run --bucket K/N --emit-state DIR` into one report.
+    Merge(merge::MergeArgs),
     /// List the models with their formulas and parameters.
     Models(models::ModelsArgs),
     /// Write a synthetic touchpoint log and spend table.
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::execute(&args, Mode::Attribute),
         Command::Validate(args) => run::execute(&args, Mode::Validate),
         Command::Paths(args) => run::execute(&args, Mode::Paths),
+        Command::Merge(args) => merge::execute(&args),
         Command::Models(args) => models::execute(&args),
         Command::Generate(args) => generate::execute(&args),
         Command::Init(args) => init::execute(&args),
@@ -112,6 +116,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Run(_) => "run",
         Command::Validate(_) => "validate",
         Command::Paths(_) => "paths",
+        Command::Merge(_) => "merge",
         Command::Models(_) => "models",
         Command::Generate(_) => "generate",
         Command::Init(_) => "init",

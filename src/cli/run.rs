@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
+use touchpath::bucket::Bucket;
 use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
 use touchpath::event::normalize_channel;
 use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render, write_path_rows};
-use touchpath::run::{Mode, Request, run};
+use touchpath::run::{Mode, Report, Request, run};
 use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
 use super::terminal;
@@ -117,11 +118,27 @@ pub struct RunArgs {
     /// Worker threads [default: one per core]; results never depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+
+    /// Memory to stay within, such as 4GB or 512MB (binary units): a log
+    /// that looks larger is read in buckets of users, one after the other,
+    /// with the same results.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_budget: Option<u64>,
+
+    /// Read only the users of bucket K of N (by a stable hash of the user
+    /// id); needs --emit-state. Merge the N states with `touchpath merge`.
+    #[arg(long, value_name = "K/N", requires = "emit_state")]
+    bucket: Option<Bucket>,
+
+    /// Write the run's partial state to this directory instead of a report,
+    /// for `touchpath merge`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "journeys_out"])]
+    emit_state: Option<PathBuf>,
 }
 
 /// How the model comparison is printed.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     /// Aligned columns: credited conversions and ROAS, channels by models.
     Table,
     /// `channels.csv`.
@@ -169,6 +186,32 @@ fn parse_delimiter(raw: &str) -> Result<char, String> {
         (Some(delimiter), None) => Ok(delimiter),
         _ => Err(format!("expected one character, such as `;`, `|` or `\\t`; got `{raw}`")),
     }
+}
+
+/// Parses a size: a number with an optional unit, K, M, G or T (binary,
+/// with or without a trailing B or iB), such as `4GB`, `512M` or `1.5GiB`.
+pub(crate) fn parse_size(raw: &str) -> Result<u64, String> {
+    let text = raw.trim();
+    let expected = || format!("expected a size such as 4GB, 512MB or 1.5GiB; got `{raw}`");
+    let split = text.find(|character: char| !character.is_ascii_digit() && character != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| expected())?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(expected()),
+    };
+    #[expect(clippy::cast_precision_loss, reason = "a size, read from a decimal number")]
+    let bytes = number * (1_u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes >= 2_f64.powi(63) {
+        return Err(expected());
+    }
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "in range, checked above")]
+    Ok(bytes as u64)
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -262,21 +305,42 @@ pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
     }
     let (events, spend) = args.inputs()?;
     let now = chrono::Utc::now().timestamp_micros();
-    let out = args.out.clone().unwrap_or_else(|| {
+    let out = args.emit_state.clone().or_else(|| args.out.clone()).unwrap_or_else(|| {
         PathBuf::from(match mode {
             Mode::Attribute => "touchpath-out",
             Mode::Validate => "touchpath-validate",
             Mode::Paths => "touchpath-paths",
         })
     });
-    let request = Request { events, spend, out, now, top: args.top, journeys_out: args.journeys_out.clone(), mode };
+    let request = Request {
+        events,
+        spend,
+        out,
+        now,
+        top: args.top,
+        journeys_out: args.journeys_out.clone(),
+        mode,
+        bucket: args.bucket,
+        emit_state: args.emit_state.is_some(),
+        memory_budget: args.memory_budget,
+    };
     let report = run(&request, &config)?;
+    if request.emit_state {
+        terminal::note(&terminal::render_state(&report.summary, &report.out, args.bucket));
+        return Ok(());
+    }
+    print_report(&report, &config, mode, args.format)
+}
+
+/// Prints the summary to stderr and the results to stdout; the error to
+/// exit with when the run published nothing.
+pub(crate) fn print_report(report: &Report, config: &Config, mode: Mode, format: Format) -> anyhow::Result<()> {
     terminal::note(&terminal::render_summary(&report.summary, &report.out, mode));
-    if let Some(error) = report.failure(&config) {
+    if let Some(error) = report.failure(config) {
         return Err(error.into());
     }
     if let Some(reports) = &report.reports {
-        let format = match args.format {
+        let format = match format {
             Format::Table => OutputFormat::Table,
             Format::Csv => OutputFormat::Csv,
             Format::Json => OutputFormat::Json,

@@ -108,6 +108,22 @@ pub fn thousands(value: u64) -> String {
     out
 }
 
+/// What a run that wrote a partial state says.
+pub fn render_state(summary: &Summary, out: &std::path::Path, bucket: Option<touchpath::bucket::Bucket>) -> String {
+    let rows = &summary.rows;
+    let part = bucket.map_or_else(String::new, |bucket| format!(" of bucket {bucket}"));
+    format!(
+        "read {} rows{part}: {} accepted, {} rejected, {} duplicates; {} users, {} conversions\nstate written to {}\n",
+        thousands(rows.read),
+        thousands(rows.accepted),
+        thousands(rows.rejected),
+        thousands(rows.duplicates),
+        thousands(summary.users),
+        thousands(summary.conversions.total),
+        out.display()
+    )
+}
+
 /// The short human summary of a run.
 pub fn render_summary(summary: &Summary, out: &std::path::Path, mode: Mode) -> String {
     let mut text = String::new();

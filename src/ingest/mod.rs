@@ -16,11 +16,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use row::{Reject, RejectReason, Warning};
-pub use source::{SourceFile, discover};
+pub use source::{CSV_BYTES_PER_ROW, SourceFile, discover, estimate_events};
 pub use spend::{SpendIngest, SpendRow, ingest_spend};
 
 use self::cells::Cells;
 use self::row::{EventColumns, ParsedRows, RowContext, parse_rows};
+use crate::bucket::Bucket;
 use crate::config::{Config, EVENT_COLUMNS};
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::format::FileFormat;
@@ -30,7 +31,7 @@ use crate::{Error, Result};
 const ROWS_PER_TASK: usize = 1 << 16;
 
 /// Where every input row of one table went.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowCounts {
     /// Data rows read (header lines excluded).
     pub read: u64,
@@ -65,7 +66,7 @@ impl RowCounts {
 }
 
 /// One input file and the rows it gave.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FileRows {
     /// The file.
     pub path: PathBuf,
@@ -105,6 +106,17 @@ pub struct EventIngest {
 /// A file that cannot be read or decoded, a missing required column, or a
 /// column of a type touchpath cannot read stops the run at once.
 pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<EventIngest> {
+    ingest_bucket(files, config, now, None)
+}
+
+/// Like [`ingest_events`], keeping only the rows of the users in `bucket`
+/// (see [`crate::bucket`]); the other rows are not counted at all, so the
+/// row accounting of the buckets of a log adds up to the whole log's.
+///
+/// # Errors
+///
+/// As [`ingest_events`].
+pub fn ingest_bucket(files: &[SourceFile], config: &Config, now: i64, bucket: Option<Bucket>) -> Result<EventIngest> {
     let mut events: Vec<Event> = Vec::new();
     let mut users = Interner::default();
     let mut channels = Interner::default();
@@ -120,7 +132,7 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
         let height = file.frame.height();
         let (blake3, lossy, ragged) = (file.blake3, file.lossy, file.ragged);
         drop(file.frame);
-        let context = RowContext { config, zone: config.timezone, now, file: index, lossy, ragged: &ragged };
+        let context = RowContext { config, zone: config.timezone, now, file: index, lossy, ragged: &ragged, bucket };
         let tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
             .into_par_iter()
             .map(|task| {
@@ -129,7 +141,9 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
             })
             .collect();
         let mut file_rejects = Vec::new();
+        let mut file_read = height as u64;
         for parsed in tasks {
+            file_read -= parsed.skipped;
             let full = [
                 ("user ids", &users, &parsed.users),
                 ("channels", &channels, &parsed.channels),
@@ -169,11 +183,11 @@ pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<
         file_rows.push(FileRows {
             path: source.path.clone(),
             format: source.format,
-            rows: height as u64,
+            rows: file_read,
             rejected: file_rejects.len() as u64,
             blake3,
         });
-        read += height as u64;
+        read += file_read;
         rejects.extend(file_rejects);
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use super::cells::{Cell, Cells};
+use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::event::{EventKind, Stage, normalize_channel};
 use crate::event_log::{Event, Interner, NO_CHANNEL_CODE};
@@ -15,7 +16,7 @@ use crate::time::{MICROS_PER_DAY, TimeZone};
 
 /// Why a row was rejected. Each rejected row has exactly one reason: the first
 /// check it fails, in the order the variants are declared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -75,7 +76,7 @@ impl RejectReason {
 }
 
 /// Something odd about an accepted row, counted in the summary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Warning {
@@ -174,6 +175,15 @@ impl EventColumns {
         })
     }
 
+    /// The id a row is bucketed by: its user id as parsing reads it, or the
+    /// empty id when there is none, so rejected rows have a bucket too.
+    fn bucket_key(&self, row: usize) -> Cow<'_, str> {
+        match self.user_id.get(row).text() {
+            Some(text) if !text.trim().is_empty() => nfc(text),
+            _ => Cow::Borrowed(""),
+        }
+    }
+
     fn raw_values(&self, row: usize) -> Vec<Option<String>> {
         let optional =
             |cells: &Option<Cells>| cells.as_ref().and_then(|cells| cells.get(row).text().map(Cow::into_owned));
@@ -198,6 +208,8 @@ pub(crate) struct ParsedRows {
     pub(crate) campaigns: Interner,
     pub(crate) rejects: Vec<Reject>,
     pub(crate) warnings: Vec<(Warning, u64)>,
+    /// Rows of users outside the run's bucket, skipped uncounted.
+    pub(crate) skipped: u64,
 }
 
 /// The settings row parsing needs.
@@ -210,6 +222,8 @@ pub(crate) struct RowContext<'a> {
     pub(crate) lossy: bool,
     /// The rows with more fields than the header, sorted.
     pub(crate) ragged: &'a [u64],
+    /// Only the rows of this bucket's users are read.
+    pub(crate) bucket: Option<Bucket>,
 }
 
 struct Rejection {
@@ -228,6 +242,12 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
     let mut warnings: HashMap<Warning, u64> = HashMap::new();
     let mut channel_cache: HashMap<&str, (u32, Stage)> = HashMap::new();
     for row in rows {
+        if let Some(bucket) = context.bucket
+            && !bucket.holds(&columns.bucket_key(row))
+        {
+            parsed.skipped += 1;
+            continue;
+        }
         match parse_row(columns, row, context, &mut parsed, &mut channel_cache, &mut warnings) {
             Ok(event) => parsed.events.push(event),
             Err(rejection) => parsed.rejects.push(Reject {

@@ -215,6 +215,37 @@ fn read_frame(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
     }
 }
 
+/// Bytes per row assumed for a CSV file when estimating its events: short
+/// for a touchpoint log, so that the estimate errs on the side of more rows.
+pub const CSV_BYTES_PER_ROW: u64 = 40;
+
+/// An estimate of the rows in `files`, to plan memory: exact for Parquet
+/// (from the footer), the size over [`CSV_BYTES_PER_ROW`] for CSV.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a file cannot be opened, [`Error::Decode`] when a
+/// Parquet footer cannot be read.
+pub fn estimate_events(files: &[SourceFile]) -> Result<u64> {
+    let mut rows = 0_u64;
+    for source in files {
+        let io = |error| Error::io(&source.path, error);
+        rows += match source.format {
+            FileFormat::Csv => fs::metadata(&source.path).map_err(io)?.len() / CSV_BYTES_PER_ROW,
+            FileFormat::Parquet => {
+                let file = fs::File::open(&source.path).map_err(io)?;
+                let count = ParquetReader::new(file).num_rows().map_err(|error| Error::Decode {
+                    path: source.path.clone(),
+                    format: "parquet",
+                    message: error.to_string(),
+                })?;
+                count as u64
+            }
+        };
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

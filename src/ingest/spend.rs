@@ -22,7 +22,7 @@ use crate::time::{MICROS_PER_DAY, parse_date};
 use crate::{Error, Result};
 
 /// One accepted spend row.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct SpendRow {
     /// Days since 1970-01-01.
     pub date: i64,
@@ -41,7 +41,7 @@ pub struct SpendRow {
 }
 
 /// The spend table of a run, read and accounted for.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpendIngest {
     /// Accepted rows, sorted by date, channel and campaign.
     pub rows: Vec<SpendRow>,

@@ -35,7 +35,7 @@ const NO_CONVERSION: usize = usize::MAX;
 ///
 /// Paths are ranges of event indices into the [`EventLog`] they were built
 /// from: a path is always a contiguous run of one user's touches.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Journeys {
     /// The journey's user code.
     pub user: Vec<u32>,

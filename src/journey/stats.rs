@@ -6,7 +6,7 @@ use super::Journeys;
 use crate::event_log::EventLog;
 
 /// Conversion counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ConversionCounts {
     /// All conversions.
     pub total: u64,
@@ -19,7 +19,7 @@ pub struct ConversionCounts {
 }
 
 /// Journey counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct JourneyCounts {
     /// Journeys closed by a conversion.
     pub converting: u64,
@@ -61,6 +61,11 @@ pub struct JourneyStats {
     pub journeys: JourneyCounts,
     /// Touches per converting journey.
     pub path_length: PathLength,
+    /// `length_counts[n]` = converting journeys with `n` touches: what
+    /// [`JourneyStats::path_length`] is computed from, kept so that the
+    /// statistics of disjoint sets of users merge exactly.
+    #[serde(skip)]
+    pub length_counts: Vec<u64>,
 }
 
 impl JourneyStats {
@@ -97,7 +102,29 @@ impl JourneyStats {
             length_counts[length] += 1;
         }
         stats.path_length = PathLength::from_counts(&length_counts);
+        stats.length_counts = length_counts;
         stats
+    }
+
+    /// Adds the statistics of another set of users (disjoint from these).
+    pub fn merge(&mut self, other: &Self) {
+        self.users += other.users;
+        self.touches += other.touches;
+        self.touches_outside_window += other.touches_outside_window;
+        self.conversions.total += other.conversions.total;
+        self.conversions.first += other.conversions.first;
+        self.conversions.repeat += other.conversions.repeat;
+        self.conversions.without_touches += other.conversions.without_touches;
+        self.revenue_micros += other.revenue_micros;
+        self.journeys.converting += other.journeys.converting;
+        self.journeys.non_converting += other.journeys.non_converting;
+        if self.length_counts.len() < other.length_counts.len() {
+            self.length_counts.resize(other.length_counts.len(), 0);
+        }
+        for (mine, theirs) in self.length_counts.iter_mut().zip(&other.length_counts) {
+            *mine += theirs;
+        }
+        self.path_length = PathLength::from_counts(&self.length_counts);
     }
 
     /// Total revenue in currency units.

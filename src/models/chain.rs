@@ -26,7 +26,7 @@ pub type StateKey = u128;
 pub const START: StateKey = 0;
 
 /// Where a transition leads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     /// Another transient state.
     State(StateKey),
@@ -74,7 +74,8 @@ pub fn state_channels(state: StateKey) -> Vec<u32> {
     channels
 }
 
-type Counts = FastMap<(StateKey, Target), u64>;
+/// Transition counts: (from, to) → journeys that made the step.
+pub type Counts = FastMap<(StateKey, Target), u64>;
 
 impl Chain {
     /// Counts the transitions of every journey with at least one touch,
@@ -83,7 +84,16 @@ impl Chain {
     /// removal could change).
     #[must_use]
     pub fn fit(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> Self {
-        let counts = (0..journeys.len())
+        let (counts, fitted) = Self::count(log, journeys, config, order);
+        Self::from_counts(&counts, order, fitted)
+    }
+
+    /// The transition counts [`Chain::fit`] solves, and how many journeys
+    /// they come from: sums over users, so the counts of disjoint sets of
+    /// users add up to those of their union.
+    #[must_use]
+    pub fn count(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> (Counts, u64) {
+        (0..journeys.len())
             .into_par_iter()
             .with_min_len(4096)
             .fold(
@@ -118,8 +128,7 @@ impl Chain {
                     }
                     (left, left_fitted + right_fitted)
                 },
-            );
-        Self::from_counts(&counts.0, order, counts.1)
+            )
     }
 
     /// Builds the chain from transition counts.

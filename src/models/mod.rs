@@ -15,7 +15,7 @@ mod last_non_direct;
 mod linear;
 mod markov;
 mod position_based;
-mod shapley;
+pub mod shapley;
 mod time_decay;
 
 pub use credit::{CONVERSION_UNITS, apportion};
@@ -222,30 +222,27 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
     Ok(registry(config).into_iter().filter(|model| is_selected(config, model.name())).collect())
 }
 
-/// Every selected model, the data-driven ones fitted on `journeys`.
-/// `first_order` is the run's first-order chain, reused by `markov` when
-/// its order is 1.
+/// Every selected model, the data-driven ones fitted on counts over every
+/// journey: `first_order` is the run's first-order chain, which `markov`
+/// uses in order 1, `higher_order` the chain of `markov_order` above 1, and
+/// `coalitions` the Shapley game's counts.
 ///
 /// # Errors
 ///
 /// As [`check_selection`].
 pub fn build(
     config: &Config,
-    log: &crate::event_log::EventLog,
-    journeys: &crate::journey::Journeys,
     first_order: &chain::Chain,
+    higher_order: Option<&chain::Chain>,
+    coalitions: &shapley::Coalitions,
 ) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
     let mut models = selected(config)?;
     if is_selected(config, "markov") {
-        let markov = if config.markov_order == 1 {
-            Markov::new(first_order)
-        } else {
-            Markov::new(&chain::Chain::fit(log, journeys, config, config.markov_order))
-        };
-        models.push(Box::new(markov));
+        let chain = if config.markov_order == 1 { first_order } else { higher_order.unwrap_or(first_order) };
+        models.push(Box::new(Markov::new(chain)));
     }
     if is_selected(config, "shapley") {
-        models.push(Box::new(Shapley::fit(log, journeys, config)));
+        models.push(Box::new(Shapley::from_coalitions(coalitions)));
     }
     Ok(models)
 }

@@ -50,14 +50,21 @@ pub struct Shapley {
     sampled: usize,
 }
 
-type Coalitions = FastMap<Vec<u32>, (u64, u64)>;
+/// (journeys, conversions) per channel set (sorted codes).
+pub type Coalitions = FastMap<Vec<u32>, (u64, u64)>;
 
 impl Shapley {
     /// Counts coalitions over all journeys and computes the shares of every
     /// channel set that converted.
     #[must_use]
     pub fn fit(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
-        let coalitions: Coalitions = (0..journeys.len())
+        Self::from_coalitions(&Self::count(log, journeys, config))
+    }
+
+    /// The coalition counts [`Shapley::fit`] works from: sums over users.
+    #[must_use]
+    pub fn count(log: &EventLog, journeys: &Journeys, config: &Config) -> Coalitions {
+        (0..journeys.len())
             .into_par_iter()
             .with_min_len(4096)
             .fold(
@@ -87,8 +94,7 @@ impl Shapley {
                     entry.1 += conversions;
                 }
                 left
-            });
-        Self::from_coalitions(&coalitions)
+            })
     }
 
     /// Shares for every converting set, from (journeys, conversions) per set.

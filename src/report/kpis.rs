@@ -25,7 +25,7 @@ const POSITION_UNITS: i64 = 1_000_000_000;
 const USERS_PER_TASK: usize = 1024;
 
 /// The counters behind one KPI row.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Impressions in the log.
     pub impressions: u64,
@@ -106,15 +106,23 @@ pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
 }
 
 /// KPI counters per channel code and per stage.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kpis {
     /// Per channel code.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub channels: FastMap<u32, Counters>,
     /// Per stage.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub stages: FastMap<Stage, Counters>,
 }
 
 impl Kpis {
+    /// Adds the counters of another set of users (disjoint from these).
+    pub fn add(&mut self, other: Self) {
+        let merged = std::mem::take(self).merge(other);
+        *self = merged;
+    }
+
     fn merge(mut self, other: Self) -> Self {
         for (channel, counters) in other.channels {
             self.channels.entry(channel).or_default().merge(counters);

@@ -28,9 +28,10 @@ use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::{EventLog, NO_CHANNEL_CODE};
 use crate::ingest::SpendRow;
 use crate::journey::Journeys;
-use crate::models::{self, chain::Chain};
+use crate::models;
 use crate::moment::{Moments, StateScores};
 use crate::output::CsvWriter;
+use crate::state::Aggregates;
 
 /// The model whose credit the others are compared with.
 pub const BASELINE_MODEL: &str = "last_click";
@@ -100,9 +101,13 @@ pub struct Reports {
 }
 
 impl Reports {
-    /// Runs every selected model over the journeys and builds all reports:
-    /// credit per channel, campaign and stage, spend in the period, KPIs,
-    /// removal effects, moments of truth and conversion paths.
+    /// Runs every selected model over the converting journeys and builds all
+    /// reports: credit per channel, campaign and stage, spend in the period,
+    /// KPIs, removal effects, moments of truth and conversion paths.
+    ///
+    /// `log` and `journeys` need only hold the converting journeys of the
+    /// analysis period; the models are fitted on `aggregates`, counted over
+    /// every journey with the same channel codes.
     ///
     /// # Errors
     ///
@@ -110,16 +115,18 @@ impl Reports {
     pub fn compute(
         log: &EventLog,
         journeys: &Journeys,
+        aggregates: &Aggregates,
         config: &Config,
         spend_rows: &[SpendRow],
         top: usize,
     ) -> Result<(Self, Analysis)> {
-        let first_order = Chain::fit(log, journeys, config, 1);
-        let models = models::build(config, log, journeys, &first_order)?;
+        let first_order = aggregates.first_order.chain(1);
+        let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
+        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions)?;
         let credits = attribute(log, journeys, &models, config);
         let names: Vec<&'static str> = models.iter().map(|model| model.name()).collect();
-        let kpis = Kpis::compute(log, journeys, config);
-        let mut reports = Self::new(log, &credits, &names, PeriodSpend::new(spend_rows, config), kpis);
+        let mut reports =
+            Self::new(log, &credits, &names, PeriodSpend::new(spend_rows, config), aggregates.kpis.clone());
 
         let channel_name = |code: u32| log.channels.get(code).to_owned();
         let scores = StateScores::new(&first_order);
@@ -133,9 +140,8 @@ impl Reports {
         reports.moments_total = moments.total;
         reports.moments =
             moments.counts.into_iter().map(|((code, stage), counts)| ((channel_name(code), stage), counts)).collect();
-        let paths = Paths::compute(log, journeys, config);
-        reports.channel_paths = paths.channel_rows(log);
-        reports.stage_paths = paths.stage_rows();
+        reports.channel_paths = aggregates.paths.channel_rows(log);
+        reports.stage_paths = aggregates.paths.stage_rows();
         reports.top = top;
         Ok((reports, Analysis { models, scores }))
     }

@@ -15,7 +15,7 @@ use crate::output::CsvWriter;
 use crate::time::MICROS_PER_DAY;
 
 /// Totals of the journeys that share one path.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PathTotals {
     /// Journeys with this path, converting or not.
     pub journeys: u64,
@@ -56,12 +56,14 @@ impl PathTotals {
 }
 
 /// Journeys grouped by channel path and by stage path.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Paths {
     /// Per path of (channel code, touches it stands for); empty for
     /// conversions without touches.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub channels: FastMap<Vec<(u32, u32)>, PathTotals>,
     /// Per sequence of stages, consecutive repeats collapsed.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub stages: FastMap<Vec<Stage>, PathTotals>,
 }
 
@@ -119,6 +121,16 @@ impl Paths {
                 }
                 left
             })
+    }
+
+    /// Adds the totals of another set of journeys.
+    pub fn add(&mut self, other: Self) {
+        for (key, totals) in other.channels {
+            self.channels.entry(key).or_default().add(totals);
+        }
+        for (key, totals) in other.stages {
+            self.stages.entry(key).or_default().add(totals);
+        }
     }
 
     /// The channel paths by name (`a > b(2) > c`, `(none)` for no touch),

@@ -26,3 +26,6 @@ mod journeys;
 /// Parser properties on random input: timestamps, durations, zones, dates,
 /// log bodies and configuration files.
 mod parsers;
+/// Shards and merges, and runs bucketed by a memory budget, against single
+/// runs.
+mod shards;

@@ -34,15 +34,7 @@ impl Workspace {
 
     /// Runs the library on `events` with `config`, writing to `out/`.
     pub fn run(&self, events: &[PathBuf], spend: &[PathBuf], config: &Config) -> touchpath::Result<Report> {
-        let request = Request {
-            events: events.to_vec(),
-            spend: spend.to_vec(),
-            out: self.path("out"),
-            now: NOW,
-            top: 100,
-            journeys_out: None,
-            mode: touchpath::run::Mode::Attribute,
-        };
+        let request = Request { spend: spend.to_vec(), now: NOW, ..Request::new(events.to_vec(), self.path("out")) };
         run(&request, config)
     }
 

@@ -1,0 +1,272 @@
+//! The on-disk form of a [`State`]: a directory with a JSON manifest and a
+//! binary body. See `docs/state.md`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Aggregates, Buckets, EventAccount, State};
+use crate::config::{Config, EVENT_COLUMNS, SPEND_COLUMNS};
+use crate::event_log::{EventLog, SetAsideUser};
+use crate::ingest::{FileRows, Reject, RejectReason, RowCounts, SpendIngest, SpendRow, Warning};
+use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, Journeys};
+use crate::output::OutputDir;
+use crate::run::Mode;
+use crate::{Error, Result};
+
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "state.json";
+
+/// The body's file name.
+pub const STATE_FILE: &str = "state.bin";
+
+/// The version of the state format; states of another version are refused.
+pub const STATE_FORMAT: u32 = 1;
+
+/// What a state directory holds, readable without decoding the body: enough
+/// to refuse states that cannot merge before reading them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always `touchpath-state`.
+    pub format: String,
+    /// [`STATE_FORMAT`] when written.
+    pub format_version: u32,
+    /// The touchpath version that wrote it.
+    pub touchpath_version: String,
+    /// The buckets it covers.
+    pub buckets: Buckets,
+    /// What the run computes.
+    pub mode: Mode,
+    /// The run's effective configuration.
+    pub config: Config,
+    /// The touchpoint log's files, with their hashes.
+    pub events: Vec<FileRows>,
+    /// The spend table's files, when the run had one.
+    pub spend: Option<Vec<FileRows>>,
+    /// Size of the body in bytes.
+    pub body_bytes: u64,
+    /// BLAKE3 hash of the body, in hex.
+    pub body_blake3: String,
+}
+
+/// A rejected row, with owned strings.
+#[derive(Serialize, Deserialize)]
+struct RejectRecord {
+    file: usize,
+    record: u64,
+    line: u64,
+    reason: RejectReason,
+    column: String,
+    detail: String,
+    values: Vec<Option<String>>,
+}
+
+impl From<&Reject> for RejectRecord {
+    fn from(reject: &Reject) -> Self {
+        Self {
+            file: reject.file,
+            record: reject.record,
+            line: reject.line,
+            reason: reject.reason,
+            column: reject.column.to_owned(),
+            detail: reject.detail.to_string(),
+            values: reject.values.clone(),
+        }
+    }
+}
+
+impl RejectRecord {
+    fn into_reject(self) -> Option<Reject> {
+        let column = std::iter::once("").chain(EVENT_COLUMNS).chain(SPEND_COLUMNS).find(|name| *name == self.column)?;
+        Some(Reject {
+            file: self.file,
+            record: self.record,
+            line: self.line,
+            reason: self.reason,
+            column,
+            detail: Cow::Owned(self.detail),
+            values: self.values,
+        })
+    }
+}
+
+/// Journey statistics, as counts.
+#[derive(Serialize, Deserialize)]
+struct StatsRecord {
+    users: u64,
+    touches: u64,
+    touches_outside_window: u64,
+    conversions: ConversionCounts,
+    revenue_micros: i128,
+    journeys: JourneyCounts,
+    length_counts: Vec<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SpendRecord {
+    rows: Vec<SpendRow>,
+    counts: RowCounts,
+    rejects: Vec<RejectRecord>,
+    warnings: BTreeMap<Warning, u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    rows: RowCounts,
+    rejects: Vec<RejectRecord>,
+    warnings: BTreeMap<Warning, u64>,
+    set_aside: Vec<SetAsideUser>,
+    spend: Option<SpendRecord>,
+    stats: StatsRecord,
+    aggregates: Aggregates,
+    log: EventLog,
+    journeys: Journeys,
+}
+
+/// Writes `state` into the directory `target`, atomically (the directory is
+/// replaced whole).
+///
+/// # Errors
+///
+/// When the directory cannot be written.
+pub fn write_state(target: &Path, state: &State, config: &Config, mode: Mode) -> Result<PathBuf> {
+    let counts = &state.stats;
+    let body = Body {
+        rows: state.events.rows.clone(),
+        rejects: state.events.rejects.iter().map(RejectRecord::from).collect(),
+        warnings: state.events.warnings.clone(),
+        set_aside: state.set_aside.clone(),
+        spend: state.spend.as_ref().map(|spend| SpendRecord {
+            rows: spend.rows.clone(),
+            counts: spend.counts.clone(),
+            rejects: spend.rejects.iter().map(RejectRecord::from).collect(),
+            warnings: spend.warnings.clone(),
+        }),
+        stats: StatsRecord {
+            users: counts.users,
+            touches: counts.touches,
+            touches_outside_window: counts.touches_outside_window,
+            conversions: counts.conversions.clone(),
+            revenue_micros: counts.revenue_micros,
+            journeys: counts.journeys.clone(),
+            length_counts: counts.length_counts.clone(),
+        },
+        aggregates: state.aggregates.clone(),
+        log: state.log.clone(),
+        journeys: state.journeys.clone(),
+    };
+    let bytes =
+        postcard::to_stdvec(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
+    let manifest = Manifest {
+        format: "touchpath-state".to_owned(),
+        format_version: STATE_FORMAT,
+        touchpath_version: env!("CARGO_PKG_VERSION").to_owned(),
+        buckets: state.buckets.clone(),
+        mode,
+        config: config.clone(),
+        events: state.events.files.clone(),
+        spend: state.spend.as_ref().map(|spend| spend.files.clone()),
+        body_bytes: bytes.len() as u64,
+        body_blake3: blake3::hash(&bytes).to_hex().to_string(),
+    };
+    let json = serde_json::to_string_pretty(&manifest).map_err(|error| Error::Internal(error.to_string()))? + "\n";
+    let out = OutputDir::create(target)?;
+    out.write(STATE_FILE, |sink| sink.write_all(&bytes))?;
+    out.write(MANIFEST_FILE, |sink| sink.write_all(json.as_bytes()))?;
+    out.commit()
+}
+
+/// Reads the manifest of the state in `directory`.
+///
+/// # Errors
+///
+/// [`Error::Io`] when it cannot be read, [`Error::Input`] when it is not a
+/// touchpath state of this version.
+pub fn read_manifest(directory: &Path) -> Result<Manifest> {
+    let path = directory.join(MANIFEST_FILE);
+    let text = fs::read_to_string(&path).map_err(|error| Error::io(&path, error))?;
+    let invalid = |reason: String| Error::Input { path: path.clone(), reason };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| invalid(format!("not a touchpath state manifest: {error}")))?;
+    if value.get("format").and_then(serde_json::Value::as_str) != Some("touchpath-state") {
+        return Err(invalid("not a touchpath state manifest (no `\"format\": \"touchpath-state\"`)".to_owned()));
+    }
+    let version = value.get("format_version").and_then(serde_json::Value::as_u64);
+    let writer = value.get("touchpath_version").and_then(serde_json::Value::as_str).unwrap_or("unknown");
+    if version != Some(u64::from(STATE_FORMAT)) || writer != env!("CARGO_PKG_VERSION") {
+        return Err(invalid(format!(
+            "written by touchpath {writer} in state format {}; this is touchpath {} (state format {STATE_FORMAT}): \
+             rerun the buckets with one version",
+            version.map_or_else(|| "unknown".to_owned(), |version| version.to_string()),
+            env!("CARGO_PKG_VERSION"),
+        )));
+    }
+    serde_json::from_value(value).map_err(|error| invalid(format!("invalid state manifest: {error}")))
+}
+
+/// Reads the state in `directory`, given its manifest.
+///
+/// # Errors
+///
+/// [`Error::Io`] when it cannot be read, [`Error::Input`] when the body does
+/// not match the manifest or cannot be decoded.
+pub fn read_state(directory: &Path, manifest: &Manifest) -> Result<State> {
+    let path = directory.join(STATE_FILE);
+    let bytes = fs::read(&path).map_err(|error| Error::io(&path, error))?;
+    let invalid = |reason: &str| Error::Input { path: path.clone(), reason: reason.to_owned() };
+    if bytes.len() as u64 != manifest.body_bytes || blake3::hash(&bytes).to_hex().as_str() != manifest.body_blake3 {
+        return Err(invalid("does not match its manifest (truncated, corrupted or replaced)"));
+    }
+    let body: Body = postcard::from_bytes(&bytes).map_err(|_| invalid("cannot be decoded"))?;
+    let rejects = |records: Vec<RejectRecord>| {
+        records
+            .into_iter()
+            .map(RejectRecord::into_reject)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid("a rejected row names an unknown column"))
+    };
+    let spend = match (body.spend, &manifest.spend) {
+        (Some(spend), Some(files)) => Some(SpendIngest {
+            rows: spend.rows,
+            counts: spend.counts,
+            rejects: rejects(spend.rejects)?,
+            warnings: spend.warnings,
+            files: files.clone(),
+        }),
+        (None, None) => None,
+        _ => return Err(invalid("does not match its manifest (spend table)")),
+    };
+    let partial = JourneyStats {
+        users: body.stats.users,
+        touches: body.stats.touches,
+        touches_outside_window: body.stats.touches_outside_window,
+        conversions: body.stats.conversions,
+        revenue_micros: body.stats.revenue_micros,
+        journeys: body.stats.journeys,
+        length_counts: body.stats.length_counts,
+        ..JourneyStats::default()
+    };
+    let mut journey_stats = JourneyStats::default();
+    journey_stats.merge(&partial);
+    let state = State {
+        buckets: manifest.buckets.clone(),
+        events: EventAccount {
+            rows: body.rows,
+            rejects: rejects(body.rejects)?,
+            warnings: body.warnings,
+            files: manifest.events.clone(),
+        },
+        set_aside: body.set_aside,
+        spend,
+        stats: journey_stats,
+        aggregates: body.aggregates,
+        log: body.log,
+        journeys: body.journeys,
+    };
+    state.check_consistent().map_err(|reason| invalid(&reason))?;
+    Ok(state)
+}

@@ -1,0 +1,439 @@
+//! The partial state of a run over some of the users, and how states merge.
+//!
+//! A run is two steps: every bucket of users (see [`crate::bucket`]) is read
+//! into a [`State`], then the states are merged and the report is
+//! [finalised](State::finalise) from the merged state. A run over the whole
+//! log is the one-bucket case of the same two steps, so a merge of the
+//! states of `N` buckets gives, byte for byte, the report of a single run.
+//!
+//! A state holds what adds up over disjoint sets of users, with channel and
+//! campaign codes relative to its own dictionaries:
+//!
+//! - the row accounting, rejected rows, warnings and users set aside;
+//! - the journey statistics, with the histogram of path lengths;
+//! - transition counts of the Markov chains and coalition counts of the
+//!   Shapley game, over every journey;
+//! - KPI counters and path totals;
+//! - the events of every converting journey whose conversion falls in the
+//!   analysis period, with the journeys themselves: the data-driven models
+//!   can only credit a conversion once they are fitted on every user, so
+//!   these are kept until the merge.
+//!
+//! Merging unites the dictionaries (sorted, so a code's order is its name's),
+//! renumbers codes, and adds. It is associative and commutative, with
+//! [`State::empty`] as identity; see `docs/state.md` for the file format.
+
+mod file;
+mod remap;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use self::file::{MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, read_manifest, read_state, write_state};
+use crate::bucket::Bucket;
+use crate::config::Config;
+use crate::event_log::{Dictionary, EventLog, SetAsideUser};
+use crate::ingest::{EventIngest, FileRows, Reject, RowCounts, SpendIngest, Warning};
+use crate::journey::{JourneyStats, Journeys};
+use crate::models::chain::{Chain, Counts};
+use crate::models::shapley::{Coalitions, Shapley};
+use crate::models::{self};
+use crate::report::{Kpis, Paths};
+use crate::run::Mode;
+use crate::{Error, Result};
+
+/// Which buckets of how many a state holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buckets {
+    /// How many buckets the users were split into.
+    pub count: u32,
+    /// The buckets held, ascending.
+    pub held: BTreeSet<u32>,
+}
+
+impl Buckets {
+    /// The single bucket of a whole run.
+    #[must_use]
+    pub fn whole() -> Self {
+        Self { count: 1, held: BTreeSet::from([0]) }
+    }
+
+    /// One bucket.
+    #[must_use]
+    pub fn one(bucket: Bucket) -> Self {
+        Self { count: bucket.count, held: BTreeSet::from([bucket.index]) }
+    }
+
+    /// True when every bucket is held: the state covers every user.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.held.len() == self.count as usize
+    }
+
+    /// The buckets not held.
+    #[must_use]
+    pub fn missing(&self) -> Vec<u32> {
+        (0..self.count).filter(|index| !self.held.contains(index)).collect()
+    }
+}
+
+/// Transition counts of one chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCounts {
+    /// (from, to) → journeys that made the step.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
+    pub transitions: Counts,
+    /// Journeys counted.
+    pub journeys: u64,
+}
+
+impl ChainCounts {
+    fn count(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> Self {
+        let (transitions, journeys) = Chain::count(log, journeys, config, order);
+        Self { transitions, journeys }
+    }
+
+    fn add(&mut self, other: Self) {
+        for (key, count) in other.transitions {
+            *self.transitions.entry(key).or_default() += count;
+        }
+        self.journeys += other.journeys;
+    }
+
+    /// The chain of order `order` these counts describe.
+    #[must_use]
+    pub fn chain(&self, order: u8) -> Chain {
+        Chain::from_counts(&self.transitions, order, self.journeys)
+    }
+}
+
+/// Counts over every journey of a set of users, each a sum over users.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregates {
+    /// The first-order chain (touchpoint scores, moments of truth, and
+    /// `markov` in order 1).
+    pub first_order: ChainCounts,
+    /// The chain of `markov_order` when it is above 1 and `markov` runs.
+    pub higher_order: ChainCounts,
+    /// The Shapley game's coalitions, when `shapley` runs.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
+    pub coalitions: Coalitions,
+    /// KPI counters.
+    pub kpis: Kpis,
+    /// Path totals.
+    pub paths: Paths,
+}
+
+impl Aggregates {
+    /// Counts what `mode` reports on.
+    #[must_use]
+    pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config, mode: Mode) -> Self {
+        let mut aggregates = Self::default();
+        if mode == Mode::Validate {
+            return aggregates;
+        }
+        aggregates.paths = Paths::compute(log, journeys, config);
+        if mode == Mode::Paths {
+            return aggregates;
+        }
+        aggregates.first_order = ChainCounts::count(log, journeys, config, 1);
+        if models::is_selected(config, "markov") && config.markov_order > 1 {
+            aggregates.higher_order = ChainCounts::count(log, journeys, config, config.markov_order);
+        }
+        if models::is_selected(config, "shapley") {
+            aggregates.coalitions = Shapley::count(log, journeys, config);
+        }
+        aggregates.kpis = Kpis::compute(log, journeys, config);
+        aggregates
+    }
+
+    fn add(&mut self, other: Self) {
+        self.first_order.add(other.first_order);
+        self.higher_order.add(other.higher_order);
+        for (set, (journeys, conversions)) in other.coalitions {
+            let entry = self.coalitions.entry(set).or_default();
+            entry.0 += journeys;
+            entry.1 += conversions;
+        }
+        self.kpis.add(other.kpis);
+        self.paths.add(other.paths);
+    }
+}
+
+/// The touchpoint log's accounting.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventAccount {
+    /// Where every row went.
+    pub rows: RowCounts,
+    /// Every rejected row, in file and row order.
+    pub rejects: Vec<Reject>,
+    /// Warnings on accepted rows, by kind.
+    pub warnings: BTreeMap<Warning, u64>,
+    /// The files read, with the rows each gave.
+    pub files: Vec<FileRows>,
+}
+
+/// The partial state of a run over some buckets of users.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    /// The buckets covered.
+    pub buckets: Buckets,
+    /// The touchpoint log's accounting, over these users' rows.
+    pub events: EventAccount,
+    /// Users set aside for having too many events.
+    pub set_aside: Vec<SetAsideUser>,
+    /// The spend table, when the run has one.
+    pub spend: Option<SpendIngest>,
+    /// Journey statistics.
+    pub stats: JourneyStats,
+    /// Counts over every journey.
+    pub aggregates: Aggregates,
+    /// The events of the converting journeys in the analysis period, with
+    /// the dictionaries of every channel and campaign accepted.
+    pub log: EventLog,
+    /// Those journeys, indexing into [`State::log`].
+    pub journeys: Journeys,
+}
+
+impl State {
+    /// The state of no user: merging it changes nothing.
+    #[must_use]
+    pub fn empty(buckets: Buckets, spend: Option<SpendIngest>, files: Vec<FileRows>) -> Self {
+        let files = files.into_iter().map(|file| FileRows { rows: 0, rejected: 0, ..file }).collect();
+        Self {
+            buckets,
+            events: EventAccount { files, ..EventAccount::default() },
+            set_aside: Vec::new(),
+            spend,
+            stats: JourneyStats::default(),
+            aggregates: Aggregates::default(),
+            log: EventLog { user_starts: vec![0], ..EventLog::default() },
+            journeys: Journeys { user_starts: vec![0], ..Journeys::default() },
+        }
+    }
+
+    /// Builds the state of the users of one ingest: sets aside the users
+    /// with too many events, rebuilds journeys and counts.
+    #[must_use]
+    pub fn collect(
+        mut events: EventIngest,
+        spend: Option<SpendIngest>,
+        buckets: Buckets,
+        config: &Config,
+        mode: Mode,
+    ) -> Self {
+        let set_aside = events.log.set_aside_users(config.max_events_per_user);
+        let journeys = Journeys::build(&events.log, config.lookback);
+        let stats = JourneyStats::compute(&events.log, &journeys);
+        let aggregates = Aggregates::compute(&events.log, &journeys, config, mode);
+        let (log, journeys) = if mode == Mode::Attribute {
+            remap::converting(&events.log, &journeys, config)
+        } else {
+            remap::converting_none(&events.log)
+        };
+        Self {
+            buckets,
+            events: EventAccount {
+                rows: events.rows,
+                rejects: events.rejects,
+                warnings: events.warnings,
+                files: events.files,
+            },
+            set_aside,
+            spend,
+            stats,
+            aggregates,
+            log,
+            journeys,
+        }
+    }
+
+    /// Checks that `other` can merge into this state: same inputs, disjoint
+    /// buckets of the same split.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] naming what differs.
+    pub fn check_mergeable(&self, other: &Self) -> Result<()> {
+        if self.buckets.count != other.buckets.count {
+            return Err(Error::State(format!(
+                "the states split users into different numbers of buckets ({} and {})",
+                self.buckets.count, other.buckets.count
+            )));
+        }
+        if let Some(shared) = self.buckets.held.intersection(&other.buckets.held).next() {
+            return Err(Error::State(format!("bucket {shared}/{} is in two of the states", self.buckets.count)));
+        }
+        let same_files = |left: &[FileRows], right: &[FileRows]| {
+            left.len() == right.len()
+                && left.iter().zip(right).all(|(left, right)| {
+                    left.path == right.path && left.blake3 == right.blake3 && left.format == right.format
+                })
+        };
+        let spend_files = |state: &Self| state.spend.as_ref().map(|spend| spend.files.clone()).unwrap_or_default();
+        if !same_files(&self.events.files, &other.events.files)
+            || !same_files(&spend_files(self), &spend_files(other))
+            || self.spend.as_ref().map(|spend| (&spend.rows, &spend.counts))
+                != other.spend.as_ref().map(|spend| (&spend.rows, &spend.counts))
+        {
+            return Err(Error::State(
+                "the states were made from different input files (paths or contents differ)".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Merges another state into this one.
+    ///
+    /// # Errors
+    ///
+    /// As [`State::check_mergeable`], and [`Error::State`] when one user is
+    /// in both.
+    pub fn merge(self, other: Self) -> Result<Self> {
+        self.check_mergeable(&other)?;
+        let channels = remap::union(&self.log.channels, &other.log.channels);
+        let campaigns = remap::union(&self.log.campaigns, &other.log.campaigns);
+        let mine = remap::Codes::new(&self.log, &channels, &campaigns);
+        let theirs = remap::Codes::new(&other.log, &channels, &campaigns);
+        let (log, journeys) = remap::union_logs(
+            (&self.log, &self.journeys, &mine),
+            (&other.log, &other.journeys, &theirs),
+            channels,
+            campaigns,
+        )?;
+
+        let mut aggregates = mine.aggregates(self.aggregates);
+        aggregates.add(theirs.aggregates(other.aggregates));
+
+        let mut events = self.events;
+        events.rows.read += other.events.rows.read;
+        events.rows.accepted += other.events.rows.accepted;
+        events.rows.rejected += other.events.rows.rejected;
+        events.rows.duplicates += other.events.rows.duplicates;
+        for (reason, count) in other.events.rows.rejected_by_reason {
+            *events.rows.rejected_by_reason.entry(reason).or_default() += count;
+        }
+        events.rejects.extend(other.events.rejects);
+        events.rejects.sort_by_key(|reject| (reject.file, reject.record));
+        for (warning, count) in other.events.warnings {
+            *events.warnings.entry(warning).or_default() += count;
+        }
+        for (file, theirs) in events.files.iter_mut().zip(other.events.files) {
+            file.rows += theirs.rows;
+            file.rejected += theirs.rejected;
+        }
+        let mut set_aside = self.set_aside;
+        set_aside.extend(other.set_aside);
+        set_aside.sort_by(|left, right| left.user.cmp(&right.user));
+        let mut stats = self.stats;
+        stats.merge(&other.stats);
+        let mut buckets = self.buckets;
+        buckets.held.extend(other.buckets.held);
+        Ok(Self { buckets, events, set_aside, spend: self.spend, stats, aggregates, log, journeys })
+    }
+
+    /// Checks the invariants finalising relies on, for a state read from
+    /// disk: sorted dictionaries, codes and event indices in range.
+    ///
+    /// # Errors
+    ///
+    /// What does not hold.
+    pub fn check_consistent(&self) -> std::result::Result<(), String> {
+        let log = &self.log;
+        let events = log.len();
+        let channel_ok = |code: u32| code == crate::event_log::NO_CHANNEL_CODE || (code as usize) < log.channels.len();
+        let lanes_ok = |state: crate::models::chain::StateKey| {
+            (0..4).all(|lane| {
+                let value = (state >> (32 * lane)) & 0xFFFF_FFFF;
+                value == 0 || (value as usize) <= log.channels.len()
+            })
+        };
+        let columns = [log.kind.len(), log.channel.len(), log.campaign.len(), log.stage.len(), log.revenue.len()];
+        let journeys = &self.journeys;
+        let journey_columns = [
+            journeys.path_start.len(),
+            journeys.path_end.len(),
+            journeys.conversion.len(),
+            journeys.first_purchase.len(),
+        ];
+        let starts_ok = |starts: &[usize], count: usize, total: usize| {
+            starts.len() == count + 1
+                && starts.first() == Some(&0)
+                && starts.last() == Some(&total)
+                && starts.windows(2).all(|pair| pair[0] <= pair[1])
+        };
+        let checks: [(&dyn Fn() -> bool, &str); 10] = [
+            (&|| log.users.is_sorted() && log.channels.is_sorted() && log.campaigns.is_sorted(), "dictionaries"),
+            (&|| columns.iter().all(|&length| length == events), "event columns"),
+            (&|| starts_ok(&log.user_starts, log.user_count(), events), "users' events"),
+            (&|| log.channel.iter().all(|&code| channel_ok(code)), "channel codes"),
+            (&|| log.campaign.iter().all(|&code| (code as usize) < log.campaigns.len()), "campaign codes"),
+            (&|| journey_columns.iter().all(|&length| length == journeys.len()), "journey columns"),
+            (&|| starts_ok(&journeys.user_starts, log.user_count(), journeys.len()), "users' journeys"),
+            (&|| self.journeys_in_range(), "journeys"),
+            (
+                &|| {
+                    [&self.aggregates.first_order, &self.aggregates.higher_order].iter().all(|counts| {
+                        counts.transitions.keys().all(|(from, to)| {
+                            lanes_ok(*from)
+                                && match to {
+                                    crate::models::chain::Target::State(state) => lanes_ok(*state),
+                                    _ => true,
+                                }
+                        })
+                    })
+                },
+                "chain states",
+            ),
+            (
+                &|| {
+                    self.aggregates.coalitions.keys().flatten().all(|&code| (code as usize) < log.channels.len())
+                        && self.aggregates.kpis.channels.keys().all(|&code| (code as usize) < log.channels.len())
+                        && self
+                            .aggregates
+                            .paths
+                            .channels
+                            .keys()
+                            .flatten()
+                            .all(|&(code, _)| (code as usize) < log.channels.len())
+                },
+                "aggregate channel codes",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok()) {
+            Some((_, what)) => Err(format!("inconsistent state: {what}")),
+            None => Ok(()),
+        }
+    }
+
+    /// True when every journey indexes its own user's events, with a
+    /// conversion after its path.
+    fn journeys_in_range(&self) -> bool {
+        let (log, journeys) = (&self.log, &self.journeys);
+        if journeys.user_starts.len() != log.user_starts.len() {
+            return false;
+        }
+        (0..log.user_count()).all(|user| {
+            let events = log.user_events(user);
+            (journeys.user_starts[user]..journeys.user_starts[user + 1]).all(|index| {
+                let journey = journeys.get(index);
+                journey.user as usize == user
+                    && events.start <= journey.path.start
+                    && journey.path.start <= journey.path.end
+                    && journey
+                        .conversion
+                        .is_some_and(|conversion| journey.path.end <= conversion && conversion < events.end)
+            })
+        })
+    }
+
+    /// The names of every channel accepted.
+    #[must_use]
+    pub fn channels(&self) -> &Dictionary {
+        &self.log.channels
+    }
+}
+
+#[cfg(test)]
+mod tests;

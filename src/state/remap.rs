@@ -1,0 +1,232 @@
+//! Renumbering codes into united dictionaries, and the logs of converting
+//! journeys a state keeps.
+
+use std::cmp::Ordering;
+
+use super::{Aggregates, ChainCounts};
+use crate::config::Config;
+use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
+use crate::journey::Journeys;
+use crate::models::chain::{StateKey, Target};
+use crate::{Error, Result};
+
+/// The sorted union of two dictionaries.
+pub(super) fn union(left: &Dictionary, right: &Dictionary) -> Dictionary {
+    let mut values: Vec<&str> = left.iter().chain(right.iter()).collect();
+    values.sort_unstable();
+    values.dedup();
+    Dictionary::from_sorted(values.into_iter().map(Box::from).collect())
+}
+
+/// Where one state's channel and campaign codes go in the united
+/// dictionaries. Both are sorted, so renumbering keeps the order of codes.
+pub(super) struct Codes {
+    channels: Vec<u32>,
+    campaigns: Vec<u32>,
+}
+
+impl Codes {
+    pub(super) fn new(log: &EventLog, channels: &Dictionary, campaigns: &Dictionary) -> Self {
+        let code = |united: &Dictionary, name: &str| united.code_of(name).unwrap_or(NO_CHANNEL_CODE);
+        Self {
+            channels: log.channels.iter().map(|name| code(channels, name)).collect(),
+            campaigns: log.campaigns.iter().map(|name| code(campaigns, name)).collect(),
+        }
+    }
+
+    fn channel(&self, code: u32) -> u32 {
+        if code == NO_CHANNEL_CODE { code } else { self.channels[code as usize] }
+    }
+
+    fn campaign(&self, code: u32) -> u32 {
+        self.campaigns[code as usize]
+    }
+
+    /// A chain state with its channels renumbered, lane by lane.
+    fn state(&self, state: StateKey) -> StateKey {
+        let mut renumbered = 0;
+        for lane in 0..4 {
+            let value = (state >> (32 * lane)) & 0xFFFF_FFFF;
+            if value != 0 {
+                let code = self.channel(u32::try_from(value).unwrap_or(u32::MAX) - 1);
+                renumbered |= StateKey::from(code + 1) << (32 * lane);
+            }
+        }
+        renumbered
+    }
+
+    fn chain(&self, counts: ChainCounts) -> ChainCounts {
+        let target = |target: Target| match target {
+            Target::State(state) => Target::State(self.state(state)),
+            other => other,
+        };
+        ChainCounts {
+            transitions: counts
+                .transitions
+                .into_iter()
+                .map(|((from, to), count)| ((self.state(from), target(to)), count))
+                .collect(),
+            journeys: counts.journeys,
+        }
+    }
+
+    /// Aggregates with every channel code renumbered.
+    pub(super) fn aggregates(&self, aggregates: Aggregates) -> Aggregates {
+        let mut kpis = aggregates.kpis;
+        kpis.channels = kpis.channels.into_iter().map(|(code, counters)| (self.channel(code), counters)).collect();
+        let mut paths = aggregates.paths;
+        paths.channels = paths
+            .channels
+            .into_iter()
+            .map(|(path, totals)| (path.into_iter().map(|(code, count)| (self.channel(code), count)).collect(), totals))
+            .collect();
+        Aggregates {
+            first_order: self.chain(aggregates.first_order),
+            higher_order: self.chain(aggregates.higher_order),
+            coalitions: aggregates
+                .coalitions
+                .into_iter()
+                .map(|(set, counts)| {
+                    let mut set: Vec<u32> = set.into_iter().map(|code| self.channel(code)).collect();
+                    set.sort_unstable();
+                    (set, counts)
+                })
+                .collect(),
+            kpis,
+            paths,
+        }
+    }
+}
+
+/// The events of every converting journey of `log` whose conversion falls
+/// in the analysis period (its path's touches, then its conversion), and
+/// those journeys; the dictionaries of channels and campaigns stay whole.
+pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -> (EventLog, Journeys) {
+    let mut kept = EventLog { channels: log.channels.clone(), campaigns: log.campaigns.clone(), ..EventLog::default() };
+    let mut kept_journeys = Journeys::default();
+    let mut users = Vec::new();
+    for user in 0..log.user_count() {
+        let mut any = false;
+        for journey in journeys.of_user(user) {
+            let Some(conversion) = journey.conversion else {
+                continue;
+            };
+            if !config.in_period(config.timezone.local_day(log.time[conversion])) {
+                continue;
+            }
+            if !any {
+                any = true;
+                kept.user_starts.push(kept.time.len());
+                kept_journeys.user_starts.push(kept_journeys.len());
+                users.push(Box::from(log.users.get(u32::try_from(user).unwrap_or(u32::MAX))));
+            }
+            let code = u32::try_from(users.len() - 1).unwrap_or(u32::MAX);
+            let start = kept.time.len();
+            for index in journey.path.clone().chain(std::iter::once(conversion)) {
+                copy_event(&mut kept, log, index, |code| code, |code| code);
+            }
+            let end = kept.time.len();
+            kept_journeys.user.push(code);
+            kept_journeys.path_start.push(start);
+            kept_journeys.path_end.push(end - 1);
+            kept_journeys.conversion.push(end - 1);
+            kept_journeys.first_purchase.push(journey.first_purchase);
+        }
+    }
+    kept.user_starts.push(kept.time.len());
+    kept_journeys.user_starts.push(kept_journeys.len());
+    kept.users = Dictionary::from_sorted(users);
+    (kept, kept_journeys)
+}
+
+/// No journey, with the dictionaries of channels and campaigns whole.
+pub(super) fn converting_none(log: &EventLog) -> (EventLog, Journeys) {
+    let kept = EventLog {
+        channels: log.channels.clone(),
+        campaigns: log.campaigns.clone(),
+        user_starts: vec![0],
+        ..EventLog::default()
+    };
+    (kept, Journeys { user_starts: vec![0], ..Journeys::default() })
+}
+
+fn copy_event(
+    into: &mut EventLog,
+    from: &EventLog,
+    index: usize,
+    channel: impl Fn(u32) -> u32,
+    campaign: impl Fn(u32) -> u32,
+) {
+    into.time.push(from.time[index]);
+    into.kind.push(from.kind[index]);
+    into.channel.push(channel(from.channel[index]));
+    into.campaign.push(campaign(from.campaign[index]));
+    into.stage.push(from.stage[index]);
+    into.revenue.push(from.revenue[index]);
+}
+
+/// Unites two kept logs of disjoint users, in user-name order.
+pub(super) fn union_logs(
+    left: (&EventLog, &Journeys, &Codes),
+    right: (&EventLog, &Journeys, &Codes),
+    channels: Dictionary,
+    campaigns: Dictionary,
+) -> Result<(EventLog, Journeys)> {
+    let mut log = EventLog { channels, campaigns, ..EventLog::default() };
+    let mut journeys = Journeys::default();
+    let mut users: Vec<Box<str>> = Vec::with_capacity(left.0.user_count() + right.0.user_count());
+    let (mut next_left, mut next_right) = (0, 0);
+    loop {
+        let left_name = (next_left < left.0.user_count()).then(|| left.0.users.get(code(next_left)));
+        let right_name = (next_right < right.0.user_count()).then(|| right.0.users.get(code(next_right)));
+        let side = match (left_name, right_name) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(left_name), Some(right_name)) => left_name.cmp(right_name),
+        };
+        let (source, user) = match side {
+            Ordering::Less => {
+                next_left += 1;
+                (&left, next_left - 1)
+            }
+            Ordering::Greater => {
+                next_right += 1;
+                (&right, next_right - 1)
+            }
+            Ordering::Equal => {
+                return Err(Error::State(format!(
+                    "user {:?} is in two of the states: were they made with the same bucket split?",
+                    left.0.users.get(code(next_left))
+                )));
+            }
+        };
+        let (from, from_journeys, codes) = *source;
+        let new_user = code(users.len());
+        users.push(Box::from(from.users.get(code(user))));
+        log.user_starts.push(log.time.len());
+        journeys.user_starts.push(journeys.len());
+        let offset = log.time.len();
+        let events = from.user_events(user);
+        let first_event = events.start;
+        for index in events {
+            copy_event(&mut log, from, index, |code| codes.channel(code), |code| codes.campaign(code));
+        }
+        for journey in from_journeys.of_user(user) {
+            let shift = |index: usize| index - first_event + offset;
+            journeys.user.push(new_user);
+            journeys.path_start.push(shift(journey.path.start));
+            journeys.path_end.push(shift(journey.path.end));
+            journeys.conversion.push(journey.conversion.map_or(usize::MAX, shift));
+            journeys.first_purchase.push(journey.first_purchase);
+        }
+    }
+    log.user_starts.push(log.time.len());
+    journeys.user_starts.push(journeys.len());
+    log.users = Dictionary::from_sorted(users);
+    Ok((log, journeys))
+}
+
+fn code(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,134 @@
+//! Merging states: associative, commutative, with an identity, and equal to
+//! the state of the whole log once finalised.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::bucket::bucket_of;
+use crate::event_log::EventLogBuilder;
+use crate::report::Reports;
+use crate::time::MICROS_PER_DAY;
+
+/// Random users: each a list of (channel index, campaign index, is
+/// conversion, revenue).
+fn users_strategy() -> impl Strategy<Value = Vec<Vec<(u8, u8, bool, u32)>>> {
+    proptest::collection::vec(
+        proptest::collection::vec((0_u8..6, 0_u8..3, proptest::bool::weighted(0.25), 0_u32..100_000), 1..10),
+        1..30,
+    )
+}
+
+const CHANNELS: [&str; 6] = ["direct", "display", "email", "paid_search", "paid_social", "video"];
+
+/// The log of the users whose bucket out of `count` is `index` (all when
+/// `count` is 1).
+fn log_of(users: &[Vec<(u8, u8, bool, u32)>], index: u32, count: u32) -> EventLog {
+    let mut builder = EventLogBuilder::new();
+    for (user, events) in users.iter().enumerate() {
+        let name = format!("user{user}");
+        if bucket_of(&name, count) != index {
+            continue;
+        }
+        for (step, &(channel, campaign, conversion, revenue)) in events.iter().enumerate() {
+            let time = i64::try_from(step).unwrap() * MICROS_PER_DAY / 3;
+            let campaign = format!("campaign{campaign}");
+            builder = if conversion {
+                builder.conversion(&name, time, i64::from(revenue) * 10_000)
+            } else {
+                builder.event(
+                    &name,
+                    time,
+                    crate::event::EventKind::Click,
+                    CHANNELS[usize::from(channel)],
+                    &campaign,
+                    crate::event::Stage::Consideration,
+                    0,
+                )
+            };
+        }
+    }
+    builder.build()
+}
+
+fn state_of(log: EventLog, buckets: Buckets, config: &Config) -> State {
+    let accepted = log.len() as u64;
+    let events = EventIngest {
+        log,
+        rows: RowCounts { read: accepted, accepted, ..RowCounts::default() },
+        rejects: Vec::new(),
+        warnings: BTreeMap::new(),
+        files: Vec::new(),
+    };
+    State::collect(events, None, buckets, config, Mode::Attribute)
+}
+
+fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec<State> {
+    (0..count)
+        .map(|index| {
+            let bucket = Bucket::new(index, count).unwrap();
+            state_of(log_of(users, index, count), Buckets::one(bucket), config)
+        })
+        .collect()
+}
+
+fn reports(state: &State, config: &Config) -> Reports {
+    Reports::compute(&state.log, &state.journeys, &state.aggregates, config, &[], 100).unwrap().0
+}
+
+fn config() -> Config {
+    Config { markov_order: 2, ..Config::default() }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn merge_is_associative_and_commutative_with_an_identity(users in users_strategy()) {
+        let config = config();
+        let [a, b, c]: [State; 3] = parts(&users, 3, &config).try_into().unwrap();
+        let left = a.clone().merge(b.clone()).unwrap().merge(c.clone()).unwrap();
+        let right = a.clone().merge(b.clone().merge(c.clone()).unwrap()).unwrap();
+        prop_assert_eq!(&left, &right);
+        let swapped = c.clone().merge(a.clone()).unwrap().merge(b.clone()).unwrap();
+        prop_assert_eq!(&left, &swapped);
+        let identity = State::empty(Buckets { count: 3, held: BTreeSet::new() }, None, Vec::new());
+        prop_assert_eq!(&a.clone().merge(identity.clone()).unwrap(), &a);
+        prop_assert_eq!(&identity.merge(a.clone()).unwrap(), &a);
+    }
+
+    #[test]
+    fn merged_buckets_report_what_the_whole_log_reports(users in users_strategy(), count in 1_u32..5) {
+        let config = config();
+        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+        let merged = parts(&users, count, &config)
+            .into_iter()
+            .reduce(|left, right| left.merge(right).unwrap())
+            .unwrap();
+        prop_assert!(merged.buckets.complete());
+        prop_assert_eq!(&merged.stats, &whole.stats);
+        prop_assert_eq!(&merged.log, &whole.log);
+        prop_assert_eq!(&merged.journeys, &whole.journeys);
+        prop_assert_eq!(&merged.aggregates, &whole.aggregates);
+        prop_assert_eq!(reports(&merged, &config), reports(&whole, &config));
+    }
+}
+
+#[test]
+fn a_state_survives_the_disk_and_is_checked() {
+    let config = config();
+    let users = vec![vec![(1, 0, false, 0), (2, 1, false, 0), (0, 0, true, 500)], vec![(3, 2, false, 0)]];
+    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("state");
+    write_state(&target, &state, &config, Mode::Attribute).unwrap();
+    let manifest = read_manifest(&target).unwrap();
+    assert_eq!(manifest.config, config);
+    assert_eq!(read_state(&target, &manifest).unwrap(), state);
+
+    let mut broken = state.clone();
+    broken.journeys.conversion[0] = 99;
+    assert_eq!(broken.check_consistent(), Err("inconsistent state: journeys".to_owned()));
+    let mut broken = state;
+    broken.log.channel[0] = 40;
+    assert_eq!(broken.check_consistent(), Err("inconsistent state: channel codes".to_owned()));
+}

@@ -1,0 +1,191 @@
+//! Shards and merges: `run --bucket K/N --emit-state` in separate processes,
+//! then `merge`, give the bytes of a single run; so does a run bucketed by
+//! `--memory-budget`. States that do not belong together are refused.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use touchpath::FileFormat;
+use touchpath::generate::{GenerateOptions, generate};
+
+use crate::support::{Workspace, stderr};
+
+/// Every file of a report directory, by name, with `--journeys-out` and
+/// stdout.
+fn report(workspace: &Workspace, out: &str, stdout: Vec<u8>) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(workspace.path(out)).unwrap() {
+        let entry = entry.unwrap();
+        files.insert(entry.file_name().to_string_lossy().into_owned(), fs::read(entry.path()).unwrap());
+    }
+    files.insert("journeys.csv".to_owned(), fs::read(workspace.path(&format!("{out}.journeys.csv"))).unwrap());
+    files.insert("stdout".to_owned(), stdout);
+    files
+}
+
+fn assert_same(expected: &BTreeMap<String, Vec<u8>>, actual: &BTreeMap<String, Vec<u8>>, what: &str) {
+    assert_eq!(expected.keys().collect::<Vec<_>>(), actual.keys().collect::<Vec<_>>(), "{what}: the same files");
+    for (name, want) in expected {
+        assert!(want == &actual[name], "{what}: {name} differs");
+    }
+}
+
+struct Inputs {
+    workspace: Workspace,
+    events: PathBuf,
+    spend: PathBuf,
+}
+
+/// A generated dirty log (rejects, duplicates) with its spend table.
+fn inputs() -> Inputs {
+    let workspace = Workspace::new();
+    let directory = workspace.path("data");
+    generate(&GenerateOptions { users: 2_000, seed: 5, dirty: true, format: FileFormat::Csv }, &directory).unwrap();
+    Inputs { events: directory.join("events.csv"), spend: directory.join("spend.csv"), workspace }
+}
+
+impl Inputs {
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["--events", self.events.to_str().unwrap(), "--spend", self.spend.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// A whole run into `out`.
+    fn single(&self, out: &str, settings: &[&str]) -> BTreeMap<String, Vec<u8>> {
+        let journeys = format!("{out}.journeys.csv");
+        let mut args = vec!["run", "--out", out, "--format", "csv", "--journeys-out", &journeys];
+        args.extend(self.args(settings));
+        let output = self.workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        report(&self.workspace, out, output.stdout)
+    }
+
+    /// `count` shards, each its own process, then a merge into `out`.
+    fn sharded(&self, out: &str, count: u32, settings: &[&str]) -> BTreeMap<String, Vec<u8>> {
+        let mut states = Vec::new();
+        for index in 0..count {
+            let (bucket, state) = (format!("{index}/{count}"), format!("{out}-state-{index}"));
+            let mut args = vec!["run", "--bucket", &bucket, "--emit-state", &state];
+            args.extend(self.args(settings));
+            let output = self.workspace.touchpath(&args);
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert!(self.workspace.path(&state).join("state.json").is_file());
+            states.push(state);
+        }
+        let journeys = format!("{out}.journeys.csv");
+        let mut args = vec!["merge", "--out", out, "--format", "csv", "--journeys-out", &journeys];
+        // Merged in reverse: the order of states does not matter.
+        args.extend(states.iter().rev().map(String::as_str));
+        let output = self.workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        report(&self.workspace, out, output.stdout)
+    }
+}
+
+#[test]
+fn four_shards_merged_give_the_bytes_of_a_single_run() {
+    let inputs = inputs();
+    let single = inputs.single("single", &[]);
+    assert!(single.contains_key("report.html") && single.contains_key("removal_effects.csv"));
+    assert_same(&single, &inputs.sharded("merged", 4, &[]), "4 shards");
+}
+
+#[test]
+fn shards_agree_with_a_period_a_transform_and_a_higher_order_chain() {
+    let inputs = inputs();
+    let settings = ["--from", "2026-01-20", "--path-transform", "frequency", "--markov-order", "2", "--lookback", "7d"];
+    let single = inputs.single("single", &settings);
+    assert_same(&single, &inputs.sharded("merged", 3, &settings), "3 shards");
+}
+
+#[test]
+fn merging_in_steps_gives_the_same_report() {
+    let inputs = inputs();
+    let single = inputs.single("single", &[]);
+    for index in 0..4 {
+        let (bucket, state) = (format!("{index}/4"), format!("state-{index}"));
+        let mut args = vec!["run", "--bucket", &bucket, "--emit-state", &state];
+        args.extend(inputs.args(&[]));
+        assert!(inputs.workspace.touchpath(&args).status.success());
+    }
+    let output = inputs.workspace.touchpath(&["merge", "state-0", "state-2", "--emit-state", "state-02"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = inputs.workspace.touchpath(&["merge", "state-3", "state-1", "--emit-state", "state-13"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = inputs.workspace.touchpath(&[
+        "merge",
+        "state-13",
+        "state-02",
+        "--out",
+        "merged",
+        "--format",
+        "csv",
+        "--journeys-out",
+        "merged.journeys.csv",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_same(&single, &report(&inputs.workspace, "merged", output.stdout), "merged in steps");
+}
+
+#[test]
+fn a_memory_budget_reads_in_buckets_with_the_same_results() {
+    let inputs = inputs();
+    let single = inputs.single("single", &[]);
+    // The log's estimate at 40 bytes a row and 320 bytes an event, over 3.5:
+    // four buckets.
+    let size = fs::metadata(&inputs.events).unwrap().len();
+    let budget = (size / 40 * 320 * 2 / 7).to_string();
+    let journeys = "bucketed.journeys.csv";
+    let mut args = vec!["run", "--out", "bucketed", "--format", "csv", "--journeys-out", journeys];
+    args.extend(inputs.args(&["--memory-budget", &budget, "--log-format", "json"]));
+    let output = inputs.workspace.touchpath(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let logs = stderr(&output);
+    let plan = logs.lines().find(|line| line.contains(r#""event":"plan""#)).expect("a plan line");
+    assert!(plan.contains(r#""buckets":4"#), "{plan}");
+    assert_eq!(logs.lines().filter(|line| line.contains(r#""phase":"ingest_events""#)).count(), 4);
+    assert_same(&single, &report(&inputs.workspace, "bucketed", output.stdout), "bucketed");
+}
+
+#[test]
+fn states_that_do_not_belong_together_are_refused() {
+    let inputs = inputs();
+    let shard = |bucket: &str, state: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--bucket", bucket, "--emit-state", state];
+        args.extend(inputs.args(extra));
+        let output = inputs.workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    shard("0/2", "a0", &[]);
+    shard("1/2", "a1", &[]);
+    shard("1/2", "b1", &["--lookback", "7d"]);
+    shard("1/3", "c1", &[]);
+    let refused = |args: &[&str], expected: &str| {
+        let output = inputs.workspace.touchpath(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(!inputs.workspace.path("out").exists(), "{args:?}: nothing published");
+    };
+    refused(&["merge", "a0", "b1", "--out", "out"], "different configurations");
+    refused(&["merge", "a0", "c1", "--out", "out"], "different numbers of buckets");
+    refused(&["merge", "a0", "a0", "--out", "out"], "bucket 0/2 is in two of the states");
+    refused(&["merge", "a0", "--out", "out"], "bucket 1/2 is missing");
+    refused(&["merge", "a0", "nowhere", "--out", "out"], "nowhere");
+    refused(&["run", "--bucket", "0/2", "--out", "out"], "--emit-state");
+
+    // A state from another version, or damaged, is refused by name.
+    let manifest = inputs.workspace.path("a1/state.json");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, text.replace(env!("CARGO_PKG_VERSION"), "0.0.0-other")).unwrap();
+    refused(&["merge", "a0", "a1", "--out", "out"], "written by touchpath 0.0.0-other");
+    fs::write(&manifest, text).unwrap();
+    let body = inputs.workspace.path("a1/state.bin");
+    let mut bytes = fs::read(&body).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    fs::write(&body, &bytes).unwrap();
+    refused(&["merge", "a0", "a1", "--out", "out"], "does not match its manifest");
+}
