@@ -13,6 +13,7 @@ use touchpath::ingest::{discover, ingest_bucket, ingest_events};
 use touchpath::journey::Journeys;
 use touchpath::models::chain::Chain;
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
+use touchpath::progress::Silent;
 use touchpath::run::Mode;
 use touchpath::state::{Buckets, State};
 use touchpath::{Config, FileFormat};
@@ -93,7 +94,8 @@ fn pipeline(criterion: &mut Criterion) {
     let halves: Vec<State> = (0..2)
         .map(|index| {
             let bucket = Bucket::new(index, 2).expect("a bucket");
-            let events = ingest_bucket(&parquet_files, &config, i64::MAX, Some(bucket)).expect("the log ingests");
+            let events =
+                ingest_bucket(&parquet_files, &config, i64::MAX, Some(bucket), &Silent).expect("the log ingests");
             State::collect(events, None, Buckets::one(bucket), &config, Mode::Attribute)
         })
         .collect();

@@ -45,6 +45,7 @@ pub mod journey;
 pub mod models;
 pub mod moment;
 pub mod output;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod state;

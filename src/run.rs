@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::ingest::{self, RowCounts, Warning};
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
+use crate::progress::{Progress, Silent};
 use crate::report::{PathTotals, Reports, write_path_rows};
 use crate::state::{self, Buckets, State};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
@@ -139,6 +140,16 @@ impl Report {
 ///
 /// Any input that cannot be read, and any output that cannot be written.
 pub fn run(request: &Request, config: &Config) -> Result<Report> {
+    run_with_progress(request, config, &Silent)
+}
+
+/// [`run`], reporting its phases to `progress`: reading (one step per file
+/// and bucket), journeys (one step per bucket), attribution and writing.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Progress) -> Result<Report> {
     config.validate()?;
     models::check_selection(config)?;
     check_request(request)?;
@@ -163,14 +174,19 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
         (0..count).filter_map(|index| Bucket::new(index, count)).collect()
     };
     let mut state: Option<State> = None;
+    let passes = buckets.len() as u64;
     for bucket in buckets {
         let whole = bucket.count == 1;
         let started = Instant::now();
-        let events = ingest::ingest_bucket(&event_files, config, request.now, (!whole).then_some(bucket))?;
+        progress.begin(&reading_phase(bucket, passes), Some(event_files.len() as u64));
+        let events = ingest::ingest_bucket(&event_files, config, request.now, (!whole).then_some(bucket), progress)?;
+        progress.end();
         log_rows("ingest_events", started, event_files.len(), &events.rows, (!whole).then_some(bucket));
         let started = Instant::now();
+        progress.begin("building journeys", None);
         let held = if whole && request.bucket.is_none() { Buckets::whole() } else { Buckets::one(bucket) };
         let part = State::collect(events, spend.clone(), held, config, request.mode);
+        progress.end();
         if !part.set_aside.is_empty() {
             let events = part.set_aside.iter().map(|user| user.events).sum::<u64>();
             tracing::warn!(
@@ -195,9 +211,14 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
     }
     let state = state.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
     if request.emit_state {
-        return emit(&state, config, request);
+        return emit(&state, config, request, progress);
     }
-    publish(&state, config, request)
+    publish(&state, config, request, progress)
+}
+
+/// What the reading phase says: the bucket when there are several passes.
+fn reading_phase(bucket: Bucket, passes: u64) -> String {
+    if passes > 1 { format!("reading, pass {} of {}", bucket.index + 1, bucket.count) } else { "reading".to_owned() }
 }
 
 /// Merges the states in `directories` and publishes the report, or the
@@ -209,7 +230,7 @@ pub fn run(request: &Request, config: &Config) -> Result<Report> {
 /// A state that cannot be read, states that cannot be merged (different
 /// versions, configurations, inputs or bucket splits, or missing buckets
 /// when publishing), and any output that cannot be written.
-pub fn merge(directories: &[PathBuf], request: &Request) -> Result<Report> {
+pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress) -> Result<Report> {
     let Some((first, rest)) = directories.split_first() else {
         return Err(Error::State("no state to merge".to_owned()));
     };
@@ -238,9 +259,11 @@ pub fn merge(directories: &[PathBuf], request: &Request) -> Result<Report> {
         check_request(&request)?;
     }
     let mut merged: Option<State> = None;
+    progress.begin("reading states", Some(directories.len() as u64));
     for (directory, manifest) in directories.iter().zip(&manifests) {
         let started = Instant::now();
         let state = state::read_state(directory, manifest)?;
+        progress.advance(1);
         tracing::info!(
             event = "phase",
             phase = "read_state",
@@ -256,9 +279,10 @@ pub fn merge(directories: &[PathBuf], request: &Request) -> Result<Report> {
             })?,
         });
     }
+    progress.end();
     let state = merged.ok_or_else(|| Error::State("no state to merge".to_owned()))?;
     if request.emit_state {
-        return emit(&state, config, &request);
+        return emit(&state, config, &request, progress);
     }
     if !state.buckets.complete() {
         let missing: Vec<String> =
@@ -269,7 +293,7 @@ pub fn merge(directories: &[PathBuf], request: &Request) -> Result<Report> {
             missing.join(", ")
         )));
     }
-    publish(&state, config, &request)
+    publish(&state, config, &request, progress)
 }
 
 fn check_request(request: &Request) -> Result<()> {
@@ -295,9 +319,11 @@ fn check_request(request: &Request) -> Result<()> {
 }
 
 /// Writes `state` to `request.out`.
-fn emit(state: &State, config: &Config, request: &Request) -> Result<Report> {
+fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progress) -> Result<Report> {
     let started = Instant::now();
+    progress.begin("writing the state", None);
     let out = state::write_state(&request.out, state, config, request.mode)?;
+    progress.end();
     let summary = summarize(config, state);
     tracing::info!(
         event = "phase",
@@ -310,7 +336,7 @@ fn emit(state: &State, config: &Config, request: &Request) -> Result<Report> {
 }
 
 /// Finalises the report of a complete state and writes it.
-fn publish(state: &State, config: &Config, request: &Request) -> Result<Report> {
+fn publish(state: &State, config: &Config, request: &Request, progress: &dyn Progress) -> Result<Report> {
     let mut summary = summarize(config, state);
     for (warning, count) in &summary.warnings {
         tracing::warn!(event = "warning", warning = warning.as_str(), count);
@@ -318,8 +344,10 @@ fn publish(state: &State, config: &Config, request: &Request) -> Result<Report> 
     let spend_rows = state.spend.as_ref().map_or(&[][..], |spend| spend.rows.as_slice());
     let (reports, analysis) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
         let started = Instant::now();
+        progress.begin("attributing", None);
         let (reports, analysis) =
             Reports::compute(&state.log, &state.journeys, &state.aggregates, config, spend_rows, request.top)?;
+        progress.end();
         tracing::info!(
             event = "phase",
             phase = "attribution",
@@ -340,6 +368,7 @@ fn publish(state: &State, config: &Config, request: &Request) -> Result<Report> 
     });
 
     let started = Instant::now();
+    progress.begin("writing the report", None);
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = &reports {
         out.write("channels.csv", |sink| reports.write_channels(sink))?;
@@ -370,6 +399,7 @@ fn publish(state: &State, config: &Config, request: &Request) -> Result<Report> 
         output::write_journeys(target, &state.log, &state.journeys, config, &analysis.models, &analysis.scores)?;
     }
     let out = out.commit()?;
+    progress.end();
     tracing::info!(
         event = "phase",
         phase = "write",

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use touchpath::run::{Request, merge};
 
+use super::progress::Bars;
 use super::run::{Format, print_report};
 use super::terminal;
 
@@ -60,7 +61,7 @@ pub fn execute(args: &MergeArgs) -> anyhow::Result<()> {
         emit_state: args.emit_state.is_some(),
         ..Request::new(Vec::new(), out)
     };
-    let report = merge(&args.states, &request)?;
+    let report = merge(&args.states, &request, &Bars::new())?;
     if request.emit_state {
         terminal::note(&terminal::render_state(&report.summary, &report.out, None));
         return Ok(());

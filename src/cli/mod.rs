@@ -5,6 +5,7 @@ mod generate;
 mod init;
 mod merge;
 mod models;
+mod progress;
 mod run;
 mod terminal;
 

@@ -10,9 +10,10 @@ use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
 use touchpath::event::normalize_channel;
 use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render, write_path_rows};
-use touchpath::run::{Mode, Report, Request, run};
+use touchpath::run::{Mode, Report, Request, run_with_progress};
 use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
+use super::progress::Bars;
 use super::terminal;
 
 /// Where the bundled sample lives, relative to the repository root.
@@ -324,7 +325,7 @@ pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
         emit_state: args.emit_state.is_some(),
         memory_budget: args.memory_budget,
     };
-    let report = run(&request, &config)?;
+    let report = run_with_progress(&request, &config, &Bars::new())?;
     if request.emit_state {
         terminal::note(&terminal::render_state(&report.summary, &report.out, args.bucket));
         return Ok(());

@@ -41,6 +41,12 @@ pub fn configure(quiet: bool, json: bool) {
     }
 }
 
+/// True when stderr is for people: neither `--quiet` nor JSON logs.
+pub fn for_people() -> bool {
+    let settings = settings();
+    !settings.quiet && !settings.json
+}
+
 /// Prints an error chain, then a hint when there is one.
 pub fn error(error: &anyhow::Error) {
     let hint = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint);

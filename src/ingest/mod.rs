@@ -25,6 +25,7 @@ use crate::bucket::Bucket;
 use crate::config::{Config, EVENT_COLUMNS};
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::format::FileFormat;
+use crate::progress::{Progress, Silent};
 use crate::{Error, Result};
 
 /// Rows handed to one parallel task.
@@ -106,17 +107,24 @@ pub struct EventIngest {
 /// A file that cannot be read or decoded, a missing required column, or a
 /// column of a type touchpath cannot read stops the run at once.
 pub fn ingest_events(files: &[SourceFile], config: &Config, now: i64) -> Result<EventIngest> {
-    ingest_bucket(files, config, now, None)
+    ingest_bucket(files, config, now, None, &Silent)
 }
 
 /// Like [`ingest_events`], keeping only the rows of the users in `bucket`
 /// (see [`crate::bucket`]); the other rows are not counted at all, so the
 /// row accounting of the buckets of a log adds up to the whole log's.
+/// Each file read advances `progress` by one step.
 ///
 /// # Errors
 ///
 /// As [`ingest_events`].
-pub fn ingest_bucket(files: &[SourceFile], config: &Config, now: i64, bucket: Option<Bucket>) -> Result<EventIngest> {
+pub fn ingest_bucket(
+    files: &[SourceFile],
+    config: &Config,
+    now: i64,
+    bucket: Option<Bucket>,
+    progress: &dyn Progress,
+) -> Result<EventIngest> {
     let mut events: Vec<Event> = Vec::new();
     let mut users = Interner::default();
     let mut channels = Interner::default();
@@ -188,6 +196,7 @@ pub fn ingest_bucket(files: &[SourceFile], config: &Config, now: i64, bucket: Op
             blake3,
         });
         read += file_read;
+        progress.advance(1);
         rejects.extend(file_rejects);
     }
 
