@@ -67,6 +67,53 @@ pub struct Config {
     /// placeholder id, and would otherwise dominate memory and credit. 0
     /// turns the check off.
     pub max_events_per_user: u64,
+    /// Memory to stay within (`--memory-budget`): a log that looks larger is
+    /// read in buckets of users, with the same results. How a run executes,
+    /// not what it computes, so it is not written to summaries or states.
+    #[serde(skip_serializing)]
+    pub memory_budget: Option<ByteSize>,
+}
+
+/// A size in bytes, written as a number with an optional binary unit: `4GB`,
+/// `512M`, `1.5GiB`, `1048576`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    /// K, M, G and T are powers of 1024, with or without a trailing `B` or
+    /// `iB`, in any case.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let text = raw.trim();
+        let expected = || format!("expected a size such as 4GB, 512MB or 1.5GiB; got `{raw}`");
+        let split = text.find(|character: char| !character.is_ascii_digit() && character != '.').unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: f64 = number.parse().map_err(|_| expected())?;
+        let unit = unit.trim().to_ascii_uppercase();
+        let shift = match unit.strip_suffix("IB").or_else(|| unit.strip_suffix('B')).unwrap_or(&unit) {
+            "" => 0,
+            "K" => 10,
+            "M" => 20,
+            "G" => 30,
+            "T" => 40,
+            _ => return Err(expected()),
+        };
+        #[expect(clippy::cast_precision_loss, reason = "a size, read from a decimal number")]
+        let bytes = number * (1_u64 << shift) as f64;
+        if !bytes.is_finite() || bytes < 1.0 || bytes >= 2_f64.powi(63) {
+            return Err(expected());
+        }
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "in range, checked above")]
+        Ok(Self(bytes as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Config {
@@ -88,6 +135,7 @@ impl Default for Config {
             to: None,
             delimiter: ',',
             max_events_per_user: DEFAULT_MAX_EVENTS_PER_USER,
+            memory_budget: None,
         }
     }
 }
@@ -267,7 +315,7 @@ mod tests {
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
         assert_eq!(keys.len(), 14, "{keys:?}");
-        for key in keys.into_iter().map(String::as_str).chain(["from", "to"]) {
+        for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");
                 line.starts_with(&format!("{key} = ")) || line == format!("[{key}]")
@@ -289,6 +337,21 @@ mod tests {
             twice.unwrap_err(),
             "[channel_classes]: `Paid Search` and `paid_search` name the same channel `paid_search`"
         );
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        let size = |text: &str| text.parse::<ByteSize>().map(|size| size.0);
+        assert_eq!(size("4GB"), Ok(4 << 30));
+        assert_eq!(size("512m"), Ok(512 << 20));
+        assert_eq!(size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(size(" 2048 "), Ok(2048));
+        assert_eq!(size("1KB"), Ok(1024));
+        for bad in ["", "GB", "4XB", "-1GB", "0", "1e30TB", "4 G B"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Config::parse("memory_budget = \"6GB\"\n").unwrap().memory_budget, Some(ByteSize(6 << 30)));
+        assert!(Config::parse("memory_budget = \"six\"\n").unwrap_err().contains("line 1"));
     }
 
     #[test]

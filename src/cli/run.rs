@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::bucket::Bucket;
-use touchpath::config::{EVENT_COLUMNS, SPEND_COLUMNS};
+use touchpath::config::{ByteSize, EVENT_COLUMNS, SPEND_COLUMNS};
 use touchpath::event::normalize_channel;
 use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render, write_path_rows};
@@ -123,8 +123,8 @@ pub struct RunArgs {
     /// Memory to stay within, such as 4GB or 512MB (binary units): a log
     /// that looks larger is read in buckets of users, one after the other,
     /// with the same results.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    memory_budget: Option<u64>,
+    #[arg(long, value_name = "SIZE")]
+    memory_budget: Option<ByteSize>,
 
     /// Read only the users of bucket K of N (by a stable hash of the user
     /// id); needs --emit-state. Merge the N states with `touchpath merge`.
@@ -189,32 +189,6 @@ fn parse_delimiter(raw: &str) -> Result<char, String> {
     }
 }
 
-/// Parses a size: a number with an optional unit, K, M, G or T (binary,
-/// with or without a trailing B or iB), such as `4GB`, `512M` or `1.5GiB`.
-pub(crate) fn parse_size(raw: &str) -> Result<u64, String> {
-    let text = raw.trim();
-    let expected = || format!("expected a size such as 4GB, 512MB or 1.5GiB; got `{raw}`");
-    let split = text.find(|character: char| !character.is_ascii_digit() && character != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| expected())?;
-    let unit = unit.trim().to_ascii_uppercase();
-    let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return Err(expected()),
-    };
-    #[expect(clippy::cast_precision_loss, reason = "a size, read from a decimal number")]
-    let bytes = number * (1_u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 1.0 || bytes >= 2_f64.powi(63) {
-        return Err(expected());
-    }
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "in range, checked above")]
-    Ok(bytes as u64)
-}
-
 fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
@@ -271,6 +245,9 @@ impl RunArgs {
         if let Some(limit) = self.max_events_per_user {
             config.max_events_per_user = limit;
         }
+        if self.memory_budget.is_some() {
+            config.memory_budget = self.memory_budget;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -323,7 +300,7 @@ pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
         mode,
         bucket: args.bucket,
         emit_state: args.emit_state.is_some(),
-        memory_budget: args.memory_budget,
+        memory_budget: config.memory_budget.map(|size| size.0),
     };
     let report = run_with_progress(&request, &config, &Bars::new())?;
     if request.emit_state {

@@ -28,6 +28,11 @@ use crate::{Error, FileFormat, Result};
 /// (about 5.5 events per user) and memory within reason.
 pub const MAX_USERS: u64 = 100_000_000;
 
+/// Logs above this many rows are written as `events/part-NNNNN.EXT` files of
+/// this many rows each, rather than one `events.EXT`: readers then hold one
+/// part at a time.
+pub const ROWS_PER_FILE: usize = 10_000_000;
+
 /// What to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenerateOptions {
@@ -156,9 +161,20 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
     let layout = if options.dirty { dirty::dirty(&events, users, options.seed) } else { dirty::clean(&events, users) };
     let extension = options.format.extension();
     let vocabulary = render::Vocabulary::new();
-    let events_name = format!("events.{extension}");
+    let split = layout.rows.len() > ROWS_PER_FILE;
+    let events_name = if split { "events".to_owned() } else { format!("events.{extension}") };
     let events_path = staging.path().join(&events_name);
-    let events_written = write::write_events(&events_path, options.format, &events, &layout, &vocabulary)?;
+    let mut events_written = 0;
+    if split {
+        std::fs::create_dir(&events_path).map_err(|source| Error::io(&events_path, source))?;
+        for (part, rows) in layout.rows.chunks(ROWS_PER_FILE).enumerate() {
+            let path = events_path.join(format!("part-{part:05}.{extension}"));
+            events_written += write::write_events(&path, options.format, &events, &layout, rows, &vocabulary)?;
+        }
+    } else {
+        events_written =
+            write::write_events(&events_path, options.format, &events, &layout, &layout.rows, &vocabulary)?;
+    }
     let spend_rows = spend::build(&events, users, options.seed);
     let spend_name = format!("spend.{extension}");
     let spend_path = staging.path().join(&spend_name);
@@ -174,6 +190,14 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
         injected: layout.injected,
     };
     write_manifest(&staging.path().join("manifest.json"), &report)?;
+    // The events of an earlier run in the other layout would be read too.
+    for stale in [out_dir.join("events"), out_dir.join(format!("events.{extension}"))] {
+        let removed = if stale.is_dir() { std::fs::remove_dir_all(&stale) } else { std::fs::remove_file(&stale) };
+        match removed {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&stale, error)),
+            _ => {}
+        }
+    }
     for name in [events_name.as_str(), spend_name.as_str(), "manifest.json"] {
         let target = out_dir.join(name);
         std::fs::rename(staging.path().join(name), &target).map_err(|source| Error::io(&target, source))?;

@@ -44,20 +44,22 @@ pub(crate) fn polars_error(path: &Path, error: &PolarsError) -> Error {
     Error::io(path, std::io::Error::other(error.to_string()))
 }
 
-/// Writes the events file; returns the number of data rows written.
+/// Writes `rows` (some or all of the layout's) as one events file; returns
+/// the number of data rows written.
 pub(crate) fn write_events(
     path: &Path,
     format: FileFormat,
     events: &[Event],
     layout: &Layout,
+    rows: &[Row],
     vocabulary: &Vocabulary,
 ) -> Result<u64> {
     let view = LogView { events, vocabulary, unicode_ids: layout.unicode_ids };
     match format {
-        FileFormat::Csv => write_csv(path, &view, &layout.rows)?,
-        FileFormat::Parquet => write_parquet(path, &view, &layout.rows, layout.unicode_ids)?,
+        FileFormat::Csv => write_csv(path, &view, rows)?,
+        FileFormat::Parquet => write_parquet(path, &view, rows, layout.unicode_ids)?,
     }
-    Ok(layout.rows.len() as u64)
+    Ok(rows.len() as u64)
 }
 
 /// What rendering a row needs besides the row.

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Scale benchmark (not part of CI): generated Parquet logs of 1, 10 and 100
+# million events, each run through `touchpath run` with the rule-based models
+# and with every model, next to the floor (examples/floor.rs: read the same
+# columns of the same files and sort them by user and time). Wall time and
+# peak RSS come from /usr/bin/time -v; the table replaces the part of
+# docs/performance.md between its scale markers.
+#
+#   scripts/bench-scale.sh                  # 1M, 10M and 100M events
+#   SIZES="1 10" scripts/bench-scale.sh     # millions of events to run
+#   BUDGET=6GB SIZES=300 scripts/bench-scale.sh
+#
+# Environment: SIZES ("1 10 100"), BUDGET (--memory-budget of the runs, "6GB";
+# "none" for none), WORK (data and outputs, ~/.cache/touchpath/scale),
+# CARGO_TARGET_DIR (~/.cache/touchpath/target), DOC (docs/performance.md),
+# FLOOR_MAX (largest size in millions the floor is run on, 100: the floor
+# holds the whole sorted table in memory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
+SIZES="${SIZES:-1 10 100}"
+BUDGET="${BUDGET:-6GB}"
+WORK="${WORK:-$HOME/.cache/touchpath/scale}"
+DOC="${DOC:-docs/performance.md}"
+FLOOR_MAX="${FLOOR_MAX:-100}"
+RULES="last_click,first_click,last_non_direct,linear,time_decay,position_based"
+# The generator writes about 5.5 events per user.
+EVENTS_PER_USER=5.5
+
+cargo build --release --locked --bin touchpath --example floor
+BIN="$CARGO_TARGET_DIR/release/touchpath"
+FLOOR="$CARGO_TARGET_DIR/release/examples/floor"
+mkdir -p "$WORK/results"
+budget_flag=()
+if [ "$BUDGET" != "none" ]; then budget_flag=(--memory-budget "$BUDGET"); fi
+
+# measure NAME COMMAND...: runs it under /usr/bin/time -v into WORK/results.
+measure() {
+  local name=$1
+  shift
+  echo "== $name: $*" >&2
+  if ! /usr/bin/time -v -o "$WORK/results/$name.time" "$@" >"$WORK/results/$name.out" 2>"$WORK/results/$name.err"; then
+    echo "$name failed; see $WORK/results/$name.err" >&2
+    echo failed >"$WORK/results/$name.failed"
+  else
+    rm -f "$WORK/results/$name.failed"
+  fi
+}
+
+for size in $SIZES; do
+  users=$(python3 -c "print(round($size * 1e6 / $EVENTS_PER_USER))")
+  data="$WORK/data-$size"
+  if ! python3 -c "import json,sys; sys.exit(json.load(open('$data/manifest.json'))['users'] != $users)" 2>/dev/null; then
+    echo "== generating $users users into $data" >&2
+    "$BIN" generate --users "$users" --seed 1 --format parquet --out "$data" >/dev/null
+  fi
+  if [ -d "$data/events" ]; then events="$data/events"; else events="$data/events.parquet"; fi
+  mapfile -t files < <(find "$events" -name '*.parquet' | sort)
+  if python3 -c "import sys; sys.exit(not $size <= $FLOOR_MAX)"; then
+    measure "floor-$size" "$FLOOR" "${files[@]}"
+  fi
+  measure "rules-$size" "$BIN" run --events "$events" --out "$WORK/out-rules-$size" --models "$RULES" \
+    "${budget_flag[@]}" --quiet --format csv
+  measure "all-$size" "$BIN" run --events "$events" --out "$WORK/out-all-$size" \
+    "${budget_flag[@]}" --quiet --format csv
+done
+
+python3 - "$WORK" "$DOC" "$BUDGET" "$SIZES" <<'PY'
+import json, os, pathlib, platform, re, subprocess, sys, datetime
+
+work, doc, budget, sizes = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4].split()
+
+def timing(name):
+    path = work / "results" / f"{name}.time"
+    if not path.exists() or (work / "results" / f"{name}.failed").exists():
+        return None
+    text = path.read_text()
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
+    hours, minutes, seconds = (float(part) if part else 0.0 for part in wall.groups())
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    return {"seconds": hours * 3600 + minutes * 60 + seconds, "rss_gb": rss * 1024 / 1e9}
+
+def events(size):
+    for kind in ("all", "rules"):
+        summary = work / f"out-{kind}-{size}" / "summary.json"
+        if summary.exists():
+            return json.loads(summary.read_text())["rows"]["read"]
+    return None
+
+def cell(value, fmt):
+    return "–" if value is None else fmt.format(value)
+
+rows, speeds = [], {}
+for size in sizes:
+    count, floor = events(size), timing(f"floor-{size}")
+    line = [cell(count, "{:,}")]
+    line += [cell(floor and floor["seconds"], "{:.1f}"), cell(floor and floor["rss_gb"], "{:.2f}")]
+    for kind in ("rules", "all"):
+        run = timing(f"{kind}-{size}")
+        ratio = run and floor and run["seconds"] / floor["seconds"]
+        speed = run and count and count / run["seconds"]
+        speeds[(kind, size)] = speed
+        line += [cell(run and run["seconds"], "{:.1f}"), cell(ratio, "{:.2f}×"), cell(run and run["rss_gb"], "{:.2f}"),
+                 cell(speed and speed / 1e6, "{:.2f}")]
+    rows.append("| " + " | ".join(line) + " |")
+
+cpu = "unknown"
+for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+memory = int(re.search(r"MemTotal:\s+(\d+)", pathlib.Path("/proc/meminfo").read_text()).group(1)) / 1024 / 1024
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+table = "\n".join([
+    f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
+    f"{platform.release()}; touchpath {commit}, release build; `--memory-budget {budget}`.",
+    "",
+    "Command: `scripts/bench-scale.sh` (`SIZES=\"" + " ".join(sizes) + "\"`).",
+    "",
+    "| events | floor s | floor GB | rules s | rules / floor | rules GB | rules M events/s "
+    "| all s | all / floor | all GB | all M events/s |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    *rows,
+])
+begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
+text = doc.read_text() if doc.exists() else f"# Performance\n\n{begin}\n{end}\n"
+if begin not in text:
+    text += f"\n{begin}\n{end}\n"
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+doc.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+print(table)
+PY
