@@ -59,16 +59,19 @@ for size in $SIZES; do
   if python3 -c "import sys; sys.exit(not $size <= $FLOOR_MAX)"; then
     measure "floor-$size" "$FLOOR" "${files[@]}"
   fi
+  echo "$BUDGET" >"$WORK/results/budget-$size"
   measure "rules-$size" "$BIN" run --events "$events" --out "$WORK/out-rules-$size" --models "$RULES" \
     "${budget_flag[@]}" --quiet --format csv
   measure "all-$size" "$BIN" run --events "$events" --out "$WORK/out-all-$size" \
     "${budget_flag[@]}" --quiet --format csv
 done
 
-python3 - "$WORK" "$DOC" "$BUDGET" "$SIZES" <<'PY'
+python3 - "$WORK" "$DOC" "$BUDGET" <<'PY'
 import json, os, pathlib, platform, re, subprocess, sys, datetime
 
-work, doc, budget, sizes = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4].split()
+work, doc, budget = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+# Every size measured so far in WORK, not only this time's.
+sizes = sorted({path.stem.split("-", 1)[1] for path in (work / "results").glob("*.time")}, key=float)
 
 def timing(name):
     path = work / "results" / f"{name}.time"
@@ -93,7 +96,8 @@ def cell(value, fmt):
 rows, speeds = [], {}
 for size in sizes:
     count, floor = events(size), timing(f"floor-{size}")
-    line = [cell(count, "{:,}")]
+    budget_file = work / "results" / f"budget-{size}"
+    line = [cell(count, "{:,}"), budget_file.read_text().strip() if budget_file.exists() else "–"]
     line += [cell(floor and floor["seconds"], "{:.1f}"), cell(floor and floor["rss_gb"], "{:.2f}")]
     for kind in ("rules", "all"):
         run = timing(f"{kind}-{size}")
@@ -113,13 +117,13 @@ memory = int(re.search(r"MemTotal:\s+(\d+)", pathlib.Path("/proc/meminfo").read_
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 table = "\n".join([
     f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
-    f"{platform.release()}; touchpath {commit}, release build; `--memory-budget {budget}`.",
+    f"{platform.release()}; touchpath {commit}, release build. `budget` is the runs' `--memory-budget`.",
     "",
-    "Command: `scripts/bench-scale.sh` (`SIZES=\"" + " ".join(sizes) + "\"`).",
+    "Command: `scripts/bench-scale.sh`; each row is the latest measurement of its size.",
     "",
-    "| events | floor s | floor GB | rules s | rules / floor | rules GB | rules M events/s "
+    "| events | budget | floor s | floor GB | rules s | rules / floor | rules GB | rules M events/s "
     "| all s | all / floor | all GB | all M events/s |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     *rows,
 ])
 begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"

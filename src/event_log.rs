@@ -123,7 +123,7 @@ fn panic_overflow() -> ! {
 }
 
 /// One accepted event, its strings coded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// User code.
     pub user: u32,

@@ -164,61 +164,113 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         Some(spend)
     };
 
-    let buckets = if let Some(bucket) = request.bucket {
-        vec![bucket]
-    } else {
-        let count = request.memory_budget.map_or(Ok(1), |budget| bucket_count(&event_files, budget))?;
-        if count > 1 {
-            tracing::info!(event = "plan", buckets = count, budget = request.memory_budget);
-        }
-        (0..count).filter_map(|index| Bucket::new(index, count)).collect()
+    let count = match (request.bucket, request.memory_budget) {
+        (None, Some(budget)) => bucket_count(&event_files, budget)?,
+        _ => 1,
     };
-    let mut state: Option<State> = None;
-    let passes = buckets.len() as u64;
-    for bucket in buckets {
-        let whole = bucket.count == 1;
+    let state = if let Some(bucket) = request.bucket {
+        // One shard of a larger run: every file is read, this bucket's rows kept.
         let started = Instant::now();
-        progress.begin(&reading_phase(bucket, passes), Some(event_files.len() as u64));
-        let events = ingest::ingest_bucket(&event_files, config, request.now, (!whole).then_some(bucket), progress)?;
+        progress.begin("reading", Some(event_files.len() as u64));
+        let events = ingest::ingest_bucket(&event_files, config, request.now, Some(bucket), progress)?;
         progress.end();
-        log_rows("ingest_events", started, event_files.len(), &events.rows, (!whole).then_some(bucket));
+        log_rows("ingest_events", started, event_files.len(), &events.rows, Some(bucket));
+        collect(events, spend, Buckets::one(bucket), config, request.mode, progress)
+    } else if count == 1 {
         let started = Instant::now();
-        progress.begin("building journeys", None);
-        let held = if whole && request.bucket.is_none() { Buckets::whole() } else { Buckets::one(bucket) };
-        let part = State::collect(events, spend.clone(), held, config, request.mode);
+        progress.begin("reading", Some(event_files.len() as u64));
+        let events = ingest::ingest_bucket(&event_files, config, request.now, None, progress)?;
         progress.end();
-        if !part.set_aside.is_empty() {
-            let events = part.set_aside.iter().map(|user| user.events).sum::<u64>();
-            tracing::warn!(
-                event = "set_aside",
-                users = part.set_aside.len(),
-                events,
-                limit = config.max_events_per_user
-            );
-        }
+        log_rows("ingest_events", started, event_files.len(), &events.rows, None);
+        collect(events, spend, Buckets::whole(), config, request.mode, progress)
+    } else {
+        // Larger than the budget: the log is read once into bucket files on
+        // disk, then bucket after bucket is built and merged.
+        tracing::info!(event = "plan", buckets = count, budget = request.memory_budget);
+        let started = Instant::now();
+        progress.begin("reading", Some(event_files.len() as u64));
+        let beside = spill_directory(&request.out)?;
+        let mut spill = ingest::spill::spill(&event_files, config, request.now, count, &beside, progress)?;
+        progress.end();
         tracing::info!(
             event = "phase",
-            phase = "journeys",
+            phase = "ingest_events",
             seconds = started.elapsed().as_secs_f64(),
-            users = part.stats.users,
-            converting = part.stats.journeys.converting,
-            non_converting = part.stats.journeys.non_converting
+            files = event_files.len(),
+            buckets = count,
+            read = spill.read(),
+            rejected = spill.rejected()
         );
-        state = Some(match state {
-            None => part,
-            Some(state) => state.merge(part)?,
-        });
-    }
-    let state = state.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
+        let mut merged: Option<State> = None;
+        for index in 0..count {
+            let bucket =
+                Bucket::new(index, count).ok_or_else(|| Error::Internal(format!("bucket {index} of {count}")))?;
+            let started = Instant::now();
+            let events = spill.bucket(index)?;
+            log_rows("read_bucket", started, event_files.len(), &events.rows, Some(bucket));
+            let part = collect(events, spend.clone(), Buckets::one(bucket), config, request.mode, progress);
+            merged = Some(match merged {
+                None => part,
+                Some(merged) => merged.merge(part)?,
+            });
+        }
+        let state = merged.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
+        let rows = &state.events.rows;
+        if rows.read != rows.accepted + rows.rejected + rows.duplicates {
+            return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
+        }
+        state
+    };
     if request.emit_state {
         return emit(&state, config, request, progress);
     }
     publish(&state, config, request, progress)
 }
 
-/// What the reading phase says: the bucket when there are several passes.
-fn reading_phase(bucket: Bucket, passes: u64) -> String {
-    if passes > 1 { format!("reading, pass {} of {}", bucket.index + 1, bucket.count) } else { "reading".to_owned() }
+/// Rebuilds the journeys of one ingest and counts them into a state.
+fn collect(
+    events: ingest::EventIngest,
+    spend: Option<ingest::SpendIngest>,
+    held: Buckets,
+    config: &Config,
+    mode: Mode,
+    progress: &dyn Progress,
+) -> State {
+    let started = Instant::now();
+    progress.begin(&journeys_phase(&held), None);
+    let part = State::collect(events, spend, held, config, mode);
+    progress.end();
+    if !part.set_aside.is_empty() {
+        let events = part.set_aside.iter().map(|user| user.events).sum::<u64>();
+        tracing::warn!(event = "set_aside", users = part.set_aside.len(), events, limit = config.max_events_per_user);
+    }
+    tracing::info!(
+        event = "phase",
+        phase = "journeys",
+        seconds = started.elapsed().as_secs_f64(),
+        users = part.stats.users,
+        converting = part.stats.journeys.converting,
+        non_converting = part.stats.journeys.non_converting
+    );
+    part
+}
+
+/// What the journeys phase says: the bucket when there are several.
+fn journeys_phase(held: &Buckets) -> String {
+    match held.held.first() {
+        Some(index) if held.count > 1 => format!("building journeys, bucket {} of {}", index + 1, held.count),
+        _ => "building journeys".to_owned(),
+    }
+}
+
+/// The folder spill files go in: the output's, created if need be.
+fn spill_directory(out: &std::path::Path) -> Result<PathBuf> {
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|error| Error::io(&parent, error))?;
+    Ok(parent)
 }
 
 /// Merges the states in `directories` and publishes the report, or the

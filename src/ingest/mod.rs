@@ -7,6 +7,7 @@ mod lines;
 mod row;
 mod source;
 pub mod spend;
+pub mod spill;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,7 +59,7 @@ impl RowCounts {
         rate
     }
 
-    fn count_rejects(&mut self, rejects: &[Reject]) {
+    pub(crate) fn count_rejects(&mut self, rejects: &[Reject]) {
         self.rejected = rejects.len() as u64;
         for reject in rejects {
             *self.rejected_by_reason.entry(reject.reason).or_default() += 1;
@@ -129,6 +130,77 @@ pub fn ingest_bucket(
     let mut users = Interner::default();
     let mut channels = Interner::default();
     let mut campaigns = Interner::default();
+    let accounting = read_log(files, config, now, bucket, progress, &mut |source, parsed| {
+        let full = [
+            ("user ids", &users, &parsed.users),
+            ("channels", &channels, &parsed.channels),
+            ("campaigns", &campaigns, &parsed.campaigns),
+        ]
+        .into_iter()
+        .find(|(_, global, local)| local.values().len() > global.room());
+        if let Some((what, _, _)) = full {
+            return Err(too_many(&source.path, what));
+        }
+        let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
+        let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
+        let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
+        events.extend(parsed.events.into_iter().map(|event| Event {
+            user: user_remap[event.user as usize],
+            channel: if event.channel == NO_CHANNEL_CODE {
+                NO_CHANNEL_CODE
+            } else {
+                channel_remap[event.channel as usize]
+            },
+            campaign: campaign_remap[event.campaign as usize],
+            ..event
+        }));
+        Ok(())
+    })?;
+    let accepted_before_dedup = events.len() as u64;
+    let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
+    let Accounting { rejects, warnings, files: file_rows, read } = accounting;
+    let mut rows = RowCounts { read, accepted: accepted_before_dedup - duplicates, duplicates, ..RowCounts::default() };
+    rows.count_rejects(&rejects);
+    if rows.read != rows.accepted + rows.rejected + rows.duplicates {
+        return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
+    }
+    Ok(EventIngest { log, rows, rejects, warnings, files: file_rows })
+}
+
+/// Where every row of a log went, but the accepted events themselves.
+pub(crate) struct Accounting {
+    /// Every rejected row, in file and row order.
+    pub(crate) rejects: Vec<Reject>,
+    /// Warnings on accepted rows, by kind.
+    pub(crate) warnings: BTreeMap<Warning, u64>,
+    /// The files read, with their rows.
+    pub(crate) files: Vec<FileRows>,
+    /// Rows read (of the bucket, when there is one).
+    pub(crate) read: u64,
+}
+
+/// The error for a dictionary that would outgrow 32-bit codes.
+pub(crate) fn too_many(path: &std::path::Path, what: &str) -> Error {
+    Error::Input {
+        path: path.to_owned(),
+        reason: format!(
+            "more than {} distinct {what} in one run; split the log by user and run each part alone",
+            u32::MAX
+        ),
+    }
+}
+
+/// Reads every file of a log, parsing rows in parallel tasks, and hands
+/// each task's accepted events (with their task-local dictionaries) to
+/// `sink`, in file and row order; keeps the accounting.
+pub(crate) fn read_log(
+    files: &[SourceFile],
+    config: &Config,
+    now: i64,
+    bucket: Option<Bucket>,
+    progress: &dyn Progress,
+    sink: &mut dyn FnMut(&SourceFile, ParsedRows) -> Result<()>,
+) -> Result<Accounting> {
     let mut rejects = Vec::new();
     let mut warnings: BTreeMap<Warning, u64> = BTreeMap::new();
     let mut file_rows = Vec::with_capacity(files.len());
@@ -148,44 +220,16 @@ pub fn ingest_bucket(
                 parse_rows(&columns, start..height.min(start + ROWS_PER_TASK), &context)
             })
             .collect();
+        drop(columns);
         let mut file_rejects = Vec::new();
         let mut file_read = height as u64;
-        for parsed in tasks {
+        for mut parsed in tasks {
             file_read -= parsed.skipped;
-            let full = [
-                ("user ids", &users, &parsed.users),
-                ("channels", &channels, &parsed.channels),
-                ("campaigns", &campaigns, &parsed.campaigns),
-            ]
-            .into_iter()
-            .find(|(_, global, local)| local.values().len() > global.room());
-            if let Some((what, _, _)) = full {
-                return Err(Error::Input {
-                    path: source.path.clone(),
-                    reason: format!(
-                        "more than {} distinct {what} in one run; split the log by user and run each part alone",
-                        u32::MAX
-                    ),
-                });
-            }
-            let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
-            let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
-            let campaign_remap: Vec<u32> =
-                parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
-            events.extend(parsed.events.into_iter().map(|event| Event {
-                user: user_remap[event.user as usize],
-                channel: if event.channel == NO_CHANNEL_CODE {
-                    NO_CHANNEL_CODE
-                } else {
-                    channel_remap[event.channel as usize]
-                },
-                campaign: campaign_remap[event.campaign as usize],
-                ..event
-            }));
-            file_rejects.extend(parsed.rejects);
-            for (warning, count) in parsed.warnings {
+            file_rejects.append(&mut parsed.rejects);
+            for (warning, count) in std::mem::take(&mut parsed.warnings) {
                 *warnings.entry(warning).or_default() += count;
             }
+            sink(source, parsed)?;
         }
         locate_rejects(source, &mut file_rejects)?;
         file_rows.push(FileRows {
@@ -199,15 +243,7 @@ pub fn ingest_bucket(
         progress.advance(1);
         rejects.extend(file_rejects);
     }
-
-    let accepted_before_dedup = events.len() as u64;
-    let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
-    let mut rows = RowCounts { read, accepted: accepted_before_dedup - duplicates, duplicates, ..RowCounts::default() };
-    rows.count_rejects(&rejects);
-    if rows.read != rows.accepted + rows.rejected + rows.duplicates {
-        return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
-    }
-    Ok(EventIngest { log, rows, rejects, warnings, files: file_rows })
+    Ok(Accounting { rejects, warnings, files: file_rows, read })
 }
 
 /// Fills in each reject's line: the physical line for CSV, the 1-based row

@@ -1,0 +1,253 @@
+//! Reading a log once into buckets of users on disk, for runs larger than
+//! memory.
+//!
+//! [`spill`] parses every row once, as [`super::ingest_events`] does, and
+//! appends each accepted event to the spill file of its user's bucket (see
+//! [`crate::bucket`]), in chunks that carry their own small dictionaries.
+//! [`Spill::bucket`] then reads one bucket back into an [`EventIngest`]: the
+//! same events, deduplicated and ordered, as reading the log with that bucket
+//! would give. The row accounting (reads, rejects, warnings) is kept once,
+//! with bucket 0; the channels and campaigns of every parsed row also go to
+//! bucket 0, so that the united dictionaries are those of a whole run.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::row::ParsedRows;
+use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, read_log, too_many};
+use crate::bucket::bucket_of;
+use crate::config::Config;
+use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
+use crate::progress::Progress;
+use crate::{Error, Result};
+
+/// No chunk is larger: a task parses 65 536 rows.
+const MAX_CHUNK_BYTES: u64 = 1 << 32;
+
+/// The events of one parse task that fall in one bucket, with the strings
+/// their codes stand for.
+#[derive(Default, Serialize, Deserialize)]
+struct Chunk {
+    users: Vec<Box<str>>,
+    channels: Vec<Box<str>>,
+    campaigns: Vec<Box<str>>,
+    events: Vec<Event>,
+}
+
+/// Builds a [`Chunk`] from a task's events, renumbering codes.
+struct ChunkBuilder {
+    chunk: Chunk,
+    users: Vec<u32>,
+    channels: Vec<u32>,
+    campaigns: Vec<u32>,
+}
+
+impl ChunkBuilder {
+    fn new(parsed: &ParsedRows) -> Self {
+        Self {
+            chunk: Chunk::default(),
+            users: vec![u32::MAX; parsed.users.values().len()],
+            channels: vec![u32::MAX; parsed.channels.values().len()],
+            campaigns: vec![u32::MAX; parsed.campaigns.values().len()],
+        }
+    }
+
+    fn code(map: &mut [u32], values: &mut Vec<Box<str>>, source: &[Box<str>], code: u32) -> u32 {
+        let slot = &mut map[code as usize];
+        if *slot == u32::MAX {
+            *slot = u32::try_from(values.len()).unwrap_or(u32::MAX);
+            values.push(source[code as usize].clone());
+        }
+        *slot
+    }
+
+    fn push(&mut self, parsed: &ParsedRows, event: Event) {
+        let user = Self::code(&mut self.users, &mut self.chunk.users, parsed.users.values(), event.user);
+        let channel = if event.channel == NO_CHANNEL_CODE {
+            NO_CHANNEL_CODE
+        } else {
+            Self::code(&mut self.channels, &mut self.chunk.channels, parsed.channels.values(), event.channel)
+        };
+        let campaign =
+            Self::code(&mut self.campaigns, &mut self.chunk.campaigns, parsed.campaigns.values(), event.campaign);
+        self.chunk.events.push(Event { user, channel, campaign, ..event });
+    }
+
+    /// Adds every channel and campaign of the task, used or not.
+    fn take_dictionaries(&mut self, parsed: &ParsedRows) {
+        for code in 0..self.channels.len() {
+            Self::code(&mut self.channels, &mut self.chunk.channels, parsed.channels.values(), code_of(code));
+        }
+        for code in 0..self.campaigns.len() {
+            Self::code(&mut self.campaigns, &mut self.chunk.campaigns, parsed.campaigns.values(), code_of(code));
+        }
+    }
+}
+
+fn code_of(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// A log read into bucket files, removed when dropped.
+pub struct Spill {
+    directory: tempfile::TempDir,
+    count: u32,
+    accounting: Option<Accounting>,
+    files: Vec<FileRows>,
+}
+
+/// Reads `files` once and writes their accepted events into `count` bucket
+/// files in a temporary directory inside `beside`.
+///
+/// # Errors
+///
+/// As [`super::ingest_events`], and [`Error::Io`] when the spill files
+/// cannot be written.
+pub fn spill(
+    files: &[SourceFile],
+    config: &Config,
+    now: i64,
+    count: u32,
+    beside: &Path,
+    progress: &dyn Progress,
+) -> Result<Spill> {
+    // Named with the pid, so that a later run removes it if this one is killed.
+    let directory = crate::output::staging_dir(beside, ".touchpath-spill-")?;
+    let path_of = |index: u32| directory.path().join(format!("bucket-{index:05}.bin"));
+    let mut writers = (0..count)
+        .map(|index| {
+            let path = path_of(index);
+            File::create(&path)
+                .map(|file| BufWriter::with_capacity(1 << 20, file))
+                .map_err(|error| Error::io(&path, error))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let accounting = read_log(files, config, now, None, progress, &mut |_source, parsed| {
+        let buckets: Vec<u32> = parsed.users.values().iter().map(|user| bucket_of(user, count)).collect();
+        let mut builders: Vec<Option<ChunkBuilder>> = (0..count).map(|_| None).collect();
+        let mut first = ChunkBuilder::new(&parsed);
+        first.take_dictionaries(&parsed);
+        builders[0] = Some(first);
+        for &event in &parsed.events {
+            let bucket = buckets[event.user as usize] as usize;
+            builders[bucket].get_or_insert_with(|| ChunkBuilder::new(&parsed)).push(&parsed, event);
+        }
+        for (index, builder) in builders.into_iter().enumerate() {
+            let Some(builder) = builder else {
+                continue;
+            };
+            let bytes = postcard::to_stdvec(&builder.chunk)
+                .map_err(|error| Error::Internal(format!("cannot encode spilled events: {error}")))?;
+            let writer = &mut writers[index];
+            let path = path_of(code_of(index));
+            writer
+                .write_all(&(bytes.len() as u64).to_le_bytes())
+                .and_then(|()| writer.write_all(&bytes))
+                .map_err(|error| Error::io(&path, error))?;
+        }
+        Ok(())
+    })?;
+    for (index, writer) in writers.into_iter().enumerate() {
+        let path = path_of(code_of(index));
+        writer.into_inner().map_err(|error| Error::io(&path, error.into_error()))?;
+    }
+    let files = accounting.files.iter().map(|file| FileRows { rows: 0, rejected: 0, ..file.clone() }).collect();
+    Ok(Spill { directory, count, accounting: Some(accounting), files })
+}
+
+impl Spill {
+    /// How many buckets there are.
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Rows read from the log.
+    #[must_use]
+    pub fn read(&self) -> u64 {
+        self.accounting.as_ref().map_or(0, |accounting| accounting.read)
+    }
+
+    /// Rows rejected.
+    #[must_use]
+    pub fn rejected(&self) -> u64 {
+        self.accounting.as_ref().map_or(0, |accounting| accounting.rejects.len() as u64)
+    }
+
+    fn path(&self, index: u32) -> PathBuf {
+        self.directory.path().join(format!("bucket-{index:05}.bin"))
+    }
+
+    /// Reads bucket `index` back: its events, deduplicated and ordered. The
+    /// first call for bucket 0 also carries the whole log's accounting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the spill file cannot be read.
+    pub fn bucket(&mut self, index: u32) -> Result<EventIngest> {
+        let path = self.path(index);
+        let io = |error| Error::io(&path, error);
+        let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
+        let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
+        let mut events = Vec::new();
+        let mut length = [0_u8; 8];
+        let mut bytes = Vec::new();
+        loop {
+            match reader.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(error) => return Err(io(error)),
+            }
+            let size = u64::from_le_bytes(length);
+            if size > MAX_CHUNK_BYTES {
+                return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
+            }
+            bytes.resize(usize::try_from(size).unwrap_or(0), 0);
+            reader.read_exact(&mut bytes).map_err(io)?;
+            let chunk: Chunk = postcard::from_bytes(&bytes).map_err(|error| {
+                Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
+            })?;
+            for (what, interner, values) in [
+                ("user ids", &users, &chunk.users),
+                ("channels", &channels, &chunk.channels),
+                ("campaigns", &campaigns, &chunk.campaigns),
+            ] {
+                if values.len() > interner.room() {
+                    return Err(too_many(&path, what));
+                }
+            }
+            let user_codes: Vec<u32> = chunk.users.iter().map(|value| users.intern(value)).collect();
+            let channel_codes: Vec<u32> = chunk.channels.iter().map(|value| channels.intern(value)).collect();
+            let campaign_codes: Vec<u32> = chunk.campaigns.iter().map(|value| campaigns.intern(value)).collect();
+            events.extend(chunk.events.into_iter().map(|event| Event {
+                user: user_codes[event.user as usize],
+                channel: if event.channel == NO_CHANNEL_CODE {
+                    NO_CHANNEL_CODE
+                } else {
+                    channel_codes[event.channel as usize]
+                },
+                campaign: campaign_codes[event.campaign as usize],
+                ..event
+            }));
+        }
+        let spilled = events.len() as u64;
+        let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
+        let mut rows = RowCounts { accepted: spilled - duplicates, duplicates, ..RowCounts::default() };
+        let (rejects, warnings, files) = match (index, self.accounting.take()) {
+            (0, Some(accounting)) => {
+                rows.read = accounting.read;
+                rows.count_rejects(&accounting.rejects);
+                (accounting.rejects, accounting.warnings, accounting.files)
+            }
+            (_, accounting) => {
+                self.accounting = accounting;
+                (Vec::new(), BTreeMap::new(), self.files.clone())
+            }
+        };
+        Ok(EventIngest { log, rows, rejects, warnings, files })
+    }
+}
