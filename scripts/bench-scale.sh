@@ -61,9 +61,9 @@ for size in $SIZES; do
   fi
   echo "$BUDGET" >"$WORK/results/budget-$size"
   measure "rules-$size" "$BIN" run --events "$events" --out "$WORK/out-rules-$size" --models "$RULES" \
-    "${budget_flag[@]}" --quiet --format csv
+    "${budget_flag[@]}" --log-format json --format csv
   measure "all-$size" "$BIN" run --events "$events" --out "$WORK/out-all-$size" \
-    "${budget_flag[@]}" --quiet --format csv
+    "${budget_flag[@]}" --log-format json --format csv
 done
 
 python3 - "$WORK" "$DOC" "$BUDGET" <<'PY'
@@ -90,6 +90,14 @@ def events(size):
             return json.loads(summary.read_text())["rows"]["read"]
     return None
 
+def killed(name):
+    """The peak RSS of a run the kernel killed for want of memory, if it was."""
+    path = work / "results" / f"{name}.time"
+    if not path.exists() or "terminated by signal 9" not in path.read_text():
+        return None
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", path.read_text()).group(1))
+    return rss * 1024 / 1e9
+
 def cell(value, fmt):
     return "–" if value is None else fmt.format(value)
 
@@ -98,7 +106,11 @@ for size in sizes:
     count, floor = events(size), timing(f"floor-{size}")
     budget_file = work / "results" / f"budget-{size}"
     line = [cell(count, "{:,}"), budget_file.read_text().strip() if budget_file.exists() else "–"]
-    line += [cell(floor and floor["seconds"], "{:.1f}"), cell(floor and floor["rss_gb"], "{:.2f}")]
+    oom = killed(f"floor-{size}")
+    if oom is not None:
+        line += ["out of memory", f"> {oom:.1f}"]
+    else:
+        line += [cell(floor and floor["seconds"], "{:.1f}"), cell(floor and floor["rss_gb"], "{:.2f}")]
     for kind in ("rules", "all"):
         run = timing(f"{kind}-{size}")
         ratio = run and floor and run["seconds"] / floor["seconds"]

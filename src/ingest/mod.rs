@@ -130,30 +130,10 @@ pub fn ingest_bucket(
     let mut users = Interner::default();
     let mut channels = Interner::default();
     let mut campaigns = Interner::default();
-    let accounting = read_log(files, config, now, bucket, progress, &mut |source, parsed| {
-        let full = [
-            ("user ids", &users, &parsed.users),
-            ("channels", &channels, &parsed.channels),
-            ("campaigns", &campaigns, &parsed.campaigns),
-        ]
-        .into_iter()
-        .find(|(_, global, local)| local.values().len() > global.room());
-        if let Some((what, _, _)) = full {
-            return Err(too_many(&source.path, what));
+    let accounting = read_log(files, config, now, bucket, progress, &mut |source, tasks| {
+        for parsed in tasks {
+            add_task(source, parsed, &mut events, [&mut users, &mut channels, &mut campaigns])?;
         }
-        let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
-        let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
-        let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
-        events.extend(parsed.events.into_iter().map(|event| Event {
-            user: user_remap[event.user as usize],
-            channel: if event.channel == NO_CHANNEL_CODE {
-                NO_CHANNEL_CODE
-            } else {
-                channel_remap[event.channel as usize]
-            },
-            campaign: campaign_remap[event.campaign as usize],
-            ..event
-        }));
         Ok(())
     })?;
     let accepted_before_dedup = events.len() as u64;
@@ -165,6 +145,36 @@ pub fn ingest_bucket(
         return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
     }
     Ok(EventIngest { log, rows, rejects, warnings, files: file_rows })
+}
+
+/// Adds one task's events to the run's, renumbering codes into the run's
+/// dictionaries.
+fn add_task(
+    source: &SourceFile,
+    parsed: ParsedRows,
+    events: &mut Vec<Event>,
+    [users, channels, campaigns]: [&mut Interner; 3],
+) -> Result<()> {
+    let full = [
+        ("user ids", &*users, &parsed.users),
+        ("channels", &*channels, &parsed.channels),
+        ("campaigns", &*campaigns, &parsed.campaigns),
+    ]
+    .into_iter()
+    .find(|(_, global, local)| local.values().len() > global.room());
+    if let Some((what, _, _)) = full {
+        return Err(too_many(&source.path, what));
+    }
+    let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
+    let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
+    let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
+    events.extend(parsed.events.into_iter().map(|event| Event {
+        user: user_remap[event.user as usize],
+        channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
+        campaign: campaign_remap[event.campaign as usize],
+        ..event
+    }));
+    Ok(())
 }
 
 /// Where every row of a log went, but the accepted events themselves.
@@ -192,14 +202,14 @@ pub(crate) fn too_many(path: &std::path::Path, what: &str) -> Error {
 
 /// Reads every file of a log, parsing rows in parallel tasks, and hands
 /// each task's accepted events (with their task-local dictionaries) to
-/// `sink`, in file and row order; keeps the accounting.
+/// `sink`, file by file, tasks in row order; keeps the accounting.
 pub(crate) fn read_log(
     files: &[SourceFile],
     config: &Config,
     now: i64,
     bucket: Option<Bucket>,
     progress: &dyn Progress,
-    sink: &mut dyn FnMut(&SourceFile, ParsedRows) -> Result<()>,
+    sink: &mut dyn FnMut(&SourceFile, Vec<ParsedRows>) -> Result<()>,
 ) -> Result<Accounting> {
     let mut rejects = Vec::new();
     let mut warnings: BTreeMap<Warning, u64> = BTreeMap::new();
@@ -223,14 +233,15 @@ pub(crate) fn read_log(
         drop(columns);
         let mut file_rejects = Vec::new();
         let mut file_read = height as u64;
-        for mut parsed in tasks {
+        let mut tasks = tasks;
+        for parsed in &mut tasks {
             file_read -= parsed.skipped;
             file_rejects.append(&mut parsed.rejects);
             for (warning, count) in std::mem::take(&mut parsed.warnings) {
                 *warnings.entry(warning).or_default() += count;
             }
-            sink(source, parsed)?;
         }
+        sink(source, tasks)?;
         locate_rejects(source, &mut file_rejects)?;
         file_rows.push(FileRows {
             path: source.path.clone(),

@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::row::ParsedRows;
@@ -92,6 +93,30 @@ fn code_of(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
 }
 
+/// One task's events split by bucket, each part encoded as a [`Chunk`];
+/// bucket 0 also gets every channel and campaign the task parsed.
+fn encode_task(parsed: &ParsedRows, count: u32) -> Result<Vec<(usize, Vec<u8>)>> {
+    let buckets: Vec<u32> = parsed.users.values().iter().map(|user| bucket_of(user, count)).collect();
+    let mut builders: Vec<Option<ChunkBuilder>> = (0..count).map(|_| None).collect();
+    let mut first = ChunkBuilder::new(parsed);
+    first.take_dictionaries(parsed);
+    builders[0] = Some(first);
+    for &event in &parsed.events {
+        let bucket = buckets[event.user as usize] as usize;
+        builders[bucket].get_or_insert_with(|| ChunkBuilder::new(parsed)).push(parsed, event);
+    }
+    builders
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, builder)| builder.map(|builder| (index, builder)))
+        .map(|(index, builder)| {
+            postcard::to_stdvec(&builder.chunk)
+                .map(|bytes| (index, bytes))
+                .map_err(|error| Error::Internal(format!("cannot encode spilled events: {error}")))
+        })
+        .collect()
+}
+
 /// A log read into bucket files, removed when dropped.
 pub struct Spill {
     directory: tempfile::TempDir,
@@ -126,22 +151,11 @@ pub fn spill(
                 .map_err(|error| Error::io(&path, error))
         })
         .collect::<Result<Vec<_>>>()?;
-    let accounting = read_log(files, config, now, None, progress, &mut |_source, parsed| {
-        let buckets: Vec<u32> = parsed.users.values().iter().map(|user| bucket_of(user, count)).collect();
-        let mut builders: Vec<Option<ChunkBuilder>> = (0..count).map(|_| None).collect();
-        let mut first = ChunkBuilder::new(&parsed);
-        first.take_dictionaries(&parsed);
-        builders[0] = Some(first);
-        for &event in &parsed.events {
-            let bucket = buckets[event.user as usize] as usize;
-            builders[bucket].get_or_insert_with(|| ChunkBuilder::new(&parsed)).push(&parsed, event);
-        }
-        for (index, builder) in builders.into_iter().enumerate() {
-            let Some(builder) = builder else {
-                continue;
-            };
-            let bytes = postcard::to_stdvec(&builder.chunk)
-                .map_err(|error| Error::Internal(format!("cannot encode spilled events: {error}")))?;
+    let accounting = read_log(files, config, now, None, progress, &mut |_source, tasks| {
+        // Chunks are built and encoded in parallel, then written in order.
+        let encoded: Vec<Vec<(usize, Vec<u8>)>> =
+            tasks.par_iter().map(|parsed| encode_task(parsed, count)).collect::<Result<_>>()?;
+        for (index, bytes) in encoded.into_iter().flatten() {
             let writer = &mut writers[index];
             let path = path_of(code_of(index));
             writer
