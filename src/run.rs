@@ -515,10 +515,12 @@ pub fn bucket_count(files: &[ingest::SourceFile], budget: u64) -> Result<u32> {
     Ok(u32::try_from(count).unwrap_or(crate::bucket::MAX_BUCKETS))
 }
 
-/// Peak memory of an in-memory run per event of the log, with a margin: the
-/// measured peak was 2.8 GB for 10 million generated events read from one
-/// Parquet file (`docs/operations.md`).
-pub const BYTES_PER_EVENT: u64 = 320;
+/// Memory planned per event of the log. An in-memory run peaked at 2.6 GB
+/// for 10 million generated events (260 bytes each, the file's columns
+/// included); a bucketed run also holds the merged state of the converting
+/// journeys while it builds the next bucket, hence the margin (measured in
+/// `docs/performance.md`).
+pub const BYTES_PER_EVENT: u64 = 480;
 
 /// Logs the end of an ingest phase with its row accounting.
 fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts, bucket: Option<Bucket>) {

@@ -133,10 +133,10 @@ fn merging_in_steps_gives_the_same_report() {
 fn a_memory_budget_reads_in_buckets_with_the_same_results() {
     let inputs = inputs();
     let single = inputs.single("single", &[]);
-    // The log's estimate at 40 bytes a row and 320 bytes an event, over 3.5:
-    // four buckets.
+    // The log's estimate (40 bytes a CSV row) at the planned bytes per
+    // event, over 3.5: four buckets.
     let size = fs::metadata(&inputs.events).unwrap().len();
-    let budget = (size / 40 * 320 * 2 / 7).to_string();
+    let budget = (size / touchpath::ingest::CSV_BYTES_PER_ROW * touchpath::run::BYTES_PER_EVENT * 2 / 7).to_string();
     let journeys = "bucketed.journeys.csv";
     let mut args = vec!["run", "--out", "bucketed", "--format", "csv", "--journeys-out", journeys];
     args.extend(inputs.args(&["--memory-budget", &budget, "--log-format", "json"]));
