@@ -10,7 +10,7 @@
 #   SIZES="1 10" scripts/bench-scale.sh     # millions of events to run
 #   BUDGET=6GB SIZES=300 scripts/bench-scale.sh
 #
-# Environment: SIZES ("1 10 100"), BUDGET (--memory-budget of the runs, "6GB";
+# Environment: SIZES ("1 10 100"; empty to only rewrite the table), BUDGET (--memory-budget of the runs, "6GB";
 # "none" for none), WORK (data and outputs, ~/.cache/touchpath/scale),
 # CARGO_TARGET_DIR (~/.cache/touchpath/target), DOC (docs/performance.md),
 # FLOOR_MAX (largest size in millions the floor is run on, 100: the floor
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
-SIZES="${SIZES:-1 10 100}"
+SIZES="${SIZES-1 10 100}"
 BUDGET="${BUDGET:-6GB}"
 WORK="${WORK:-$HOME/.cache/touchpath/scale}"
 DOC="${DOC:-docs/performance.md}"
@@ -81,7 +81,7 @@ def timing(name):
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
     hours, minutes, seconds = (float(part) if part else 0.0 for part in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-    return {"seconds": hours * 3600 + minutes * 60 + seconds, "rss_gb": rss * 1024 / 1e9}
+    return {"seconds": hours * 3600 + minutes * 60 + seconds, "rss_gb": rss / 2**20}
 
 def events(size):
     for kind in ("all", "rules"):
@@ -96,7 +96,7 @@ def killed(name):
     if not path.exists() or "terminated by signal 9" not in path.read_text():
         return None
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", path.read_text()).group(1))
-    return rss * 1024 / 1e9
+    return rss / 2**20
 
 def cell(value, fmt):
     return "–" if value is None else fmt.format(value)
@@ -133,8 +133,8 @@ table = "\n".join([
     "",
     "Command: `scripts/bench-scale.sh`; each row is the latest measurement of its size.",
     "",
-    "| events | budget | floor s | floor GB | rules s | rules / floor | rules GB | rules M events/s "
-    "| all s | all / floor | all GB | all M events/s |",
+    "| events | budget | floor s | floor GiB | rules s | rules / floor | rules GiB | rules M events/s "
+    "| all s | all / floor | all GiB | all M events/s |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     *rows,
 ])

@@ -363,7 +363,13 @@ impl State {
                 && starts.last() == Some(&total)
                 && starts.windows(2).all(|pair| pair[0] <= pair[1])
         };
-        let checks: [(&dyn Fn() -> bool, &str); 10] = [
+        let spend_ok =
+            self.spend.as_ref().is_none_or(|spend| spend.rejects.iter().all(|reject| reject.file < spend.files.len()));
+        let checks: [(&dyn Fn() -> bool, &str); 11] = [
+            (
+                &|| spend_ok && self.events.rejects.iter().all(|reject| reject.file < self.events.files.len()),
+                "rejected rows",
+            ),
             (&|| log.users.is_sorted() && log.channels.is_sorted() && log.campaigns.is_sorted(), "dictionaries"),
             (&|| columns.iter().all(|&length| length == events), "event columns"),
             (&|| starts_ok(&log.user_starts, log.user_count(), events), "users' events"),
