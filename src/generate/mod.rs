@@ -142,6 +142,15 @@ impl Injected {
 /// [`Error::Config`] when `options.users` exceeds [`MAX_USERS`];
 /// [`Error::Io`] when a file or the directory cannot be written.
 pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateReport> {
+    generate_in_parts(options, out_dir, ROWS_PER_FILE)
+}
+
+/// [`generate`], with logs above `rows_per_file` rows written in parts.
+pub(crate) fn generate_in_parts(
+    options: &GenerateOptions,
+    out_dir: &Path,
+    rows_per_file: usize,
+) -> Result<GenerateReport> {
     let users = u32::try_from(options.users).ok().filter(|users| u64::from(*users) <= MAX_USERS).ok_or_else(|| {
         Error::Config {
             setting: "users".to_owned(),
@@ -161,13 +170,13 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
     let layout = if options.dirty { dirty::dirty(&events, users, options.seed) } else { dirty::clean(&events, users) };
     let extension = options.format.extension();
     let vocabulary = render::Vocabulary::new();
-    let split = layout.rows.len() > ROWS_PER_FILE;
+    let split = layout.rows.len() > rows_per_file;
     let events_name = if split { "events".to_owned() } else { format!("events.{extension}") };
     let events_path = staging.path().join(&events_name);
     let mut events_written = 0;
     if split {
         std::fs::create_dir(&events_path).map_err(|source| Error::io(&events_path, source))?;
-        for (part, rows) in layout.rows.chunks(ROWS_PER_FILE).enumerate() {
+        for (part, rows) in layout.rows.chunks(rows_per_file.max(1)).enumerate() {
             let path = events_path.join(format!("part-{part:05}.{extension}"));
             events_written += write::write_events(&path, options.format, &events, &layout, rows, &vocabulary)?;
         }

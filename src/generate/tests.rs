@@ -62,6 +62,36 @@ fn same_options_give_the_same_bytes_whatever_the_thread_count() {
 }
 
 #[test]
+fn large_logs_are_written_in_parts_holding_the_same_rows() {
+    let options = options(300, 9, true, FileFormat::Csv);
+    let (whole, _) = run(&options);
+    let parts = tempfile::tempdir().unwrap();
+    // An earlier single-file log is replaced, not left beside the parts.
+    std::fs::copy(whole.path().join("events.csv"), parts.path().join("events.csv")).unwrap();
+    let report = generate_in_parts(&options, parts.path(), 500).unwrap();
+    assert!(!parts.path().join("events.csv").exists());
+    let lines = data_lines(whole.path(), "events.csv");
+    let count = lines.len().div_ceil(500);
+    assert!(count >= 3, "{} rows", lines.len());
+    let mut joined = Vec::new();
+    for part in 0..count {
+        let name = format!("events/part-{part:05}.csv");
+        let part_lines = data_lines(parts.path(), &name);
+        assert!(part_lines.len() <= 500 && !part_lines.is_empty(), "{name}");
+        joined.extend(part_lines);
+    }
+    assert!(!parts.path().join(format!("events/part-{count:05}.csv")).exists());
+    assert_eq!(joined, lines);
+    assert_eq!(report.events_written, lines.len() as u64);
+    assert_eq!(read(whole.path(), "manifest.json"), read(parts.path(), "manifest.json"));
+
+    // And back to one file: the parts go.
+    generate(&options, parts.path()).unwrap();
+    assert!(!parts.path().join("events").exists());
+    assert_eq!(read(whole.path(), "events.csv"), read(parts.path(), "events.csv"));
+}
+
+#[test]
 fn different_seeds_give_different_logs() {
     let (first, _) = run(&options(1_000, 1, false, FileFormat::Csv));
     let (second, _) = run(&options(1_000, 2, false, FileFormat::Csv));
