@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::row::ParsedRows;
-use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log};
+use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, read_log, too_many};
 use crate::bucket::bucket_of;
 use crate::config::Config;
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
@@ -117,26 +117,6 @@ fn encode_task(parsed: &ParsedRows, count: u32) -> Result<Vec<(usize, Vec<u8>)>>
         .collect()
 }
 
-/// Chunks decoded together when a bucket is read back.
-const CHUNKS_PER_BATCH: usize = 64;
-
-/// The next chunk's bytes, `None` at the end of the file.
-fn read_chunk(reader: &mut impl Read, path: &Path) -> Result<Option<Vec<u8>>> {
-    let mut length = [0_u8; 8];
-    match reader.read_exact(&mut length) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(Error::io(path, error)),
-    }
-    let size = u64::from_le_bytes(length);
-    if size > MAX_CHUNK_BYTES {
-        return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
-    }
-    let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
-    reader.read_exact(&mut bytes).map_err(|error| Error::io(path, error))?;
-    Ok(Some(bytes))
-}
-
 /// A log read into bucket files, removed when dropped.
 pub struct Spill {
     directory: tempfile::TempDir,
@@ -228,28 +208,45 @@ impl Spill {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
         let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
         let mut events = Vec::new();
-        let decode = |bytes: &Vec<u8>| {
-            postcard::from_bytes::<Chunk>(bytes)
-                .map_err(|error| Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display())))
-        };
-        let mut batch: Vec<Vec<u8>> = Vec::with_capacity(CHUNKS_PER_BATCH);
+        let mut length = [0_u8; 8];
+        let mut bytes = Vec::new();
         loop {
-            let more = read_chunk(&mut reader, &path)?;
-            let done = more.is_none();
-            batch.extend(more);
-            if done || batch.len() == CHUNKS_PER_BATCH {
-                // Decoded in parallel, added in file order.
-                let chunks: Vec<Chunk> = batch.par_iter().map(decode).collect::<Result<_>>()?;
-                batch.clear();
-                for chunk in chunks {
-                    let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
-                    let interners = [&mut users, &mut channels, &mut campaigns];
-                    add_coded(&path, values, chunk.events, &mut events, interners)?;
+            match reader.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(error) => return Err(io(error)),
+            }
+            let size = u64::from_le_bytes(length);
+            if size > MAX_CHUNK_BYTES {
+                return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
+            }
+            bytes.resize(usize::try_from(size).unwrap_or(0), 0);
+            reader.read_exact(&mut bytes).map_err(io)?;
+            let chunk: Chunk = postcard::from_bytes(&bytes).map_err(|error| {
+                Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
+            })?;
+            for (what, interner, values) in [
+                ("user ids", &users, &chunk.users),
+                ("channels", &channels, &chunk.channels),
+                ("campaigns", &campaigns, &chunk.campaigns),
+            ] {
+                if values.len() > interner.room() {
+                    return Err(too_many(&path, what));
                 }
             }
-            if done {
-                break;
-            }
+            let user_codes: Vec<u32> = chunk.users.iter().map(|value| users.intern(value)).collect();
+            let channel_codes: Vec<u32> = chunk.channels.iter().map(|value| channels.intern(value)).collect();
+            let campaign_codes: Vec<u32> = chunk.campaigns.iter().map(|value| campaigns.intern(value)).collect();
+            events.extend(chunk.events.into_iter().map(|event| Event {
+                user: user_codes[event.user as usize],
+                channel: if event.channel == NO_CHANNEL_CODE {
+                    NO_CHANNEL_CODE
+                } else {
+                    channel_codes[event.channel as usize]
+                },
+                campaign: campaign_codes[event.campaign as usize],
+                ..event
+            }));
         }
         let spilled = events.len() as u64;
         let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
