@@ -168,21 +168,15 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         (None, Some(budget)) => bucket_count(&event_files, budget)?,
         _ => 1,
     };
-    let state = if let Some(bucket) = request.bucket {
-        // One shard of a larger run: every file is read, this bucket's rows kept.
+    let state = if count == 1 {
+        // In memory: the whole log, or the rows of one shard's bucket.
         let started = Instant::now();
         progress.begin("reading", Some(event_files.len() as u64));
-        let events = ingest::ingest_bucket(&event_files, config, request.now, Some(bucket), progress)?;
+        let events = ingest::ingest_bucket(&event_files, config, request.now, request.bucket, progress)?;
         progress.end();
-        log_rows("ingest_events", started, event_files.len(), &events.rows, Some(bucket));
-        collect(events, spend, Buckets::one(bucket), config, request.mode, progress)
-    } else if count == 1 {
-        let started = Instant::now();
-        progress.begin("reading", Some(event_files.len() as u64));
-        let events = ingest::ingest_bucket(&event_files, config, request.now, None, progress)?;
-        progress.end();
-        log_rows("ingest_events", started, event_files.len(), &events.rows, None);
-        collect(events, spend, Buckets::whole(), config, request.mode, progress)
+        log_rows("ingest_events", started, event_files.len(), &events.rows, request.bucket);
+        let held = request.bucket.map_or_else(Buckets::whole, Buckets::one);
+        collect(events, spend, held, config, request.mode, progress)
     } else {
         // Larger than the budget: the log is read once into bucket files on
         // disk, then bucket after bucket is built and merged.

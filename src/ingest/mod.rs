@@ -153,22 +153,36 @@ fn add_task(
     source: &SourceFile,
     parsed: ParsedRows,
     events: &mut Vec<Event>,
+    interners: [&mut Interner; 3],
+) -> Result<()> {
+    let values = [parsed.users.values(), parsed.channels.values(), parsed.campaigns.values()];
+    add_coded(&source.path, values, parsed.events, events, interners)
+}
+
+/// Adds `coded` events, whose user, channel and campaign codes index
+/// `values`, to `events`, renumbering the codes into `interners`.
+pub(crate) fn add_coded(
+    path: &std::path::Path,
+    values: [&[Box<str>]; 3],
+    coded: Vec<Event>,
+    events: &mut Vec<Event>,
     [users, channels, campaigns]: [&mut Interner; 3],
 ) -> Result<()> {
+    let [user_values, channel_values, campaign_values] = values;
     let full = [
-        ("user ids", &*users, &parsed.users),
-        ("channels", &*channels, &parsed.channels),
-        ("campaigns", &*campaigns, &parsed.campaigns),
+        ("user ids", &*users, user_values),
+        ("channels", &*channels, channel_values),
+        ("campaigns", &*campaigns, campaign_values),
     ]
     .into_iter()
-    .find(|(_, global, local)| local.values().len() > global.room());
+    .find(|(_, global, local)| local.len() > global.room());
     if let Some((what, _, _)) = full {
-        return Err(too_many(&source.path, what));
+        return Err(too_many(path, what));
     }
-    let user_remap: Vec<u32> = parsed.users.values().iter().map(|value| users.intern(value)).collect();
-    let channel_remap: Vec<u32> = parsed.channels.values().iter().map(|value| channels.intern(value)).collect();
-    let campaign_remap: Vec<u32> = parsed.campaigns.values().iter().map(|value| campaigns.intern(value)).collect();
-    events.extend(parsed.events.into_iter().map(|event| Event {
+    let user_remap: Vec<u32> = user_values.iter().map(|value| users.intern(value)).collect();
+    let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
+    let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
+    events.extend(coded.into_iter().map(|event| Event {
         user: user_remap[event.user as usize],
         channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
         campaign: campaign_remap[event.campaign as usize],

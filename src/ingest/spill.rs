@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::row::ParsedRows;
-use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, read_log, too_many};
+use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log};
 use crate::bucket::bucket_of;
 use crate::config::Config;
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
@@ -225,42 +225,20 @@ impl Spill {
             let chunk: Chunk = postcard::from_bytes(&bytes).map_err(|error| {
                 Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
             })?;
-            for (what, interner, values) in [
-                ("user ids", &users, &chunk.users),
-                ("channels", &channels, &chunk.channels),
-                ("campaigns", &campaigns, &chunk.campaigns),
-            ] {
-                if values.len() > interner.room() {
-                    return Err(too_many(&path, what));
-                }
-            }
-            let user_codes: Vec<u32> = chunk.users.iter().map(|value| users.intern(value)).collect();
-            let channel_codes: Vec<u32> = chunk.channels.iter().map(|value| channels.intern(value)).collect();
-            let campaign_codes: Vec<u32> = chunk.campaigns.iter().map(|value| campaigns.intern(value)).collect();
-            events.extend(chunk.events.into_iter().map(|event| Event {
-                user: user_codes[event.user as usize],
-                channel: if event.channel == NO_CHANNEL_CODE {
-                    NO_CHANNEL_CODE
-                } else {
-                    channel_codes[event.channel as usize]
-                },
-                campaign: campaign_codes[event.campaign as usize],
-                ..event
-            }));
+            let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
+            add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
         }
         let spilled = events.len() as u64;
         let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
         let mut rows = RowCounts { accepted: spilled - duplicates, duplicates, ..RowCounts::default() };
-        let (rejects, warnings, files) = match (index, self.accounting.take()) {
-            (0, Some(accounting)) => {
+        let accounting = if index == 0 { self.accounting.take() } else { None };
+        let (rejects, warnings, files) = match accounting {
+            Some(accounting) => {
                 rows.read = accounting.read;
                 rows.count_rejects(&accounting.rejects);
                 (accounting.rejects, accounting.warnings, accounting.files)
             }
-            (_, accounting) => {
-                self.accounting = accounting;
-                (Vec::new(), BTreeMap::new(), self.files.clone())
-            }
+            None => (Vec::new(), BTreeMap::new(), self.files.clone()),
         };
         Ok(EventIngest { log, rows, rejects, warnings, files })
     }

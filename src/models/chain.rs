@@ -77,6 +77,13 @@ pub fn state_channels(state: StateKey) -> Vec<u32> {
 /// Transition counts: (from, to) → journeys that made the step.
 pub type Counts = FastMap<(StateKey, Target), u64>;
 
+/// Adds the transition counts of other journeys into `into`.
+pub fn add_counts(into: &mut Counts, other: Counts) {
+    for (key, count) in other {
+        *into.entry(key).or_default() += count;
+    }
+}
+
 impl Chain {
     /// Counts the transitions of every journey with at least one touch,
     /// converting or not, after the path transform. In order 1, consecutive
@@ -123,9 +130,7 @@ impl Chain {
             .reduce(
                 || (Counts::default(), 0),
                 |(mut left, left_fitted), (right, right_fitted)| {
-                    for (key, count) in right {
-                        *left.entry(key).or_default() += count;
-                    }
+                    add_counts(&mut left, right);
                     (left, left_fitted + right_fitted)
                 },
             )

@@ -53,6 +53,15 @@ pub struct Shapley {
 /// (journeys, conversions) per channel set (sorted codes).
 pub type Coalitions = FastMap<Vec<u32>, (u64, u64)>;
 
+/// Adds the coalition counts of other journeys into `into`.
+pub fn add_coalitions(into: &mut Coalitions, other: Coalitions) {
+    for (set, (journeys, conversions)) in other {
+        let entry = into.entry(set).or_default();
+        entry.0 += journeys;
+        entry.1 += conversions;
+    }
+}
+
 impl Shapley {
     /// Counts coalitions over all journeys and computes the shares of every
     /// channel set that converted.
@@ -88,11 +97,7 @@ impl Shapley {
             )
             .map(|(coalitions, _, _)| coalitions)
             .reduce(Coalitions::default, |mut left, right| {
-                for (set, (journeys, conversions)) in right {
-                    let entry = left.entry(set).or_default();
-                    entry.0 += journeys;
-                    entry.1 += conversions;
-                }
+                add_coalitions(&mut left, right);
                 left
             })
     }

@@ -113,12 +113,7 @@ impl Paths {
             )
             .map(|(paths, _)| paths)
             .reduce(Self::default, |mut left, right| {
-                for (key, totals) in right.channels {
-                    left.channels.entry(key).or_default().add(totals);
-                }
-                for (key, totals) in right.stages {
-                    left.stages.entry(key).or_default().add(totals);
-                }
+                left.add(right);
                 left
             })
     }

@@ -36,8 +36,8 @@ use crate::config::Config;
 use crate::event_log::{Dictionary, EventLog, SetAsideUser};
 use crate::ingest::{EventIngest, FileRows, Reject, RowCounts, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
-use crate::models::chain::{Chain, Counts};
-use crate::models::shapley::{Coalitions, Shapley};
+use crate::models::chain::{Chain, Counts, add_counts};
+use crate::models::shapley::{Coalitions, Shapley, add_coalitions};
 use crate::models::{self};
 use crate::report::{Kpis, Paths};
 use crate::run::Mode;
@@ -95,9 +95,7 @@ impl ChainCounts {
     }
 
     fn add(&mut self, other: Self) {
-        for (key, count) in other.transitions {
-            *self.transitions.entry(key).or_default() += count;
-        }
+        add_counts(&mut self.transitions, other.transitions);
         self.journeys += other.journeys;
     }
 
@@ -151,11 +149,7 @@ impl Aggregates {
     fn add(&mut self, other: Self) {
         self.first_order.add(other.first_order);
         self.higher_order.add(other.higher_order);
-        for (set, (journeys, conversions)) in other.coalitions {
-            let entry = self.coalitions.entry(set).or_default();
-            entry.0 += journeys;
-            entry.1 += conversions;
-        }
+        add_coalitions(&mut self.coalitions, other.coalitions);
         self.kpis.add(other.kpis);
         self.paths.add(other.paths);
     }
