@@ -8,9 +8,10 @@
 #
 #   scripts/bench-scale.sh                  # 1M, 10M and 100M events
 #   SIZES="1 10" scripts/bench-scale.sh     # millions of events to run
-#   BUDGET=6GB SIZES=300 scripts/bench-scale.sh
+#   BUDGET=4GB SIZES=300 RUNS=all FLOOR_MAX=100 scripts/bench-scale.sh
 #
-# Environment: SIZES ("1 10 100"; empty to only rewrite the table), BUDGET (--memory-budget of the runs, "6GB";
+# Environment: SIZES ("1 10 100"; empty to only rewrite the table), RUNS (which runs, "rules all"),
+# BUDGET (--memory-budget of the runs, "6GB";
 # "none" for none), WORK (data and outputs, ~/.cache/touchpath/scale),
 # CARGO_TARGET_DIR (~/.cache/touchpath/target), DOC (docs/performance.md),
 # FLOOR_MAX (largest size in millions the floor is run on, 100: the floor
@@ -19,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
 SIZES="${SIZES-1 10 100}"
+RUNS="${RUNS:-rules all}"
 BUDGET="${BUDGET:-6GB}"
 WORK="${WORK:-$HOME/.cache/touchpath/scale}"
 DOC="${DOC:-docs/performance.md}"
@@ -60,10 +62,14 @@ for size in $SIZES; do
     measure "floor-$size" "$FLOOR" "${files[@]}"
   fi
   echo "$BUDGET" >"$WORK/results/budget-$size"
-  measure "rules-$size" "$BIN" run --events "$events" --out "$WORK/out-rules-$size" --models "$RULES" \
-    "${budget_flag[@]}" --log-format json --format csv
-  measure "all-$size" "$BIN" run --events "$events" --out "$WORK/out-all-$size" \
-    "${budget_flag[@]}" --log-format json --format csv
+  if [[ " $RUNS " == *" rules "* ]]; then
+    measure "rules-$size" "$BIN" run --events "$events" --out "$WORK/out-rules-$size" --models "$RULES" \
+      "${budget_flag[@]}" --log-format json --format csv
+  fi
+  if [[ " $RUNS " == *" all "* ]]; then
+    measure "all-$size" "$BIN" run --events "$events" --out "$WORK/out-all-$size" \
+      "${budget_flag[@]}" --log-format json --format csv
+  fi
 done
 
 python3 - "$WORK" "$DOC" "$BUDGET" <<'PY'

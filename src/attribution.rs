@@ -131,6 +131,17 @@ impl Credits {
         self
     }
 
+    /// Rescales the credit of each model with channel targets (`markov`) so
+    /// that channel totals follow them; done once, on the credit of every
+    /// journey.
+    pub fn rescale(&mut self, models: &[Box<dyn AttributionModel>]) {
+        for (model, table) in models.iter().zip(&mut self.per_model) {
+            if let Some(targets) = model.channel_targets() {
+                rescale(table, targets);
+            }
+        }
+    }
+
     /// A model's total credit.
     #[must_use]
     pub fn total(&self, model: usize) -> CreditSums {
@@ -216,7 +227,17 @@ pub fn attribute(
     models: &[Box<dyn AttributionModel>],
     config: &Config,
 ) -> Credits {
-    let mut credits = (0..journeys.len())
+    let mut credits = credit(log, journeys, models, config);
+    credits.rescale(models);
+    credits
+}
+
+/// The credit of every converting journey in the period, before models with
+/// channel targets rescale it ([`Credits::rescale`]): a sum over journeys,
+/// so batches of users can be credited one after the other and merged.
+#[must_use]
+pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn AttributionModel>], config: &Config) -> Credits {
+    (0..journeys.len())
         .into_par_iter()
         .with_min_len(JOURNEYS_PER_TASK)
         .fold(
@@ -227,13 +248,7 @@ pub fn attribute(
             },
         )
         .map(|scratch| scratch.credits)
-        .reduce(|| Credits::new(models.len()), Credits::merge);
-    for (model, table) in models.iter().zip(&mut credits.per_model) {
-        if let Some(targets) = model.channel_targets() {
-            rescale(table, targets);
-        }
-    }
-    credits
+        .reduce(|| Credits::new(models.len()), Credits::merge)
 }
 
 fn credit_journey(

@@ -143,13 +143,18 @@ impl Moments {
                 },
             )
             .map(|(moments, _)| moments)
-            .reduce(Self::default, |mut left, right| {
-                for (key, counts) in right.counts {
-                    left.counts.entry(key).or_default().merge(counts);
-                }
-                left.total += right.total;
-                left
-            })
+            .reduce(Self::default, Self::merge)
+    }
+
+    /// Adds the moments of other journeys. Associative and commutative, with
+    /// [`Moments::default`] as identity.
+    #[must_use]
+    pub fn merge(mut self, other: Self) -> Self {
+        for (key, counts) in other.counts {
+            self.counts.entry(key).or_default().merge(counts);
+        }
+        self.total += other.total;
+        self
     }
 }
 

@@ -6,12 +6,14 @@ use std::time::Instant;
 
 use crate::bucket::Bucket;
 use crate::config::Config;
+use crate::event_log::EventLog;
 use crate::ingest::{self, RowCounts, Warning};
+use crate::journey::Journeys;
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::progress::{Progress, Silent};
-use crate::report::{PathTotals, Reports, write_path_rows};
-use crate::state::{self, Buckets, State};
+use crate::report::{Analysis, PathTotals, Reports, write_path_rows};
+use crate::state::{self, Buckets, SpilledJourneys, State};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
@@ -195,6 +197,10 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             read = spill.read(),
             rejected = spill.rejected()
         );
+        // Unless the state itself is wanted, converting journeys wait on disk
+        // until every bucket is counted, so that memory holds one bucket.
+        let mut kept =
+            (request.mode == Mode::Attribute && !request.emit_state).then(|| SpilledJourneys::new(spill.directory()));
         let mut merged: Option<State> = None;
         for index in 0..count {
             let bucket =
@@ -202,7 +208,10 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             let started = Instant::now();
             let events = spill.bucket(index)?;
             log_rows("read_bucket", started, event_files.len(), &events.rows, Some(bucket));
-            let part = collect(events, spend.clone(), Buckets::one(bucket), config, request.mode, progress);
+            let mut part = collect(events, spend.clone(), Buckets::one(bucket), config, request.mode, progress);
+            if let Some(kept) = &mut kept {
+                kept.take(&mut part)?;
+            }
             merged = Some(match merged {
                 None => part,
                 Some(merged) => merged.merge(part)?,
@@ -213,12 +222,15 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         if rows.read != rows.accepted + rows.rejected + rows.duplicates {
             return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
         }
+        if !request.emit_state {
+            return publish(&state, kept.as_ref(), config, request, progress);
+        }
         state
     };
     if request.emit_state {
         return emit(&state, config, request, progress);
     }
-    publish(&state, config, request, progress)
+    publish(&state, None, config, request, progress)
 }
 
 /// Rebuilds the journeys of one ingest and counts them into a state.
@@ -304,11 +316,22 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     if request.journeys_out.is_some() && request.mode == Mode::Attribute {
         check_request(&request)?;
     }
+    // As in a bucketed run, the states' converting journeys wait on disk
+    // until every state is merged and the models are fitted.
+    let spill = if request.mode == Mode::Attribute && !request.emit_state {
+        Some(crate::output::staging_dir(&spill_directory(&request.out)?, ".touchpath-spill-")?)
+    } else {
+        None
+    };
+    let mut kept = spill.as_ref().map(|directory| SpilledJourneys::new(directory.path()));
     let mut merged: Option<State> = None;
     progress.begin("reading states", Some(directories.len() as u64));
     for (directory, manifest) in directories.iter().zip(&manifests) {
         let started = Instant::now();
-        let state = state::read_state(directory, manifest)?;
+        let mut state = state::read_state(directory, manifest)?;
+        if let Some(kept) = &mut kept {
+            kept.take(&mut state)?;
+        }
         progress.advance(1);
         tracing::info!(
             event = "phase",
@@ -339,7 +362,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
             missing.join(", ")
         )));
     }
-    publish(&state, config, &request, progress)
+    publish(&state, kept.as_ref(), config, &request, progress)
 }
 
 fn check_request(request: &Request) -> Result<()> {
@@ -381,18 +404,46 @@ fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progre
     Ok(Report { summary, out, reports: None, paths: None, mode: request.mode })
 }
 
-/// Finalises the report of a complete state and writes it.
-fn publish(state: &State, config: &Config, request: &Request, progress: &dyn Progress) -> Result<Report> {
+/// Finalises the report of a complete state and writes it. The converting
+/// journeys are the state's own, or on disk in `kept` for a bucketed run.
+fn publish(
+    state: &State,
+    kept: Option<&SpilledJourneys>,
+    config: &Config,
+    request: &Request,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let mut summary = summarize(config, state);
     for (warning, count) in &summary.warnings {
         tracing::warn!(event = "warning", warning = warning.as_str(), count);
     }
     let spend_rows = state.spend.as_ref().map_or(&[][..], |spend| spend.rows.as_slice());
-    let (reports, analysis) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
+    let (reports, journeys_file) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
         let started = Instant::now();
         progress.begin("attributing", None);
-        let (reports, analysis) =
-            Reports::compute(&state.log, &state.journeys, &state.aggregates, config, spend_rows, request.top)?;
+        let analysis = Analysis::fit(&state.aggregates, config)?;
+        let mut journeys_file = match &request.journeys_out {
+            Some(target) => Some(output::JourneysFile::create(target, &analysis.models)?),
+            None => None,
+        };
+        let mut tally = analysis.empty_tally();
+        let mut credit = |log: &EventLog, journeys: &Journeys| -> Result<()> {
+            tally = std::mem::take(&mut tally).merge(analysis.tally(log, journeys, config));
+            if let Some(file) = &mut journeys_file {
+                file.append(log, journeys, config, &analysis.models, &analysis.scores)?;
+            }
+            Ok(())
+        };
+        match kept {
+            Some(kept) => kept.batches(&state.log, JOURNEYS_PER_BATCH, credit)?,
+            None => credit(&state.log, &state.journeys)?,
+        }
+        let mut reports =
+            Reports::finish(&state.log, &state.aggregates, &analysis, tally, config, spend_rows, request.top);
+        if let Some(kept) = kept {
+            // The channel paths went to disk with the journeys.
+            reports.channel_paths = kept.channel_paths(&state.log, request.top)?;
+        }
         progress.end();
         tracing::info!(
             event = "phase",
@@ -401,7 +452,7 @@ fn publish(state: &State, config: &Config, request: &Request, progress: &dyn Pro
             models = reports.models.len(),
             conversions = state.stats.conversions.total
         );
-        (Some(reports), Some(analysis))
+        (Some(reports), journeys_file.map(|file| (file, analysis)))
     } else {
         (None, None)
     };
@@ -410,7 +461,11 @@ fn publish(state: &State, config: &Config, request: &Request, progress: &dyn Pro
     }
     let paths = (summary.status == Status::Ok && request.mode == Mode::Paths).then(|| {
         let paths = &state.aggregates.paths;
-        PathRows { channels: paths.channel_rows(&state.log), stages: paths.stage_rows(), top: request.top }
+        PathRows {
+            channels: paths.channel_rows(&state.log, request.top),
+            stages: paths.stage_rows(request.top),
+            top: request.top,
+        }
     });
 
     let started = Instant::now();
@@ -441,8 +496,8 @@ fn publish(state: &State, config: &Config, request: &Request, progress: &dyn Pro
     }
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
-    if let (Some(target), Some(analysis)) = (&request.journeys_out, &analysis) {
-        output::write_journeys(target, &state.log, &state.journeys, config, &analysis.models, &analysis.scores)?;
+    if let Some((file, analysis)) = journeys_file {
+        file.commit(&analysis.models)?;
     }
     let out = out.commit()?;
     progress.end();
@@ -511,10 +566,14 @@ pub fn bucket_count(files: &[ingest::SourceFile], budget: u64) -> Result<u32> {
 
 /// Memory planned per event of the log. An in-memory run peaked at 2.6 GB
 /// for 10 million generated events (260 bytes each, the file's columns
-/// included); a bucketed run also holds the merged state of the converting
-/// journeys while it builds the next bucket, hence the margin (measured in
-/// `docs/performance.md`).
+/// included); a bucketed run also holds the merged sums while it builds the
+/// next bucket, and the allocator keeps part of what reading the log freed,
+/// hence the margin (measured in `docs/performance.md`).
 pub const BYTES_PER_EVENT: u64 = 480;
+
+/// Converting journeys credited at a time in a bucketed run (whole users,
+/// so a batch may hold a few more).
+const JOURNEYS_PER_BATCH: usize = 1 << 18;
 
 /// Logs the end of an ingest phase with its row accounting.
 fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts, bucket: Option<Bucket>) {

@@ -192,12 +192,20 @@ impl Spill {
         self.accounting.as_ref().map_or(0, |accounting| accounting.rejects.len() as u64)
     }
 
+    /// The temporary directory the bucket files are in, removed when this
+    /// value is dropped.
+    #[must_use]
+    pub fn directory(&self) -> &Path {
+        self.directory.path()
+    }
+
     fn path(&self, index: u32) -> PathBuf {
         self.directory.path().join(format!("bucket-{index:05}.bin"))
     }
 
-    /// Reads bucket `index` back: its events, deduplicated and ordered. The
-    /// first call for bucket 0 also carries the whole log's accounting.
+    /// Reads bucket `index` back, once: its events, deduplicated and ordered,
+    /// then removes its file. Bucket 0 also carries the whole log's
+    /// accounting.
     ///
     /// # Errors
     ///
@@ -228,6 +236,9 @@ impl Spill {
             let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
             add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
         }
+        drop(reader);
+        // Each bucket is read once: its file's space is given back now.
+        std::fs::remove_file(&path).map_err(io)?;
         let spilled = events.len() as u64;
         let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
         let mut rows = RowCounts { accepted: spilled - duplicates, duplicates, ..RowCounts::default() };

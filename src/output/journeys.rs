@@ -42,17 +42,123 @@ pub fn check_journeys_target(target: &FilePath) -> Result<FileFormat> {
     })
 }
 
-/// Writes the journeys file, atomically, as CSV or Parquet by extension.
+/// Rows per Parquet row group: rows are written in groups of this many
+/// whatever the batches they come in, so the file's bytes do not depend on
+/// how the users were split.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// The journeys file being written: rows are appended batch after batch of
+/// users (in user order), and the file appears at its path, whole, on
+/// [`JourneysFile::commit`].
 ///
 /// Credit per touch is written as shares of the conversion joined with
 /// ` > `, in path order, with nine decimals (exact: credit is counted in
-/// billionths of a conversion); for `markov` these are the within-conversion shares
-/// (in proportion to removal effects), before channel totals are rescaled.
+/// billionths of a conversion); for `markov` these are the within-conversion
+/// shares (in proportion to removal effects), before channel totals are
+/// rescaled.
+pub struct JourneysFile {
+    target: std::path::PathBuf,
+    temporary: tempfile::NamedTempFile,
+    sink: Sink,
+    group_rows: usize,
+}
+
+enum Sink {
+    Csv(BufWriter<fs::File>),
+    Parquet { writer: Box<polars::io::parquet::write::BatchedWriter<fs::File>>, pending: Vec<Row> },
+}
+
+impl JourneysFile {
+    /// Starts the file at `target`, CSV or Parquet by extension, with a
+    /// column of credit per model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Input`] for an extension other than `.csv` or `.parquet`;
+    /// [`Error::Io`] when the file cannot be created.
+    pub fn create(target: &FilePath, models: &[Box<dyn AttributionModel>]) -> Result<Self> {
+        let format = check_journeys_target(target)?;
+        let directory = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
+        let temporary = super::staging_file(&directory, target)?;
+        let file = temporary.as_file().try_clone().map_err(|error| Error::io(target, error))?;
+        let sink = match format {
+            FileFormat::Csv => {
+                let mut writer = BufWriter::new(file);
+                let header = header(models);
+                CsvWriter::new(&mut writer)
+                    .record(header.iter().map(|name| Some(name.as_str())))
+                    .map_err(|error| Error::io(target, error))?;
+                Sink::Csv(writer)
+            }
+            FileFormat::Parquet => {
+                let schema = frame(&[], models).map_err(|error| polars_error(target, &error))?.schema().clone();
+                let writer = ParquetWriter::new(file).batched(&schema).map_err(|error| polars_error(target, &error))?;
+                Sink::Parquet { writer: Box::new(writer), pending: Vec::new() }
+            }
+        };
+        Ok(Self { target: target.to_owned(), temporary, sink, group_rows: ROW_GROUP_ROWS })
+    }
+
+    /// Appends a row per converting journey of `log` in the analysis period.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn append(
+        &mut self,
+        log: &EventLog,
+        journeys: &Journeys,
+        config: &Config,
+        models: &[Box<dyn AttributionModel>],
+        scores: &StateScores,
+    ) -> Result<()> {
+        let rows = collect_rows(log, journeys, config, models, scores);
+        match &mut self.sink {
+            Sink::Csv(writer) => write_csv(writer, &rows).map_err(|error| Error::io(&self.target, error)),
+            Sink::Parquet { writer, pending } => {
+                pending.extend(rows);
+                while pending.len() >= self.group_rows {
+                    let group: Vec<Row> = pending.drain(..self.group_rows).collect();
+                    write_group(writer, &group, models).map_err(|error| polars_error(&self.target, &error))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what is pending and moves the file to its path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be written or moved.
+    pub fn commit(self, models: &[Box<dyn AttributionModel>]) -> Result<()> {
+        let target = self.target;
+        let io = |error: std::io::Error| Error::io(&target, error);
+        match self.sink {
+            Sink::Csv(mut writer) => writer.flush().map_err(io)?,
+            Sink::Parquet { mut writer, pending } => {
+                if !pending.is_empty() {
+                    write_group(&mut writer, &pending, models).map_err(|error| polars_error(&target, &error))?;
+                }
+                writer.finish().map_err(|error| polars_error(&target, &error))?;
+            }
+        }
+        self.temporary.as_file().sync_all().map_err(io)?;
+        self.temporary.persist(&target).map_err(|error| io(error.error))?;
+        Ok(())
+    }
+}
+
+/// Writes the journeys file of `log` in one batch (see [`JourneysFile`]).
 ///
 /// # Errors
 ///
-/// [`Error::Input`] for an extension other than `.csv` or `.parquet`;
-/// [`Error::Io`] when the file cannot be written.
+/// As [`JourneysFile::create`], [`JourneysFile::append`] and
+/// [`JourneysFile::commit`].
 pub fn write_journeys(
     target: &FilePath,
     log: &EventLog,
@@ -61,31 +167,21 @@ pub fn write_journeys(
     models: &[Box<dyn AttributionModel>],
     scores: &StateScores,
 ) -> Result<()> {
-    let format = check_journeys_target(target)?;
-    let rows = collect_rows(log, journeys, config, models, scores);
-    let directory = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
-    let temporary = super::staging_file(&directory, target)?;
-    let io = |error: std::io::Error| Error::io(target, error);
-    match format {
-        FileFormat::Csv => {
-            let mut writer = BufWriter::new(temporary.as_file());
-            write_csv(&mut writer, &rows, models).map_err(io)?;
-            writer.flush().map_err(io)?;
-        }
-        FileFormat::Parquet => {
-            let mut frame = frame(&rows, models).map_err(|error| io(std::io::Error::other(error.to_string())))?;
-            ParquetWriter::new(temporary.as_file())
-                .finish(&mut frame)
-                .map_err(|error| io(std::io::Error::other(error.to_string())))?;
-        }
-    }
-    temporary.as_file().sync_all().map_err(io)?;
-    temporary.persist(target).map_err(|error| io(error.error))?;
-    Ok(())
+    let mut file = JourneysFile::create(target, models)?;
+    file.append(log, journeys, config, models, scores)?;
+    file.commit(models)
+}
+
+fn polars_error(target: &FilePath, error: &polars::prelude::PolarsError) -> Error {
+    Error::io(target, std::io::Error::other(error.to_string()))
+}
+
+fn write_group(
+    writer: &mut polars::io::parquet::write::BatchedWriter<fs::File>,
+    rows: &[Row],
+    models: &[Box<dyn AttributionModel>],
+) -> polars::prelude::PolarsResult<()> {
+    writer.write_batch(&frame(rows, models)?)
 }
 
 fn collect_rows(
@@ -156,10 +252,8 @@ fn purchase(first: bool) -> &'static str {
     if first { "first" } else { "repeat" }
 }
 
-fn write_csv(sink: &mut dyn Write, rows: &[Row], models: &[Box<dyn AttributionModel>]) -> std::io::Result<()> {
+fn write_csv(sink: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
     let mut writer = CsvWriter::new(sink);
-    let header = header(models);
-    writer.record(header.iter().map(|name| Some(name.as_str())))?;
     for row in rows {
         let fixed = [
             row.user.clone(),
@@ -201,4 +295,68 @@ fn frame(rows: &[Row], models: &[Box<dyn AttributionModel>]) -> polars::prelude:
         columns.push(Series::new(name.as_str().into(), values).into_column());
     }
     DataFrame::new(rows.len(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{ParquetReader, SerReader};
+
+    use super::*;
+    use crate::event_log::EventLogBuilder;
+    use crate::report::Analysis;
+    use crate::run::Mode;
+    use crate::state::Aggregates;
+
+    /// Each user: email, video, a purchase, email, a repeat purchase.
+    fn log(users: &[&str]) -> EventLog {
+        let mut builder = EventLogBuilder::new();
+        for user in users {
+            builder = builder
+                .touch(user, 0, "email")
+                .touch(user, 10, "video")
+                .conversion(user, 20, 1_000_000)
+                .touch(user, 30, "email")
+                .conversion(user, 40, 2_500_000);
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn batches_of_users_write_the_bytes_of_one_batch() {
+        let config = Config::default();
+        let whole = log(&["a", "b", "c", "d", "e"]);
+        let journeys = Journeys::build(&whole, config.lookback);
+        let aggregates = Aggregates::compute(&whole, &journeys, &config, Mode::Attribute);
+        let analysis = Analysis::fit(&aggregates, &config).unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        for extension in ["csv", "parquet"] {
+            let write = |name: &str, logs: &[EventLog]| {
+                let target = directory.path().join(format!("{name}.{extension}"));
+                let mut file = JourneysFile::create(&target, &analysis.models).unwrap();
+                // Groups of 3 rows: 10 rows make 4 groups, across batches.
+                file.group_rows = 3;
+                for log in logs {
+                    let journeys = Journeys::build(log, config.lookback);
+                    file.append(log, &journeys, &config, &analysis.models, &analysis.scores).unwrap();
+                }
+                file.commit(&analysis.models).unwrap();
+                fs::read(target).unwrap()
+            };
+            let one = write("one", std::slice::from_ref(&whole));
+            let parts = write("parts", &[log(&["a"]), log(&["b", "c"]), log(&["d", "e"])]);
+            assert!(one == parts, "{extension}: the same bytes");
+            if extension == "parquet" {
+                let frame = ParquetReader::new(std::io::Cursor::new(one)).finish().unwrap();
+                let users: Vec<Option<&str>> = frame.column("user_id").unwrap().str().unwrap().iter().collect();
+                assert_eq!(users, ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"].map(Some));
+            } else {
+                let text = String::from_utf8(one).unwrap();
+                assert_eq!(text.lines().count(), 11, "{text}");
+                assert!(
+                    text.lines().nth(2).unwrap().starts_with("a,1970-01-01T00:00:00.000040Z,email,repeat,1,"),
+                    "{text}"
+                );
+            }
+        }
+    }
 }

@@ -18,11 +18,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 pub use self::kpis::{Counters, Kpis, ratio};
-pub use self::paths::{PathTotals, Paths, write_path_rows};
+pub use self::paths::{PathTotals, Paths, rank_rows, write_path_rows};
 pub use self::spend::{PeriodSpend, SpendTotals};
 pub use self::table::{OutputFormat, render};
 use crate::Result;
-use crate::attribution::{CreditSums, Credits, attribute};
+use crate::attribution::{CreditSums, Credits, credit};
 use crate::config::Config;
 use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::{EventLog, NO_CHANNEL_CODE};
@@ -64,13 +64,65 @@ pub struct ModelTotal {
     pub revenue: f64,
 }
 
-/// The fitted models of a run, for outputs written outside the report
-/// directory (`--journeys-out`).
+/// The models of a run fitted on its counts over every journey, ready to
+/// credit converting journeys batch after batch ([`Analysis::tally`]); also
+/// used for `--journeys-out`.
 pub struct Analysis {
     /// Every selected model, fitted.
     pub models: Vec<Box<dyn models::AttributionModel>>,
     /// Conversion probabilities of the first-order chain.
     pub scores: StateScores,
+    /// The channels of the first-order chain.
+    chain_channels: Vec<u32>,
+}
+
+impl Analysis {
+    /// Fits every selected model on `aggregates`.
+    ///
+    /// # Errors
+    ///
+    /// An unknown model name in `config.models`.
+    pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
+        let first_order = aggregates.first_order.chain(1);
+        let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
+        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions)?;
+        Ok(Self { models, scores: StateScores::new(&first_order), chain_channels: first_order.channels() })
+    }
+
+    /// The tally of no journey.
+    #[must_use]
+    pub fn empty_tally(&self) -> Tally {
+        Tally { credits: Credits::new(self.models.len()), moments: Moments::default() }
+    }
+
+    /// Credits and moments of truth of the converting journeys of `log` in
+    /// the analysis period, with channel codes of the run's dictionaries.
+    #[must_use]
+    pub fn tally(&self, log: &EventLog, journeys: &Journeys, config: &Config) -> Tally {
+        Tally {
+            credits: credit(log, journeys, &self.models, config),
+            moments: Moments::find(log, journeys, &self.scores, config),
+        }
+    }
+}
+
+/// Credit and moments of truth summed over batches of journeys: merging is
+/// exact, associative and commutative, so any split of the users into
+/// batches gives the same reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Credit per model, before rescaling.
+    pub credits: Credits,
+    /// Moments of truth.
+    pub moments: Moments,
+}
+
+impl Tally {
+    /// Adds the tally of other journeys.
+    #[must_use]
+    pub fn merge(self, other: Self) -> Self {
+        Self { credits: self.credits.merge(other.credits), moments: self.moments.merge(other.moments) }
+    }
 }
 
 /// Everything the report files are written from.
@@ -92,9 +144,9 @@ pub struct Reports {
     pub moments: BTreeMap<(String, Stage), crate::moment::MomentCounts>,
     /// First purchases with a moment of truth.
     pub moments_total: u64,
-    /// Channel paths, ranked.
+    /// The first [`Reports::top`] channel paths, ranked.
     pub channel_paths: Vec<(String, PathTotals)>,
-    /// Stage sequences, ranked.
+    /// The first [`Reports::top`] stage sequences, ranked.
     pub stage_paths: Vec<(String, PathTotals)>,
     /// How many paths `paths.csv` and `stage_paths.csv` list.
     pub top: usize,
@@ -120,30 +172,50 @@ impl Reports {
         spend_rows: &[SpendRow],
         top: usize,
     ) -> Result<(Self, Analysis)> {
-        let first_order = aggregates.first_order.chain(1);
-        let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
-        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions)?;
-        let credits = attribute(log, journeys, &models, config);
-        let names: Vec<&'static str> = models.iter().map(|model| model.name()).collect();
+        let analysis = Analysis::fit(aggregates, config)?;
+        let tally = analysis.tally(log, journeys, config);
+        let reports = Self::finish(log, aggregates, &analysis, tally, config, spend_rows, top);
+        Ok((reports, analysis))
+    }
+
+    /// Builds the reports from the tally of every converting journey:
+    /// rescales credit where a model has channel targets, groups it by name
+    /// (`log` gives the dictionaries of channels and campaigns; its events
+    /// are not read) and joins spend, KPIs, scores and paths.
+    #[must_use]
+    pub fn finish(
+        log: &EventLog,
+        aggregates: &Aggregates,
+        analysis: &Analysis,
+        tally: Tally,
+        config: &Config,
+        spend_rows: &[SpendRow],
+        top: usize,
+    ) -> Self {
+        let Tally { mut credits, moments } = tally;
+        credits.rescale(&analysis.models);
+        let names: Vec<&'static str> = analysis.models.iter().map(|model| model.name()).collect();
         let mut reports =
             Self::new(log, &credits, &names, PeriodSpend::new(spend_rows, config), aggregates.kpis.clone());
 
         let channel_name = |code: u32| log.channels.get(code).to_owned();
-        let scores = StateScores::new(&first_order);
-        reports.touchpoint_scores =
-            first_order.channels().into_iter().map(|code| (channel_name(code), scores.channel_score(code))).collect();
-        reports.removal_effects = models
+        reports.touchpoint_scores = analysis
+            .chain_channels
+            .iter()
+            .map(|&code| (channel_name(code), analysis.scores.channel_score(code)))
+            .collect();
+        reports.removal_effects = analysis
+            .models
             .iter()
             .find_map(|model| model.channel_targets())
             .map(|effects| effects.iter().map(|(&code, &effect)| (channel_name(code), effect)).collect());
-        let moments = Moments::find(log, journeys, &scores, config);
         reports.moments_total = moments.total;
         reports.moments =
             moments.counts.into_iter().map(|((code, stage), counts)| ((channel_name(code), stage), counts)).collect();
-        reports.channel_paths = aggregates.paths.channel_rows(log);
-        reports.stage_paths = aggregates.paths.stage_rows();
+        reports.channel_paths = aggregates.paths.channel_rows(log, top);
+        reports.stage_paths = aggregates.paths.stage_rows(top);
         reports.top = top;
-        Ok((reports, Analysis { models, scores }))
+        reports
     }
 
     /// Groups credit by name and joins spend and KPIs.

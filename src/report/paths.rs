@@ -128,11 +128,11 @@ impl Paths {
         }
     }
 
-    /// The channel paths by name (`a > b(2) > c`, `(none)` for no touch),
-    /// ranked by conversions, then journeys, then name.
+    /// The first `top` channel paths by name (`a > b(2) > c`, `(none)` for
+    /// no touch), ranked by conversions, then journeys, then name.
     #[must_use]
-    pub fn channel_rows(&self, log: &EventLog) -> Vec<(String, PathTotals)> {
-        let rows = self.channels.iter().map(|(path, totals)| {
+    pub fn channel_rows(&self, log: &EventLog, top: usize) -> Vec<(String, PathTotals)> {
+        let name = |path: &Vec<(u32, u32)>| {
             let names: Vec<String> = path
                 .iter()
                 .map(|&(channel, count)| {
@@ -140,32 +140,52 @@ impl Paths {
                     if count > 1 { format!("{name}({count})") } else { name.to_owned() }
                 })
                 .collect();
-            (if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }, *totals)
-        });
-        ranked(rows.collect())
+            if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
+        };
+        ranked(&self.channels, top, name)
     }
 
-    /// The stage sequences by name, ranked like [`Paths::channel_rows`].
+    /// The first `top` stage sequences by name, ranked like
+    /// [`Paths::channel_rows`].
     #[must_use]
-    pub fn stage_rows(&self) -> Vec<(String, PathTotals)> {
-        let rows = self.stages.iter().map(|(path, totals)| {
+    pub fn stage_rows(&self, top: usize) -> Vec<(String, PathTotals)> {
+        let name = |path: &Vec<Stage>| {
             let names: Vec<&str> = path.iter().map(|stage| stage.as_str()).collect();
-            (if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }, *totals)
-        });
-        ranked(rows.collect())
+            if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
+        };
+        ranked(&self.stages, top, name)
     }
 }
 
-fn ranked(mut rows: Vec<(String, PathTotals)>) -> Vec<(String, PathTotals)> {
-    rows.sort_by(|left, right| {
-        right
-            .1
-            .conversions
-            .cmp(&left.1.conversions)
-            .then(right.1.journeys.cmp(&left.1.journeys))
-            .then(left.0.cmp(&right.0))
-    });
+/// The first `top` of named path rows, ranked as [`Paths::channel_rows`]
+/// ranks them.
+#[must_use]
+pub fn rank_rows(mut rows: Vec<(String, PathTotals)>, top: usize) -> Vec<(String, PathTotals)> {
+    rows.sort_by(|left, right| order(&left.1).cmp(&order(&right.1)).then_with(|| left.0.cmp(&right.0)));
+    rows.truncate(top);
     rows
+}
+
+/// Conversions, then journeys, both descending.
+fn order(totals: &PathTotals) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<u64>) {
+    (std::cmp::Reverse(totals.conversions), std::cmp::Reverse(totals.journeys))
+}
+
+/// The first `top` paths ranked by conversions, then journeys (both
+/// descending), then name. Only the paths that can make the first `top`
+/// (those ranking with the `top`-th or above on the totals) are named, so
+/// memory stays small however many distinct paths the log has.
+fn ranked<K>(paths: &FastMap<K, PathTotals>, top: usize, name: impl Fn(&K) -> String) -> Vec<(String, PathTotals)> {
+    let mut candidates: Vec<(&K, &PathTotals)> = paths.iter().collect();
+    if top == 0 {
+        return Vec::new();
+    }
+    if candidates.len() > top {
+        let (_, cutoff, _) = candidates.select_nth_unstable_by_key(top - 1, |(_, totals)| order(totals));
+        let cutoff = order(cutoff.1);
+        candidates.retain(|(_, totals)| order(totals) <= cutoff);
+    }
+    rank_rows(candidates.into_iter().map(|(key, totals)| (name(key), *totals)).collect(), top)
 }
 
 /// Writes the first `top` ranked rows under the column name `label`.
@@ -188,6 +208,8 @@ pub fn write_path_rows(sink: &mut dyn Write, label: &str, rows: &[(String, PathT
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::event_log::EventLogBuilder;
     use crate::journey::PathTransform;
@@ -213,7 +235,7 @@ mod tests {
         let journeys = Journeys::build(&log, Lookback::default());
         let paths = Paths::compute(&log, &journeys, &Config::default());
         let mut bytes = Vec::new();
-        write_path_rows(&mut bytes, "path", &paths.channel_rows(&log), 10).unwrap();
+        write_path_rows(&mut bytes, "path", &paths.channel_rows(&log, 10), 10).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "path,conversions,revenue,journeys,conversion_rate,mean_touches,mean_days_to_conversion");
@@ -225,8 +247,36 @@ mod tests {
         let config = Config { path_transform: PathTransform::Frequency, ..Config::default() };
         let paths = Paths::compute(&log, &journeys, &config);
         let mut bytes = Vec::new();
-        write_path_rows(&mut bytes, "path", &paths.channel_rows(&log), 1).unwrap();
+        let rows = paths.channel_rows(&log, 1);
+        assert_eq!(rows.len(), 1);
+        write_path_rows(&mut bytes, "path", &rows, 1).unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 2, "top 1 plus the header");
         assert!(paths.channels.contains_key(&vec![(log.channels.code_of("video").unwrap(), 2)]));
+    }
+
+    proptest! {
+        #[test]
+        fn the_top_paths_are_the_first_of_the_full_ranking(
+            totals in proptest::collection::vec((0_u64..4, 0_u64..4), 0..40),
+            top in 0_usize..12,
+        ) {
+            // Few distinct totals: many ties, broken by name.
+            let paths: FastMap<u32, PathTotals> = totals
+                .iter()
+                .enumerate()
+                .map(|(key, &(conversions, journeys))| {
+                    (u32::try_from(key).unwrap(), PathTotals { journeys, conversions, ..PathTotals::default() })
+                })
+                .collect();
+            let name = |key: &u32| format!("path {key:02}");
+            let mut full: Vec<(String, PathTotals)> = paths.iter().map(|(key, totals)| (name(key), *totals)).collect();
+            full.sort_by(|left, right| {
+                right.1.conversions.cmp(&left.1.conversions)
+                    .then(right.1.journeys.cmp(&left.1.journeys))
+                    .then(left.0.cmp(&right.0))
+            });
+            full.truncate(top);
+            prop_assert_eq!(ranked(&paths, top, name), full);
+        }
     }
 }

@@ -25,12 +25,14 @@
 
 mod file;
 mod remap;
+mod spilled;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 pub use self::file::{MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, read_manifest, read_state, write_state};
+pub use self::spilled::SpilledJourneys;
 use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::event_log::{Dictionary, EventLog, SetAsideUser};

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
 use crate::journey::Journeys;
 use crate::models::chain::{StateKey, Target};
+use crate::report::Paths;
 use crate::{Error, Result};
 
 /// The sorted union of two dictionaries.
@@ -23,15 +24,25 @@ pub(super) fn union(left: &Dictionary, right: &Dictionary) -> Dictionary {
 pub(super) struct Codes {
     channels: Vec<u32>,
     campaigns: Vec<u32>,
+    /// Every code keeps its number (the state's dictionaries are already the
+    /// united ones, or their start).
+    identity: bool,
 }
 
 impl Codes {
     pub(super) fn new(log: &EventLog, channels: &Dictionary, campaigns: &Dictionary) -> Self {
+        Self::between([&log.channels, &log.campaigns], channels, campaigns)
+    }
+
+    /// From the dictionaries `[channels, campaigns]` of a state into the
+    /// united ones.
+    pub(super) fn between(from: [&Dictionary; 2], channels: &Dictionary, campaigns: &Dictionary) -> Self {
         let code = |united: &Dictionary, name: &str| united.code_of(name).unwrap_or(NO_CHANNEL_CODE);
-        Self {
-            channels: log.channels.iter().map(|name| code(channels, name)).collect(),
-            campaigns: log.campaigns.iter().map(|name| code(campaigns, name)).collect(),
-        }
+        let channels: Vec<u32> = from[0].iter().map(|name| code(channels, name)).collect();
+        let campaigns: Vec<u32> = from[1].iter().map(|name| code(campaigns, name)).collect();
+        let unchanged = |codes: &[u32]| codes.iter().enumerate().all(|(index, &code)| code as usize == index);
+        let identity = unchanged(&channels) && unchanged(&campaigns);
+        Self { channels, campaigns, identity }
     }
 
     fn channel(&self, code: u32) -> u32 {
@@ -70,16 +81,29 @@ impl Codes {
         }
     }
 
-    /// Aggregates with every channel code renumbered.
-    pub(super) fn aggregates(&self, aggregates: Aggregates) -> Aggregates {
-        let mut kpis = aggregates.kpis;
-        kpis.channels = kpis.channels.into_iter().map(|(code, counters)| (self.channel(code), counters)).collect();
-        let mut paths = aggregates.paths;
+    /// Path totals with every channel code renumbered.
+    pub(super) fn paths(&self, mut paths: Paths) -> Paths {
+        if self.identity {
+            return paths;
+        }
         paths.channels = paths
             .channels
             .into_iter()
             .map(|(path, totals)| (path.into_iter().map(|(code, count)| (self.channel(code), count)).collect(), totals))
             .collect();
+        paths
+    }
+
+    /// Aggregates with every channel code renumbered.
+    pub(super) fn aggregates(&self, aggregates: Aggregates) -> Aggregates {
+        if self.identity {
+            // Nothing to renumber: merging into a large state stays as cheap
+            // as the state merged into it.
+            return aggregates;
+        }
+        let mut kpis = aggregates.kpis;
+        kpis.channels = kpis.channels.into_iter().map(|(code, counters)| (self.channel(code), counters)).collect();
+        let paths = self.paths(aggregates.paths);
         Aggregates {
             first_order: self.chain(aggregates.first_order),
             higher_order: self.chain(aggregates.higher_order),
@@ -202,29 +226,42 @@ pub(super) fn union_logs(
             }
         };
         let (from, from_journeys, codes) = *source;
-        let new_user = code(users.len());
         users.push(Box::from(from.users.get(code(user))));
-        log.user_starts.push(log.time.len());
-        journeys.user_starts.push(journeys.len());
-        let offset = log.time.len();
-        let events = from.user_events(user);
-        let first_event = events.start;
-        for index in events {
-            copy_event(&mut log, from, index, |code| codes.channel(code), |code| codes.campaign(code));
-        }
-        for journey in from_journeys.of_user(user) {
-            let shift = |index: usize| index - first_event + offset;
-            journeys.user.push(new_user);
-            journeys.path_start.push(shift(journey.path.start));
-            journeys.path_end.push(shift(journey.path.end));
-            journeys.conversion.push(journey.conversion.map_or(usize::MAX, shift));
-            journeys.first_purchase.push(journey.first_purchase);
-        }
+        append_user(&mut log, &mut journeys, (from, from_journeys, codes), user);
     }
     log.user_starts.push(log.time.len());
     journeys.user_starts.push(journeys.len());
     log.users = Dictionary::from_sorted(users);
     Ok((log, journeys))
+}
+
+/// Appends the events and journeys of `user` of `from` to a log being
+/// united, renumbering codes; the caller pushes the user's name, which must
+/// come after every name already in `log`.
+pub(super) fn append_user(
+    log: &mut EventLog,
+    journeys: &mut Journeys,
+    from: (&EventLog, &Journeys, &Codes),
+    user: usize,
+) {
+    let (from, from_journeys, codes) = from;
+    let new_user = code(log.user_starts.len());
+    log.user_starts.push(log.time.len());
+    journeys.user_starts.push(journeys.len());
+    let offset = log.time.len();
+    let events = from.user_events(user);
+    let first_event = events.start;
+    for index in events {
+        copy_event(log, from, index, |code| codes.channel(code), |code| codes.campaign(code));
+    }
+    for journey in from_journeys.of_user(user) {
+        let shift = |index: usize| index - first_event + offset;
+        journeys.user.push(new_user);
+        journeys.path_start.push(shift(journey.path.start));
+        journeys.path_end.push(shift(journey.path.end));
+        journeys.conversion.push(journey.conversion.map_or(usize::MAX, shift));
+        journeys.first_purchase.push(journey.first_purchase);
+    }
 }
 
 fn code(index: usize) -> u32 {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::bucket::bucket_of;
 use crate::event_log::EventLogBuilder;
-use crate::report::Reports;
+use crate::report::{Analysis, Reports};
 use crate::time::MICROS_PER_DAY;
 
 /// Random users: each a list of (channel index, campaign index, is
@@ -111,6 +111,103 @@ proptest! {
         prop_assert_eq!(&merged.aggregates, &whole.aggregates);
         prop_assert_eq!(reports(&merged, &config), reports(&whole, &config));
     }
+}
+
+/// A user's events (channel and campaign by name) and journeys, with
+/// indices relative to the user's first event.
+type UserRows = (Vec<(i64, crate::event::EventKind, String, String, crate::event::Stage, i64)>, Vec<[usize; 3]>);
+
+fn user_rows(log: &EventLog, journeys: &Journeys, user: usize) -> UserRows {
+    let events = log.user_events(user);
+    let first = events.start;
+    let rows = events
+        .map(|index| {
+            let campaign = log.campaigns.get(log.campaign[index]).to_owned();
+            (
+                log.time[index],
+                log.kind[index],
+                log.channel_name(index).to_owned(),
+                campaign,
+                log.stage[index],
+                log.revenue[index],
+            )
+        })
+        .collect();
+    let journeys = journeys
+        .of_user(user)
+        .map(|journey| [journey.path.start - first, journey.path.end - first, journey.conversion.unwrap() - first])
+        .collect();
+    (rows, journeys)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn spilled_journeys_come_back_in_user_order_and_credit_as_a_whole(
+        users in users_strategy(),
+        count in 1_u32..5,
+        chunk in 1_usize..4,
+        batch in 1_usize..6,
+    ) {
+        let config = config();
+        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+        let directory = tempfile::tempdir().unwrap();
+        let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk);
+        let merged = parts(&users, count, &config)
+            .into_iter()
+            .map(|mut part| {
+                kept.take(&mut part).unwrap();
+                prop_assert_eq!(part.log.len() + part.journeys.len(), 0);
+                Ok(part)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .reduce(|left, right| left.merge(right).unwrap())
+            .unwrap();
+        let mut expected = whole.aggregates.clone();
+        expected.paths.channels.clear();
+        prop_assert_eq!(&merged.aggregates, &expected);
+
+        let analysis = Analysis::fit(&merged.aggregates, &config).unwrap();
+        let mut tally = analysis.empty_tally();
+        let mut names = Vec::new();
+        let mut sizes = Vec::new();
+        let mut rows = Vec::new();
+        kept.batches(&merged.log, batch, |log, journeys| {
+            tally = std::mem::take(&mut tally).merge(analysis.tally(log, journeys, &config));
+            names.extend(log.users.iter().map(str::to_owned));
+            sizes.push(journeys.len());
+            rows.extend((0..log.user_count()).map(|user| user_rows(log, journeys, user)));
+            Ok(())
+        })
+        .unwrap();
+        // Whole users, in order, each batch but the last with `batch` journeys or more.
+        prop_assert_eq!(names, whole.log.users.iter().map(str::to_owned).collect::<Vec<_>>());
+        prop_assert!(sizes.iter().rev().skip(1).all(|&size| size >= batch), "{:?}", sizes);
+        let expected: Vec<UserRows> = (0..whole.log.user_count()).map(|user| user_rows(&whole.log, &whole.journeys, user)).collect();
+        prop_assert_eq!(rows, expected);
+        let mut batched = Reports::finish(&merged.log, &merged.aggregates, &analysis, tally, &config, &[], 100);
+        prop_assert!(merged.aggregates.paths.channels.is_empty(), "channel paths are on disk");
+        batched.channel_paths = kept.channel_paths(&merged.log, 100).unwrap();
+        prop_assert_eq!(&batched, &reports(&whole, &config));
+        for top in [0, 1, 3] {
+            prop_assert_eq!(kept.channel_paths(&merged.log, top).unwrap(), whole.aggregates.paths.channel_rows(&whole.log, top));
+        }
+    }
+}
+
+#[test]
+fn a_user_in_two_spilled_buckets_is_refused() {
+    let config = config();
+    let users = vec![vec![(1, 0, false, 0), (0, 0, true, 500)]];
+    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+    let directory = tempfile::tempdir().unwrap();
+    let mut kept = SpilledJourneys::new(directory.path());
+    kept.take(&mut state.clone()).unwrap();
+    kept.take(&mut state.clone()).unwrap();
+    let error = kept.batches(&state.log, 10, |_, _| Ok(())).unwrap_err();
+    assert!(error.to_string().contains(r#"user "user0" is in two buckets"#), "{error}");
 }
 
 #[test]

@@ -1,0 +1,355 @@
+//! The converting journeys of a bucketed run, kept on disk until the models
+//! are fitted.
+//!
+//! A run larger than its memory budget builds bucket after bucket of users
+//! (see [`crate::ingest::spill`]). The data-driven models can only credit a
+//! conversion once they are fitted on the counts of every bucket, so each
+//! bucket's converting journeys are written to a file of chunks of users,
+//! sorted by user id, and its counts are merged. Once every bucket is
+//! counted, [`SpilledJourneys::batches`] reads the files back together,
+//! merging them into user-id order, in batches of users with the run's
+//! channel and campaign codes: memory holds one chunk per bucket and one
+//! batch, whatever the size of the log.
+//!
+//! The channel-path totals grow with the log too (every distinct path is a
+//! key), so they go to disk as well, split into [`PATH_PARTS`] files by a hash
+//! of the path's channel names; [`SpilledJourneys::channel_paths`] sums one
+//! file at a time and keeps the first paths of each, among which are the
+//! first paths of all.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::State;
+use super::remap::{Codes, append_user};
+use crate::event_log::{Dictionary, EventLog};
+use crate::journey::Journeys;
+use crate::report::{PathTotals, Paths};
+use crate::{Error, Result};
+
+/// Users per chunk of a bucket's file.
+const USERS_PER_CHUNK: usize = 16_384;
+
+/// Files the channel-path totals are split into.
+pub const PATH_PARTS: usize = 16;
+
+/// No chunk is larger.
+const MAX_CHUNK_BYTES: u64 = 1 << 32;
+
+/// Some users of a bucket: their converting journeys and those journeys'
+/// events, with the bucket's channel and campaign codes (the dictionaries
+/// themselves are kept once, in [`BucketFile`]).
+#[derive(Serialize, Deserialize)]
+struct Chunk {
+    log: EventLog,
+    journeys: Journeys,
+}
+
+/// The channel-path totals of one bucket that fall in one part, with the
+/// bucket's channel codes.
+#[derive(Serialize, Deserialize)]
+struct PathChunk {
+    bucket: usize,
+    paths: Vec<PathRow>,
+}
+
+/// A channel path (channel code, touches it stands for) and its totals.
+type PathRow = (Vec<(u32, u32)>, PathTotals);
+
+/// One bucket's file.
+struct BucketFile {
+    path: PathBuf,
+    channels: Dictionary,
+    campaigns: Dictionary,
+}
+
+/// The converting journeys of the buckets built so far, one file each.
+pub struct SpilledJourneys {
+    directory: PathBuf,
+    buckets: Vec<BucketFile>,
+    chunk_users: usize,
+}
+
+impl SpilledJourneys {
+    /// Files go in `directory`, which must exist and outlive this value.
+    #[must_use]
+    pub fn new(directory: &Path) -> Self {
+        Self { directory: directory.to_owned(), buckets: Vec::new(), chunk_users: USERS_PER_CHUNK }
+    }
+
+    /// With chunks of `users` users, to test chunk boundaries.
+    #[cfg(test)]
+    pub(crate) fn with_chunk_users(directory: &Path, users: usize) -> Self {
+        Self { chunk_users: users.max(1), ..Self::new(directory) }
+    }
+
+    /// Moves the converting journeys of `state` to a file, leaving it with
+    /// its dictionaries of channels and campaigns and no journey.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn take(&mut self, state: &mut State) -> Result<()> {
+        let (log, journeys) = super::remap::converting_none(&state.log);
+        let log = std::mem::replace(&mut state.log, log);
+        let journeys = std::mem::replace(&mut state.journeys, journeys);
+        let path = self.directory.join(format!("journeys-{:05}.bin", self.buckets.len()));
+        let io = |error| Error::io(&path, error);
+        let mut writer = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
+        let mut start = 0;
+        while start < log.user_count() {
+            let end = (start + self.chunk_users).min(log.user_count());
+            let chunk = slice(&log, &journeys, start..end);
+            let bytes = postcard::to_stdvec(&chunk)
+                .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))?;
+            writer.write_all(&(bytes.len() as u64).to_le_bytes()).map_err(io)?;
+            writer.write_all(&bytes).map_err(io)?;
+            start = end;
+        }
+        writer.into_inner().map_err(|error| io(error.into_error()))?;
+        self.take_paths(state)?;
+        self.buckets.push(BucketFile { path, channels: log.channels, campaigns: log.campaigns });
+        Ok(())
+    }
+
+    /// Appends the channel-path totals of `state` to the part files.
+    fn take_paths(&mut self, state: &mut State) -> Result<()> {
+        let paths = std::mem::take(&mut state.aggregates.paths.channels);
+        let mut parts: Vec<Vec<PathRow>> = vec![Vec::new(); PATH_PARTS];
+        for (path, totals) in paths {
+            parts[part_of(&path, &state.log.channels)].push((path, totals));
+        }
+        for (part, paths) in parts.into_iter().enumerate() {
+            if paths.is_empty() {
+                continue;
+            }
+            let file = self.path_part(part);
+            let bytes = postcard::to_stdvec(&PathChunk { bucket: self.buckets.len(), paths })
+                .map_err(|error| Error::Internal(format!("cannot encode spilled paths: {error}")))?;
+            let io = |error| Error::io(&file, error);
+            let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(io)?;
+            writer.write_all(&(bytes.len() as u64).to_le_bytes()).map_err(io)?;
+            writer.write_all(&bytes).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn path_part(&self, part: usize) -> PathBuf {
+        self.directory.join(format!("paths-{part:02}.bin"))
+    }
+
+    /// The first `top` channel paths of every bucket taken, ranked as
+    /// [`crate::report::Paths::channel_rows`] ranks them, with the names of
+    /// `dictionaries`. Sums one part file at a time.
+    ///
+    /// # Errors
+    ///
+    /// A part file that cannot be read or decoded.
+    pub fn channel_paths(&self, dictionaries: &EventLog, top: usize) -> Result<Vec<(String, PathTotals)>> {
+        let codes: Vec<Codes> = self
+            .buckets
+            .iter()
+            .map(|bucket| {
+                Codes::between([&bucket.channels, &bucket.campaigns], &dictionaries.channels, &dictionaries.campaigns)
+            })
+            .collect();
+        let mut first = Vec::new();
+        for part in 0..PATH_PARTS {
+            let file = self.path_part(part);
+            if !file.exists() {
+                continue;
+            }
+            let mut paths = Paths::default();
+            let mut reader = BufReader::new(File::open(&file).map_err(|error| Error::io(&file, error))?);
+            while let Some(bytes) = read_frame(&mut reader, &file)? {
+                let chunk: PathChunk = postcard::from_bytes(&bytes).map_err(|error| {
+                    Error::Internal(format!("{}: cannot decode spilled paths: {error}", file.display()))
+                })?;
+                let codes = codes.get(chunk.bucket).ok_or_else(|| {
+                    Error::Internal(format!("{}: paths of an unknown bucket {}", file.display(), chunk.bucket))
+                })?;
+                let part = Paths { channels: chunk.paths.into_iter().collect(), ..Paths::default() };
+                paths.add(codes.paths(part));
+            }
+            first.extend(paths.channel_rows(dictionaries, top));
+        }
+        Ok(crate::report::rank_rows(first, top))
+    }
+
+    /// Reads every bucket's journeys back, in user-id order, and hands them
+    /// to `each` in batches of whole users of at least `batch` journeys (the
+    /// last may be smaller), renumbered into the dictionaries of
+    /// `dictionaries` (its events are not read).
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read or decoded, a user in two buckets, and
+    /// whatever `each` returns.
+    pub fn batches(
+        &self,
+        dictionaries: &EventLog,
+        batch: usize,
+        mut each: impl FnMut(&EventLog, &Journeys) -> Result<()>,
+    ) -> Result<()> {
+        let (channels, campaigns) = (&dictionaries.channels, &dictionaries.campaigns);
+        let mut cursors = self
+            .buckets
+            .iter()
+            .map(|bucket| {
+                let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
+                Cursor::open(&bucket.path, codes)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut heap = BinaryHeap::new();
+        for (index, cursor) in cursors.iter_mut().enumerate() {
+            if let Some(name) = cursor.next_name()? {
+                heap.push(Reverse((name, index)));
+            }
+        }
+        let empty = || {
+            let log = EventLog { channels: channels.clone(), campaigns: campaigns.clone(), ..EventLog::default() };
+            (log, Journeys::default(), Vec::<Box<str>>::new())
+        };
+        let mut current = empty();
+        let mut last: Option<Box<str>> = None;
+        while let Some(Reverse((name, index))) = heap.pop() {
+            if last.as_ref().is_some_and(|last| *last >= name) {
+                return Err(Error::State(format!("user {name:?} is in two buckets, or a bucket is out of order")));
+            }
+            last = Some(name.clone());
+            let cursor = &mut cursors[index];
+            let (log, journeys, users) = &mut current;
+            append_user(log, journeys, (&cursor.chunk.log, &cursor.chunk.journeys, &cursor.codes), cursor.user);
+            users.push(name);
+            cursor.user += 1;
+            if let Some(next) = cursor.next_name()? {
+                heap.push(Reverse((next, index)));
+            }
+            if journeys.len() >= batch {
+                let (log, journeys) = close(std::mem::replace(&mut current, empty()));
+                each(&log, &journeys)?;
+            }
+        }
+        if !current.2.is_empty() {
+            let (log, journeys) = close(current);
+            each(&log, &journeys)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ends a batch: the last user's end, and the users' names.
+fn close((mut log, mut journeys, users): (EventLog, Journeys, Vec<Box<str>>)) -> (EventLog, Journeys) {
+    log.user_starts.push(log.time.len());
+    journeys.user_starts.push(journeys.len());
+    log.users = Dictionary::from_sorted(users);
+    (log, journeys)
+}
+
+/// Reading one bucket's file, chunk after chunk.
+struct Cursor {
+    path: PathBuf,
+    reader: BufReader<File>,
+    codes: Codes,
+    chunk: Chunk,
+    /// The next user of the chunk.
+    user: usize,
+}
+
+impl Cursor {
+    fn open(path: &Path, codes: Codes) -> Result<Self> {
+        let reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(|error| Error::io(path, error))?);
+        let chunk = Chunk { log: EventLog::default(), journeys: Journeys::default() };
+        Ok(Self { path: path.to_owned(), reader, codes, chunk, user: 0 })
+    }
+
+    /// The name of the next user, reading the next chunk when this one is
+    /// done; `None` at the end of the file.
+    fn next_name(&mut self) -> Result<Option<Box<str>>> {
+        while self.user >= self.chunk.log.user_count() {
+            let Some(chunk) = self.read_chunk()? else {
+                return Ok(None);
+            };
+            self.chunk = chunk;
+            self.user = 0;
+        }
+        Ok(Some(Box::from(self.chunk.log.users.get(u32::try_from(self.user).unwrap_or(u32::MAX)))))
+    }
+
+    fn read_chunk(&mut self) -> Result<Option<Chunk>> {
+        let Some(bytes) = read_frame(&mut self.reader, &self.path)? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&bytes).map(Some).map_err(|error| {
+            Error::Internal(format!("{}: cannot decode spilled journeys: {error}", self.path.display()))
+        })
+    }
+}
+
+/// The next length-prefixed frame of `reader`, `None` at the end.
+fn read_frame(reader: &mut impl Read, path: &Path) -> Result<Option<Vec<u8>>> {
+    let io = |error| Error::io(path, error);
+    let mut length = [0_u8; 8];
+    match reader.read_exact(&mut length) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(io(error)),
+    }
+    let size = u64::from_le_bytes(length);
+    if size > MAX_CHUNK_BYTES {
+        return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
+    }
+    let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
+    reader.read_exact(&mut bytes).map_err(io)?;
+    Ok(Some(bytes))
+}
+
+/// The part a channel path goes to: a hash of its channel names and counts,
+/// so that the same path lands in the same part from every bucket.
+fn part_of(path: &[(u32, u32)], channels: &Dictionary) -> usize {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = foldhash::fast::FixedState::with_seed(0).build_hasher();
+    for &(channel, count) in path {
+        channels.get(channel).hash(&mut hasher);
+        count.hash(&mut hasher);
+    }
+    usize::try_from(hasher.finish() % PATH_PARTS as u64).unwrap_or(0)
+}
+
+/// Users `users` of `log` and their journeys, with indices rebased; the
+/// dictionaries of channels and campaigns are left empty.
+fn slice(log: &EventLog, journeys: &Journeys, users: std::ops::Range<usize>) -> Chunk {
+    let events = log.user_starts[users.start]..log.user_starts[users.end];
+    let first = events.start;
+    let names = users.clone().map(|user| Box::from(log.users.get(u32::try_from(user).unwrap_or(u32::MAX))));
+    let part = EventLog {
+        users: Dictionary::from_sorted(names.collect()),
+        channels: Dictionary::default(),
+        campaigns: Dictionary::default(),
+        user_starts: log.user_starts[users.start..=users.end].iter().map(|start| start - first).collect(),
+        time: log.time[events.clone()].to_vec(),
+        kind: log.kind[events.clone()].to_vec(),
+        channel: log.channel[events.clone()].to_vec(),
+        campaign: log.campaign[events.clone()].to_vec(),
+        stage: log.stage[events.clone()].to_vec(),
+        revenue: log.revenue[events].to_vec(),
+    };
+    let range = journeys.user_starts[users.start]..journeys.user_starts[users.end];
+    let shift = |index: usize| if index == usize::MAX { index } else { index - first };
+    let user_base = u32::try_from(users.start).unwrap_or(u32::MAX);
+    let part_journeys = Journeys {
+        user: journeys.user[range.clone()].iter().map(|user| user - user_base).collect(),
+        path_start: journeys.path_start[range.clone()].iter().map(|&index| shift(index)).collect(),
+        path_end: journeys.path_end[range.clone()].iter().map(|&index| shift(index)).collect(),
+        conversion: journeys.conversion[range.clone()].iter().map(|&index| shift(index)).collect(),
+        first_purchase: journeys.first_purchase[range.clone()].to_vec(),
+        user_starts: journeys.user_starts[users.start..=users.end].iter().map(|start| start - range.start).collect(),
+        touches_outside_window: 0,
+    };
+    Chunk { log: part, journeys: part_journeys }
+}
