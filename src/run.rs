@@ -197,10 +197,10 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             read = spill.read(),
             rejected = spill.rejected()
         );
-        // Unless the state itself is wanted, converting journeys wait on disk
-        // until every bucket is counted, so that memory holds one bucket.
-        let mut kept =
-            (request.mode == Mode::Attribute && !request.emit_state).then(|| SpilledJourneys::new(spill.directory()));
+        // Unless the state itself is wanted, converting journeys and path
+        // totals wait on disk until every bucket is counted, so that memory
+        // holds one bucket.
+        let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()));
         let mut merged: Option<State> = None;
         for index in 0..count {
             let bucket =
@@ -231,6 +231,13 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         return emit(&state, config, request, progress);
     }
     publish(&state, None, config, request, progress)
+}
+
+/// Whether a bucketed run or a merge moves each bucket's converting journeys
+/// and channel-path totals to disk (see [`SpilledJourneys`]): when it
+/// publishes attribution or paths, not when it writes a state.
+fn keeps_on_disk(request: &Request) -> bool {
+    request.mode != Mode::Validate && !request.emit_state
 }
 
 /// Rebuilds the journeys of one ingest and counts them into a state.
@@ -318,7 +325,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     }
     // As in a bucketed run, the states' converting journeys wait on disk
     // until every state is merged and the models are fitted.
-    let spill = if request.mode == Mode::Attribute && !request.emit_state {
+    let spill = if keeps_on_disk(&request) {
         Some(crate::output::staging_dir(&spill_directory(&request.out)?, ".touchpath-spill-")?)
     } else {
         None
@@ -459,14 +466,16 @@ fn publish(
     if let Some(reports) = &reports {
         summary.models = reports.totals();
     }
-    let paths = (summary.status == Status::Ok && request.mode == Mode::Paths).then(|| {
+    let paths = if summary.status == Status::Ok && request.mode == Mode::Paths {
         let paths = &state.aggregates.paths;
-        PathRows {
-            channels: paths.channel_rows(&state.log, request.top),
-            stages: paths.stage_rows(request.top),
-            top: request.top,
-        }
-    });
+        let channels = match kept {
+            Some(kept) => kept.channel_paths(&state.log, request.top)?,
+            None => paths.channel_rows(&state.log, request.top),
+        };
+        Some(PathRows { channels, stages: paths.stage_rows(request.top), top: request.top })
+    } else {
+        None
+    };
 
     let started = Instant::now();
     progress.begin("writing the report", None);

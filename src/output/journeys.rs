@@ -153,25 +153,6 @@ impl JourneysFile {
     }
 }
 
-/// Writes the journeys file of `log` in one batch (see [`JourneysFile`]).
-///
-/// # Errors
-///
-/// As [`JourneysFile::create`], [`JourneysFile::append`] and
-/// [`JourneysFile::commit`].
-pub fn write_journeys(
-    target: &FilePath,
-    log: &EventLog,
-    journeys: &Journeys,
-    config: &Config,
-    models: &[Box<dyn AttributionModel>],
-    scores: &StateScores,
-) -> Result<()> {
-    let mut file = JourneysFile::create(target, models)?;
-    file.append(log, journeys, config, models, scores)?;
-    file.commit(models)
-}
-
 fn polars_error(target: &FilePath, error: &polars::prelude::PolarsError) -> Error {
     Error::io(target, std::io::Error::other(error.to_string()))
 }

@@ -150,6 +150,27 @@ fn a_memory_budget_reads_in_buckets_with_the_same_results() {
     assert_eq!(logs.lines().filter(|line| line.contains(r#""phase":"read_bucket""#)).count(), 4);
     assert_eq!(logs.lines().filter(|line| line.contains(r#""phase":"journeys""#)).count(), 4);
     assert_same(&single, &report(&inputs.workspace, "bucketed", output.stdout), "bucketed");
+
+    // `paths` keeps its path totals on disk the same way.
+    let paths = |out: &str, extra: &[&str]| {
+        let mut args = vec!["paths", "--out", out];
+        args.extend(inputs.args(extra));
+        let output = inputs.workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let mut files = BTreeMap::new();
+        for name in ["paths.csv", "stage_paths.csv", "summary.json"] {
+            files.insert(name.to_owned(), fs::read(inputs.workspace.path(&format!("{out}/{name}"))).unwrap());
+        }
+        let planned = stderr(&output).contains(r#""event":"plan","buckets":4"#);
+        files.insert("stdout".to_owned(), output.stdout);
+        (files, planned)
+    };
+    let (whole, planned) = paths("paths-whole", &["--log-format", "json"]);
+    assert!(!planned);
+    assert!(String::from_utf8_lossy(&whole["paths.csv"]).lines().count() > 3, "several paths");
+    let (bucketed, planned) = paths("paths-bucketed", &["--memory-budget", &budget, "--log-format", "json"]);
+    assert!(planned, "four buckets");
+    assert_same(&whole, &bucketed, "bucketed paths");
 }
 
 #[test]
