@@ -68,7 +68,8 @@ struct BucketFile {
     campaigns: Dictionary,
 }
 
-/// The converting journeys of the buckets built so far, one file each.
+/// The converting journeys of the buckets built so far, one file each, and
+/// their channel-path totals in [`PATH_PARTS`] part files.
 pub struct SpilledJourneys {
     directory: PathBuf,
     buckets: Vec<BucketFile>,
@@ -88,8 +89,10 @@ impl SpilledJourneys {
         Self { chunk_users: users.max(1), ..Self::new(directory) }
     }
 
-    /// Moves the converting journeys of `state` to a file, leaving it with
-    /// its dictionaries of channels and campaigns and no journey.
+    /// Moves the converting journeys of `state` to a file and its
+    /// channel-path totals to the part files, leaving it with its
+    /// dictionaries of channels and campaigns, no journey and no channel
+    /// path.
     ///
     /// # Errors
     ///
