@@ -26,8 +26,42 @@ use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::progress::Progress;
 use crate::{Error, Result};
 
-/// No chunk is larger: a task parses 65 536 rows.
-const MAX_CHUNK_BYTES: u64 = 1 << 32;
+/// No frame is larger: a task parses 65 536 rows.
+const MAX_FRAME_BYTES: u64 = 1 << 32;
+
+/// Writes `bytes` as one frame of a spill file: its length (8 bytes, little
+/// endian), then the bytes.
+///
+/// # Errors
+///
+/// Whatever the writer returns.
+pub(crate) fn write_frame(writer: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    writer.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    writer.write_all(bytes)
+}
+
+/// Reads the next frame of the spill file `path` into `bytes`; false at the
+/// end of the file.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, [`Error::Internal`] for a
+/// frame too large to have been written.
+pub(crate) fn read_frame(reader: &mut impl Read, path: &Path, bytes: &mut Vec<u8>) -> Result<bool> {
+    let mut length = [0_u8; 8];
+    match reader.read_exact(&mut length) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(error) => return Err(Error::io(path, error)),
+    }
+    let size = u64::from_le_bytes(length);
+    if size > MAX_FRAME_BYTES {
+        return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
+    }
+    bytes.resize(usize::try_from(size).unwrap_or(0), 0);
+    reader.read_exact(bytes).map_err(|error| Error::io(path, error))?;
+    Ok(true)
+}
 
 /// The events of one parse task that fall in one bucket, with the strings
 /// their codes stand for.
@@ -158,10 +192,7 @@ pub fn spill(
         for (index, bytes) in encoded.into_iter().flatten() {
             let writer = &mut writers[index];
             let path = path_of(code_of(index));
-            writer
-                .write_all(&(bytes.len() as u64).to_le_bytes())
-                .and_then(|()| writer.write_all(&bytes))
-                .map_err(|error| Error::io(&path, error))?;
+            write_frame(writer, &bytes).map_err(|error| Error::io(&path, error))?;
         }
         Ok(())
     })?;
@@ -216,20 +247,8 @@ impl Spill {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
         let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
         let mut events = Vec::new();
-        let mut length = [0_u8; 8];
         let mut bytes = Vec::new();
-        loop {
-            match reader.read_exact(&mut length) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(error) => return Err(io(error)),
-            }
-            let size = u64::from_le_bytes(length);
-            if size > MAX_CHUNK_BYTES {
-                return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
-            }
-            bytes.resize(usize::try_from(size).unwrap_or(0), 0);
-            reader.read_exact(&mut bytes).map_err(io)?;
+        while read_frame(&mut reader, &path, &mut bytes)? {
             let chunk: Chunk = postcard::from_bytes(&bytes).map_err(|error| {
                 Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
             })?;

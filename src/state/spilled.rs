@@ -20,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::State;
 use super::remap::{Codes, append_user};
 use crate::event_log::{Dictionary, EventLog};
+use crate::ingest::spill::{read_frame, write_frame};
 use crate::journey::Journeys;
 use crate::report::{PathTotals, Paths};
 use crate::{Error, Result};
@@ -37,9 +38,6 @@ const USERS_PER_CHUNK: usize = 16_384;
 
 /// Files the channel-path totals are split into.
 pub const PATH_PARTS: usize = 16;
-
-/// No chunk is larger.
-const MAX_CHUNK_BYTES: u64 = 1 << 32;
 
 /// Some users of a bucket: their converting journeys and those journeys'
 /// events, with the bucket's channel and campaign codes (the dictionaries
@@ -110,8 +108,7 @@ impl SpilledJourneys {
             let chunk = slice(&log, &journeys, start..end);
             let bytes = postcard::to_stdvec(&chunk)
                 .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))?;
-            writer.write_all(&(bytes.len() as u64).to_le_bytes()).map_err(io)?;
-            writer.write_all(&bytes).map_err(io)?;
+            write_frame(&mut writer, &bytes).map_err(io)?;
             start = end;
         }
         writer.into_inner().map_err(|error| io(error.into_error()))?;
@@ -136,8 +133,7 @@ impl SpilledJourneys {
                 .map_err(|error| Error::Internal(format!("cannot encode spilled paths: {error}")))?;
             let io = |error| Error::io(&file, error);
             let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(io)?;
-            writer.write_all(&(bytes.len() as u64).to_le_bytes()).map_err(io)?;
-            writer.write_all(&bytes).map_err(io)?;
+            write_frame(&mut writer, &bytes).map_err(io)?;
         }
         Ok(())
     }
@@ -169,7 +165,8 @@ impl SpilledJourneys {
             }
             let mut paths = Paths::default();
             let mut reader = BufReader::new(File::open(&file).map_err(|error| Error::io(&file, error))?);
-            while let Some(bytes) = read_frame(&mut reader, &file)? {
+            let mut bytes = Vec::new();
+            while read_frame(&mut reader, &file, &mut bytes)? {
                 let chunk: PathChunk = postcard::from_bytes(&bytes).map_err(|error| {
                     Error::Internal(format!("{}: cannot decode spilled paths: {error}", file.display()))
                 })?;
@@ -285,31 +282,14 @@ impl Cursor {
     }
 
     fn read_chunk(&mut self) -> Result<Option<Chunk>> {
-        let Some(bytes) = read_frame(&mut self.reader, &self.path)? else {
+        let mut bytes = Vec::new();
+        if !read_frame(&mut self.reader, &self.path, &mut bytes)? {
             return Ok(None);
-        };
+        }
         postcard::from_bytes(&bytes).map(Some).map_err(|error| {
             Error::Internal(format!("{}: cannot decode spilled journeys: {error}", self.path.display()))
         })
     }
-}
-
-/// The next length-prefixed frame of `reader`, `None` at the end.
-fn read_frame(reader: &mut impl Read, path: &Path) -> Result<Option<Vec<u8>>> {
-    let io = |error| Error::io(path, error);
-    let mut length = [0_u8; 8];
-    match reader.read_exact(&mut length) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(io(error)),
-    }
-    let size = u64::from_le_bytes(length);
-    if size > MAX_CHUNK_BYTES {
-        return Err(Error::Internal(format!("{}: a spilled chunk of {size} bytes", path.display())));
-    }
-    let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
-    reader.read_exact(&mut bytes).map_err(io)?;
-    Ok(Some(bytes))
 }
 
 /// The part a channel path goes to: a hash of its channel names and counts,
