@@ -170,7 +170,9 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         (None, Some(budget)) => bucket_count(&event_files, budget)?,
         _ => 1,
     };
-    let state = if count == 1 {
+    // A bucketed run also gives the spill, whose directory holds `kept`'s
+    // files until the report is written.
+    let (state, _spill, kept) = if count == 1 {
         // In memory: the whole log, or the rows of one shard's bucket.
         let started = Instant::now();
         progress.begin("reading", Some(event_files.len() as u64));
@@ -178,7 +180,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         progress.end();
         log_rows("ingest_events", started, event_files.len(), &events.rows, request.bucket);
         let held = request.bucket.map_or_else(Buckets::whole, Buckets::one);
-        collect(events, spend, held, config, request.mode, progress)
+        (collect(events, spend, held, config, request.mode, progress), None, None)
     } else {
         // Larger than the budget: the log is read once into bucket files on
         // disk, then bucket after bucket is built and merged.
@@ -222,15 +224,12 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         if rows.read != rows.accepted + rows.rejected + rows.duplicates {
             return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
         }
-        if !request.emit_state {
-            return publish(&state, kept.as_ref(), config, request, progress);
-        }
-        state
+        (state, Some(spill), kept)
     };
     if request.emit_state {
         return emit(&state, config, request, progress);
     }
-    publish(&state, None, config, request, progress)
+    publish(&state, kept.as_ref(), config, request, progress)
 }
 
 /// Whether a bucketed run or a merge moves each bucket's converting journeys
