@@ -100,20 +100,37 @@ impl Interner {
 
     /// The sorted dictionary and, for each first-seen code, its sorted code.
     pub(crate) fn into_sorted(self) -> (Dictionary, Vec<u32>) {
-        let mut order: Vec<u32> = (0..u32::try_from(self.values.len()).unwrap_or_else(|_| panic_overflow())).collect();
-        order.par_sort_unstable_by(|&left, &right| self.values[left as usize].cmp(&self.values[right as usize]));
+        // Most comparisons are settled by the first 16 bytes, held inline.
+        let mut order: Vec<(u128, u32)> = self
+            .values
+            .par_iter()
+            .enumerate()
+            .map(|(code, value)| (prefix(value), u32::try_from(code).unwrap_or_else(|_| panic_overflow())))
+            .collect();
+        order.par_sort_unstable_by(|left, right| {
+            left.0.cmp(&right.0).then_with(|| self.values[left.1 as usize].cmp(&self.values[right.1 as usize]))
+        });
         let mut remap = vec![0; self.values.len()];
-        for (rank, &code) in order.iter().enumerate() {
+        for (rank, &(_, code)) in order.iter().enumerate() {
             remap[code as usize] = u32::try_from(rank).unwrap_or_else(|_| panic_overflow());
         }
         let mut values = self.values;
         let mut sorted: Vec<Box<str>> = Vec::with_capacity(values.len());
         let mut slots: Vec<Option<Box<str>>> = values.drain(..).map(Some).collect();
-        for code in order {
+        for (_, code) in order {
             sorted.push(slots[code as usize].take().unwrap_or_default());
         }
         (Dictionary { values: sorted }, remap)
     }
+}
+
+/// The first 16 bytes of `value`, zero-padded, as a big-endian number:
+/// two strings whose prefixes differ compare as their prefixes do.
+fn prefix(value: &str) -> u128 {
+    let mut bytes = [0_u8; 16];
+    let head = &value.as_bytes()[..value.len().min(16)];
+    bytes[..head.len()].copy_from_slice(head);
+    u128::from_be_bytes(bytes)
 }
 
 #[cold]
@@ -456,6 +473,26 @@ mod tests {
         assert_eq!(log.time, [1, 2, 4]);
         assert_eq!(log.channel_name(2), "video");
         assert_eq!(log.channels.iter().collect::<Vec<_>>(), ["display", "email", "video"]);
+    }
+
+    proptest::proptest! {
+        /// Codes follow byte order, whether two ids differ in their first 16
+        /// bytes or only after them (or only in a trailing NUL).
+        #[test]
+        fn sorted_codes_follow_byte_order(
+            ids in proptest::collection::vec("(user-00000000000\\x00?)?[a-c\\x00]{0,3}[0-9]{0,20}", 0..60)
+        ) {
+            let mut interner = Interner::default();
+            let codes: Vec<u32> = ids.iter().map(|id| interner.intern(id)).collect();
+            let (dictionary, remap) = interner.into_sorted();
+            let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+            expected.sort_unstable();
+            expected.dedup();
+            proptest::prop_assert_eq!(dictionary.iter().collect::<Vec<_>>(), expected);
+            for (id, code) in ids.iter().zip(codes) {
+                proptest::prop_assert_eq!(dictionary.get(remap[code as usize]), id.as_str());
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::journey::Journeys;
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::progress::{Progress, Silent};
-use crate::report::{Analysis, PathTotals, Reports, write_path_rows};
+use crate::report::{Analysis, PathTotals, Reports, Tally, write_path_rows};
 use crate::state::{self, Buckets, SpilledJourneys, State};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
@@ -441,6 +441,12 @@ fn publish(
             Ok(())
         };
         match kept {
+            // Credit does not depend on the order of users, the journeys
+            // file does: only that needs the merge into user-id order.
+            Some(kept) if request.journeys_out.is_none() => {
+                let each = |log: &EventLog, journeys: &Journeys| Ok(analysis.tally(log, journeys, config));
+                tally = kept.fold(&state.log, || analysis.empty_tally(), each, Tally::merge)?;
+            }
             Some(kept) => kept.batches(&state.log, JOURNEYS_PER_BATCH, credit)?,
             None => credit(&state.log, &state.journeys)?,
         }

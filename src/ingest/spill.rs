@@ -26,6 +26,9 @@ use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::progress::Progress;
 use crate::{Error, Result};
 
+/// Chunks of a bucket file decoded at once when it is read back.
+const CHUNKS_AT_ONCE: usize = 64;
+
 /// No frame is larger: a task parses 65 536 rows.
 const MAX_FRAME_BYTES: u64 = 1 << 32;
 
@@ -247,13 +250,33 @@ impl Spill {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
         let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
         let mut events = Vec::new();
-        let mut bytes = Vec::new();
-        while read_frame(&mut reader, &path, &mut bytes)? {
-            let chunk: Chunk = postcard::from_bytes(&bytes).map_err(|error| {
-                Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
-            })?;
-            let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
-            add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
+        let mut end = false;
+        while !end {
+            // Chunks are decoded in parallel, a group at a time.
+            let mut frames = Vec::with_capacity(CHUNKS_AT_ONCE);
+            while frames.len() < CHUNKS_AT_ONCE {
+                let mut bytes = Vec::new();
+                if !read_frame(&mut reader, &path, &mut bytes)? {
+                    end = true;
+                    break;
+                }
+                frames.push(bytes);
+            }
+            let chunks = frames
+                .par_iter()
+                .map(|bytes| {
+                    let chunk: Chunk = postcard::from_bytes(bytes).map_err(|error| {
+                        Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
+                    })?;
+                    Ok(chunk)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            drop(frames);
+            events.reserve(chunks.iter().map(|chunk| chunk.events.len()).sum());
+            for chunk in chunks {
+                let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
+                add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
+            }
         }
         drop(reader);
         // Each bucket is read once: its file's space is given back now.

@@ -5,7 +5,7 @@
 //! end in it (at their conversion, or at their last touch when they did not
 //! convert). Every sum is an integer, so totals never depend on thread count.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use crate::hash::FastMap;
 
@@ -147,8 +147,10 @@ impl Kpis {
     }
 
     fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
-        let mut channels_reached = HashSet::new();
-        let mut stages_reached = HashSet::new();
+        // A user reaches a handful of channels and stages: a short list
+        // beats a hash set.
+        let mut channels_reached: Vec<u32> = Vec::new();
+        let mut stages_reached: Vec<Stage> = Vec::new();
         for index in log.user_events(user) {
             let kind = log.kind[index];
             if !kind.is_touch() || !config.in_period(config.timezone.local_day(log.time[index])) {
@@ -163,10 +165,12 @@ impl Kpis {
                     EventKind::Conversion => {}
                 }
             }
-            if channels_reached.insert(channel) {
+            if !channels_reached.contains(&channel) {
+                channels_reached.push(channel);
                 self.channels.entry(channel).or_default().reach += 1;
             }
-            if stages_reached.insert(stage) {
+            if !stages_reached.contains(&stage) {
+                stages_reached.push(stage);
                 self.stages.entry(stage).or_default().reach += 1;
             }
         }
@@ -178,8 +182,12 @@ impl Kpis {
                 continue;
             }
             let converted = journey.conversion.is_some();
-            let touched_channels: HashSet<u32> = journey.path.clone().map(|index| log.channel[index]).collect();
-            let touched_stages: HashSet<Stage> = journey.path.clone().map(|index| log.stage[index]).collect();
+            let mut touched_channels: Vec<u32> = journey.path.clone().map(|index| log.channel[index]).collect();
+            touched_channels.sort_unstable();
+            touched_channels.dedup();
+            let mut touched_stages: Vec<Stage> = journey.path.clone().map(|index| log.stage[index]).collect();
+            touched_stages.sort_unstable();
+            touched_stages.dedup();
             for channel in touched_channels {
                 let counters = self.channels.entry(channel).or_default();
                 counters.journeys += 1;

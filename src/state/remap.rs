@@ -45,6 +45,20 @@ impl Codes {
         Self { channels, campaigns, identity }
     }
 
+    /// Renumbers the channel and campaign codes of `log`'s events in place
+    /// (its dictionaries are left as they are).
+    pub(super) fn renumber(&self, log: &mut EventLog) {
+        if self.identity {
+            return;
+        }
+        for code in &mut log.channel {
+            *code = self.channel(*code);
+        }
+        for code in &mut log.campaign {
+            *code = self.campaign(*code);
+        }
+    }
+
     fn channel(&self, code: u32) -> u32 {
         if code == NO_CHANNEL_CODE { code } else { self.channels[code as usize] }
     }

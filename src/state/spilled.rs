@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::State;
@@ -35,6 +36,9 @@ use crate::{Error, Result};
 
 /// Users per chunk of a bucket's file.
 const USERS_PER_CHUNK: usize = 16_384;
+
+/// Chunks [`SpilledJourneys::fold`] decodes and hands over at once.
+const CHUNKS_AT_ONCE: usize = 8;
 
 /// Files the channel-path totals are split into.
 pub const PATH_PARTS: usize = 16;
@@ -102,14 +106,21 @@ impl SpilledJourneys {
         let path = self.directory.join(format!("journeys-{:05}.bin", self.buckets.len()));
         let io = |error| Error::io(&path, error);
         let mut writer = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
-        let mut start = 0;
-        while start < log.user_count() {
-            let end = (start + self.chunk_users).min(log.user_count());
-            let chunk = slice(&log, &journeys, start..end);
-            let bytes = postcard::to_stdvec(&chunk)
-                .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))?;
-            write_frame(&mut writer, &bytes).map_err(io)?;
-            start = end;
+        let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
+        // Chunks are cut and encoded in parallel, a group at a time, and
+        // written in order.
+        for group in starts.chunks(CHUNKS_AT_ONCE) {
+            let encoded = group
+                .par_iter()
+                .map(|&start| {
+                    let chunk = slice(&log, &journeys, start..(start + self.chunk_users).min(log.user_count()));
+                    postcard::to_stdvec(&chunk)
+                        .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for bytes in encoded {
+                write_frame(&mut writer, &bytes).map_err(io)?;
+            }
         }
         writer.into_inner().map_err(|error| io(error.into_error()))?;
         self.take_paths(state)?;
@@ -157,28 +168,96 @@ impl SpilledJourneys {
                 Codes::between([&bucket.channels, &bucket.campaigns], &dictionaries.channels, &dictionaries.campaigns)
             })
             .collect();
-        let mut first = Vec::new();
-        for part in 0..PATH_PARTS {
-            let file = self.path_part(part);
-            if !file.exists() {
-                continue;
-            }
-            let mut paths = Paths::default();
-            let mut reader = BufReader::new(File::open(&file).map_err(|error| Error::io(&file, error))?);
-            let mut bytes = Vec::new();
-            while read_frame(&mut reader, &file, &mut bytes)? {
-                let chunk: PathChunk = postcard::from_bytes(&bytes).map_err(|error| {
-                    Error::Internal(format!("{}: cannot decode spilled paths: {error}", file.display()))
-                })?;
-                let codes = codes.get(chunk.bucket).ok_or_else(|| {
-                    Error::Internal(format!("{}: paths of an unknown bucket {}", file.display(), chunk.bucket))
-                })?;
-                let part = Paths { channels: chunk.paths.into_iter().collect(), ..Paths::default() };
-                paths.add(codes.paths(part));
-            }
-            first.extend(paths.channel_rows(dictionaries, top));
-        }
+        // Two parts are summed at a time on two cores: each part's map is
+        // dropped once its first paths are kept.
+        let first = (0..PATH_PARTS)
+            .into_par_iter()
+            .map(|part| self.part_rows(part, &codes, dictionaries, top))
+            .collect::<Result<Vec<_>>>()?;
+        let first = first.into_iter().flatten().collect();
         Ok(crate::report::rank_rows(first, top))
+    }
+
+    /// The first `top` channel paths of part file `part`, summed over the
+    /// buckets (`codes` renumbers each bucket's channels).
+    fn part_rows(
+        &self,
+        part: usize,
+        codes: &[Codes],
+        dictionaries: &EventLog,
+        top: usize,
+    ) -> Result<Vec<(String, PathTotals)>> {
+        let file = self.path_part(part);
+        if !file.exists() {
+            return Ok(Vec::new());
+        }
+        let mut paths = Paths::default();
+        let mut reader = BufReader::new(File::open(&file).map_err(|error| Error::io(&file, error))?);
+        let mut bytes = Vec::new();
+        while read_frame(&mut reader, &file, &mut bytes)? {
+            let chunk: PathChunk = postcard::from_bytes(&bytes).map_err(|error| {
+                Error::Internal(format!("{}: cannot decode spilled paths: {error}", file.display()))
+            })?;
+            let codes = codes.get(chunk.bucket).ok_or_else(|| {
+                Error::Internal(format!("{}: paths of an unknown bucket {}", file.display(), chunk.bucket))
+            })?;
+            let part = Paths { channels: chunk.paths.into_iter().collect(), ..Paths::default() };
+            paths.add(codes.paths(part));
+        }
+        Ok(paths.channel_rows(dictionaries, top))
+    }
+
+    /// Reads every bucket's journeys back, chunk after chunk in no set
+    /// order, renumbered into the dictionaries of `dictionaries` (its events
+    /// are not read), hands each chunk to `each` and unites what it returns
+    /// with `merge`, starting from `identity`. For sums that do not depend on
+    /// how users are grouped or ordered, such as [`crate::report::Tally`]:
+    /// chunks are decoded and handed over in parallel, [`CHUNKS_AT_ONCE`] at
+    /// a time, without the merge into user-id order that
+    /// [`SpilledJourneys::batches`] does.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read or decoded, and whatever `each` returns.
+    pub fn fold<T: Send>(
+        &self,
+        dictionaries: &EventLog,
+        identity: impl Fn() -> T + Sync,
+        each: impl Fn(&EventLog, &Journeys) -> Result<T> + Sync,
+        merge: impl Fn(T, T) -> T + Sync,
+    ) -> Result<T> {
+        let (channels, campaigns) = (&dictionaries.channels, &dictionaries.campaigns);
+        let mut total = identity();
+        for bucket in &self.buckets {
+            let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
+            let path = &bucket.path;
+            let mut reader =
+                BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
+            let mut end = false;
+            while !end {
+                let mut frames = Vec::with_capacity(CHUNKS_AT_ONCE);
+                while frames.len() < CHUNKS_AT_ONCE {
+                    let mut bytes = Vec::new();
+                    if !read_frame(&mut reader, path, &mut bytes)? {
+                        end = true;
+                        break;
+                    }
+                    frames.push(bytes);
+                }
+                let part = frames
+                    .into_par_iter()
+                    .map(|bytes| {
+                        let mut chunk = decode_chunk(&bytes, path)?;
+                        codes.renumber(&mut chunk.log);
+                        chunk.log.channels = channels.clone();
+                        chunk.log.campaigns = campaigns.clone();
+                        each(&chunk.log, &chunk.journeys)
+                    })
+                    .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
+                total = merge(total, part);
+            }
+        }
+        Ok(total)
     }
 
     /// Reads every bucket's journeys back, in user-id order, and hands them
@@ -286,10 +365,13 @@ impl Cursor {
         if !read_frame(&mut self.reader, &self.path, &mut bytes)? {
             return Ok(None);
         }
-        postcard::from_bytes(&bytes).map(Some).map_err(|error| {
-            Error::Internal(format!("{}: cannot decode spilled journeys: {error}", self.path.display()))
-        })
+        decode_chunk(&bytes, &self.path).map(Some)
     }
+}
+
+fn decode_chunk(bytes: &[u8], path: &Path) -> Result<Chunk> {
+    postcard::from_bytes(bytes)
+        .map_err(|error| Error::Internal(format!("{}: cannot decode spilled journeys: {error}", path.display())))
 }
 
 /// The part a channel path goes to: a hash of its channel names and counts,

@@ -14,13 +14,19 @@ use crate::support::{Workspace, stderr};
 /// Every file of a report directory, by name, with `--journeys-out` and
 /// stdout.
 fn report(workspace: &Workspace, out: &str, stdout: Vec<u8>) -> BTreeMap<String, Vec<u8>> {
+    let mut files = report_files(workspace, out);
+    files.insert("journeys.csv".to_owned(), fs::read(workspace.path(&format!("{out}.journeys.csv"))).unwrap());
+    files.insert("stdout".to_owned(), stdout);
+    files
+}
+
+/// Every file of a report directory, by name.
+fn report_files(workspace: &Workspace, out: &str) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     for entry in fs::read_dir(workspace.path(out)).unwrap() {
         let entry = entry.unwrap();
         files.insert(entry.file_name().to_string_lossy().into_owned(), fs::read(entry.path()).unwrap());
     }
-    files.insert("journeys.csv".to_owned(), fs::read(workspace.path(&format!("{out}.journeys.csv"))).unwrap());
-    files.insert("stdout".to_owned(), stdout);
     files
 }
 
@@ -150,6 +156,19 @@ fn a_memory_budget_reads_in_buckets_with_the_same_results() {
     assert_eq!(logs.lines().filter(|line| line.contains(r#""phase":"read_bucket""#)).count(), 4);
     assert_eq!(logs.lines().filter(|line| line.contains(r#""phase":"journeys""#)).count(), 4);
     assert_same(&single, &report(&inputs.workspace, "bucketed", output.stdout), "bucketed");
+
+    // Without a journeys file, the buckets' journeys are credited chunk by
+    // chunk as they lie on disk, not merged into user order: the same report.
+    let mut args = vec!["run", "--out", "unordered", "--format", "csv"];
+    args.extend(inputs.args(&["--memory-budget", &budget, "--log-format", "json"]));
+    let output = inputs.workspace.touchpath(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(r#""event":"plan","buckets":4"#));
+    let mut unordered = report_files(&inputs.workspace, "unordered");
+    unordered.insert("stdout".to_owned(), output.stdout);
+    let mut expected = single.clone();
+    expected.remove("journeys.csv");
+    assert_same(&expected, &unordered, "bucketed without a journeys file");
 
     // `paths` keeps its path totals on disk the same way.
     let paths = |out: &str, extra: &[&str]| {
