@@ -155,31 +155,30 @@ fn add_task(
     events: &mut Vec<Event>,
     interners: [&mut Interner; 3],
 ) -> Result<()> {
-    let values = [parsed.users.values(), parsed.channels.values(), parsed.campaigns.values()];
+    let values = (parsed.users.values(), parsed.channels.values(), parsed.campaigns.values());
     add_coded(&source.path, values, parsed.events, events, interners)
 }
 
 /// Adds `coded` events, whose user, channel and campaign codes index
 /// `values`, to `events`, renumbering the codes into `interners`.
-pub(crate) fn add_coded(
+pub(crate) fn add_coded<User: AsRef<str>>(
     path: &std::path::Path,
-    values: [&[Box<str>]; 3],
+    (user_values, channel_values, campaign_values): (&[User], &[Box<str>], &[Box<str>]),
     coded: Vec<Event>,
     events: &mut Vec<Event>,
     [users, channels, campaigns]: [&mut Interner; 3],
 ) -> Result<()> {
-    let [user_values, channel_values, campaign_values] = values;
     let full = [
-        ("user ids", &*users, user_values),
-        ("channels", &*channels, channel_values),
-        ("campaigns", &*campaigns, campaign_values),
+        ("user ids", &*users, user_values.len()),
+        ("channels", &*channels, channel_values.len()),
+        ("campaigns", &*campaigns, campaign_values.len()),
     ]
     .into_iter()
-    .find(|(_, global, local)| local.len() > global.room());
+    .find(|(_, global, local)| *local > global.room());
     if let Some((what, _, _)) = full {
         return Err(too_many(path, what));
     }
-    let user_remap: Vec<u32> = user_values.iter().map(|value| users.intern(value)).collect();
+    let user_remap: Vec<u32> = user_values.iter().map(|value| users.intern(value.as_ref())).collect();
     let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
     let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
     events.extend(coded.into_iter().map(|event| Event {

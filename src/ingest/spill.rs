@@ -70,10 +70,44 @@ pub(crate) fn read_frame(reader: &mut impl Read, path: &Path, bytes: &mut Vec<u8
 /// their codes stand for.
 #[derive(Default, Serialize, Deserialize)]
 struct Chunk {
-    users: Vec<Box<str>>,
+    users: Strings,
     channels: Vec<Box<str>>,
     campaigns: Vec<Box<str>>,
     events: Vec<Event>,
+}
+
+/// Strings end to end, one allocation for all: a chunk has one user id per
+/// event or so, and allocating each would cost more than reading it.
+#[derive(Default, Serialize, Deserialize)]
+struct Strings {
+    text: String,
+    /// Where each string ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Strings {
+    fn push(&mut self, value: &str) {
+        self.text.push_str(value);
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The strings, in order; `None` when `ends` does not cut `text` into
+    /// strings (a damaged file).
+    fn split(&self) -> Option<Vec<&str>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let value = self.text.get(start..end as usize)?;
+                start = end as usize;
+                Some(value)
+            })
+            .collect()
+    }
 }
 
 /// Builds a [`Chunk`] from a task's events, renumbering codes.
@@ -104,7 +138,12 @@ impl ChunkBuilder {
     }
 
     fn push(&mut self, parsed: &ParsedRows, event: Event) {
-        let user = Self::code(&mut self.users, &mut self.chunk.users, parsed.users.values(), event.user);
+        let slot = &mut self.users[event.user as usize];
+        if *slot == u32::MAX {
+            *slot = code_of(self.chunk.users.len());
+            self.chunk.users.push(&parsed.users.values()[event.user as usize]);
+        }
+        let user = *slot;
         let channel = if event.channel == NO_CHANNEL_CODE {
             NO_CHANNEL_CODE
         } else {
@@ -274,7 +313,11 @@ impl Spill {
             drop(frames);
             events.reserve(chunks.iter().map(|chunk| chunk.events.len()).sum());
             for chunk in chunks {
-                let values = [chunk.users.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice()];
+                let ids = chunk
+                    .users
+                    .split()
+                    .ok_or_else(|| Error::Internal(format!("{}: spilled user ids out of bounds", path.display())))?;
+                let values = (ids.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice());
                 add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
             }
         }
