@@ -15,7 +15,8 @@
 # "none" for none), WORK (data and outputs, ~/.cache/touchpath/scale),
 # CARGO_TARGET_DIR (~/.cache/touchpath/target), DOC (docs/performance.md),
 # FLOOR_MAX (largest size in millions the floor is run on, 100: the floor
-# holds the whole sorted table in memory).
+# holds the whole sorted table in memory), REPEAT (runs of each command, 1;
+# the table shows the fastest, and lists every run's wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
@@ -25,6 +26,7 @@ BUDGET="${BUDGET:-6GB}"
 WORK="${WORK:-$HOME/.cache/touchpath/scale}"
 DOC="${DOC:-docs/performance.md}"
 FLOOR_MAX="${FLOOR_MAX:-100}"
+REPEAT="${REPEAT:-1}"
 RULES="last_click,first_click,last_non_direct,linear,time_decay,position_based"
 # The generator writes about 5.5 events per user.
 EVENTS_PER_USER=5.5
@@ -36,17 +38,36 @@ mkdir -p "$WORK/results"
 budget_flag=()
 if [ "$BUDGET" != "none" ]; then budget_flag=(--memory-budget "$BUDGET"); fi
 
-# measure NAME COMMAND...: runs it under /usr/bin/time -v into WORK/results.
+# wall TIMEFILE: the wall time in seconds that /usr/bin/time -v recorded.
+wall() {
+  python3 -c 'import re, sys
+h, m, s = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", open(sys.argv[1]).read()).groups()
+print(float(h or 0) * 3600 + float(m) * 60 + float(s))' "$1"
+}
+
+# measure NAME COMMAND...: runs it REPEAT times under /usr/bin/time -v and
+# keeps the fastest run's files in WORK/results (NAME.time, .out, .err); every
+# run's wall time goes to NAME.runs.
 measure() {
-  local name=$1
+  local name=$1 base="$WORK/results/$1" best="" seconds run
   shift
-  echo "== $name: $*" >&2
-  if ! /usr/bin/time -v -o "$WORK/results/$name.time" "$@" >"$WORK/results/$name.out" 2>"$WORK/results/$name.err"; then
-    echo "$name failed; see $WORK/results/$name.err" >&2
-    echo failed >"$WORK/results/$name.failed"
-  else
-    rm -f "$WORK/results/$name.failed"
-  fi
+  rm -f "$base.runs" "$base.failed"
+  for ((run = 1; run <= REPEAT; run++)); do
+    echo "== $name ($run/$REPEAT): $*" >&2
+    if ! /usr/bin/time -v -o "$base.try.time" "$@" >"$base.try.out" 2>"$base.try.err"; then
+      for part in time out err; do mv "$base.try.$part" "$base.$part"; done
+      echo "$name failed; see $base.err" >&2
+      echo failed >"$base.failed"
+      return
+    fi
+    seconds=$(wall "$base.try.time")
+    echo "$seconds" >>"$base.runs"
+    if [ -z "$best" ] || python3 -c "import sys; sys.exit(not $seconds < $best)"; then
+      best=$seconds
+      for part in time out err; do mv "$base.try.$part" "$base.$part"; done
+    fi
+  done
+  rm -f "$base.try.time" "$base.try.out" "$base.try.err"
 }
 
 for size in $SIZES; do
@@ -107,7 +128,11 @@ def killed(name):
 def cell(value, fmt):
     return "–" if value is None else fmt.format(value)
 
-rows, speeds = [], {}
+def runs(name):
+    path = work / "results" / f"{name}.runs"
+    return [float(line) for line in path.read_text().split()] if path.exists() else []
+
+rows, speeds, spread = [], {}, []
 for size in sizes:
     count, floor = events(size), timing(f"floor-{size}")
     budget_file = work / "results" / f"budget-{size}"
@@ -117,6 +142,10 @@ for size in sizes:
         line += ["out of memory", f"> {oom:.1f}"]
     else:
         line += [cell(floor and floor["seconds"], "{:.1f}"), cell(floor and floor["rss_gb"], "{:.2f}")]
+    for kind in ("floor", "rules", "all"):
+        times = runs(f"{kind}-{size}")
+        if len(times) > 1:
+            spread.append(f"{kind} {float(size):g} M: " + ", ".join(f"{time:.1f}" for time in times))
     for kind in ("rules", "all"):
         run = timing(f"{kind}-{size}")
         ratio = run and floor and run["seconds"] / floor["seconds"]
@@ -137,12 +166,14 @@ table = "\n".join([
     f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
     f"{platform.release()}; touchpath {commit}, release build. `budget` is the runs' `--memory-budget`.",
     "",
-    "Command: `scripts/bench-scale.sh`; each row is the latest measurement of its size.",
+    "Command: `scripts/bench-scale.sh`; each row is the latest measurement of its size, the fastest of "
+    "its runs when there were several (`REPEAT`).",
     "",
     "| events | budget | floor s | floor GiB | rules s | rules / floor | rules GiB | rules M events/s "
     "| all s | all / floor | all GiB | all M events/s |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     *rows,
+    *(["", "Every run's wall time, in seconds: " + "; ".join(spread) + "."] if spread else []),
 ])
 begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
 text = doc.read_text() if doc.exists() else f"# Performance\n\n{begin}\n{end}\n"
