@@ -6,9 +6,11 @@
 //! conversion once they are fitted on the counts of every bucket, so each
 //! bucket's converting journeys are written to a file of chunks of users,
 //! sorted by user id, and its counts are merged. Once every bucket is
-//! counted, [`SpilledJourneys::batches`] reads the files back together,
-//! merging them into user-id order, in batches of users with the run's
-//! channel and campaign codes: memory holds one chunk per bucket and one
+//! counted, [`SpilledJourneys::fold`] reads the files back chunk after chunk,
+//! with the run's channel and campaign codes, for sums that do not depend on
+//! the order of users (credit); [`SpilledJourneys::batches`] reads them back
+//! together, merging them into user-id order, in batches of users (for the
+//! journeys file). Memory holds a few chunks, or one chunk per bucket and one
 //! batch, whatever the size of the log.
 //!
 //! The channel-path totals grow with the log too (every distinct path is a
