@@ -66,6 +66,24 @@ pub(crate) fn read_frame(reader: &mut impl Read, path: &Path, bytes: &mut Vec<u8
     Ok(true)
 }
 
+/// Reads up to `count` frames of the spill file `path`; fewer at its end,
+/// none once it is read.
+///
+/// # Errors
+///
+/// As [`read_frame`].
+pub(crate) fn read_frames(reader: &mut impl Read, path: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
+    let mut frames = Vec::with_capacity(count);
+    while frames.len() < count {
+        let mut bytes = Vec::new();
+        if !read_frame(reader, path, &mut bytes)? {
+            break;
+        }
+        frames.push(bytes);
+    }
+    Ok(frames)
+}
+
 /// The events of one parse task that fall in one bucket, with the strings
 /// their codes stand for.
 #[derive(Default, Serialize, Deserialize)]
@@ -289,17 +307,11 @@ impl Spill {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
         let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
         let mut events = Vec::new();
-        let mut end = false;
-        while !end {
+        loop {
             // Chunks are decoded in parallel, a group at a time.
-            let mut frames = Vec::with_capacity(CHUNKS_AT_ONCE);
-            while frames.len() < CHUNKS_AT_ONCE {
-                let mut bytes = Vec::new();
-                if !read_frame(&mut reader, &path, &mut bytes)? {
-                    end = true;
-                    break;
-                }
-                frames.push(bytes);
+            let frames = read_frames(&mut reader, &path, CHUNKS_AT_ONCE)?;
+            if frames.is_empty() {
+                break;
             }
             let chunks = frames
                 .par_iter()

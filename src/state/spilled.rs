@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::State;
 use super::remap::{Codes, append_user};
 use crate::event_log::{Dictionary, EventLog};
-use crate::ingest::spill::{read_frame, write_frame};
+use crate::ingest::spill::{read_frame, read_frames, write_frame};
 use crate::journey::Journeys;
 use crate::report::{PathTotals, Paths};
 use crate::{Error, Result};
@@ -235,16 +235,10 @@ impl SpilledJourneys {
             let path = &bucket.path;
             let mut reader =
                 BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
-            let mut end = false;
-            while !end {
-                let mut frames = Vec::with_capacity(CHUNKS_AT_ONCE);
-                while frames.len() < CHUNKS_AT_ONCE {
-                    let mut bytes = Vec::new();
-                    if !read_frame(&mut reader, path, &mut bytes)? {
-                        end = true;
-                        break;
-                    }
-                    frames.push(bytes);
+            loop {
+                let frames = read_frames(&mut reader, path, CHUNKS_AT_ONCE)?;
+                if frames.is_empty() {
+                    break;
                 }
                 let part = frames
                     .into_par_iter()
