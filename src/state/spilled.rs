@@ -39,7 +39,8 @@ use crate::{Error, Result};
 /// Users per chunk of a bucket's file.
 const USERS_PER_CHUNK: usize = 16_384;
 
-/// Chunks [`SpilledJourneys::fold`] decodes and hands over at once.
+/// Chunks encoded at once by [`SpilledJourneys::take`], and decoded and
+/// handed over at once by [`SpilledJourneys::fold`].
 const CHUNKS_AT_ONCE: usize = 8;
 
 /// Files the channel-path totals are split into.
@@ -170,8 +171,8 @@ impl SpilledJourneys {
                 Codes::between([&bucket.channels, &bucket.campaigns], &dictionaries.channels, &dictionaries.campaigns)
             })
             .collect();
-        // Two parts are summed at a time on two cores: each part's map is
-        // dropped once its first paths are kept.
+        // Parts are summed in parallel, one per thread at a time; each
+        // part's map is dropped once its first paths are kept.
         let first = (0..PATH_PARTS)
             .into_par_iter()
             .map(|part| self.part_rows(part, &codes, dictionaries, top))
