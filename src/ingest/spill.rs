@@ -316,10 +316,9 @@ impl Spill {
             let chunks = frames
                 .par_iter()
                 .map(|bytes| {
-                    let chunk: Chunk = postcard::from_bytes(bytes).map_err(|error| {
+                    postcard::from_bytes::<Chunk>(bytes).map_err(|error| {
                         Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
-                    })?;
-                    Ok(chunk)
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             drop(frames);

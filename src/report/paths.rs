@@ -176,10 +176,10 @@ fn order(totals: &PathTotals) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<u64>
 /// (those ranking with the `top`-th or above on the totals) are named, so
 /// memory stays small however many distinct paths the log has.
 fn ranked<K>(paths: &FastMap<K, PathTotals>, top: usize, name: impl Fn(&K) -> String) -> Vec<(String, PathTotals)> {
-    let mut candidates: Vec<(&K, &PathTotals)> = paths.iter().collect();
     if top == 0 {
         return Vec::new();
     }
+    let mut candidates: Vec<(&K, &PathTotals)> = paths.iter().collect();
     if candidates.len() > top {
         let (_, cutoff, _) = candidates.select_nth_unstable_by_key(top - 1, |(_, totals)| order(totals));
         let cutoff = order(cutoff.1);
