@@ -187,7 +187,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         tracing::info!(event = "plan", buckets = count, budget = request.memory_budget);
         let started = Instant::now();
         progress.begin("reading", Some(event_files.len() as u64));
-        let beside = spill_directory(&request.out)?;
+        let beside = output::parent_dir(&request.out)?;
         let mut spill = ingest::spill::spill(&event_files, config, request.now, count, &beside, progress)?;
         progress.end();
         tracing::info!(
@@ -275,16 +275,6 @@ fn journeys_phase(held: &Buckets) -> String {
     }
 }
 
-/// The folder spill files go in: the output's, created if need be.
-fn spill_directory(out: &std::path::Path) -> Result<PathBuf> {
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|error| Error::io(&parent, error))?;
-    Ok(parent)
-}
-
 /// Merges the states in `directories` and publishes the report, or the
 /// merged state with [`Request::emit_state`]. The configuration is the
 /// states' own; `request.events` and `request.spend` are not used.
@@ -325,7 +315,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     // As in a bucketed run, the states' converting journeys wait on disk
     // until every state is merged and the models are fitted.
     let spill = if keeps_on_disk(&request) {
-        Some(crate::output::staging_dir(&spill_directory(&request.out)?, ".touchpath-spill-")?)
+        Some(output::staging_dir(&output::parent_dir(&request.out)?, ".touchpath-spill-")?)
     } else {
         None
     };

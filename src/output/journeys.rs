@@ -78,11 +78,7 @@ impl JourneysFile {
     /// [`Error::Io`] when the file cannot be created.
     pub fn create(target: &FilePath, models: &[Box<dyn AttributionModel>]) -> Result<Self> {
         let format = check_journeys_target(target)?;
-        let directory = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => std::path::PathBuf::from("."),
-        };
-        fs::create_dir_all(&directory).map_err(|error| Error::io(&directory, error))?;
+        let directory = super::parent_dir(target)?;
         let temporary = super::staging_file(&directory, target)?;
         let file = temporary.as_file().try_clone().map_err(|error| Error::io(target, error))?;
         let sink = match format {

@@ -109,6 +109,20 @@ impl OutputDir {
     }
 }
 
+/// The folder `path` goes in (`.` for a bare name), created if need be.
+///
+/// # Errors
+///
+/// [`Error::Io`] when it cannot be created.
+pub(crate) fn parent_dir(path: &Path) -> Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|error| Error::io(&parent, error))?;
+    Ok(parent)
+}
+
 /// A temporary folder in `directory`, named `PREFIX-PID-XXXXXX` so that a
 /// later call removes it if this run is killed; removed when dropped.
 pub(crate) fn staging_dir(directory: &Path, prefix: &str) -> Result<tempfile::TempDir> {
