@@ -89,7 +89,7 @@ fn pipeline(criterion: &mut Criterion) {
     group.finish();
 
     let coalitions = Shapley::count(&log, &journeys, &config);
-    let all = models::build(&config, &first_order, None, &coalitions).expect("the default models exist");
+    let all = models::build(&config, &first_order, None, &coalitions, &Default::default()).expect("the default models exist");
     let credits = attribute(&log, &journeys, &all, &config);
     let halves: Vec<State> = (0..2)
         .map(|index| {

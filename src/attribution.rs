@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::event::Stage;
-use crate::event_log::{EventLog, NO_CHANNEL_CODE};
+use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
 use crate::journey::{Journey, Journeys, TransformedPath};
 use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
 
@@ -160,7 +160,7 @@ impl Credits {
 /// is an exact integer apportionment.
 fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f64>) {
     let mut by_channel: BTreeMap<u32, Vec<CreditKey>> = BTreeMap::new();
-    for key in table.keys().filter(|key| key.channel != NO_CHANNEL_CODE) {
+    for key in table.keys().filter(|key| key.channel != NO_CHANNEL_CODE && key.channel != BASELINE_CODE) {
         by_channel.entry(key.channel).or_default().push(*key);
     }
     let channels: Vec<u32> = by_channel.keys().copied().collect();
@@ -201,6 +201,8 @@ fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f
 struct Scratch {
     credits: Credits,
     path: TransformedPath,
+    /// The journey's touches as logged, for models that read them so.
+    logged: TransformedPath,
     weights: Vec<f64>,
     units: Vec<i64>,
     revenue: Vec<i64>,
@@ -211,6 +213,7 @@ impl Scratch {
         Self {
             credits: Credits::new(models),
             path: TransformedPath::default(),
+            logged: TransformedPath::default(),
             weights: Vec::new(),
             units: Vec::new(),
             revenue: Vec::new(),
@@ -268,32 +271,52 @@ fn credit_journey(
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
     if journey.path.is_empty() {
-        let key =
-            CreditKey { channel: NO_CHANNEL_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
         let sums = CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) };
-        for table in &mut scratch.credits.per_model {
+        for (model, table) in models.iter().zip(&mut scratch.credits.per_model) {
+            // A model with a baseline knows what no touch means: the
+            // purchase would have happened anyway.
+            let channel = if model.reads_logged_path() { BASELINE_CODE } else { NO_CHANNEL_CODE };
+            let key = CreditKey { channel, campaign: log.campaign[conversion], stage: log.stage[conversion] };
             table.entry(key).or_default().add(sums);
         }
         return;
     }
     config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
-    let path = Path::new(log, &scratch.path.touches, &scratch.path.counts, log.time[conversion]);
-    let length = path.len();
-    scratch.weights.resize(length, 0.0);
-    scratch.units.resize(length, 0);
-    scratch.revenue.resize(length, 0);
+    scratch.logged.touches.clear();
+    scratch.logged.touches.extend(journey.path.clone());
+    scratch.logged.counts.clear();
+    scratch.logged.counts.resize(journey.path.len(), 1);
     let positions = scratch.credits.positions.iter_mut();
     for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
-        model.weights(&path, &mut scratch.weights);
-        apportion(CONVERSION_UNITS, &scratch.weights, &mut scratch.units);
-        apportion(revenue, &scratch.weights, &mut scratch.revenue);
-        for (offset, &touch) in scratch.path.touches.iter().enumerate() {
+        let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
+        let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion]).repeat(!journey.first_purchase);
+        let length = path.len();
+        // One slot per touch, and one for the baseline.
+        scratch.weights.resize(length + 1, 0.0);
+        scratch.units.resize(length + 1, 0);
+        scratch.revenue.resize(length + 1, 0);
+        scratch.weights[length] = model.weights_with_baseline(&path, &mut scratch.weights[..length]);
+        // Without a baseline part, the split is over the touches alone.
+        let slots = if scratch.weights[length] > 0.0 { length + 1 } else { length };
+        scratch.units[length] = 0;
+        scratch.revenue[length] = 0;
+        apportion(CONVERSION_UNITS, &scratch.weights[..slots], &mut scratch.units[..slots]);
+        apportion(revenue, &scratch.weights[..slots], &mut scratch.revenue[..slots]);
+        let baseline = CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
+        for (offset, touch) in touches.touches.iter().map(Some).chain([None]).enumerate() {
             if scratch.units[offset] == 0 && scratch.revenue[offset] == 0 {
                 continue;
             }
-            let key = CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] };
-            position_table.entry(key.channel).or_default()[position_bucket(offset, length)] +=
-                i128::from(scratch.units[offset]);
+            let key = match touch {
+                Some(&touch) => {
+                    let key =
+                        CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] };
+                    position_table.entry(key.channel).or_default()[position_bucket(offset, length)] +=
+                        i128::from(scratch.units[offset]);
+                    key
+                }
+                None => baseline,
+            };
             let sums =
                 CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
             table.entry(key).or_default().add(sums);

@@ -162,6 +162,10 @@ impl FromStr for Stage {
 /// The channel name conversions without any touch are credited to.
 pub const NO_CHANNEL: &str = "(none)";
 
+/// The name of the credit a fitted model keeps for what would have happened
+/// without any marketing.
+pub const BASELINE_CHANNEL: &str = "(baseline)";
+
 /// Normalises a channel name: trimmed, lower-cased, and every run of spaces,
 /// hyphens and underscores turned into one `_`, so that `Paid Search`,
 /// ` paid-search` and `paid_search` name one channel.

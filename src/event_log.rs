@@ -16,6 +16,10 @@ use crate::event::{EventKind, Stage};
 /// The channel code of a conversion that names no channel.
 pub const NO_CHANNEL_CODE: u32 = u32::MAX;
 
+/// The channel code of [`crate::event::BASELINE_CHANNEL`] in credit tables:
+/// the share of a conversion that would have happened without marketing.
+pub const BASELINE_CODE: u32 = u32::MAX - 1;
+
 /// A sorted set of distinct strings; a string's code is its index.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dictionary {
@@ -241,6 +245,7 @@ impl EventLog {
     pub fn channel_name(&self, index: usize) -> &str {
         match self.channel[index] {
             NO_CHANNEL_CODE => crate::event::NO_CHANNEL,
+            BASELINE_CODE => crate::event::BASELINE_CHANNEL,
             code => self.channels.get(code),
         }
     }

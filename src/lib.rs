@@ -36,6 +36,7 @@ pub mod bucket;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod evaluate;
 pub mod event_log;
 pub mod format;
 pub mod generate;

@@ -124,6 +124,13 @@ impl Lookback {
         self.0
     }
 
+    /// How long a touch can count, in microseconds: the window, or
+    /// `i64::MAX` without one.
+    #[must_use]
+    pub fn memory(self) -> i64 {
+        self.0.map_or(i64::MAX, Duration::as_micros)
+    }
+
     /// True when a touch at `touch` counts towards a conversion at `conversion`.
     #[must_use]
     pub fn contains(self, touch: i64, conversion: i64) -> bool {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use touchpath::FileFormat;
-use touchpath::generate::{GenerateOptions, generate};
+use touchpath::generate::{GenerateOptions, Scenario, TRUTH_FILE, generate_scenario};
 
 use super::terminal;
 
@@ -22,7 +22,8 @@ enum Format {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   touchpath generate --users 20000 --seed 7 --out datasets/sample --dirty
-  touchpath generate --users 2000000 --seed 1 --format parquet --out /data/bench")]
+  touchpath generate --users 2000000 --seed 1 --format parquet --out /data/bench
+  touchpath generate --scenario harvesting --truth --out /tmp/harvesting")]
 pub struct GenerateArgs {
     /// How many users to simulate (about 5–6 events each).
     #[arg(long, default_value_t = 20_000)]
@@ -43,6 +44,15 @@ pub struct GenerateArgs {
     /// File format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
+
+    /// The world to simulate: a shipped scenario (default, last_touch,
+    /// upper_funnel, synergy, harvesting) or a scenario file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    scenario: String,
+
+    /// Also write truth.csv: what each channel really caused in this log.
+    #[arg(long)]
+    truth: bool,
 }
 
 /// Writes the files and prints what was written.
@@ -52,12 +62,15 @@ pub fn execute(args: &GenerateArgs) -> anyhow::Result<()> {
         Format::Parquet => FileFormat::Parquet,
     };
     let options = GenerateOptions { users: args.users, seed: args.seed, dirty: args.dirty, format };
-    let report = generate(&options, &args.out)?;
+    let scenario = Scenario::load(&args.scenario)?;
+    let report = generate_scenario(&options, &scenario, args.truth, &args.out)?;
+    let truth = if args.truth { format!(" and {TRUTH_FILE}") } else { String::new() };
     terminal::note(&format!(
-        "wrote {} events and {} spend rows to {}",
+        "wrote {} events and {} spend rows{truth} to {} (scenario {})",
         terminal::thousands(report.events_written),
         terminal::thousands(report.spend_rows),
-        args.out.display()
+        args.out.display(),
+        scenario.name
     ));
     Ok(())
 }

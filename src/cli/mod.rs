@@ -1,6 +1,7 @@
 //! The command line: flags become a [`touchpath::Config`], and each
 //! subcommand calls the library.
 
+mod evaluate;
 mod generate;
 mod init;
 mod merge;
@@ -61,6 +62,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Write a synthetic touchpoint log and spend table.
     Generate(generate::GenerateArgs),
+    /// Score every model against the ground truth of simulated worlds.
+    Evaluate(evaluate::EvaluateArgs),
     /// Write a commented configuration file with every default.
     Init(init::InitArgs),
 }
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::execute(&args),
         Command::Models(args) => models::execute(&args),
         Command::Generate(args) => generate::execute(&args),
+        Command::Evaluate(args) => evaluate::execute(&args),
         Command::Init(args) => init::execute(&args),
     });
     let code = match outcome {
@@ -120,6 +124,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Merge(_) => "merge",
         Command::Models(_) => "models",
         Command::Generate(_) => "generate",
+        Command::Evaluate(_) => "evaluate",
         Command::Init(_) => "init",
     }
 }

@@ -14,9 +14,15 @@
 mod catalog;
 mod dirty;
 mod render;
+pub mod scenario;
 mod simulate;
 mod spend;
+pub mod truth;
+mod world;
 mod write;
+
+pub use scenario::Scenario;
+pub use truth::Truth;
 
 use std::path::Path;
 
@@ -32,6 +38,9 @@ pub const MAX_USERS: u64 = 100_000_000;
 /// this many rows each, rather than one `events.EXT`: readers then hold one
 /// part at a time.
 pub const ROWS_PER_FILE: usize = 10_000_000;
+
+/// The ground truth written beside a generated log (`--truth`).
+pub const TRUTH_FILE: &str = "truth.csv";
 
 /// What to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,15 +151,40 @@ impl Injected {
 /// [`Error::Config`] when `options.users` exceeds [`MAX_USERS`];
 /// [`Error::Io`] when a file or the directory cannot be written.
 pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateReport> {
-    generate_in_parts(options, out_dir, ROWS_PER_FILE)
+    let scenario = Scenario::shipped("default")
+        .ok_or_else(|| Error::Internal("the default scenario does not parse".to_owned()))?;
+    generate_scenario(options, &scenario, false, out_dir)
+}
+
+/// [`generate`] in the world of `scenario`; with `truth`, also writes
+/// `truth.csv`, what each channel really caused (see [`Truth`]).
+///
+/// # Errors
+///
+/// As [`generate`], and [`Error::Config`] for a scenario whose values are
+/// out of range.
+pub fn generate_scenario(
+    options: &GenerateOptions,
+    scenario: &Scenario,
+    truth: bool,
+    out_dir: &Path,
+) -> Result<GenerateReport> {
+    generate_in_parts(options, scenario, truth, out_dir, ROWS_PER_FILE)
 }
 
 /// [`generate`], with logs above `rows_per_file` rows written in parts.
 pub(crate) fn generate_in_parts(
     options: &GenerateOptions,
+    scenario: &Scenario,
+    truth: bool,
     out_dir: &Path,
     rows_per_file: usize,
 ) -> Result<GenerateReport> {
+    let world = scenario.world().map_err(|reason| Error::Config {
+        setting: "scenario".to_owned(),
+        value: scenario.name.clone(),
+        reason,
+    })?;
     let users = u32::try_from(options.users).ok().filter(|users| u64::from(*users) <= MAX_USERS).ok_or_else(|| {
         Error::Config {
             setting: "users".to_owned(),
@@ -163,7 +197,7 @@ pub(crate) fn generate_in_parts(
     // into place one by one, the manifest last: a killed run never leaves a
     // half-written file behind.
     let staging = crate::output::staging_dir(out_dir, ".generate.tmp-")?;
-    let events = simulate::simulate(options.seed, users);
+    let events = simulate::simulate_world(&world, options.seed, users);
     if u32::try_from(events.len()).is_err() {
         return Err(Error::Internal(format!("{} events do not fit 32-bit row indices", events.len())));
     }
@@ -198,6 +232,14 @@ pub(crate) fn generate_in_parts(
         expected: layout.expected,
         injected: layout.injected,
     };
+    let mut names = vec![events_name, spend_name];
+    if truth {
+        let truth = Truth::compute(&world, options.seed, users);
+        let path = staging.path().join(TRUTH_FILE);
+        let mut file = write::create(&path)?;
+        truth.write(&mut file).and_then(|()| std::io::Write::flush(&mut file)).map_err(|source| Error::io(&path, source))?;
+        names.push(TRUTH_FILE.to_owned());
+    }
     write_manifest(&staging.path().join("manifest.json"), &report)?;
     // The events of an earlier run in the other layout would be read too.
     for stale in [out_dir.join("events"), out_dir.join(format!("events.{extension}"))] {
@@ -207,7 +249,12 @@ pub(crate) fn generate_in_parts(
             _ => {}
         }
     }
-    for name in [events_name.as_str(), spend_name.as_str(), "manifest.json"] {
+    let stale_truth = out_dir.join(TRUTH_FILE);
+    if !truth && stale_truth.exists() {
+        std::fs::remove_file(&stale_truth).map_err(|source| Error::io(&stale_truth, source))?;
+    }
+    names.push("manifest.json".to_owned());
+    for name in &names {
         let target = out_dir.join(name);
         std::fs::rename(staging.path().join(name), &target).map_err(|source| Error::io(&target, source))?;
     }

@@ -1,17 +1,18 @@
-//! The user walks: every user moves through the funnel as a Markov chain
-//! over channels, building purchase intent until they buy or drift away.
+//! The simulated log: every user of a [`World`] played with every channel
+//! on (see [`super::world`]), and the random streams and draws the
+//! generator shares.
 //!
-//! Users are simulated in fixed-size chunks, each with its own random
-//! stream derived from the seed and the chunk index, so the result does not
-//! depend on how rayon schedules the chunks.
+//! Each user draws from a stream of their own, derived from the seed and
+//! the user's index, so the result does not depend on how rayon schedules
+//! the work, and a user can be replayed alone.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::catalog::{
-    CAMPAIGNS, CHANNEL_COUNT, CHANNELS, CampaignId, ChannelId, NO_CAMPAIGN, TOUCH_KINDS, campaigns_of,
-};
+use super::catalog::{CampaignId, ChannelId};
+use super::scenario::World;
+use super::world::{ALL_CHANNELS, Plan, replay};
 use crate::event::{EventKind, Stage};
 
 /// 2026-01-01T00:00:00Z in seconds since the Unix epoch: the first instant
@@ -29,52 +30,11 @@ const _: () = assert!(SPAN_DAYS == 90, "SPAN_END assumes 90 days");
 /// Seconds in a day.
 pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Users simulated per random stream; fixed so the output does not depend on
-/// the thread count.
+/// Users simulated per parallel task.
 const USERS_PER_CHUNK: u32 = 4_096;
-
-/// Share of users whose id is written with non-ASCII characters (in dirty
-/// mode).
-const UNICODE_USER_SHARE: f64 = 0.01;
 
 /// The number of unicode id templates (see `render::UNICODE_PREFIXES`).
 pub(crate) const UNICODE_TEMPLATE_COUNT: u8 = 5;
-
-/// How much an event kind adds to intent, relative to the channel's lift:
-/// an impression is seen in passing, a click or visit is chosen.
-const KIND_LIFT: [f64; 3] = [0.6, 1.0, 1.0];
-
-/// How likely a purchase is right after each event kind, per unit of intent:
-/// people rarely buy right after an impression.
-const KIND_CLOSING: [f64; 3] = [0.26, 0.92, 1.05];
-
-/// The largest chance of a purchase after any one touch.
-const MAX_HAZARD: f64 = 0.6;
-
-/// Chance that a prospect drifts away after a touch without buying.
-const PROSPECT_CHURN: f64 = 0.13;
-
-/// Chance that a customer drifts away after a touch without buying again.
-const CUSTOMER_CHURN: f64 = 0.25;
-
-/// Chance that a buyer stays in touch with the brand after a purchase.
-const STAY_AFTER_PURCHASE: f64 = 0.6;
-
-/// Repeat buyers need less persuasion but are also less excited: their
-/// intent starts here after a purchase.
-const CUSTOMER_BASE_INTENT: f64 = 0.05;
-
-/// Median first-purchase revenue, in currency units (lognormal).
-const REVENUE_MEDIAN: f64 = 52.0;
-
-/// Spread of the revenue's logarithm.
-const REVENUE_SIGMA: f64 = 0.55;
-
-/// Repeat purchases are somewhat smaller.
-const REPEAT_REVENUE_FACTOR: f64 = 0.8;
-
-/// A guard against pathological walks; the churn rates make this rare.
-const MAX_EVENTS_PER_USER: usize = 200;
 
 /// Random-stream domains, so that the walks, the dirt and the spend noise
 /// never share a stream.
@@ -83,6 +43,10 @@ pub(crate) const STREAM_WALKS: u64 = 1;
 pub(crate) const STREAM_DIRT: u64 = 2;
 /// The domain of the spend-noise stream.
 pub(crate) const STREAM_SPEND: u64 = 3;
+/// The domain of the harvest-touch streams.
+pub(crate) const STREAM_HARVEST: u64 = 4;
+/// The domain of the streams that choose NFC or NFD spellings.
+const STREAM_DECOMPOSE: u64 = 5;
 
 /// One clean row of the log, before rendering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +59,7 @@ pub(crate) struct Event {
     pub(crate) revenue_cents: u32,
     /// The channel of the touch, or of the touch that led to a purchase.
     pub(crate) channel: ChannelId,
-    /// The campaign, or [`NO_CAMPAIGN`].
+    /// The campaign, or [`super::catalog::NO_CAMPAIGN`].
     pub(crate) campaign: CampaignId,
     /// The funnel stage the row carries.
     pub(crate) stage: Stage,
@@ -139,18 +103,29 @@ pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * uniform.ln()).sqrt() * angle.cos()
 }
 
-/// Simulates every user and returns their events sorted by time, then user.
+/// Simulates every user of the default scenario and returns their events
+/// sorted by time, then user.
+#[cfg(test)]
 pub(crate) fn simulate(seed: u64, users: u32) -> Vec<Event> {
+    let world = super::scenario::Scenario::shipped("default").and_then(|scenario| scenario.world().ok());
+    simulate_world(&world.expect("the default scenario resolves"), seed, users)
+}
+
+/// Simulates every user of `world` and returns their events sorted by
+/// time, then user.
+pub(crate) fn simulate_world(world: &World, seed: u64, users: u32) -> Vec<Event> {
     let chunk_count = users.div_ceil(USERS_PER_CHUNK);
     let chunks: Vec<Vec<Event>> = (0..chunk_count)
         .into_par_iter()
         .map(|chunk| {
             let first = chunk * USERS_PER_CHUNK;
             let last = users.min(first + USERS_PER_CHUNK);
-            let mut rng = stream(seed, STREAM_WALKS, u64::from(chunk));
             let mut events = Vec::with_capacity((last - first) as usize * 6);
             for user in first..last {
-                walk(user, &mut rng, &mut events);
+                let plan = Plan::draw(world, seed, user);
+                let start = events.len();
+                replay(world, &plan, ALL_CHANNELS, Some(&mut events));
+                decompose(seed, user, &mut events[start..]);
             }
             events
         })
@@ -162,167 +137,15 @@ pub(crate) fn simulate(seed: u64, users: u32) -> Vec<Event> {
     events
 }
 
-/// Where a user stands between two touches.
-struct Walker {
-    user: u32,
-    unicode_template: u8,
-    time: i64,
-    channel: ChannelId,
-    intent: f64,
-    touches: u32,
-    purchases: u32,
-}
-
-/// Simulates one user, appending their events in time order.
-fn walk(user: u32, rng: &mut ChaCha8Rng, events: &mut Vec<Event>) {
-    let unicode_template =
-        if rng.random_bool(UNICODE_USER_SHARE) { rng.random_range(1..=UNICODE_TEMPLATE_COUNT) } else { 0 };
-    let entry_weights: [f64; CHANNEL_COUNT] = std::array::from_fn(|index| CHANNELS[index].entry_weight);
-    let mut walker = Walker {
-        user,
-        unicode_template,
-        // Arrivals spread over the quarter; late arrivals are cut off at its
-        // end like a real extract.
-        time: SPAN_START + rng.random_range(0..SPAN_END - SPAN_START - SECONDS_PER_DAY),
-        channel: to_channel_id(pick_weighted(rng, &entry_weights)),
-        intent: 0.0,
-        touches: 0,
-        purchases: 0,
-    };
-    let first_event = events.len();
-    while walker.time < SPAN_END && events.len() - first_event < MAX_EVENTS_PER_USER {
-        let kind_index = pick_weighted(rng, &CHANNELS[usize::from(walker.channel)].kind_weights);
-        let touch = touch_event(&walker, kind_index, rng);
-        events.push(touch);
-        walker.touches += 1;
-        let profile = &CHANNELS[usize::from(walker.channel)];
-        walker.intent += profile.lift * KIND_LIFT[kind_index];
-        let hazard = (walker.intent * KIND_CLOSING[kind_index]).min(MAX_HAZARD);
-        if rng.random_bool(hazard) {
-            if !purchase(&mut walker, &touch, rng, events) {
-                break;
-            }
-        } else {
-            let churn = if walker.purchases == 0 { PROSPECT_CHURN } else { CUSTOMER_CHURN };
-            if rng.random_bool(churn) {
-                break;
-            }
-            walker.time += touch_gap(rng);
-        }
-        walker.channel = next_channel(walker.channel, walker.purchases > 0, rng);
+/// Writes half of a unicode user's rows in NFD rather than NFC, at random.
+fn decompose(seed: u64, user: u32, events: &mut [Event]) {
+    if events.first().is_none_or(|event| event.unicode_template == 0) {
+        return;
     }
-    for event in &mut events[first_event..] {
-        event.decomposed = unicode_template != 0 && rng.random_bool(0.5);
+    let mut rng = stream(seed, STREAM_DECOMPOSE, u64::from(user));
+    for event in events {
+        event.decomposed = rng.random_bool(0.5);
     }
-}
-
-/// Builds the touch the walker makes now.
-fn touch_event(walker: &Walker, kind_index: usize, rng: &mut ChaCha8Rng) -> Event {
-    let campaign = pick_campaign(walker, rng);
-    let profile = &CHANNELS[usize::from(walker.channel)];
-    let stage = match (walker.purchases > 0, profile.customer_stage) {
-        (true, Some(stage)) => stage,
-        _ if campaign == NO_CAMPAIGN => profile.default_stage,
-        _ => CAMPAIGNS[usize::from(campaign)].stage,
-    };
-    Event {
-        time: walker.time,
-        user: walker.user,
-        revenue_cents: 0,
-        channel: walker.channel,
-        campaign,
-        stage,
-        kind: TOUCH_KINDS[kind_index],
-        unicode_template: walker.unicode_template,
-        decomposed: false,
-    }
-}
-
-/// Records a purchase shortly after `touch`; returns whether the user stays
-/// in touch afterwards (and within the quarter).
-fn purchase(walker: &mut Walker, touch: &Event, rng: &mut ChaCha8Rng, events: &mut Vec<Event>) -> bool {
-    // Checkout takes from two minutes to six hours after the last touch.
-    walker.time += rng.random_range(120..6 * 3_600);
-    if walker.time >= SPAN_END {
-        return false;
-    }
-    let factor = if walker.purchases == 0 { 1.0 } else { REPEAT_REVENUE_FACTOR };
-    let revenue = REVENUE_MEDIAN * factor * (REVENUE_SIGMA * standard_normal(rng)).exp();
-    let revenue_cents = to_cents(revenue);
-    events.push(Event {
-        time: walker.time,
-        revenue_cents,
-        stage: Stage::Conversion,
-        kind: EventKind::Conversion,
-        ..*touch
-    });
-    walker.purchases += 1;
-    walker.intent = CUSTOMER_BASE_INTENT;
-    if !rng.random_bool(STAY_AFTER_PURCHASE) {
-        return false;
-    }
-    // Customers come back days later, not minutes.
-    walker.time += rng.random_range(SECONDS_PER_DAY..20 * SECONDS_PER_DAY);
-    true
-}
-
-/// An amount in cents, at least one currency unit.
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "the amount is positive, and the cast saturates on an astronomically unlikely huge draw"
-)]
-fn to_cents(amount: f64) -> u32 {
-    ((amount * 100.0).round() as u32).max(100)
-}
-
-/// Chooses the campaign of a touch on the walker's channel.
-fn pick_campaign(walker: &Walker, rng: &mut ChaCha8Rng) -> CampaignId {
-    let mut ids = [NO_CAMPAIGN; 4];
-    let mut weights = [0.0; 4];
-    for (slot, (id, campaign)) in campaigns_of(walker.channel).take(4).enumerate() {
-        ids[slot] = id;
-        weights[slot] = if walker.touches < campaign.minimum_touches {
-            0.0
-        } else if walker.purchases > 0 {
-            campaign.customer_weight
-        } else {
-            campaign.prospect_weight
-        };
-    }
-    if ids[0] == NO_CAMPAIGN {
-        return NO_CAMPAIGN;
-    }
-    ids[pick_weighted(rng, &weights)]
-}
-
-/// The gap before the next touch: minutes, hours or days, with a tail of
-/// weeks so that some touches fall outside a 30-day lookback.
-fn touch_gap(rng: &mut ChaCha8Rng) -> i64 {
-    let bucket = rng.random::<f64>();
-    if bucket < 0.35 {
-        rng.random_range(30..3_600)
-    } else if bucket < 0.70 {
-        rng.random_range(3_600..SECONDS_PER_DAY)
-    } else if bucket < 0.96 {
-        rng.random_range(SECONDS_PER_DAY..12 * SECONDS_PER_DAY)
-    } else {
-        rng.random_range(12 * SECONDS_PER_DAY..40 * SECONDS_PER_DAY)
-    }
-}
-
-/// The channel of the next touch, from the transition matrix; customers
-/// lean towards owned and word-of-mouth channels.
-fn next_channel(channel: ChannelId, customer: bool, rng: &mut ChaCha8Rng) -> ChannelId {
-    let row = &CHANNELS[usize::from(channel)].transitions;
-    let weights: [f64; CHANNEL_COUNT] =
-        std::array::from_fn(|index| if customer { row[index] * CHANNELS[index].customer_affinity } else { row[index] });
-    to_channel_id(pick_weighted(rng, &weights))
-}
-
-fn to_channel_id(index: usize) -> ChannelId {
-    // Indices come from CHANNEL_COUNT-sized tables, far below u8::MAX.
-    ChannelId::try_from(index).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -68,7 +68,8 @@ fn large_logs_are_written_in_parts_holding_the_same_rows() {
     let parts = tempfile::tempdir().unwrap();
     // An earlier single-file log is replaced, not left beside the parts.
     std::fs::copy(whole.path().join("events.csv"), parts.path().join("events.csv")).unwrap();
-    let report = generate_in_parts(&options, parts.path(), 500).unwrap();
+    let scenario = Scenario::shipped("default").unwrap();
+    let report = generate_in_parts(&options, &scenario, false, parts.path(), 500).unwrap();
     assert!(!parts.path().join("events.csv").exists());
     let lines = data_lines(whole.path(), "events.csv");
     let count = lines.len().div_ceil(500);

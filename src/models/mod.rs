@@ -10,6 +10,7 @@
 pub mod chain;
 mod credit;
 mod first_click;
+pub mod incremental;
 mod last_click;
 mod last_non_direct;
 mod linear;
@@ -20,6 +21,7 @@ mod time_decay;
 
 pub use credit::{CONVERSION_UNITS, apportion};
 pub use first_click::FirstClick;
+pub use incremental::Incremental;
 pub use last_click::LastClick;
 pub use last_non_direct::LastNonDirect;
 pub use linear::Linear;
@@ -40,6 +42,8 @@ pub struct Path<'a> {
     touches: &'a [usize],
     counts: &'a [u32],
     converted_at: i64,
+    /// The conversion is a repeat purchase.
+    customer: bool,
 }
 
 impl<'a> Path<'a> {
@@ -47,7 +51,20 @@ impl<'a> Path<'a> {
     /// `counts[i]` touches) leading to a conversion at `converted_at`.
     #[must_use]
     pub fn new(log: &'a EventLog, touches: &'a [usize], counts: &'a [u32], converted_at: i64) -> Self {
-        Self { log, touches, counts, converted_at }
+        Self { log, touches, counts, converted_at, customer: false }
+    }
+
+    /// The same path, leading to a repeat purchase when `customer`.
+    #[must_use]
+    pub fn repeat(mut self, customer: bool) -> Self {
+        self.customer = customer;
+        self
+    }
+
+    /// The kind of touch `index`.
+    #[must_use]
+    pub fn kind(&self, index: usize) -> crate::event::EventKind {
+        self.log.kind[self.touches[index]]
     }
 
     /// How many logged touches touch `index` stands for (1 unless the
@@ -101,6 +118,21 @@ pub trait AttributionModel: Send + Sync {
     /// [`apportion`] normalises them.
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]);
 
+    /// [`AttributionModel::weights`], for models that keep part of a
+    /// conversion for what would have happened without marketing: returns
+    /// that part's weight, on the scale of the touches' (0 by default).
+    fn weights_with_baseline(&self, path: &Path<'_>, weights: &mut [f64]) -> f64 {
+        self.weights(path, weights);
+        0.0
+    }
+
+    /// True for models that read every touch of the journey as logged,
+    /// whatever the path transform (`incremental`, fitted on real timing);
+    /// they also credit conversions without touches to the baseline.
+    fn reads_logged_path(&self) -> bool {
+        false
+    }
+
     /// For models whose channel totals are set globally (`markov`): each
     /// channel code's weight; channel totals are then rescaled to these
     /// proportions, and per-touch credit only splits a channel's total among
@@ -124,7 +156,7 @@ pub fn registry(config: &Config) -> Vec<Box<dyn AttributionModel>> {
 }
 
 /// The data-driven models, fitted on the journeys, after the rule-based ones.
-pub const DATA_DRIVEN: [&str; 2] = ["markov", "shapley"];
+pub const DATA_DRIVEN: [&str; 3] = ["markov", "shapley", Incremental::NAME];
 
 /// The names of every model, in report order.
 #[must_use]
@@ -171,9 +203,11 @@ pub fn describe(config: &Config) -> Vec<ModelDescription> {
             selected: is_selected(config, model.name()),
         })
         .collect();
-    for (name, formula) in
-        [("markov", Markov::formula_of_order(config.markov_order)), ("shapley", Shapley::FORMULA.into())]
-    {
+    for (name, formula) in [
+        ("markov", Markov::formula_of_order(config.markov_order)),
+        ("shapley", Shapley::FORMULA.into()),
+        (Incremental::NAME, Incremental::FORMULA.into()),
+    ] {
         described.push(ModelDescription {
             name,
             kind: "data-driven",
@@ -224,8 +258,9 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
 
 /// Every selected model, the data-driven ones fitted on counts over every
 /// journey: `first_order` is the run's first-order chain, which `markov`
-/// uses in order 1, `higher_order` the chain of `markov_order` above 1, and
-/// `coalitions` the Shapley game's counts.
+/// uses in order 1, `higher_order` the chain of `markov_order` above 1,
+/// `coalitions` the Shapley game's counts and `hazard` the purchase-rate
+/// sums `incremental` is fitted on.
 ///
 /// # Errors
 ///
@@ -235,6 +270,7 @@ pub fn build(
     first_order: &chain::Chain,
     higher_order: Option<&chain::Chain>,
     coalitions: &shapley::Coalitions,
+    hazard: &incremental::Counts,
 ) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
     let mut models = selected(config)?;
     if is_selected(config, "markov") {
@@ -243,6 +279,9 @@ pub fn build(
     }
     if is_selected(config, "shapley") {
         models.push(Box::new(Shapley::from_coalitions(coalitions)));
+    }
+    if is_selected(config, Incremental::NAME) {
+        models.push(Box::new(Incremental::fit(hazard, config.lookback.memory())));
     }
     Ok(models)
 }
@@ -301,7 +340,7 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), count);
-        assert_eq!(count, 8);
+        assert_eq!(count, 9);
     }
 
     #[test]

@@ -109,6 +109,24 @@ impl OutputDir {
     }
 }
 
+/// Writes one file atomically: into a temporary file beside `target`, then
+/// renamed over it, so that a reader never sees it half-written.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be written or moved into place.
+pub fn write_file(target: &Path, contents: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let directory = parent_dir(target)?;
+    let staging = staging_file(&directory, target)?;
+    let mut writer = BufWriter::new(staging.as_file());
+    contents(&mut writer).map_err(|error| Error::io(target, error))?;
+    writer.flush().map_err(|error| Error::io(target, error))?;
+    drop(writer);
+    staging.as_file().sync_all().map_err(|error| Error::io(target, error))?;
+    staging.persist(target).map_err(|error| Error::io(target, error.error))?;
+    Ok(())
+}
+
 /// The folder `path` goes in (`.` for a bare name), created if need be.
 ///
 /// # Errors

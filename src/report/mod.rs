@@ -24,8 +24,8 @@ pub use self::table::{OutputFormat, render};
 use crate::Result;
 use crate::attribution::{CreditSums, Credits, credit};
 use crate::config::Config;
-use crate::event::{NO_CHANNEL, Stage};
-use crate::event_log::{EventLog, NO_CHANNEL_CODE};
+use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
+use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
 use crate::ingest::SpendRow;
 use crate::journey::Journeys;
 use crate::models;
@@ -85,7 +85,7 @@ impl Analysis {
     pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
         let first_order = aggregates.first_order.chain(1);
         let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
-        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions)?;
+        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, &aggregates.hazard)?;
         Ok(Self { models, scores: StateScores::new(&first_order), chain_channels: first_order.channels() })
     }
 
@@ -221,7 +221,11 @@ impl Reports {
     /// Groups credit by name and joins spend and KPIs.
     fn new(log: &EventLog, credits: &Credits, model_names: &[&'static str], spend: PeriodSpend, kpis: Kpis) -> Self {
         let channel_name =
-            |code: u32| if code == NO_CHANNEL_CODE { NO_CHANNEL.to_owned() } else { log.channels.get(code).to_owned() };
+            |code: u32| match code {
+                NO_CHANNEL_CODE => NO_CHANNEL.to_owned(),
+                BASELINE_CODE => BASELINE_CHANNEL.to_owned(),
+                _ => log.channels.get(code).to_owned(),
+            };
         let models = model_names
             .iter()
             .zip(&credits.per_model)

@@ -39,6 +39,7 @@ use crate::event_log::{Dictionary, EventLog, SetAsideUser};
 use crate::ingest::{EventIngest, FileRows, Reject, RowCounts, SpendIngest, Warning};
 use crate::journey::{JourneyStats, Journeys};
 use crate::models::chain::{Chain, Counts, add_counts};
+use crate::models::incremental::{self, Incremental};
 use crate::models::shapley::{Coalitions, Shapley, add_coalitions};
 use crate::models::{self};
 use crate::report::{Kpis, Paths};
@@ -123,6 +124,8 @@ pub struct Aggregates {
     pub kpis: Kpis,
     /// Path totals.
     pub paths: Paths,
+    /// The purchase-rate sums `incremental` is fitted on, when it runs.
+    pub hazard: incremental::Counts,
 }
 
 impl Aggregates {
@@ -144,6 +147,10 @@ impl Aggregates {
         if models::is_selected(config, "shapley") {
             aggregates.coalitions = Shapley::count(log, journeys, config);
         }
+        if models::is_selected(config, Incremental::NAME) {
+            let end = log.time.iter().copied().max().unwrap_or(0);
+            aggregates.hazard = incremental::Counts::count(log, end, config.lookback.memory());
+        }
         aggregates.kpis = Kpis::compute(log, journeys, config);
         aggregates
     }
@@ -154,6 +161,7 @@ impl Aggregates {
         add_coalitions(&mut self.coalitions, other.coalitions);
         self.kpis.add(other.kpis);
         self.paths.add(other.paths);
+        self.hazard.add(other.hazard);
     }
 }
 

@@ -132,6 +132,7 @@ impl Codes {
                 .collect(),
             kpis,
             paths,
+            hazard: aggregates.hazard.renumber(|code| self.channel(code)),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! CSV field means: not defined. The page holds no time of the run and no
 //! input path, so the same data gives the same bytes.
 
-mod charts;
+pub(crate) mod charts;
 mod quality;
 mod sections;
 
@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::summary::Summary;
 
 /// The page's stylesheet, screen and print.
-const STYLE: &str = include_str!("style.css");
+pub(crate) const STYLE: &str = include_str!("style.css");
 
 /// Writes `report.html`.
 ///
@@ -244,7 +244,7 @@ impl<'a> Table<'a> {
 }
 
 /// Text made safe for HTML content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {

@@ -1,0 +1,341 @@
+//! What the fitted purchase rate is made of, and the sums it is fitted
+//! from.
+//!
+//! A user's time is cut into *phases*: from their first event, or from a
+//! purchase, to the next purchase or the end of the log. At each instant of
+//! a phase the rate is a sum of features of the phase's touches so far
+//! ([`Feature`]); the fit needs, per feature, its **exposure** (the time it
+//! was active, summed over every phase of every user) and, per purchase,
+//! the features active at that instant. Both are sums over users, exact in
+//! integers, so they merge across threads, buckets and machines in any
+//! order ([`Counts::add`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::EventKind;
+use crate::event_log::EventLog;
+use crate::hash::FastMap;
+use crate::time::MICROS_PER_DAY;
+
+/// Microseconds in an hour.
+const MICROS_PER_HOUR: i64 = MICROS_PER_DAY / 24;
+
+/// Age bins of a touch's own effect: `[0, 1h)`, `[1h, 6h)`, `[6h, 1d)`,
+/// `[1d, 3d)`, `[3d, 7d)`, `[7d, 14d)`, `[14d, memory)`.
+pub const AGE_EDGES: [i64; 7] =
+    [0, MICROS_PER_HOUR, 6 * MICROS_PER_HOUR, MICROS_PER_DAY, 3 * MICROS_PER_DAY, 7 * MICROS_PER_DAY, 14 * MICROS_PER_DAY];
+
+/// How long a click or visit counts as *open*: the touches around it may
+/// then work together with it (a session's closing).
+pub const SESSION: i64 = MICROS_PER_HOUR;
+
+/// Partners of an open touch younger than this are *recent*.
+pub const RECENT: i64 = MICROS_PER_DAY;
+
+/// One additive term of the purchase rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Feature {
+    /// The rate without any touch: a prospect's, or a customer's after a
+    /// first purchase.
+    Baseline {
+        /// After a first purchase.
+        customer: bool,
+    },
+    /// One touch of `channel` and `kind`, whose age is in bin `bin` of
+    /// [`AGE_EDGES`]; counted once per such touch.
+    Touch {
+        /// Channel code.
+        channel: u32,
+        /// Touch kind: 0 impression, 1 click, 2 visit.
+        kind: u8,
+        /// Age bin.
+        bin: u8,
+    },
+    /// While the latest click or visit on `opener` is open (younger than
+    /// [`SESSION`]), each other touch of `partner` within the memory;
+    /// `recent` when the partner is younger than [`RECENT`].
+    Session {
+        /// Channel of the open click or visit.
+        opener: u32,
+        /// Channel of the other touch.
+        partner: u32,
+        /// The partner is younger than a day.
+        recent: bool,
+    },
+    /// Channels `low < high` both touched within the memory.
+    Pair {
+        /// The lower channel code.
+        low: u32,
+        /// The higher channel code.
+        high: u32,
+    },
+}
+
+impl Feature {
+    /// The feature with channel codes renumbered by `code`.
+    #[must_use]
+    pub fn renumber(self, code: impl Fn(u32) -> u32) -> Self {
+        match self {
+            Self::Baseline { .. } => self,
+            Self::Touch { channel, kind, bin } => Self::Touch { channel: code(channel), kind, bin },
+            Self::Session { opener, partner, recent } => {
+                Self::Session { opener: code(opener), partner: code(partner), recent }
+            }
+            Self::Pair { low, high } => {
+                let (low, high) = (code(low), code(high));
+                Self::Pair { low: low.min(high), high: low.max(high) }
+            }
+        }
+    }
+
+    /// The channels the term involves: none, one or two.
+    #[must_use]
+    pub fn channels(self) -> [Option<u32>; 2] {
+        match self {
+            Self::Baseline { .. } => [None, None],
+            Self::Touch { channel, .. } => [Some(channel), None],
+            Self::Session { opener, partner, .. } => [Some(opener), Some(partner)],
+            Self::Pair { low, high } => [Some(low), Some(high)],
+        }
+    }
+}
+
+/// The features active at one purchase, sorted, with their counts.
+pub type Pattern = Vec<(Feature, u32)>;
+
+/// The sums the rate is fitted from, over some users.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Per feature, microseconds active (times its count), over every
+    /// phase.
+    pub exposure: BTreeMap<Feature, i128>,
+    /// Purchases per pattern of active features.
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
+    pub purchases: FastMap<Pattern, u64>,
+}
+
+impl Counts {
+    /// Adds the counts of other users. Associative and commutative, with
+    /// the empty counts as identity.
+    pub fn add(&mut self, other: Self) {
+        for (feature, time) in other.exposure {
+            *self.exposure.entry(feature).or_default() += time;
+        }
+        for (pattern, count) in other.purchases {
+            *self.purchases.entry(pattern).or_default() += count;
+        }
+    }
+
+    /// The counts with channel codes renumbered by `code`.
+    #[must_use]
+    pub fn renumber(self, code: impl Fn(u32) -> u32 + Copy) -> Self {
+        let mut renumbered = Self::default();
+        for (feature, time) in self.exposure {
+            *renumbered.exposure.entry(feature.renumber(code)).or_default() += time;
+        }
+        for (pattern, count) in self.purchases {
+            let mut pattern: Pattern = pattern.into_iter().map(|(feature, n)| (feature.renumber(code), n)).collect();
+            pattern.sort_unstable();
+            *renumbered.purchases.entry(pattern).or_default() += count;
+        }
+        renumbered
+    }
+
+    /// Counts every phase of every user of `log`; `end` is the end of the
+    /// log's time (phases still open end there) and `memory` how long a
+    /// touch can matter (the lookback).
+    #[must_use]
+    pub fn count(log: &EventLog, end: i64, memory: i64) -> Self {
+        use rayon::prelude::*;
+        (0..log.user_count())
+            .into_par_iter()
+            .with_min_len(2048)
+            .fold(
+                || (Self::default(), Vec::new()),
+                |(mut counts, mut touches), user| {
+                    counts.add_user(log, user, end, memory, &mut touches);
+                    (counts, touches)
+                },
+            )
+            .map(|(counts, _)| counts)
+            .reduce(Self::default, |mut left, right| {
+                left.add(right);
+                left
+            })
+    }
+
+    fn add_user(&mut self, log: &EventLog, user: usize, end: i64, memory: i64, touches: &mut Vec<PhaseTouch>) {
+        let events = log.user_events(user);
+        let Some(first) = events.clone().next() else {
+            return;
+        };
+        touches.clear();
+        let (mut start, mut customer) = (log.time[first], false);
+        let mut pattern = Vec::new();
+        for event in events {
+            let kind = log.kind[event];
+            if kind.is_touch() {
+                touches.push(PhaseTouch { time: log.time[event], channel: log.channel[event], kind: kind_index(kind) });
+                continue;
+            }
+            let time = log.time[event];
+            self.add_phase(touches, start, time, customer, memory);
+            active_features(touches, time, customer, memory, &mut pattern);
+            *self.purchases.entry(std::mem::take(&mut pattern)).or_default() += 1;
+            touches.clear();
+            (start, customer) = (time, true);
+        }
+        self.add_phase(touches, start, end.max(start), customer, memory);
+    }
+
+    /// Adds the exposure of one phase, `[start, end)`, with its touches.
+    fn add_phase(&mut self, touches: &[PhaseTouch], start: i64, end: i64, customer: bool, memory: i64) {
+        *self.exposure.entry(Feature::Baseline { customer }).or_default() += i128::from(end - start);
+        for touch in touches {
+            let upper = end.min(touch.time.saturating_add(memory));
+            for (bin, &low) in AGE_EDGES.iter().enumerate() {
+                let high = AGE_EDGES.get(bin + 1).map_or(upper, |&edge| upper.min(touch.time + edge));
+                let time = high - (touch.time + low).max(start);
+                if time > 0 {
+                    let feature = Feature::Touch { channel: touch.channel, kind: touch.kind, bin: to_u8(bin) };
+                    *self.exposure.entry(feature).or_default() += i128::from(time);
+                }
+            }
+        }
+        self.add_sessions(touches, end, memory);
+        self.add_pairs(touches, start, end, memory);
+    }
+
+    /// Session terms: while each opener is the latest open click or visit,
+    /// every other touch of the phase so far is its partner.
+    fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
+        let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].kind > 0).collect();
+        for (position, &opener) in openers.iter().enumerate() {
+            let from = touches[opener].time;
+            let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
+            let until = end.min(from + SESSION).min(next);
+            if until <= from {
+                continue;
+            }
+            for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
+                let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
+                let split = partner.time.saturating_add(RECENT);
+                for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
+                    if high > low {
+                        let feature =
+                            Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent };
+                        *self.exposure.entry(feature).or_default() += i128::from(high - low);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pair terms: the time both channels have a touch within the memory.
+    fn add_pairs(&mut self, touches: &[PhaseTouch], start: i64, end: i64, memory: i64) {
+        let mut presence: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+        for touch in touches {
+            let window = (touch.time.max(start), end.min(touch.time.saturating_add(memory)));
+            if window.1 <= window.0 {
+                continue;
+            }
+            let intervals = presence.entry(touch.channel).or_default();
+            match intervals.last_mut() {
+                Some(last) if window.0 <= last.1 => last.1 = last.1.max(window.1),
+                _ => intervals.push(window),
+            }
+        }
+        let channels: Vec<(u32, &Vec<(i64, i64)>)> = presence.iter().map(|(&code, list)| (code, list)).collect();
+        for (index, &(low, left)) in channels.iter().enumerate() {
+            for &(high, right) in &channels[index + 1..] {
+                let time = overlap(left, right);
+                if time > 0 {
+                    *self.exposure.entry(Feature::Pair { low, high }).or_default() += i128::from(time);
+                }
+            }
+        }
+    }
+}
+
+/// A touch of the current phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhaseTouch {
+    /// Microseconds since the epoch.
+    pub time: i64,
+    /// Channel code.
+    pub channel: u32,
+    /// 0 impression, 1 click, 2 visit.
+    pub kind: u8,
+}
+
+/// The kind's index among the touch kinds.
+#[must_use]
+pub fn kind_index(kind: EventKind) -> u8 {
+    match kind {
+        EventKind::Impression => 0,
+        EventKind::Click => 1,
+        EventKind::Visit | EventKind::Conversion => 2,
+    }
+}
+
+/// The age bin of a touch `age` microseconds old.
+#[must_use]
+pub fn age_bin(age: i64) -> u8 {
+    to_u8(AGE_EDGES.iter().rposition(|&edge| age >= edge).unwrap_or(0))
+}
+
+fn to_u8(value: usize) -> u8 {
+    u8::try_from(value).unwrap_or(u8::MAX)
+}
+
+/// The features active at `time` given the phase's `touches` (those up to
+/// `time`, in time order), sorted, into `out`.
+pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory: i64, out: &mut Pattern) {
+    out.clear();
+    out.push((Feature::Baseline { customer }, 1));
+    let alive = |touch: &PhaseTouch| touch.time <= time && time - touch.time <= memory;
+    for touch in touches.iter().filter(|touch| alive(touch)) {
+        out.push((Feature::Touch { channel: touch.channel, kind: touch.kind, bin: age_bin(time - touch.time) }, 1));
+    }
+    let opener = touches.iter().rposition(|touch| touch.kind > 0 && touch.time <= time);
+    if let Some(opener) = opener.filter(|&opener| time - touches[opener].time < SESSION) {
+        for (index, partner) in touches.iter().enumerate() {
+            if index != opener && alive(partner) {
+                let recent = time - partner.time < RECENT;
+                out.push((Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent }, 1));
+            }
+        }
+    }
+    let mut channels: Vec<u32> = touches.iter().filter(|touch| alive(touch)).map(|touch| touch.channel).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    for (index, &low) in channels.iter().enumerate() {
+        for &high in &channels[index + 1..] {
+            out.push((Feature::Pair { low, high }, 1));
+        }
+    }
+    out.sort_unstable();
+    // Equal features add up into one count.
+    let mut merged: Pattern = Vec::with_capacity(out.len());
+    for &(feature, count) in out.iter() {
+        match merged.last_mut() {
+            Some((last, total)) if *last == feature => *total += count,
+            _ => merged.push((feature, count)),
+        }
+    }
+    *out = merged;
+}
+
+/// The total length of the intersection of two sorted lists of disjoint
+/// intervals.
+fn overlap(left: &[(i64, i64)], right: &[(i64, i64)]) -> i64 {
+    let (mut total, mut i, mut j) = (0, 0, 0);
+    while i < left.len() && j < right.len() {
+        let (low, high) = (left[i].0.max(right[j].0), left[i].1.min(right[j].1));
+        total += (high - low).max(0);
+        if left[i].1 < right[j].1 { i += 1 } else { j += 1 }
+    }
+    total
+}

@@ -1,0 +1,277 @@
+//! Incremental: credit by what each touch added to the chance of buying,
+//! from a purchase rate fitted on every journey.
+
+mod features;
+mod solve;
+
+use std::collections::BTreeMap;
+
+pub use self::features::{AGE_EDGES, Counts, Feature, PhaseTouch, RECENT, SESSION, active_features, kind_index};
+pub use self::solve::Fit;
+use super::{AttributionModel, Path};
+use crate::time::MICROS_PER_DAY;
+
+/// Channel sets up to this size are credited by exact Shapley values over
+/// the fitted rate; larger ones by splitting each term among its channels.
+pub const EXACT_LIMIT: usize = 12;
+
+/// Credit by the incremental effect of each touch on the purchase rate.
+///
+/// **The fit.** A user's time is cut into phases (from the first event or a
+/// purchase to the next purchase, or to the end of the log), and within a
+/// phase purchases arrive at the rate
+///
+/// ```text
+/// λ(t) = b + Σ_touches β(channel, kind, age) + Σ_session γ(opener, partner, recent) + Σ_pairs δ(c, d)
+/// ```
+///
+/// — a baseline `b` (a prospect's, or a customer's), each touch's own
+/// effect by its channel, kind and age (7 bins up to the lookback), the
+/// effect of other touches while the latest click or visit is open (within
+/// an hour: a session's closing), and a term for each pair of channels
+/// touched together. Every term is ≥ 0. The terms are the maximum
+/// likelihood of the purchases under this rate (a Poisson process),
+/// computed from sums over users: each term's exposure time and the terms
+/// active at each purchase (see [`Counts`]). This is the additive hazard of
+/// survival attribution (Zhang, Wei and Ren 2014; Ji and Wang 2017).
+///
+/// **The credit.** For a purchase at `T`, `v(S)` is the fitted rate at `T`
+/// had only the touches of the channels in `S` happened. The baseline gets
+/// `v(∅) / v(all)` of the purchase (reported as `(baseline)`, not given to
+/// any channel), and each channel `c` its Shapley value in `v`,
+/// `φ_c / v(all)` (Du et al. 2019, "causally driven incremental multi touch
+/// attribution using a recurrent neural network", for the Shapley value of
+/// a counterfactual rate). Negative values (a channel whose removal would
+/// let an earlier click's session count) are set to 0 and the rest
+/// renormalised. A channel's credit is split among its touches in
+/// proportion to the terms each brings, equally when those are 0. Above
+/// [`EXACT_LIMIT`] channels, each term is split equally among the channels
+/// it involves (the Shapley value when no removal changes which click is
+/// open).
+///
+/// Assumptions, and when it fails, are in `docs/models.md`: touches are
+/// taken as given (their arrival depends only on what the log shows), and
+/// effects add up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incremental {
+    /// The fitted terms, purchases per day; terms at 0 are left out.
+    terms: BTreeMap<Feature, f64>,
+    /// How long a touch can matter, microseconds.
+    memory: i64,
+    /// How the fit ended.
+    fit: Fit,
+}
+
+impl Incremental {
+    /// The model's name in reports.
+    pub const NAME: &'static str = "incremental";
+
+    /// The formula, in one line.
+    pub const FORMULA: &'static str = "rate λ(t) = b + Σ β(channel, kind, age) + Σ γ(open click × other touch) + \
+         Σ δ(channel pair), fitted by maximum likelihood on every journey; a purchase's credit = Shapley value of \
+         each channel in λ at the purchase, with λ(∅)/λ to (baseline)";
+
+    /// Fits the terms on `counts`, counted with touches that matter for
+    /// `memory` microseconds.
+    #[must_use]
+    pub fn fit(counts: &Counts, memory: i64) -> Self {
+        let mut index: BTreeMap<Feature, usize> = BTreeMap::new();
+        for feature in counts.exposure.keys() {
+            let next = index.len();
+            index.entry(*feature).or_insert(next);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
+        let exposure: Vec<f64> =
+            index.keys().map(|feature| counts.exposure[feature] as f64 / MICROS_PER_DAY as f64).collect();
+        let mut purchases: Vec<(&Vec<(Feature, u32)>, u64)> =
+            counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
+        purchases.sort_unstable();
+        #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
+        let patterns: Vec<solve::Pattern> = purchases
+            .into_iter()
+            .map(|(pattern, count)| solve::Pattern {
+                features: pattern
+                    .iter()
+                    .filter_map(|(feature, times)| index.get(feature).map(|&slot| (slot, f64::from(*times))))
+                    .collect(),
+                purchases: count as f64,
+            })
+            .collect();
+        let floors: Vec<usize> =
+            index.iter().filter(|(feature, _)| matches!(feature, Feature::Baseline { .. })).map(|(_, &slot)| slot).collect();
+        let (theta, fit) = solve::fit(&patterns, &exposure, &floors);
+        let terms = index.into_iter().map(|(feature, slot)| (feature, theta[slot])).filter(|(_, value)| *value > 0.0).collect();
+        Self { terms, memory, fit }
+    }
+
+    /// The fitted terms, purchases per day.
+    #[must_use]
+    pub fn terms(&self) -> &BTreeMap<Feature, f64> {
+        &self.terms
+    }
+
+    /// How the fit ended.
+    #[must_use]
+    pub fn report(&self) -> Fit {
+        self.fit
+    }
+
+    /// The rate of a pattern of active features.
+    fn rate(&self, pattern: &[(Feature, u32)]) -> f64 {
+        pattern.iter().map(|(feature, count)| self.terms.get(feature).copied().unwrap_or(0.0) * f64::from(*count)).sum()
+    }
+
+    /// Each touch's own terms in `pattern`: its touch term, half of each
+    /// session term it opens or partners, and an equal part of its
+    /// channel's half of each pair term.
+    fn touch_terms(&self, touches: &[PhaseTouch], at: i64) -> Vec<f64> {
+        let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
+        let term = |feature: Feature| self.terms.get(&feature).copied().unwrap_or(0.0);
+        let mut own: Vec<f64> = touches
+            .iter()
+            .map(|touch| {
+                if alive(touch) {
+                    term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin: features::age_bin(at - touch.time) })
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let opener = touches.iter().rposition(|touch| touch.kind > 0 && touch.time <= at);
+        if let Some(opener) = opener.filter(|&opener| at - touches[opener].time < SESSION) {
+            for (index, partner) in touches.iter().enumerate() {
+                if index != opener && alive(partner) {
+                    let recent = at - partner.time < RECENT;
+                    let value = term(Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent });
+                    own[opener] += value / 2.0;
+                    own[index] += value / 2.0;
+                }
+            }
+        }
+        let mut by_channel: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
+            by_channel.entry(touch.channel).or_default().push(index);
+        }
+        let channels: Vec<(u32, &Vec<usize>)> = by_channel.iter().map(|(&code, list)| (code, list)).collect();
+        for (position, &(low, lows)) in channels.iter().enumerate() {
+            for &(high, highs) in &channels[position + 1..] {
+                let value = term(Feature::Pair { low, high }) / 2.0;
+                for members in [lows, highs] {
+                    #[expect(clippy::cast_precision_loss, reason = "a handful of touches")]
+                    let part = value / members.len() as f64;
+                    members.iter().for_each(|&index| own[index] += part);
+                }
+            }
+        }
+        own
+    }
+
+    /// The credit of one purchase at `at` after `touches`: per touch, and
+    /// the baseline's part, in shares of the purchase.
+    fn credit(&self, touches: &[PhaseTouch], at: i64, customer: bool, weights: &mut [f64]) -> f64 {
+        let mut pattern = Vec::new();
+        active_features(touches, at, customer, self.memory, &mut pattern);
+        let total = self.rate(&pattern);
+        let own = self.touch_terms(touches, at);
+        let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let baseline_rate = self.terms.get(&Feature::Baseline { customer }).copied().unwrap_or(0.0);
+        if total <= 0.0 || channels.is_empty() {
+            weights.fill(0.0);
+            return 1.0;
+        }
+        let values = if channels.len() <= EXACT_LIMIT {
+            self.shapley(touches, at, customer, &channels, &mut pattern)
+        } else {
+            channels.iter().map(|&channel| own_total(touches, &own, channel)).collect()
+        };
+        let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
+        let sum: f64 = positive.iter().sum();
+        let marketing = (total - baseline_rate).max(0.0);
+        for (index, touch) in touches.iter().enumerate() {
+            let slot = channels.binary_search(&touch.channel).unwrap_or(0);
+            let channel_share = if sum > 0.0 { marketing * positive[slot] / sum } else { 0.0 };
+            let members = own_total(touches, &own, touch.channel);
+            weights[index] = if members > 0.0 {
+                channel_share * own[index] / members
+            } else {
+                #[expect(clippy::cast_precision_loss, reason = "a handful of touches")]
+                let count = touches.iter().filter(|other| other.channel == touch.channel).count() as f64;
+                channel_share / count
+            };
+        }
+        if sum > 0.0 { total - marketing } else { total }
+    }
+
+    /// Exact Shapley values of the channels in the fitted rate at `at`.
+    fn shapley(
+        &self,
+        touches: &[PhaseTouch],
+        at: i64,
+        customer: bool,
+        channels: &[u32],
+        pattern: &mut Vec<(Feature, u32)>,
+    ) -> Vec<f64> {
+        let count = channels.len();
+        let mut kept = Vec::with_capacity(touches.len());
+        let values: Vec<f64> = (0..1_usize << count)
+            .map(|subset| {
+                kept.clear();
+                kept.extend(touches.iter().filter(|touch| {
+                    let slot = channels.binary_search(&touch.channel).unwrap_or(0);
+                    subset & (1 << slot) != 0
+                }));
+                active_features(&kept, at, customer, self.memory, pattern);
+                self.rate(pattern)
+            })
+            .collect();
+        let factorial = |value: usize| (1..=value).map(|factor| factor as f64).product::<f64>();
+        let whole = factorial(count);
+        (0..count)
+            .map(|player| {
+                let bit = 1 << player;
+                (0..values.len())
+                    .filter(|subset| subset & bit == 0)
+                    .map(|subset| {
+                        let size = subset.count_ones() as usize;
+                        factorial(size) * factorial(count - size - 1) / whole * (values[subset | bit] - values[subset])
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+fn own_total(touches: &[PhaseTouch], own: &[f64], channel: u32) -> f64 {
+    touches.iter().zip(own).filter(|(touch, _)| touch.channel == channel).map(|(_, value)| value).sum()
+}
+
+impl AttributionModel for Incremental {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn formula(&self) -> String {
+        Self::FORMULA.to_owned()
+    }
+
+    fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
+        self.weights_with_baseline(path, weights);
+    }
+
+    fn weights_with_baseline(&self, path: &Path<'_>, weights: &mut [f64]) -> f64 {
+        let touches: Vec<PhaseTouch> = (0..path.len())
+            .map(|index| PhaseTouch {
+                time: path.converted_at - path.age(index),
+                channel: path.channel_code(index),
+                kind: kind_index(path.kind(index)),
+            })
+            .collect();
+        self.credit(&touches, path.converted_at, path.customer, weights)
+    }
+
+    fn reads_logged_path(&self) -> bool {
+        true
+    }
+}
