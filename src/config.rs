@@ -18,6 +18,80 @@ pub const EVENT_COLUMNS: [&str; 7] = ["user_id", "timestamp", "channel", "campai
 /// The canonical names of the spend table's columns.
 pub const SPEND_COLUMNS: [&str; 7] = ["date", "channel", "campaign", "stage", "spend", "impressions", "clicks"];
 
+/// One of a run's two input tables, each with its own column mappings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputTable {
+    /// The touchpoint log: mapped by `--column` and `[columns]`.
+    Log,
+    /// The ad-spend table: mapped by `--spend-column` and `[spend_columns]`.
+    Spend,
+}
+
+impl InputTable {
+    /// The table's canonical column names.
+    #[must_use]
+    pub fn canonical_columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Log => &EVENT_COLUMNS,
+            Self::Spend => &SPEND_COLUMNS,
+        }
+    }
+
+    /// The command-line flag that maps the table's columns.
+    #[must_use]
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Log => "--column",
+            Self::Spend => "--spend-column",
+        }
+    }
+
+    /// The config file's table of the table's column mappings.
+    #[must_use]
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Self::Log => "columns",
+            Self::Spend => "spend_columns",
+        }
+    }
+
+    /// What the table is called in messages.
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Log => "the touchpoint log",
+            Self::Spend => "the spend table",
+        }
+    }
+
+    /// Checks that `canonical` names a column of this table; the error says
+    /// which columns it has, and where a column of the other table is mapped.
+    ///
+    /// # Errors
+    ///
+    /// The message when `canonical` is not one of the table's columns.
+    pub fn check_column(self, canonical: &str) -> Result<(), String> {
+        if self.canonical_columns().contains(&canonical) {
+            return Ok(());
+        }
+        let other = match self {
+            Self::Log => Self::Spend,
+            Self::Spend => Self::Log,
+        };
+        if other.canonical_columns().contains(&canonical) {
+            return Err(format!(
+                "`{canonical}` is a column of {} only: map it with `{} {canonical}=NAME` or in the config file's [{}] table",
+                other.description(),
+                other.flag(),
+                other.config_key()
+            ));
+        }
+        let mut known = self.canonical_columns().to_vec();
+        known.sort_unstable();
+        Err(format!("unknown column `{canonical}` of {}; expected one of {}", self.description(), known.join(", ")))
+    }
+}
+
 /// The default of [`Config::max_events_per_user`].
 pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 
@@ -25,9 +99,12 @@ pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Canonical column name → the name used in the input files, for the
-    /// columns whose names differ. Applies to the log and the spend table.
+    /// Canonical column name → the name used in the touchpoint log's files,
+    /// for the columns whose names differ.
     pub columns: BTreeMap<String, String>,
+    /// Canonical column name → the name used in the spend table's files, for
+    /// the columns whose names differ.
+    pub spend_columns: BTreeMap<String, String>,
     /// Channel → funnel stage, used when the log has no stage column, when a
     /// row's stage is blank, and for spend rows without a stage.
     pub channel_stages: BTreeMap<String, Stage>,
@@ -120,6 +197,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             columns: BTreeMap::new(),
+            spend_columns: BTreeMap::new(),
             channel_stages: default_channel_stages(),
             channel_classes: default_channel_classes(),
             lookback: Lookback::default(),
@@ -196,6 +274,13 @@ impl Config {
             let value = weights.map(|weight| weight.to_string()).join(",");
             return Err(invalid("position_weights", value, "weights must be ≥ 0, not all 0, with a finite sum"));
         }
+        for table in [InputTable::Log, InputTable::Spend] {
+            for canonical in self.mappings(table).keys() {
+                table
+                    .check_column(canonical)
+                    .map_err(|reason| invalid(&format!("[{}] key", table.config_key()), canonical.clone(), &reason))?;
+            }
+        }
         if !(1..=4).contains(&self.markov_order) {
             return Err(invalid("markov_order", self.markov_order.to_string(), "expected 1, 2, 3 or 4"));
         }
@@ -221,10 +306,19 @@ impl Config {
         u8::try_from(self.delimiter).ok().filter(u8::is_ascii).unwrap_or(b',')
     }
 
-    /// The name a canonical column has in the input files.
+    /// The column mappings of one input table.
     #[must_use]
-    pub fn column_name<'a>(&'a self, canonical: &'a str) -> &'a str {
-        self.columns.get(canonical).map_or(canonical, String::as_str)
+    pub fn mappings(&self, table: InputTable) -> &BTreeMap<String, String> {
+        match table {
+            InputTable::Log => &self.columns,
+            InputTable::Spend => &self.spend_columns,
+        }
+    }
+
+    /// The name a canonical column has in an input table's files.
+    #[must_use]
+    pub fn column_name<'a>(&'a self, table: InputTable, canonical: &'a str) -> &'a str {
+        self.mappings(table).get(canonical).map_or(canonical, String::as_str)
     }
 
     /// True when a day (days since the epoch) is inside the analysis period.
@@ -314,7 +408,7 @@ mod tests {
         assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
-        assert_eq!(keys.len(), 14, "{keys:?}");
+        assert_eq!(keys.len(), 15, "{keys:?}");
         for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");
@@ -337,6 +431,41 @@ mod tests {
             twice.unwrap_err(),
             "[channel_classes]: `Paid Search` and `paid_search` name the same channel `paid_search`"
         );
+    }
+
+    #[test]
+    fn each_table_is_mapped_in_its_own_table_of_the_file() {
+        let config = Config::parse("[columns]\nstage = \"funnel_stage\"\n[spend_columns]\nspend = \"cost\"\n").unwrap();
+        assert_eq!(config.validate().map_err(|error| error.to_string()), Ok(()));
+        assert_eq!(config.column_name(InputTable::Log, "stage"), "funnel_stage");
+        assert_eq!(config.column_name(InputTable::Spend, "stage"), "stage", "the log's mapping stays in the log");
+        assert_eq!(config.column_name(InputTable::Spend, "spend"), "cost");
+        assert_eq!(config.column_name(InputTable::Log, "channel"), "channel");
+
+        let misplaced = Config::parse("[columns]\nspend = \"cost\"\n").unwrap().validate().unwrap_err();
+        assert_eq!(
+            misplaced.to_string(),
+            "invalid [columns] key `spend`: `spend` is a column of the spend table only: map it with \
+             `--spend-column spend=NAME` or in the config file's [spend_columns] table"
+        );
+        let unknown = Config::parse("[spend_columns]\ncolour = \"hue\"\n").unwrap().validate().unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "invalid [spend_columns] key `colour`: unknown column `colour` of the spend table; expected one of \
+             campaign, channel, clicks, date, impressions, spend, stage"
+        );
+        assert_eq!(
+            InputTable::Spend.check_column("user_id"),
+            Err("`user_id` is a column of the touchpoint log only: map it with `--column user_id=NAME` \
+                 or in the config file's [columns] table"
+                .to_owned())
+        );
+        for shared in ["channel", "campaign", "stage"] {
+            assert_eq!(
+                (InputTable::Log.check_column(shared), InputTable::Spend.check_column(shared)),
+                (Ok(()), Ok(()))
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::config::InputTable;
+
 /// Everything that can stop a touchpath run.
 ///
 /// Messages are lowercase without a trailing period; the binary prints the
@@ -37,6 +39,8 @@ pub enum Error {
     MissingColumn {
         /// The file involved.
         path: PathBuf,
+        /// The table the file belongs to, whose mappings apply.
+        table: InputTable,
         /// The column's name in the file (after mapping).
         column: String,
         /// The canonical name, when the column was remapped.
@@ -121,7 +125,7 @@ impl Error {
     #[must_use]
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::MissingColumn { column, mapped_from, found, .. } => {
+            Self::MissingColumn { table, column, mapped_from, found, .. } => {
                 if let [only] = found.as_slice()
                     && let Some(separator) = [';', '\t', '|'].into_iter().find(|separator| only.contains(*separator))
                 {
@@ -133,8 +137,10 @@ impl Error {
                 }
                 let canonical = mapped_from.as_deref().unwrap_or(column);
                 Some(format!(
-                    "if the file names it differently, map it with `--column {canonical}=NAME` \
-                     or in the config file's [columns] table"
+                    "if the file names it differently, map it with `{} {canonical}=NAME` \
+                     or in the config file's [{}] table",
+                    table.flag(),
+                    table.config_key()
                 ))
             }
             Self::RejectRate { .. } => Some(

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use touchpath::Config;
 use touchpath::bucket::Bucket;
-use touchpath::config::{ByteSize, EVENT_COLUMNS, SPEND_COLUMNS};
+use touchpath::config::{ByteSize, InputTable};
 use touchpath::event::normalize_channel;
 use touchpath::journey::PathTransform;
 use touchpath::report::{OutputFormat, render, write_path_rows};
@@ -25,7 +25,8 @@ const SAMPLE_DIR: &str = "datasets/sample";
   touchpath run                                   # the bundled sample
   touchpath run --events logs/ --spend spend.csv --out report
   touchpath run --events a.parquet b.parquet --lookback 7d --timezone Europe/Paris
-  touchpath run --events log.csv --column user_id=visitor --column revenue=value")]
+  touchpath run --events log.csv --column user_id=visitor --column revenue=value
+  touchpath run --events log.csv --spend spend.csv --spend-column spend=cost")]
 pub struct RunArgs {
     /// Touchpoint log files or directories (CSV or Parquet); default: the bundled sample.
     #[arg(long, num_args = 1.., value_name = "PATH")]
@@ -45,9 +46,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Map a column: `CANONICAL=NAME_IN_FILE` (repeatable), e.g. `stage=funnel_stage`.
-    #[arg(long = "column", value_name = "CANONICAL=NAME", value_parser = parse_mapping)]
+    /// Map a column of the touchpoint log: `CANONICAL=NAME_IN_FILE` (repeatable), e.g. `stage=funnel_stage`.
+    #[arg(long = "column", value_name = "CANONICAL=NAME", value_parser = parse_log_mapping)]
     columns: Vec<(String, String)>,
+
+    /// Map a column of the spend table: `CANONICAL=NAME_IN_FILE` (repeatable), e.g. `spend=cost`.
+    #[arg(long = "spend-column", value_name = "CANONICAL=NAME", value_parser = parse_spend_mapping)]
+    spend_columns: Vec<(String, String)>,
 
     /// How far back from a conversion touches count: 12h, 7d, 30d, ... or none [default: 30d].
     #[arg(long, value_name = "DURATION")]
@@ -160,17 +165,24 @@ fn parse_weights(raw: &str) -> Result<[f64; 3], String> {
     Ok(weights)
 }
 
-fn parse_mapping(raw: &str) -> Result<(String, String), String> {
-    let (canonical, name) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("expected CANONICAL=NAME, such as stage=funnel_stage; got `{raw}`"))?;
+fn parse_log_mapping(raw: &str) -> Result<(String, String), String> {
+    parse_mapping(raw, InputTable::Log)
+}
+
+fn parse_spend_mapping(raw: &str) -> Result<(String, String), String> {
+    parse_mapping(raw, InputTable::Spend)
+}
+
+/// Reads `CANONICAL=NAME` for a column of `table`.
+fn parse_mapping(raw: &str, table: InputTable) -> Result<(String, String), String> {
+    let example = match table {
+        InputTable::Log => "stage=funnel_stage",
+        InputTable::Spend => "spend=cost",
+    };
+    let (canonical, name) =
+        raw.split_once('=').ok_or_else(|| format!("expected CANONICAL=NAME, such as {example}; got `{raw}`"))?;
     let canonical = canonical.trim();
-    if !EVENT_COLUMNS.contains(&canonical) && !SPEND_COLUMNS.contains(&canonical) {
-        let mut known: Vec<&str> = EVENT_COLUMNS.iter().chain(SPEND_COLUMNS.iter()).copied().collect();
-        known.sort_unstable();
-        known.dedup();
-        return Err(format!("unknown column `{canonical}`; expected one of {}", known.join(", ")));
-    }
+    table.check_column(canonical)?;
     if name.trim().is_empty() {
         return Err(format!("no file column name given for `{canonical}`"));
     }
@@ -205,6 +217,9 @@ impl RunArgs {
         };
         for (canonical, name) in &self.columns {
             config.columns.insert(canonical.clone(), name.clone());
+        }
+        for (canonical, name) in &self.spend_columns {
+            config.spend_columns.insert(canonical.clone(), name.clone());
         }
         if let Some(lookback) = self.lookback {
             config.lookback = lookback;

@@ -23,7 +23,7 @@ pub use spend::{SpendIngest, SpendRow, ingest_spend};
 use self::cells::Cells;
 use self::row::{EventColumns, ParsedRows, RowContext, parse_rows};
 use crate::bucket::Bucket;
-use crate::config::{Config, EVENT_COLUMNS};
+use crate::config::{Config, InputTable};
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::format::FileFormat;
 use crate::progress::{Progress, Silent};
@@ -285,7 +285,8 @@ fn locate_rejects(source: &SourceFile, rejects: &mut [Reject]) -> Result<()> {
 }
 
 fn event_columns(frame: &DataFrame, source: &SourceFile, config: &Config) -> Result<EventColumns> {
-    let mut resolved = resolve_columns(frame, source, config, &EVENT_COLUMNS, &["user_id", "timestamp", "channel"])?;
+    let required = ["user_id", "timestamp", "channel"];
+    let mut resolved = resolve_columns(frame, source, config, InputTable::Log, &required)?;
     let mut take = |index: usize| resolved[index].take();
     let required = |cells: Option<Cells>| cells.unwrap_or(Cells::Constant(None));
     let columns = EventColumns {
@@ -299,7 +300,7 @@ fn event_columns(frame: &DataFrame, source: &SourceFile, config: &Config) -> Res
     };
     let type_error = |canonical: &str, cells: &Cells, expected: &'static str| Error::ColumnType {
         path: source.path.clone(),
-        column: config.column_name(canonical).to_owned(),
+        column: config.column_name(InputTable::Log, canonical).to_owned(),
         found: cells_type_name(cells).to_owned(),
         expected,
     };
@@ -338,20 +339,23 @@ pub(crate) fn cells_type_name(cells: &Cells) -> &'static str {
     }
 }
 
-/// Finds each canonical column in a frame, by its mapped name: exactly, else
-/// ignoring case and surrounding spaces, else as a hive partition key.
+/// Finds each canonical column of `table` in a frame, in the table's order,
+/// by the name the table's mappings give it: exactly, else ignoring case and
+/// surrounding spaces, else as a hive partition key. A required column, or
+/// one mapped explicitly, must be found.
 pub(crate) fn resolve_columns(
     frame: &DataFrame,
     source: &SourceFile,
     config: &Config,
-    canonical: &[&str],
+    table: InputTable,
     required: &[&str],
 ) -> Result<Vec<Option<Cells>>> {
     let names: Vec<String> = frame.get_column_names().iter().map(ToString::to_string).collect();
+    let canonical = table.canonical_columns();
     let mut resolved = Vec::with_capacity(canonical.len());
     for &column in canonical {
-        let wanted = config.column_name(column);
-        let explicit = config.columns.contains_key(column);
+        let wanted = config.column_name(table, column);
+        let explicit = config.mappings(table).contains_key(column);
         let found = names.iter().find(|name| name.as_str() == wanted).or_else(|| {
             let mut loose = names.iter().filter(|name| name.trim().eq_ignore_ascii_case(wanted));
             let first = loose.next();
@@ -370,6 +374,7 @@ pub(crate) fn resolve_columns(
         } else if required.contains(&column) || explicit {
             return Err(Error::MissingColumn {
                 path: source.path.clone(),
+                table,
                 column: wanted.to_owned(),
                 mapped_from: explicit.then(|| column.to_owned()),
                 found: names,

@@ -15,7 +15,7 @@ use super::row::{
     INVALID_UTF8, REPLACEMENT, Reject, RejectReason, WRONG_FIELD_COUNT, Warning, float_to_micros, parse_amount,
 };
 use super::{FileRows, RowCounts, SourceFile, resolve_columns};
-use crate::config::{Config, SPEND_COLUMNS};
+use crate::config::{Config, InputTable, SPEND_COLUMNS};
 use crate::event::{Stage, normalize_channel};
 use crate::format::FileFormat;
 use crate::time::{MICROS_PER_DAY, parse_date};
@@ -79,7 +79,7 @@ pub fn ingest_spend(files: &[SourceFile], config: &Config) -> Result<SpendIngest
     let mut located = Vec::new();
     for (index, source) in files.iter().enumerate() {
         let read = super::source::read_file(source, config.delimiter_byte())?;
-        let columns = resolve_columns(&read.frame, source, config, &SPEND_COLUMNS, &["date", "channel", "spend"])?;
+        let columns = resolve_columns(&read.frame, source, config, InputTable::Spend, &["date", "channel", "spend"])?;
         let height = read.frame.height();
         let blake3 = read.blake3;
         let mut file_rejects = Vec::new();

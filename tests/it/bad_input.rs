@@ -108,7 +108,13 @@ fn a_mapped_column_the_file_lacks_and_an_unknown_canonical_name() {
     );
     let output = run(&workspace, "events.csv", &["--column", "colour=hue"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("unknown column `colour`; expected one of campaign, channel, clicks"));
+    assert!(
+        stderr(&output).contains(
+            "unknown column `colour` of the touchpoint log; expected one of campaign, channel, event_type, revenue"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! same bytes; and every chart renders in a real browser (headless Chromium).
 //!
 //! The browser test needs `/usr/bin/chromium` (Debian's `chromium` package;
-//! `.ci/run` installs it) and fails without it. With
+//! `scripts/test.sh` installs it) and fails without it. With
 //! `TOUCHPATH_UPDATE_SCREENSHOT=1` it also refreshes `docs/report.png`.
 
 use std::collections::BTreeMap;
@@ -288,7 +288,7 @@ fn every_chart_renders_in_headless_chromium() {
     assert!(
         Path::new(CHROMIUM).is_file(),
         "{CHROMIUM} is missing: this test renders report.html in headless Chromium. Install Debian's package: \
-         `apt-get update && apt-get install -y --no-install-recommends chromium` (.ci/run does this)"
+         `apt-get update && apt-get install -y --no-install-recommends chromium` (scripts/test.sh does this)"
     );
     let workspace = Workspace::new();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sample");

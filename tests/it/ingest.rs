@@ -4,7 +4,7 @@ use touchpath::Config;
 use touchpath::ingest::{RejectReason, discover, ingest_events};
 use touchpath::time::TimeZone;
 
-use crate::support::{NOW, Workspace, count};
+use crate::support::{NOW, Workspace, count, stderr};
 
 /// One row per reject reason, plus accepted rows around them. The quoted
 /// campaign with a line break pushes the physical line numbers after it.
@@ -119,6 +119,136 @@ fn a_mapped_column_that_does_not_exist_is_an_error() {
     let error = workspace.run(&[events], &[], &config).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("required column `funnel_stage` not found (mapped from `stage`)"), "{message}");
+}
+
+/// A log and a spend table with touchpath's column names; the spend table
+/// has no `stage` column (its stages come from the channel map).
+const CANONICAL_LOG: &str = "\
+user_id,timestamp,channel,campaign,stage,event_type,revenue
+u1,2026-01-01T10:00:00Z,paid_search,brand,consideration,click,
+u1,2026-01-02T10:00:00Z,email,,loyalty,click,
+u1,2026-01-03T10:00:00Z,,,,conversion,120
+u2,2026-01-01T12:00:00Z,display,spring,awareness,impression,
+u2,2026-01-04T09:00:00Z,paid_search,brand,,click,
+u2,2026-01-04T10:00:00Z,,,,conversion,80
+";
+const CANONICAL_SPEND: &str = "\
+date,channel,campaign,spend
+2026-01-01,paid_search,brand,40
+2026-01-01,display,spring,25.5
+2026-01-02,email,,3
+";
+
+/// Runs `touchpath run` in `workspace` on `events.csv` and `spend.csv` with
+/// extra arguments, writing to `out`.
+fn run_with_spend(workspace: &Workspace, out: &str, extra: &[&str]) -> std::process::Output {
+    let args = ["run", "--events", "events.csv", "--spend", "spend.csv", "--out", out, "--format", "csv"];
+    workspace.touchpath(&[&args[..], extra].concat())
+}
+
+#[test]
+fn the_log_and_the_spend_table_are_mapped_separately() {
+    let canonical = Workspace::new();
+    canonical.write("events.csv", CANONICAL_LOG);
+    canonical.write("spend.csv", CANONICAL_SPEND);
+    let expected = run_with_spend(&canonical, "out", &[]);
+    assert!(expected.status.success(), "{}", stderr(&expected));
+
+    // The log names three columns differently, one of which (`channel`) the
+    // spend table names canonically; the spend table renames `spend` and has
+    // no `stage` column, which a log-only mapping of `stage` must not need.
+    let renamed = Workspace::new();
+    let log_header = "user_id,timestamp,source,campaign,funnel_stage,event_type,conversion_value";
+    renamed.write("events.csv", &CANONICAL_LOG.replacen(CANONICAL_LOG.lines().next().unwrap(), log_header, 1));
+    renamed.write("spend.csv", &CANONICAL_SPEND.replacen("campaign,spend", "campaign,cost", 1));
+    let mappings = [
+        ["--column", "stage=funnel_stage"],
+        ["--column", "revenue=conversion_value"],
+        ["--column", "channel=source"],
+        ["--spend-column", "spend=cost"],
+    ];
+    let output = run_with_spend(&renamed, "out", &mappings.concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    for file in ["channels.csv", "stages.csv", "campaigns.csv"] {
+        assert_eq!(renamed.read(&format!("out/{file}")), canonical.read(&format!("out/{file}")), "{file}");
+    }
+    assert_eq!(output.stdout, expected.stdout);
+    let channels = renamed.read("out/channels.csv");
+    // u2's conversion (80) is last-clicked on paid_search, which spent 40.
+    let paid_search = "last_click,paid_search,1.000000,80.00,50.0000,40.0000,40.00,2.0000,40.00,0.00";
+    assert!(channels.lines().any(|line| line == paid_search), "{channels}");
+    let summary = renamed.summary();
+    assert_eq!(count(&summary, "/spend/rows/accepted"), 3);
+    assert_eq!(summary["config"]["columns"]["stage"], "funnel_stage");
+    assert_eq!(summary["config"]["spend_columns"], serde_json::json!({ "spend": "cost" }));
+}
+
+#[test]
+fn a_spend_column_mapped_to_a_missing_name_names_the_spend_file_and_its_flag() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", CANONICAL_LOG);
+    workspace.write("spend.csv", CANONICAL_SPEND);
+    let output = run_with_spend(&workspace, "out", &["--spend-column", "spend=cost"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("error: spend.csv: required column `cost` not found (mapped from `spend`); columns found:"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "hint: if the file names it differently, map it with `--spend-column spend=NAME` \
+             or in the config file's [spend_columns] table"
+        ),
+        "{message}"
+    );
+    assert!(!workspace.path("out").exists(), "nothing is published");
+
+    // A spend table's column in the log's mappings, or the other way round,
+    // is refused with the flag that maps it.
+    let misplaced = run_with_spend(&workspace, "out", &["--column", "spend=cost"]);
+    assert_eq!(misplaced.status.code(), Some(1));
+    let message = stderr(&misplaced);
+    assert!(message.contains("`spend` is a column of the spend table only: map it with `--spend-column"), "{message}");
+    let misplaced = run_with_spend(&workspace, "out", &["--spend-column", "revenue=value"]);
+    assert_eq!(misplaced.status.code(), Some(1));
+    let message = stderr(&misplaced);
+    assert!(message.contains("`revenue` is a column of the touchpoint log only: map it with `--column"), "{message}");
+}
+
+#[test]
+fn the_config_file_maps_the_spend_table_in_spend_columns() {
+    let workspace = Workspace::new();
+    workspace.write("events.csv", &CANONICAL_LOG.replacen("stage", "funnel_stage", 1));
+    workspace.write("spend.csv", &CANONICAL_SPEND.replacen("date,", "day,", 1).replacen(",spend", ",cost", 1));
+    workspace.write(
+        "touchpath.toml",
+        "[columns]\nstage = \"funnel_stage\"\n\n[spend_columns]\ndate = \"day\"\nspend = \"cost\"\n",
+    );
+    let output = run_with_spend(&workspace, "out", &["--config", "touchpath.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = workspace.summary();
+    assert_eq!(count(&summary, "/spend/rows/accepted"), 3);
+    assert_eq!(summary["config"]["spend_columns"], serde_json::json!({ "date": "day", "spend": "cost" }));
+
+    // A flag adds to the file's mappings and wins over the same key.
+    workspace.write("spend.csv", &CANONICAL_SPEND.replacen("date,", "day,", 1).replacen(",spend", ",amount", 1));
+    let flagged = run_with_spend(&workspace, "out", &["--config", "touchpath.toml", "--spend-column", "spend=amount"]);
+    assert!(flagged.status.success(), "{}", stderr(&flagged));
+    assert_eq!(workspace.summary()["config"]["spend_columns"], serde_json::json!({ "date": "day", "spend": "amount" }));
+
+    // [columns] no longer reaches the spend table: a spend mapping left
+    // there is refused rather than silently ignored.
+    workspace.write("old.toml", "[columns]\nspend = \"cost\"\n");
+    let old = run_with_spend(&workspace, "out", &["--config", "old.toml"]);
+    assert_eq!(old.status.code(), Some(1));
+    let message = stderr(&old);
+    assert!(
+        message.contains("invalid [columns] key `spend`: `spend` is a column of the spend table only")
+            && message.contains("[spend_columns]"),
+        "{message}"
+    );
 }
 
 #[test]
