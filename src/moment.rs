@@ -30,9 +30,13 @@ pub struct StateScores {
 
 impl StateScores {
     /// Solves the chain once.
-    #[must_use]
-    pub fn new(chain: &Chain) -> Self {
-        Self { chain_states: chain.states().to_vec(), probabilities: chain.conversion_probabilities(None) }
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::conversion_probabilities`].
+    pub fn new(chain: &Chain) -> crate::Result<Self> {
+        let solution = chain.conversion_probabilities(None)?;
+        Ok(Self { chain_states: chain.states().to_vec(), probabilities: solution.probabilities })
     }
 
     /// P(conversion | state); 0 for a state the chain never saw.
@@ -183,7 +187,7 @@ mod tests {
         .into_iter()
         .collect();
         let chain = Chain::from_counts(&counts, 1, 16);
-        let scores = StateScores::new(&chain);
+        let scores = StateScores::new(&chain).unwrap();
         // P(start) = 1/6 · 0.1 + 1/6 = 0.18333.
         assert!((scores.probability(START) - (0.1 / 6.0 + 1.0 / 6.0)).abs() < 1e-12);
         // a: 0.1 − 0.183 < 0; b: 0.5 − 0.1 = 0.4; c: 0.5 − 0.5 = 0.

@@ -37,15 +37,18 @@ pub struct Markov {
 
 impl Markov {
     /// Removal effects of a fitted chain.
-    #[must_use]
-    pub fn new(chain: &Chain) -> Self {
-        let removal_effects: BTreeMap<u32, f64> = chain.removal_effects().into_iter().collect();
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::removal_effects`]: a chain whose solve did not converge.
+    pub fn new(chain: &Chain) -> crate::Result<Self> {
+        let removal_effects: BTreeMap<u32, f64> = chain.removal_effects()?.effects.into_iter().collect();
         let size = removal_effects.keys().last().map_or(0, |&code| code as usize + 1);
         let mut by_code = vec![0.0; size];
         for (&code, &effect) in &removal_effects {
             by_code[code as usize] = effect;
         }
-        Self { order: chain.order(), removal_effects, by_code }
+        Ok(Self { order: chain.order(), removal_effects, by_code })
     }
 
     /// Removal effect per channel code.

@@ -229,7 +229,7 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
 ///
 /// # Errors
 ///
-/// As [`check_selection`].
+/// As [`check_selection`], and a Markov chain whose solve did not converge.
 pub fn build(
     config: &Config,
     first_order: &chain::Chain,
@@ -239,7 +239,7 @@ pub fn build(
     let mut models = selected(config)?;
     if is_selected(config, "markov") {
         let chain = if config.markov_order == 1 { first_order } else { higher_order.unwrap_or(first_order) };
-        models.push(Box::new(Markov::new(chain)));
+        models.push(Box::new(Markov::new(chain)?));
     }
     if is_selected(config, "shapley") {
         models.push(Box::new(Shapley::from_coalitions(coalitions)));

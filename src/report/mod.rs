@@ -81,12 +81,13 @@ impl Analysis {
     ///
     /// # Errors
     ///
-    /// An unknown model name in `config.models`.
+    /// An unknown model name in `config.models`, and a Markov chain whose
+    /// solve did not converge.
     pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
         let first_order = aggregates.first_order.chain(1);
         let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
         let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions)?;
-        Ok(Self { models, scores: StateScores::new(&first_order), chain_channels: first_order.channels() })
+        Ok(Self { models, scores: StateScores::new(&first_order)?, chain_channels: first_order.channels() })
     }
 
     /// The tally of no journey.
