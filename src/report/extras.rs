@@ -4,13 +4,15 @@
 use std::io::{self, Write};
 
 use super::{Reports, fixed, share, write_path_rows};
+use crate::event::NO_CHANNEL;
 use crate::moment::median;
 use crate::output::CsvWriter;
 
 impl Reports {
     /// `moments.csv`: per (channel, stage), the first purchases it decided,
     /// their share, the median touches before the moment and the median
-    /// hours from it to the purchase.
+    /// hours from it to the purchase; first a `(none)` row for the first
+    /// purchases without a moment of truth, when there are any.
     ///
     /// # Errors
     ///
@@ -20,6 +22,17 @@ impl Reports {
         writer.record(
             ["channel", "stage", "moments", "share", "median_touches_before", "median_hours_to_purchase"].map(Some),
         )?;
+        if self.moments_undecided > 0 {
+            let fields = [
+                NO_CHANNEL.to_owned(),
+                String::new(),
+                self.moments_undecided.to_string(),
+                fixed(share(i128::from(self.moments_undecided), i128::from(self.moments_total)), 4),
+                String::new(),
+                String::new(),
+            ];
+            writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+        }
         for ((channel, stage), counts) in &self.moments {
             #[expect(clippy::cast_precision_loss, reason = "display")]
             let hours = median(&counts.minutes_to_purchase).map(|minutes| minutes as f64 / 60.0);
@@ -98,5 +111,50 @@ impl Reports {
     /// Whatever the sink returns.
     pub fn write_stage_paths(&self, sink: &mut dyn Write) -> io::Result<()> {
         write_path_rows(sink, "stage_path", &self.stage_paths, self.top)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::event_log::{EventLog, EventLogBuilder};
+    use crate::journey::Journeys;
+    use crate::report::Reports;
+    use crate::run::Mode;
+    use crate::state::Aggregates;
+    use crate::time::MICROS_PER_SECOND;
+
+    /// Every report of `log` under `config`.
+    fn reports(log: &EventLog, config: &Config) -> Reports {
+        let journeys = Journeys::build(log, config.lookback);
+        let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute);
+        Reports::compute(log, &journeys, &aggregates, config, &[], 10).unwrap().0
+    }
+
+    fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+        let mut sink = Vec::new();
+        write(&mut sink).unwrap();
+        String::from_utf8(sink).unwrap()
+    }
+
+    #[test]
+    fn first_purchases_without_a_moment_have_a_row_of_their_own() {
+        let hour = 3600 * MICROS_PER_SECOND;
+        // start → a twice (one converts), → b once (converts): P(a) = ½,
+        // P(b) = 1, P(start) = ⅔. a's purchase: lift −⅙, no moment; b's:
+        // lift ⅓, 2 hours before the purchase.
+        let log = EventLogBuilder::new()
+            .touch("u1", 0, "a")
+            .conversion("u1", hour, 0)
+            .touch("u2", 0, "a")
+            .touch("u3", 0, "b")
+            .conversion("u3", 2 * hour, 0)
+            .build();
+        let reports = reports(&log, &Config::default());
+        assert_eq!((reports.moments_total, reports.moments_undecided), (2, 1));
+        let expected = "channel,stage,moments,share,median_touches_before,median_hours_to_purchase\n\
+                        (none),,1,50.0000,,\n\
+                        b,unknown,1,50.0000,0,2.00\n";
+        assert_eq!(written(|sink| reports.write_moments(sink)), expected);
     }
 }

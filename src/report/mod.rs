@@ -143,8 +143,10 @@ pub struct Reports {
     pub removal_effects: Option<BTreeMap<String, f64>>,
     /// Moments of truth per (channel, stage).
     pub moments: BTreeMap<(String, Stage), crate::moment::MomentCounts>,
-    /// First purchases with a moment of truth.
+    /// First purchases with a touch in the period.
     pub moments_total: u64,
+    /// Of which without a moment of truth (no touch with a positive lift).
+    pub moments_undecided: u64,
     /// The first [`Reports::top`] channel paths, ranked.
     pub channel_paths: Vec<(String, PathTotals)>,
     /// The first [`Reports::top`] stage sequences, ranked.
@@ -211,6 +213,7 @@ impl Reports {
             .find_map(|model| model.channel_targets())
             .map(|effects| effects.iter().map(|(&code, &effect)| (channel_name(code), effect)).collect());
         reports.moments_total = moments.total;
+        reports.moments_undecided = moments.undecided;
         reports.moments =
             moments.counts.into_iter().map(|((code, stage), counts)| ((channel_name(code), stage), counts)).collect();
         reports.channel_paths = aggregates.paths.channel_rows(log, top);
@@ -252,6 +255,7 @@ impl Reports {
             removal_effects: None,
             moments: BTreeMap::new(),
             moments_total: 0,
+            moments_undecided: 0,
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
