@@ -17,7 +17,9 @@ use super::{AttributionModel, Path};
 /// - removal effect `RE(c) = 1 − P(c removed) / P`, where removing `c` sends
 ///   every transition into a state holding `c` to `null`;
 /// - channel credit = `RE(c) / Σ RE × conversions`, and likewise revenue,
-///   over the conversions with at least one touch;
+///   over the conversions of the period with at least one touch, `Σ RE`
+///   running over the channels those conversions credit (as the shares of
+///   `removal_effects.csv` do);
 /// - within each conversion, credit goes to its touches in proportion to
 ///   their channels' removal effects (equally when every one is 0); these
 ///   per-touch shares then split each channel's total among its campaigns

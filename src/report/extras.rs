@@ -50,7 +50,8 @@ impl Reports {
     }
 
     /// `removal_effects.csv`, when `markov` ran: each channel's removal
-    /// effect, its share of the total, and its touchpoint score.
+    /// effect, its share of the credit of touched conversions (see
+    /// [`super::RemovalEffect`]), and its touchpoint score.
     ///
     /// # Errors
     ///
@@ -61,12 +62,11 @@ impl Reports {
         let Some(effects) = &self.removal_effects else {
             return Ok(());
         };
-        let total: f64 = effects.values().sum();
-        for (channel, &effect) in effects {
+        for (channel, effect) in effects {
             let fields = [
                 channel.clone(),
-                fixed(Some(effect), 6),
-                fixed((total > 0.0).then(|| effect / total * 100.0), 4),
+                fixed(Some(effect.effect), 6),
+                fixed(effect.share, 4),
                 fixed(self.touchpoint_scores.get(channel).copied(), 6),
             ];
             writer.record(fields.iter().map(|field| Some(field.as_str())))?;
@@ -122,7 +122,7 @@ mod tests {
     use crate::report::Reports;
     use crate::run::Mode;
     use crate::state::Aggregates;
-    use crate::time::MICROS_PER_SECOND;
+    use crate::time::{Date, MICROS_PER_DAY, MICROS_PER_SECOND};
 
     /// Every report of `log` under `config`.
     fn reports(log: &EventLog, config: &Config) -> Reports {
@@ -135,6 +135,52 @@ mod tests {
         let mut sink = Vec::new();
         write(&mut sink).unwrap();
         String::from_utf8(sink).unwrap()
+    }
+
+    #[test]
+    fn removal_effect_shares_are_over_the_channels_credited_in_the_period() {
+        let day = MICROS_PER_DAY;
+        // Converting before the period: a > b and d. In it (days 5 to 10):
+        // b > c and c. a and d also start journeys that do not convert.
+        let log = EventLogBuilder::new()
+            .touch("u1", 0, "a")
+            .touch("u1", day, "b")
+            .conversion("u1", 2 * day, 10_000_000)
+            .touch("u2", 5 * day, "b")
+            .touch("u2", 6 * day, "c")
+            .conversion("u2", 7 * day, 10_000_000)
+            .touch("u3", 5 * day, "c")
+            .conversion("u3", 8 * day, 10_000_000)
+            .touch("u4", 5 * day, "a")
+            .touch("u5", day, "d")
+            .conversion("u5", 2 * day, 10_000_000)
+            .touch("u6", 6 * day, "d")
+            .build();
+        let config = Config {
+            from: Some(Date::from_days(5)),
+            to: Some(Date::from_days(10)),
+            models: vec!["markov".into()],
+            ..Config::default()
+        };
+        let reports = reports(&log, &config);
+        // The chain (all journeys): P(c) = P(b) = 1, P(a) = P(d) = ½, from
+        // start a, b, c, d with 2, 1, 1, 2 in 6: P = ⅔. Without a: P = ½,
+        // RE = ¼; without b: P(a) = P(b) = 0, P = ⅓, RE = ½; without c:
+        // P(b) = ½, P(a) = ¼, P = ⅓, RE = ½; without d: P = ½, RE = ¼. The
+        // period's conversions credit b and c only: Σ RE = 1, not 1.5.
+        let expected = "channel,removal_effect,share,touchpoint_score\n\
+                        a,0.250000,0.0000,0.500000\n\
+                        b,0.500000,50.0000,1.000000\n\
+                        c,0.500000,50.0000,1.000000\n\
+                        d,0.250000,0.0000,0.500000\n";
+        assert_eq!(written(|sink| reports.write_removal_effects(sink)), expected);
+        // The shares are the credit `markov` gives: one conversion each.
+        let markov = &reports.models[0];
+        assert_eq!(markov.model, "markov");
+        for (channel, effect) in reports.removal_effects.as_ref().unwrap() {
+            let credit = markov.channels.get(channel).map_or(0.0, |sums| sums.conversions());
+            assert!((effect.share.unwrap() - credit / 2.0 * 100.0).abs() < 1e-9, "{channel}");
+        }
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub struct Reports {
     /// P(conversion | the channel's state) in the first-order chain.
     pub touchpoint_scores: BTreeMap<String, f64>,
     /// `markov`'s removal effect per channel, when it ran.
-    pub removal_effects: Option<BTreeMap<String, f64>>,
+    pub removal_effects: Option<BTreeMap<String, RemovalEffect>>,
     /// Moments of truth per (channel, stage).
     pub moments: BTreeMap<(String, Stage), crate::moment::MomentCounts>,
     /// First purchases with a touch in the period.
@@ -207,11 +207,7 @@ impl Reports {
             .iter()
             .map(|&code| (channel_name(code), analysis.scores.channel_score(code)))
             .collect();
-        reports.removal_effects = analysis
-            .models
-            .iter()
-            .find_map(|model| model.channel_targets())
-            .map(|effects| effects.iter().map(|(&code, &effect)| (channel_name(code), effect)).collect());
+        reports.removal_effects = removal_effects(log, analysis, &reports.models);
         reports.moments_total = moments.total;
         reports.moments_undecided = moments.undecided;
         reports.moments =
@@ -454,6 +450,40 @@ impl Reports {
         }
         Ok(())
     }
+}
+
+/// A channel's removal effect, as `removal_effects.csv` writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RemovalEffect {
+    /// `RE(c)` in the chain of `markov_order`.
+    pub effect: f64,
+    /// `RE(c) / Σ RE × 100`, the sum running over the channels `markov`
+    /// credits in the period (0 for a channel it does not credit): the
+    /// channel's share of the touched conversions. `None` when no credited
+    /// channel has a positive effect (credit then stays as the journeys'
+    /// equal split).
+    pub share: Option<f64>,
+}
+
+/// The removal effects of the model with channel targets (`markov`), if it
+/// ran, with their shares over the channels it credits: the same sum its
+/// channel totals are rescaled by ([`Credits::rescale`]).
+fn removal_effects(
+    log: &EventLog,
+    analysis: &Analysis,
+    credited: &[ModelCredit],
+) -> Option<BTreeMap<String, RemovalEffect>> {
+    let (index, targets) =
+        analysis.models.iter().enumerate().find_map(|(index, model)| Some((index, model.channel_targets()?)))?;
+    let credited = &credited.get(index)?.channels;
+    let effects: BTreeMap<&str, f64> =
+        targets.iter().map(|(&code, &effect)| (log.channels.get(code), effect)).collect();
+    let total: f64 = effects.iter().filter(|(name, _)| credited.contains_key(**name)).map(|(_, effect)| effect).sum();
+    let rows = effects.into_iter().map(|(name, effect)| {
+        let share = (total > 0.0).then(|| if credited.contains_key(name) { effect / total * 100.0 } else { 0.0 });
+        (name.to_owned(), RemovalEffect { effect, share })
+    });
+    Some(rows.collect())
 }
 
 fn add(sums: &mut CreditSums, other: CreditSums) {
