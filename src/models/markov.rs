@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::chain::Chain;
-use super::{AttributionModel, Path};
+use super::chain::{Chain, SolveReport};
+use super::{AttributionModel, Diagnostics, Path};
 
 /// Credit by removal effect in an absorbing Markov chain of the journeys.
 ///
@@ -13,7 +13,7 @@ use super::{AttributionModel, Path};
 /// `conversion` and `null`, with transition probabilities from the counts.
 ///
 /// - `P` = probability of reaching `conversion` from `start`, solved exactly
-///   (see [`Chain`]);
+///   (see [`Chain`]; how is reported in `summary.json`);
 /// - removal effect `RE(c) = 1 − P(c removed) / P`, where removing `c` sends
 ///   every transition into a state holding `c` to `null`;
 /// - channel credit = `RE(c) / Σ RE × conversions`, and likewise revenue,
@@ -35,6 +35,8 @@ pub struct Markov {
     removal_effects: BTreeMap<u32, f64>,
     /// The same, indexed by channel code, for the per-touch lookups.
     by_code: Vec<f64>,
+    /// What solving the chain took.
+    solve: SolveReport,
 }
 
 impl Markov {
@@ -44,13 +46,14 @@ impl Markov {
     ///
     /// As [`Chain::removal_effects`]: a chain whose solve did not converge.
     pub fn new(chain: &Chain) -> crate::Result<Self> {
-        let removal_effects: BTreeMap<u32, f64> = chain.removal_effects()?.effects.into_iter().collect();
+        let fitted = chain.removal_effects()?;
+        let removal_effects: BTreeMap<u32, f64> = fitted.effects.into_iter().collect();
         let size = removal_effects.keys().last().map_or(0, |&code| code as usize + 1);
         let mut by_code = vec![0.0; size];
         for (&code, &effect) in &removal_effects {
             by_code[code as usize] = effect;
         }
-        Ok(Self { order: chain.order(), removal_effects, by_code })
+        Ok(Self { order: chain.order(), removal_effects, by_code, solve: fitted.report })
     }
 
     /// Removal effect per channel code.
@@ -90,5 +93,9 @@ impl AttributionModel for Markov {
 
     fn channel_targets(&self) -> Option<&BTreeMap<u32, f64>> {
         Some(&self.removal_effects)
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(Diagnostics::Markov(self.solve))
     }
 }

@@ -108,6 +108,20 @@ pub trait AttributionModel: Send + Sync {
     fn channel_targets(&self) -> Option<&BTreeMap<u32, f64>> {
         None
     }
+
+    /// What fitting found that `summary.json` reports (data-driven models).
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        None
+    }
+}
+
+/// What fitting a data-driven model found, for `summary.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Diagnostics {
+    /// How `markov`'s chain was solved.
+    Markov(chain::SolveReport),
+    /// How much of the Shapley game was observed.
+    Shapley(shapley::Coverage),
 }
 
 /// Every rule-based model, with its parameters from `config`, in report order.

@@ -7,7 +7,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{AttributionModel, Path};
+use super::{AttributionModel, Diagnostics, Path};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::hash::FastMap;
@@ -314,6 +314,10 @@ impl AttributionModel for Shapley {
 
     fn formula(&self) -> String {
         Self::FORMULA.to_owned()
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(Diagnostics::Shapley(self.coverage))
     }
 
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {

@@ -147,6 +147,8 @@ pub struct Reports {
     pub moments_total: u64,
     /// Of which without a moment of truth (no touch with a positive lift).
     pub moments_undecided: u64,
+    /// What fitting the data-driven models found, for `summary.json`.
+    pub diagnostics: Vec<models::Diagnostics>,
     /// The first [`Reports::top`] channel paths, ranked.
     pub channel_paths: Vec<(String, PathTotals)>,
     /// The first [`Reports::top`] stage sequences, ranked.
@@ -208,6 +210,7 @@ impl Reports {
             .map(|&code| (channel_name(code), analysis.scores.channel_score(code)))
             .collect();
         reports.removal_effects = removal_effects(log, analysis, &reports.models);
+        reports.diagnostics = analysis.models.iter().filter_map(|model| model.diagnostics()).collect();
         reports.moments_total = moments.total;
         reports.moments_undecided = moments.undecided;
         reports.moments =
@@ -252,6 +255,7 @@ impl Reports {
             moments: BTreeMap::new(),
             moments_total: 0,
             moments_undecided: 0,
+            diagnostics: Vec::new(),
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
