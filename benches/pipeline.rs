@@ -68,15 +68,18 @@ fn pipeline(criterion: &mut Criterion) {
     group.bench_function("data_driven_together_with_fitting", |bencher| {
         bencher.iter(|| {
             let chain = Chain::fit(&log, &journeys, &config, 1);
-            let data_driven: Vec<Box<dyn AttributionModel>> =
-                vec![Box::new(Markov::new(&chain)), Box::new(Shapley::fit(&log, &journeys, &config))];
+            let data_driven: Vec<Box<dyn AttributionModel>> = vec![
+                Box::new(Markov::new(&chain).expect("the chain converges")),
+                Box::new(Shapley::fit(&log, &journeys, &config)),
+            ];
             attribute(&log, &journeys, &data_driven, &config)
         });
     });
     group.bench_function("markov_fit_and_attribute", |bencher| {
         bencher.iter(|| {
             let chain = Chain::fit(&log, &journeys, &config, 1);
-            let markov: Vec<Box<dyn AttributionModel>> = vec![Box::new(Markov::new(&chain))];
+            let markov: Vec<Box<dyn AttributionModel>> =
+                vec![Box::new(Markov::new(&chain).expect("the chain converges"))];
             attribute(&log, &journeys, &markov, &config)
         });
     });

@@ -113,6 +113,24 @@ pub enum Error {
     /// An invariant touchpath relies on did not hold: a defect, please report it.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A Markov chain's iterative solve did not reach its tolerance: its
+    /// probabilities are not published.
+    #[error(
+        "internal error: the order-{order} Markov chain ({states} states) did not converge: residual {residual:e} \
+         after {sweeps} Gauss–Seidel sweeps, above the tolerance of {tolerance:e}; no attribution output was published"
+    )]
+    NotConverged {
+        /// The chain's order.
+        order: u8,
+        /// Its transient states.
+        states: usize,
+        /// Sweeps made.
+        sweeps: u64,
+        /// The residual left.
+        residual: f64,
+        /// The residual the sweeps had to reach.
+        tolerance: f64,
+    },
 }
 
 impl Error {
@@ -162,6 +180,11 @@ impl Error {
             Self::ColumnType { column, .. } => {
                 Some(format!("convert `{column}` upstream, or write the file as CSV so it is read as text"))
             }
+            Self::NotConverged { .. } => Some(
+                "a chain fitted on journeys converges, so this is a defect worth reporting; meanwhile a lower \
+                 --markov-order avoids the iteration (chains of up to 600 states are solved exactly)"
+                    .to_owned(),
+            ),
             Self::State(_) => Some(
                 "merge only the states of one split (`--bucket K/N` with one N) of the same inputs, \
                  made by one touchpath version with one configuration"
@@ -176,7 +199,7 @@ impl Error {
     /// rather than 2).
     #[must_use]
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Self::Internal(_))
+        !matches!(self, Self::Internal(_) | Self::NotConverged { .. })
     }
 }
 

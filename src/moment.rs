@@ -5,8 +5,10 @@
 //! has a probability of ending in a conversion. Touch `i` of a first-purchase
 //! path gets the lift `P(conversion | state of touch i) − P(conversion |
 //! state before it)` (the start state before the first touch). The moment of
-//! truth is the touch with the largest lift; on a tie, the later touch.
-//! Consecutive touches of one channel share a state, so a repeat has lift 0.
+//! truth is the touch with the largest positive lift; on a tie, the earlier
+//! touch. Consecutive touches of one channel share a state, so a repeat has
+//! lift 0 and is never the moment. A first purchase none of whose touches
+//! has a positive lift has no moment of truth, and is counted as such.
 
 use std::collections::BTreeMap;
 
@@ -30,9 +32,13 @@ pub struct StateScores {
 
 impl StateScores {
     /// Solves the chain once.
-    #[must_use]
-    pub fn new(chain: &Chain) -> Self {
-        Self { chain_states: chain.states().to_vec(), probabilities: chain.conversion_probabilities(None) }
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::conversion_probabilities`].
+    pub fn new(chain: &Chain) -> crate::Result<Self> {
+        let solution = chain.conversion_probabilities(None)?;
+        Ok(Self { chain_states: chain.states().to_vec(), probabilities: solution.probabilities })
     }
 
     /// P(conversion | state); 0 for a state the chain never saw.
@@ -48,7 +54,14 @@ impl StateScores {
     }
 }
 
-/// The index (in `path`) of the moment of truth, `None` for an empty path.
+/// How much a lift must exceed 0, or another lift, to count: the
+/// probabilities are solved in floating point, and two states with the same
+/// probability must not make a moment, or break a tie, by rounding.
+pub const LIFT_TOLERANCE: f64 = 1e-12;
+
+/// The index (in `path`) of the moment of truth: the touch with the largest
+/// positive lift, the earliest on a tie; `None` when no touch has a positive
+/// lift (or the path is empty).
 #[must_use]
 pub fn moment_of_truth(log: &EventLog, path: &[usize], scores: &StateScores) -> Option<usize> {
     let mut state = START;
@@ -58,7 +71,8 @@ pub fn moment_of_truth(log: &EventLog, path: &[usize], scores: &StateScores) -> 
         state = next_state(state, log.channel[touch], 1);
         let current = scores.probability(state);
         let lift = current - previous;
-        if best.is_none_or(|(_, best_lift)| lift >= best_lift) {
+        let floor = best.map_or(0.0, |(_, best_lift)| best_lift);
+        if lift > floor + LIFT_TOLERANCE {
             best = Some((index, lift));
         }
         previous = current;
@@ -108,6 +122,8 @@ pub struct Moments {
     pub counts: FastMap<(u32, Stage), MomentCounts>,
     /// First purchases with at least one touch, in the period.
     pub total: u64,
+    /// Of which without a moment of truth: no touch had a positive lift.
+    pub undecided: u64,
 }
 
 impl Moments {
@@ -127,16 +143,10 @@ impl Moments {
                         && config.in_period(config.timezone.local_day(log.time[conversion]))
                     {
                         config.path_transform.apply(log, journey.path.clone(), &mut path);
-                        if let Some(moment) = moment_of_truth(log, &path.touches, scores) {
-                            let touch = path.touches[moment];
-                            let counts = moments.counts.entry((log.channel[touch], log.stage[touch])).or_default();
-                            counts.moments += 1;
-                            *counts.touches_before.entry(moment as u64).or_default() += 1;
-                            let minutes =
-                                u64::try_from((log.time[conversion] - log.time[touch]) / (60 * MICROS_PER_SECOND))
-                                    .unwrap_or(0);
-                            *counts.minutes_to_purchase.entry(minutes).or_default() += 1;
-                            moments.total += 1;
+                        moments.total += 1;
+                        match moment_of_truth(log, &path.touches, scores) {
+                            Some(moment) => moments.count(log, &path.touches, moment, conversion),
+                            None => moments.undecided += 1,
                         }
                     }
                     (moments, path)
@@ -144,6 +154,17 @@ impl Moments {
             )
             .map(|(moments, _)| moments)
             .reduce(Self::default, Self::merge)
+    }
+
+    /// Counts touch `moment` of `touches` as the moment of truth of
+    /// `conversion`.
+    fn count(&mut self, log: &EventLog, touches: &[usize], moment: usize, conversion: usize) {
+        let touch = touches[moment];
+        let counts = self.counts.entry((log.channel[touch], log.stage[touch])).or_default();
+        counts.moments += 1;
+        *counts.touches_before.entry(moment as u64).or_default() += 1;
+        let minutes = u64::try_from((log.time[conversion] - log.time[touch]) / (60 * MICROS_PER_SECOND)).unwrap_or(0);
+        *counts.minutes_to_purchase.entry(minutes).or_default() += 1;
     }
 
     /// Adds the moments of other journeys. Associative and commutative, with
@@ -154,6 +175,7 @@ impl Moments {
             self.counts.entry(key).or_default().merge(counts);
         }
         self.total += other.total;
+        self.undecided += other.undecided;
         self
     }
 }
@@ -164,10 +186,10 @@ mod tests {
     use crate::event_log::EventLogBuilder;
     use crate::models::chain::Target;
 
-    #[test]
-    fn the_largest_lift_wins_and_ties_go_to_the_later_touch() {
-        // Codes: a = 0, b = 1, c = 2. P(start) = 0.2; P(a) = 0.1, P(b) = 0.5, P(c) = 0.5.
-        let log = EventLogBuilder::new().touch("u", 0, "a").touch("u", 1, "b").touch("u", 2, "c").build();
+    /// A hand-built first-order chain. Codes: a = 0, b = 1, c = 2.
+    /// P(start) = 1/6 · 0.1 + 1/6 = 0.18333; P(a) = 0.1, P(b) = 0.5,
+    /// P(c) = 0.5.
+    fn scores() -> StateScores {
         let state = |code| next_state(START, code, 1);
         let counts: crate::hash::FastMap<(u128, Target), u64> = [
             ((START, Target::State(state(0))), 1),
@@ -182,18 +204,87 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let chain = Chain::from_counts(&counts, 1, 16);
-        let scores = StateScores::new(&chain);
-        // P(start) = 1/6 · 0.1 + 1/6 = 0.18333.
+        StateScores::new(&Chain::from_counts(&counts, 1, 16)).unwrap()
+    }
+
+    /// User `u`'s touches of `channels`, one a second (events 0, 1, ...),
+    /// and a user `v` who touches a, b and c so that the codes are those of
+    /// [`scores`].
+    fn path_log(channels: &[&str]) -> EventLog {
+        let mut builder = EventLogBuilder::new().touch("v", 0, "a").touch("v", 1, "b").touch("v", 2, "c");
+        for (second, channel) in (0_i64..).zip(channels) {
+            builder = builder.touch("u", second * MICROS_PER_SECOND, channel);
+        }
+        let log = builder.build();
+        assert!(channels.is_empty() || log.user_events(0).len() == channels.len(), "u's events come first");
+        log
+    }
+
+    fn moment(channels: &[&str]) -> Option<usize> {
+        let log = path_log(channels);
+        let touches: Vec<usize> = (0..channels.len()).collect();
+        moment_of_truth(&log, &touches, &scores())
+    }
+
+    #[test]
+    fn the_largest_positive_lift_wins() {
+        let scores = scores();
         assert!((scores.probability(START) - (0.1 / 6.0 + 1.0 / 6.0)).abs() < 1e-12);
-        // a: 0.1 − 0.183 < 0; b: 0.5 − 0.1 = 0.4; c: 0.5 − 0.5 = 0.
-        assert_eq!(moment_of_truth(&log, &[0, 1, 2], &scores), Some(1));
-        // a, b, a, b: b's lifts tie at 0.4; the later one wins.
-        let repeat =
-            EventLogBuilder::new().touch("u", 0, "a").touch("u", 1, "b").touch("u", 2, "a").touch("u", 3, "b").build();
-        assert_eq!(moment_of_truth(&repeat, &[0, 1, 2, 3], &scores), Some(3));
-        assert_eq!(moment_of_truth(&log, &[], &scores), None);
         assert!((scores.channel_score(1) - 0.5).abs() < 1e-12);
+        // a: 0.1 − 0.183 < 0; b: 0.5 − 0.1 = 0.4; c: 0.5 − 0.5 = 0.
+        assert_eq!(moment(&["a", "b", "c"]), Some(1));
+        // c: 0.5 − 0.183 = 0.317; a: −0.4; b: 0.4.
+        assert_eq!(moment(&["c", "a", "b"]), Some(2));
+        assert_eq!(moment(&[]), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_touch() {
+        // a, b, a, b: both b's lift by 0.4; the first one decided.
+        assert_eq!(moment(&["a", "b", "a", "b"]), Some(1));
+        // b, then c (lift 0), then b again (lift 0): still the first b.
+        assert_eq!(moment(&["b", "c", "b"]), Some(0));
+    }
+
+    #[test]
+    fn a_repeat_never_beats_an_earlier_touch() {
+        // a lowers the chance (−0.083); repeating it lifts by 0, which is
+        // not a positive lift: no moment, rather than the repeat.
+        assert_eq!(moment(&["a", "a"]), None);
+        // b lifts by 0.317; its repeat (0) does not take over.
+        assert_eq!(moment(&["b", "b", "b"]), Some(0));
+        // However many repeats.
+        assert_eq!(moment(&["a", "a", "a"]), None);
+    }
+
+    #[test]
+    fn first_purchases_without_a_positive_lift_are_counted_as_undecided() {
+        let minute = 60 * MICROS_PER_SECOND;
+        let log = EventLogBuilder::new()
+            .touch("u1", 0, "a")
+            .conversion("u1", minute, 0)
+            .touch("u2", 0, "b")
+            .conversion("u2", 2 * minute, 0)
+            .touch("u3", 0, "a")
+            .touch("u3", minute, "b")
+            .conversion("u3", 5 * minute, 0)
+            .touch("u4", 0, "a")
+            .touch("u4", minute, "a")
+            .conversion("u4", 2 * minute, 0)
+            .conversion("u4", 3 * minute, 0)
+            .build();
+        let journeys = Journeys::build(&log, crate::time::Lookback::default());
+        let moments = Moments::find(&log, &journeys, &scores(), &Config::default());
+        // u4's second purchase is a repeat, and has no touch: not counted.
+        assert_eq!((moments.total, moments.undecided), (4, 2));
+        assert_eq!(moments.counts.len(), 1);
+        let b = &moments.counts[&(1, Stage::Unknown)];
+        assert_eq!(b.moments, 2);
+        assert_eq!(b.touches_before, BTreeMap::from([(0, 1), (1, 1)]));
+        assert_eq!(b.minutes_to_purchase, BTreeMap::from([(2, 1), (4, 1)]));
+        // Merging keeps both counts.
+        let twice = moments.clone().merge(moments);
+        assert_eq!((twice.total, twice.undecided, twice.counts[&(1, Stage::Unknown)].moments), (8, 4, 4));
     }
 
     #[test]

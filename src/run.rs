@@ -459,7 +459,7 @@ fn publish(
         (None, None)
     };
     if let Some(reports) = &reports {
-        summary.models = reports.totals();
+        summary.add_reports(reports);
     }
     let paths = if summary.status == Status::Ok && request.mode == Mode::Paths {
         let paths = &state.aggregates.paths;

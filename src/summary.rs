@@ -7,7 +7,10 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::ingest::{FileRows, RowCounts, Warning};
 use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, PathLength};
-use crate::report::ModelTotal;
+use crate::models::Diagnostics;
+use crate::models::chain::SolveReport;
+use crate::models::shapley::Coverage;
+use crate::report::{ModelTotal, Reports};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,6 +70,17 @@ pub struct SetAside {
     pub conversions: u64,
 }
 
+/// First purchases and their moments of truth, over the analysis period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MomentSummary {
+    /// First purchases with at least one touch.
+    pub first_purchases: u64,
+    /// Of which with a moment of truth (a touch with a positive lift).
+    pub with_moment: u64,
+    /// Of which without: the `(none)` row of `moments.csv`.
+    pub without_moment: u64,
+}
+
 /// The whole summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -103,6 +117,13 @@ pub struct Summary {
     /// Each model's credited totals over the analysis period: every model
     /// credits the same conversions and revenue.
     pub models: Vec<ModelTotal>,
+    /// Moments of truth, when the run attributed.
+    pub moments: Option<MomentSummary>,
+    /// How `markov`'s chain was solved, when it ran.
+    pub markov: Option<SolveReport>,
+    /// How much of the Shapley games the journeys observed, when `shapley`
+    /// ran.
+    pub shapley: Option<Coverage>,
 }
 
 impl Summary {
@@ -132,6 +153,28 @@ impl Summary {
             path_length: stats.path_length.clone(),
             spend: None,
             models: Vec::new(),
+            moments: None,
+            markov: None,
+            shapley: None,
+        }
+    }
+
+    /// Records what the attribution found: each model's totals, the moments
+    /// of truth and the data-driven models' diagnostics. Every figure comes
+    /// from merged sums or from models fitted on them, so a bucketed or
+    /// merged run records the same.
+    pub fn add_reports(&mut self, reports: &Reports) {
+        self.models = reports.totals();
+        self.moments = Some(MomentSummary {
+            first_purchases: reports.moments_total,
+            with_moment: reports.moments_total - reports.moments_undecided,
+            without_moment: reports.moments_undecided,
+        });
+        for diagnostics in &reports.diagnostics {
+            match diagnostics {
+                Diagnostics::Markov(solve) => self.markov = Some(*solve),
+                Diagnostics::Shapley(coverage) => self.shapley = Some(*coverage),
+            }
         }
     }
 
@@ -142,5 +185,60 @@ impl Summary {
     /// Only if serialisation fails, which plain data never does.
     pub fn to_json(&self) -> serde_json::Result<String> {
         serde_json::to_string_pretty(self).map(|json| json + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event_log::EventLogBuilder;
+    use crate::journey::Journeys;
+    use crate::models::chain::Method;
+    use crate::run::Mode;
+    use crate::state::Aggregates;
+
+    #[test]
+    fn the_summary_records_moments_and_the_fits_of_the_data_driven_models() {
+        // a converts once in two journeys, b once in one: a's purchase has
+        // no positive lift (P(a) = ½ < P(start) = ⅔), b's has.
+        let log = EventLogBuilder::new()
+            .touch("u1", 0, "a")
+            .conversion("u1", 10, 0)
+            .touch("u2", 0, "a")
+            .touch("u3", 0, "b")
+            .conversion("u3", 10, 0)
+            .build();
+        let config = Config::default();
+        let journeys = Journeys::build(&log, config.lookback);
+        let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute);
+        let (reports, _) = Reports::compute(&log, &journeys, &aggregates, &config, &[], 10).unwrap();
+        let stats = JourneyStats::compute(&log, &journeys);
+        let mut summary = Summary::new(&config, Inputs::default(), RowCounts::default(), BTreeMap::new(), &stats);
+        summary.add_reports(&reports);
+
+        assert_eq!(summary.moments, Some(MomentSummary { first_purchases: 2, with_moment: 1, without_moment: 1 }));
+        let markov = summary.markov.unwrap();
+        assert_eq!((markov.order, markov.states, markov.method), (1, 3, Method::Exact));
+        // The whole chain, then without a, then without b.
+        assert_eq!((markov.solves, markov.iterations, markov.tolerance), (3, None, None));
+        assert!(markov.residual < 1e-15, "{markov:?}");
+        // Two games of one channel each, both observed.
+        let coverage = Coverage { converting_sets: 2, sampled_sets: 0, coalitions_needed: 2, coalitions_missing: 0 };
+        assert_eq!(summary.shapley, Some(coverage));
+        assert_eq!(summary.models.len(), 8);
+
+        let json = summary.to_json().unwrap();
+        for expected in [
+            r#""moments": {
+    "first_purchases": 2,
+    "with_moment": 1,
+    "without_moment": 1
+  },"#,
+            r#""method": "exact","#,
+            r#""iterations": null,"#,
+            r#""coalitions_missing": 0"#,
+        ] {
+            assert!(json.contains(expected), "{expected} in {json}");
+        }
     }
 }

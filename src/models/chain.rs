@@ -5,8 +5,10 @@
 //! and the absorbing `conversion` and `null`. The probability of ending in
 //! `conversion` from every state solves a linear system, by Gaussian
 //! elimination for chains up to [`DENSE_LIMIT`] states and by Gauss–Seidel
-//! iteration to machine precision above (higher orders), never by
-//! simulation: the same data always gives the same numbers.
+//! iteration above (higher orders) until the system's residual is at most
+//! [`TOLERANCE`], never by simulation: the same data always gives the same
+//! numbers. An iteration that does not get there within [`MAX_SWEEPS`]
+//! sweeps is an error, not a result.
 
 use rayon::prelude::*;
 
@@ -14,9 +16,21 @@ use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::hash::FastMap;
 use crate::journey::{Journeys, TransformedPath};
+use crate::{Error, Result};
 
 /// Largest chain solved by dense elimination.
 pub const DENSE_LIMIT: usize = 600;
+
+/// The residual at which Gauss–Seidel stops: the largest
+/// `|x_s − p(s, conversion) − Σ_t p(s, t) x_t|` over the states. The
+/// probabilities are then within this times the expected number of steps to
+/// absorption of the exact solution.
+pub const TOLERANCE: f64 = 1e-13;
+
+/// Gauss–Seidel sweeps after which a solve that has not reached
+/// [`TOLERANCE`] is abandoned: far more than a fitted chain needs (tens on
+/// generated journeys of order 4), so reaching it means something is wrong.
+pub const MAX_SWEEPS: u64 = 1_000_000;
 
 /// A state key: up to four channel codes, each stored plus one in its own
 /// 32 bits, most recent lowest. 0 is the start state.
@@ -82,6 +96,73 @@ pub fn add_counts(into: &mut Counts, other: Counts) {
     for (key, count) in other {
         *into.entry(key).or_default() += count;
     }
+}
+
+/// How a chain's linear system was solved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Gaussian elimination (up to [`DENSE_LIMIT`] states).
+    Exact,
+    /// Gauss–Seidel sweeps until the residual is at most [`TOLERANCE`].
+    Iterative,
+}
+
+/// One solution of a chain's linear system.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Solution {
+    /// P(conversion) from each state, in state order.
+    pub probabilities: Vec<f64>,
+    /// How it was solved.
+    pub method: Method,
+    /// Gauss–Seidel sweeps made (0 for elimination).
+    pub sweeps: u64,
+    /// The largest `|x_s − p(s, conversion) − Σ_t p(s, t) x_t|` over the
+    /// states that were not removed, at the solution.
+    pub residual: f64,
+    /// False when the sweeps ran out before the residual reached
+    /// [`TOLERANCE`]; elimination always converges.
+    pub converged: bool,
+}
+
+/// What solving a chain took, over every solve of a removal-effect
+/// computation, as `summary.json` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SolveReport {
+    /// The chain's order.
+    pub order: u8,
+    /// Transient states, `start` included.
+    pub states: u64,
+    /// Elimination or Gauss–Seidel.
+    pub method: Method,
+    /// Linear systems solved: the whole chain, then one per channel removed.
+    pub solves: u64,
+    /// The most sweeps any solve took; `None` for elimination.
+    pub iterations: Option<u64>,
+    /// The largest residual any solve left.
+    pub residual: f64,
+    /// The residual Gauss–Seidel stops at ([`TOLERANCE`]); `None` for
+    /// elimination.
+    pub tolerance: Option<f64>,
+}
+
+/// Removal effects with what solving the chain took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemovalEffects {
+    /// Each channel code of the chain, sorted, with its removal effect.
+    pub effects: Vec<(u32, f64)>,
+    /// The solves.
+    pub report: SolveReport,
+}
+
+/// A state's equation `x_s = r_s + Σ_t q(s, t) x_t`, with the transient
+/// targets as state indices (a target the chain lacks, which a fitted chain
+/// never has, counts as `null`).
+struct Equation {
+    /// `r_s`: the probability of converting next.
+    converts: f64,
+    /// `(t, q(s, t))` for the transient targets.
+    next: Vec<(usize, f64)>,
 }
 
 impl Chain {
@@ -203,66 +284,82 @@ impl Chain {
     /// The probability of reaching `conversion` from each state, with the
     /// states holding channel `removed` (if any) turned into `null`: the
     /// removal of the removal-effect method.
-    #[must_use]
-    pub fn conversion_probabilities(&self, removed: Option<u32>) -> Vec<f64> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConverged`] when Gauss–Seidel does not reach
+    /// [`TOLERANCE`] within [`MAX_SWEEPS`] sweeps.
+    pub fn conversion_probabilities(&self, removed: Option<u32>) -> Result<Solution> {
+        let solution = self.solve(removed);
+        self.check(&solution)?;
+        Ok(solution)
+    }
+
+    /// Solves with `removed` blocked, converged or not.
+    fn solve(&self, removed: Option<u32>) -> Solution {
         let blocked: Vec<bool> =
             self.states.iter().map(|&state| removed.is_some_and(|code| state_contains(state, code))).collect();
-        if self.states.len() <= DENSE_LIMIT { self.solve_dense(&blocked) } else { self.solve_iterative(&blocked) }
+        if self.states.len() <= DENSE_LIMIT {
+            self.solve_dense(&blocked)
+        } else {
+            self.solve_iterative(&blocked, MAX_SWEEPS)
+        }
+    }
+
+    /// The error for a solution that did not converge.
+    fn check(&self, solution: &Solution) -> Result<()> {
+        if solution.converged {
+            return Ok(());
+        }
+        Err(Error::NotConverged {
+            order: self.order,
+            states: self.states.len(),
+            sweeps: solution.sweeps,
+            residual: solution.residual,
+            tolerance: TOLERANCE,
+        })
+    }
+
+    /// Every state's equation.
+    fn equations(&self) -> Vec<Equation> {
+        self.transitions
+            .iter()
+            .map(|row| {
+                let mut equation = Equation { converts: 0.0, next: Vec::with_capacity(row.len()) };
+                for &(target, probability) in row {
+                    match target {
+                        Target::Conversion => equation.converts += probability,
+                        Target::Null => {}
+                        Target::State(state) => {
+                            if let Some(index) = self.state_index(state) {
+                                equation.next.push((index, probability));
+                            }
+                        }
+                    }
+                }
+                equation
+            })
+            .collect()
     }
 
     /// Gaussian elimination with partial pivoting on `(I − Q) x = r`.
-    fn solve_dense(&self, blocked: &[bool]) -> Vec<f64> {
+    fn solve_dense(&self, blocked: &[bool]) -> Solution {
+        let equations = self.equations();
         let size = self.states.len();
-        let mut matrix = vec![0.0; size * (size + 1)];
         let width = size + 1;
-        for row in 0..size {
+        let mut matrix = vec![0.0; size * width];
+        for (row, equation) in equations.iter().enumerate() {
             matrix[row * width + row] = 1.0;
             if blocked[row] {
                 continue;
             }
-            for &(target, probability) in &self.transitions[row] {
-                match target {
-                    Target::Conversion => matrix[row * width + size] += probability,
-                    Target::Null => {}
-                    Target::State(state) => {
-                        if let Some(column) = self.state_index(state)
-                            && !blocked[column]
-                        {
-                            matrix[row * width + column] -= probability;
-                        }
-                    }
-                }
+            matrix[row * width + size] = equation.converts;
+            for &(column, probability) in equation.next.iter().filter(|(column, _)| !blocked[*column]) {
+                matrix[row * width + column] -= probability;
             }
         }
-        for pivot in 0..size {
-            let best = (pivot..size)
-                .max_by(|&left, &right| {
-                    matrix[left * width + pivot].abs().total_cmp(&matrix[right * width + pivot].abs())
-                })
-                .unwrap_or(pivot);
-            if best != pivot {
-                for column in 0..width {
-                    matrix.swap(pivot * width + column, best * width + column);
-                }
-            }
-            let diagonal = matrix[pivot * width + pivot];
-            if diagonal.abs() < f64::EPSILON {
-                continue;
-            }
-            for row in 0..size {
-                if row == pivot {
-                    continue;
-                }
-                let factor = matrix[row * width + pivot] / diagonal;
-                if factor == 0.0 {
-                    continue;
-                }
-                for column in pivot..width {
-                    matrix[row * width + column] -= factor * matrix[pivot * width + column];
-                }
-            }
-        }
-        (0..size)
+        eliminate(&mut matrix, size);
+        let probabilities: Vec<f64> = (0..size)
             .map(|row| {
                 let diagonal = matrix[row * width + row];
                 if diagonal.abs() < f64::EPSILON {
@@ -271,73 +368,152 @@ impl Chain {
                     (matrix[row * width + size] / diagonal).clamp(0.0, 1.0)
                 }
             })
-            .collect()
+            .collect();
+        let residual = residual(&equations, blocked, &probabilities);
+        Solution { probabilities, method: Method::Exact, sweeps: 0, residual, converged: true }
     }
 
-    /// Gauss–Seidel sweeps in state order until no probability moves by
-    /// more than 1e-15 (every state of a fitted chain reaches an absorbing
-    /// state, so the sweeps converge).
-    fn solve_iterative(&self, blocked: &[bool]) -> Vec<f64> {
-        let targets: Vec<Vec<(Option<usize>, bool, f64)>> = self
-            .transitions
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .map(|&(target, probability)| match target {
-                        Target::State(state) => (self.state_index(state), false, probability),
-                        Target::Conversion => (None, true, probability),
-                        Target::Null => (None, false, probability),
-                    })
-                    .collect()
-            })
-            .collect();
+    /// Gauss–Seidel on `(I − Q) x = r`, in state order, until the residual
+    /// is at most [`TOLERANCE`] or `max_sweeps` sweeps are made. Each state
+    /// is solved for with its self-loop on the left-hand side, `x_s = (r_s +
+    /// Σ_{t≠s} q(s, t) x_t) / (1 − q(s, s))`, so that a state a journey
+    /// repeats many times (`(a, a)` in higher orders) costs one sweep, not
+    /// thousands. Every state of a fitted chain reaches an absorbing state,
+    /// so the sweeps converge.
+    fn solve_iterative(&self, blocked: &[bool], max_sweeps: u64) -> Solution {
+        let equations = self.equations();
         let mut values = vec![0.0; self.states.len()];
-        for _ in 0..1_000_000 {
-            let mut largest_change: f64 = 0.0;
-            for (state, row) in targets.iter().enumerate() {
-                if blocked[state] {
-                    continue;
-                }
-                let value: f64 = row
-                    .iter()
-                    .map(|&(target, converts, probability)| match target {
-                        Some(next) if !blocked[next] => probability * values[next],
-                        Some(_) => 0.0,
-                        None => {
-                            if converts {
-                                probability
-                            } else {
-                                0.0
-                            }
-                        }
-                    })
-                    .sum();
-                largest_change = largest_change.max((value - values[state]).abs());
-                values[state] = value;
-            }
-            if largest_change <= 1e-15 {
-                break;
-            }
+        let mut residual = residual(&equations, blocked, &values);
+        let mut sweeps = 0;
+        while residual > TOLERANCE && sweeps < max_sweeps {
+            sweep(&equations, blocked, &mut values);
+            residual = self::residual(&equations, blocked, &values);
+            sweeps += 1;
         }
-        values
+        let converged = residual <= TOLERANCE;
+        Solution { probabilities: values, method: Method::Iterative, sweeps, residual, converged }
     }
 
     /// Removal effect of each channel: `1 − P(conversion | c removed) /
     /// P(conversion)`, from the start state; 0 for every channel when
     /// nothing converts.
-    #[must_use]
-    pub fn removal_effects(&self) -> Vec<(u32, f64)> {
-        let base = self.conversion_probabilities(None)[0];
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::conversion_probabilities`], for the first solve (in
+    /// channel order) that did not converge.
+    pub fn removal_effects(&self) -> Result<RemovalEffects> {
+        let whole = self.conversion_probabilities(None)?;
         let channels = self.channels();
-        channels
-            .par_iter()
-            .map(|&channel| {
-                let removed = self.conversion_probabilities(Some(channel))[0];
+        let removals: Vec<Solution> = channels.par_iter().map(|&channel| self.solve(Some(channel))).collect();
+        for solution in &removals {
+            self.check(solution)?;
+        }
+        let base = whole.probabilities[0];
+        let effects = channels
+            .iter()
+            .zip(&removals)
+            .map(|(&channel, removal)| {
+                let removed = removal.probabilities[0];
                 let effect = if base > 0.0 { (1.0 - removed / base).clamp(0.0, 1.0) } else { 0.0 };
                 (channel, effect)
             })
-            .collect()
+            .collect();
+        Ok(RemovalEffects { effects, report: self.report(std::iter::once(&whole).chain(&removals)) })
     }
+
+    /// What a set of solves took.
+    fn report<'a>(&self, solutions: impl Iterator<Item = &'a Solution>) -> SolveReport {
+        let method = if self.states.len() <= DENSE_LIMIT { Method::Exact } else { Method::Iterative };
+        let (mut solves, mut iterations, mut residual) = (0, 0, 0.0_f64);
+        for solution in solutions {
+            solves += 1;
+            iterations = iterations.max(solution.sweeps);
+            residual = residual.max(solution.residual);
+        }
+        let iterative = method == Method::Iterative;
+        SolveReport {
+            order: self.order,
+            states: self.states.len() as u64,
+            method,
+            solves,
+            iterations: iterative.then_some(iterations),
+            residual,
+            tolerance: iterative.then_some(TOLERANCE),
+        }
+    }
+}
+
+/// Gauss–Jordan elimination with partial pivoting of a `size × (size + 1)`
+/// augmented matrix, in place; a column without a usable pivot is skipped.
+fn eliminate(matrix: &mut [f64], size: usize) {
+    let width = size + 1;
+    for pivot in 0..size {
+        let best = (pivot..size)
+            .max_by(|&left, &right| matrix[left * width + pivot].abs().total_cmp(&matrix[right * width + pivot].abs()))
+            .unwrap_or(pivot);
+        if best != pivot {
+            for column in 0..width {
+                matrix.swap(pivot * width + column, best * width + column);
+            }
+        }
+        let diagonal = matrix[pivot * width + pivot];
+        if diagonal.abs() < f64::EPSILON {
+            continue;
+        }
+        for row in 0..size {
+            if row == pivot {
+                continue;
+            }
+            let factor = matrix[row * width + pivot] / diagonal;
+            if factor == 0.0 {
+                continue;
+            }
+            for column in pivot..width {
+                matrix[row * width + column] -= factor * matrix[pivot * width + column];
+            }
+        }
+    }
+}
+
+/// One Gauss–Seidel sweep: each state not removed, in order, solved for
+/// with the latest values of the others.
+fn sweep(equations: &[Equation], blocked: &[bool], values: &mut [f64]) {
+    for (state, equation) in equations.iter().enumerate() {
+        if blocked[state] {
+            continue;
+        }
+        let mut staying = 0.0;
+        let mut sum = equation.converts;
+        for &(next, probability) in &equation.next {
+            if next == state {
+                staying += probability;
+            } else if !blocked[next] {
+                sum += probability * values[next];
+            }
+        }
+        // A fitted state always has a way out; guard anyway.
+        values[state] = if staying < 1.0 { sum / (1.0 - staying) } else { 0.0 };
+    }
+}
+
+/// The largest `|x_s − r_s − Σ_t q(s, t) x_t|` over the states not removed
+/// (removed states are `null`, their `x` is 0).
+fn residual(equations: &[Equation], blocked: &[bool], values: &[f64]) -> f64 {
+    equations
+        .iter()
+        .enumerate()
+        .filter(|(state, _)| !blocked[*state])
+        .map(|(state, equation)| {
+            let flowing: f64 = equation
+                .next
+                .iter()
+                .filter(|(next, _)| !blocked[*next])
+                .map(|&(next, probability)| probability * values[next])
+                .sum();
+            (values[state] - equation.converts - flowing).abs()
+        })
+        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]
@@ -367,7 +543,13 @@ mod tests {
     }
 
     fn effects(log: &EventLog, chain: &Chain) -> Vec<(String, f64)> {
-        chain.removal_effects().into_iter().map(|(code, effect)| (log.channels.get(code).to_owned(), effect)).collect()
+        chain
+            .removal_effects()
+            .unwrap()
+            .effects
+            .into_iter()
+            .map(|(code, effect)| (log.channels.get(code).to_owned(), effect))
+            .collect()
     }
 
     fn close(left: f64, right: f64) -> bool {
@@ -387,7 +569,7 @@ mod tests {
             ],
             1,
         );
-        assert!(close(chain.conversion_probabilities(None)[0], 0.75));
+        assert!(close(chain.conversion_probabilities(None).unwrap().probabilities[0], 0.75));
         let found = effects(&log, &chain);
         let expected = [
             ("direct", 2.0 / 3.0),
@@ -420,7 +602,7 @@ mod tests {
         // third of the time: P(a) = P(b) = ½, P = ½. Removing a leaves
         // P(b) = ⅓ and P = ⅙, so RE(a) = RE(b) = ⅔.
         let (log, first) = fit(&paths, 1);
-        let probabilities = first.conversion_probabilities(None);
+        let probabilities = first.conversion_probabilities(None).unwrap().probabilities;
         let a = first.state_index(next_state(START, log.channels.code_of("a").unwrap(), 1)).unwrap();
         assert!(close(probabilities[a], 0.5) && close(probabilities[0], 0.5), "{probabilities:?}");
         let found = effects(&log, &first);
@@ -429,31 +611,98 @@ mod tests {
         // + ½ = 1, P((b)) = 0, P = ½. Removing a leaves nothing that
         // converts (RE 1); removing b leaves P((a)) = ½, P = ¼ (RE ½).
         let (log, second) = fit(&paths, 2);
-        let probabilities = second.conversion_probabilities(None);
+        let probabilities = second.conversion_probabilities(None).unwrap().probabilities;
         let a = second.state_index(next_state(START, log.channels.code_of("a").unwrap(), 2)).unwrap();
         assert!(close(probabilities[a], 1.0) && close(probabilities[0], 0.5), "{probabilities:?}");
         let found = effects(&log, &second);
         assert!(close(found[0].1, 1.0) && close(found[1].1, 0.5), "{found:?}");
     }
 
-    #[test]
-    fn the_iterative_solver_agrees_with_elimination() {
+    /// The chain of `order` fitted on a generated log of `users` users.
+    fn generated_chain(users: u64, seed: u64, order: u8) -> Chain {
         let generated = tempfile::tempdir().unwrap();
-        let options = crate::generate::GenerateOptions { users: 3_000, seed: 5, ..Default::default() };
+        let options = crate::generate::GenerateOptions { users, seed, ..Default::default() };
         crate::generate::generate(&options, generated.path()).unwrap();
         let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
         let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
         let journeys = Journeys::build(&log, Lookback::default());
-        let chain = Chain::fit(&log, &journeys, &Config::default(), 2);
+        Chain::fit(&log, &journeys, &Config::default(), order)
+    }
+
+    fn blocked(chain: &Chain, removed: Option<u32>) -> Vec<bool> {
+        chain.states.iter().map(|&state| removed.is_some_and(|code| state_contains(state, code))).collect()
+    }
+
+    #[test]
+    fn the_iterative_solver_agrees_with_elimination() {
+        let chain = generated_chain(3_000, 5, 2);
         for removed in [None, Some(0), Some(3)] {
-            let blocked: Vec<bool> =
-                chain.states.iter().map(|&state| removed.is_some_and(|code| state_contains(state, code))).collect();
+            let blocked = blocked(&chain, removed);
             let dense = chain.solve_dense(&blocked);
-            let iterative = chain.solve_iterative(&blocked);
-            for (left, right) in dense.iter().zip(&iterative) {
+            let iterative = chain.solve_iterative(&blocked, MAX_SWEEPS);
+            assert!(iterative.converged && iterative.residual <= TOLERANCE, "{iterative:?}");
+            assert!(dense.residual < 1e-14, "elimination leaves rounding only: {}", dense.residual);
+            for (left, right) in dense.probabilities.iter().zip(&iterative.probabilities) {
                 assert!((left - right).abs() < 1e-12, "{left} vs {right}");
             }
         }
+    }
+
+    #[test]
+    fn a_self_loop_is_solved_for_not_iterated() {
+        // Order 2: a ×5 converts, a alone does not. start → (a) twice;
+        // (a) → (a, a) or null, ½ each; (a, a) → itself 3 times in 4, else
+        // converts. So x(a, a) = 1, x(a) = ½, x(start) = ½. Sweeping in
+        // state order (start, (a), (a, a)) reaches them exactly in 3 sweeps:
+        // (a, a) in the first, (a) in the second, start in the third.
+        let (_, chain) = fit(&[(&["a", "a", "a", "a", "a"], true), (&["a"], false)], 2);
+        assert_eq!(chain.states().len(), 3);
+        let solution = chain.solve_iterative(&[false; 3], MAX_SWEEPS);
+        assert_eq!(solution.probabilities, [0.5, 0.5, 1.0]);
+        assert_eq!((solution.sweeps, solution.residual, solution.converged), (3, 0.0, true));
+    }
+
+    #[test]
+    fn a_large_chain_is_iterated_to_the_tolerance_and_says_so() {
+        let chain = generated_chain(3_000, 7, 3);
+        assert!(chain.states().len() > DENSE_LIMIT, "{} states", chain.states().len());
+        let removal = chain.removal_effects().unwrap();
+        let report = removal.report;
+        assert_eq!((report.order, report.method, report.tolerance), (3, Method::Iterative, Some(TOLERANCE)));
+        assert_eq!(report.states, chain.states().len() as u64);
+        assert_eq!(report.solves, chain.channels().len() as u64 + 1);
+        assert!(report.residual <= TOLERANCE, "{report:?}");
+        let sweeps = report.iterations.unwrap();
+        assert!(sweeps > 1 && sweeps < 1_000, "{report:?}");
+        // The residual is what it says: recomputed from the solution.
+        let whole = chain.conversion_probabilities(None).unwrap();
+        let equations = chain.equations();
+        let recomputed = residual(&equations, &blocked(&chain, None), &whole.probabilities);
+        assert_eq!(recomputed.to_bits(), whole.residual.to_bits(), "{recomputed} vs {}", whole.residual);
+        assert!(whole.residual <= report.residual);
+    }
+
+    #[test]
+    fn too_few_sweeps_is_an_error_not_a_result() {
+        let chain = generated_chain(3_000, 7, 3);
+        let blocked = blocked(&chain, None);
+        let cut_short = chain.solve_iterative(&blocked, 2);
+        assert!(!cut_short.converged);
+        assert_eq!(cut_short.sweeps, 2);
+        assert!(cut_short.residual > TOLERANCE, "{}", cut_short.residual);
+        let error = chain.check(&cut_short).unwrap_err();
+        assert!(!error.is_user_error(), "exit 2");
+        let message = error.to_string();
+        assert!(
+            message.contains("order-3 Markov chain") && message.contains("after 2 Gauss–Seidel sweeps"),
+            "{message}"
+        );
+        assert!(error.hint().is_some());
+        // No sweep at all: the residual of x = 0 is the largest probability
+        // of converting in one step.
+        let untouched = chain.solve_iterative(&blocked, 0);
+        let largest = chain.equations().iter().map(|equation| equation.converts).fold(0.0, f64::max);
+        assert_eq!((untouched.sweeps, untouched.residual, untouched.converged), (0, largest, false));
     }
 
     #[test]
@@ -465,7 +714,7 @@ mod tests {
         let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
         let journeys = Journeys::build(&log, Lookback::default());
         let chain = Chain::fit(&log, &journeys, &Config::default(), 1);
-        let exact = chain.removal_effects();
+        let exact = chain.removal_effects().unwrap().effects;
 
         // Random walks from start with common random numbers: a walk that
         // converts without visiting channel c also converts with c removed,

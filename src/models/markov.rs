@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::chain::Chain;
-use super::{AttributionModel, Path};
+use super::chain::{Chain, SolveReport};
+use super::{AttributionModel, Diagnostics, Path};
 
 /// Credit by removal effect in an absorbing Markov chain of the journeys.
 ///
@@ -13,11 +13,13 @@ use super::{AttributionModel, Path};
 /// `conversion` and `null`, with transition probabilities from the counts.
 ///
 /// - `P` = probability of reaching `conversion` from `start`, solved exactly
-///   (see [`Chain`]);
+///   (see [`Chain`]; how is reported in `summary.json`);
 /// - removal effect `RE(c) = 1 − P(c removed) / P`, where removing `c` sends
 ///   every transition into a state holding `c` to `null`;
 /// - channel credit = `RE(c) / Σ RE × conversions`, and likewise revenue,
-///   over the conversions with at least one touch;
+///   over the conversions of the period with at least one touch, `Σ RE`
+///   running over the channels those conversions credit (as the shares of
+///   `removal_effects.csv` do);
 /// - within each conversion, credit goes to its touches in proportion to
 ///   their channels' removal effects (equally when every one is 0); these
 ///   per-touch shares then split each channel's total among its campaigns
@@ -33,19 +35,25 @@ pub struct Markov {
     removal_effects: BTreeMap<u32, f64>,
     /// The same, indexed by channel code, for the per-touch lookups.
     by_code: Vec<f64>,
+    /// What solving the chain took.
+    solve: SolveReport,
 }
 
 impl Markov {
     /// Removal effects of a fitted chain.
-    #[must_use]
-    pub fn new(chain: &Chain) -> Self {
-        let removal_effects: BTreeMap<u32, f64> = chain.removal_effects().into_iter().collect();
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::removal_effects`]: a chain whose solve did not converge.
+    pub fn new(chain: &Chain) -> crate::Result<Self> {
+        let fitted = chain.removal_effects()?;
+        let removal_effects: BTreeMap<u32, f64> = fitted.effects.into_iter().collect();
         let size = removal_effects.keys().last().map_or(0, |&code| code as usize + 1);
         let mut by_code = vec![0.0; size];
         for (&code, &effect) in &removal_effects {
             by_code[code as usize] = effect;
         }
-        Self { order: chain.order(), removal_effects, by_code }
+        Ok(Self { order: chain.order(), removal_effects, by_code, solve: fitted.report })
     }
 
     /// Removal effect per channel code.
@@ -85,5 +93,9 @@ impl AttributionModel for Markov {
 
     fn channel_targets(&self) -> Option<&BTreeMap<u32, f64>> {
         Some(&self.removal_effects)
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(Diagnostics::Markov(self.solve))
     }
 }

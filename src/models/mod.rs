@@ -140,6 +140,20 @@ pub trait AttributionModel: Send + Sync {
     fn channel_targets(&self) -> Option<&BTreeMap<u32, f64>> {
         None
     }
+
+    /// What fitting found that `summary.json` reports (data-driven models).
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        None
+    }
+}
+
+/// What fitting a data-driven model found, for `summary.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Diagnostics {
+    /// How `markov`'s chain was solved.
+    Markov(chain::SolveReport),
+    /// How much of the Shapley game was observed.
+    Shapley(shapley::Coverage),
 }
 
 /// Every rule-based model, with its parameters from `config`, in report order.
@@ -264,7 +278,7 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
 ///
 /// # Errors
 ///
-/// As [`check_selection`].
+/// As [`check_selection`], and a Markov chain whose solve did not converge.
 pub fn build(
     config: &Config,
     first_order: &chain::Chain,
@@ -275,7 +289,7 @@ pub fn build(
     let mut models = selected(config)?;
     if is_selected(config, "markov") {
         let chain = if config.markov_order == 1 { first_order } else { higher_order.unwrap_or(first_order) };
-        models.push(Box::new(Markov::new(chain)));
+        models.push(Box::new(Markov::new(chain)?));
     }
     if is_selected(config, "shapley") {
         models.push(Box::new(Shapley::from_coalitions(coalitions)));

@@ -1,11 +1,13 @@
 //! Shapley value.
 
+use std::cell::RefCell;
+
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{AttributionModel, Path};
+use super::{AttributionModel, Diagnostics, Path};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::hash::FastMap;
@@ -24,6 +26,9 @@ const PERMUTATIONS_PER_PLAYER: usize = 2_000;
 /// - `v(S)` = conversions ÷ journeys among the journeys (converting or not,
 ///   with at least one touch, after the path transform) whose set of
 ///   channels is exactly `S`; 0 for a set never observed, and `v(∅) = 0`.
+///   A channel never seen on its own thus gets nothing from the orderings
+///   it opens, and little credit; [`Coverage`] counts how many of the sets
+///   the games needed were never observed.
 /// - Each converting journey with channel set `T` is credited by the Shapley
 ///   values of the game restricted to `T`:
 ///   `φ_i = Σ_{S ⊆ T∖{i}} |S|! (|T|−|S|−1)! / |T|! · (v(S ∪ {i}) − v(S))`,
@@ -46,8 +51,63 @@ const PERMUTATIONS_PER_PLAYER: usize = 2_000;
 pub struct Shapley {
     /// Normalised, clamped shares per converting channel set (sorted codes).
     shares: FastMap<Vec<u32>, Vec<f64>>,
-    /// Sets estimated by sampling.
-    sampled: usize,
+    /// How much of the games the data observed.
+    coverage: Coverage,
+}
+
+/// How much of the Shapley games the journeys observed, as `summary.json`
+/// reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// Distinct channel sets that converted: one game each.
+    pub converting_sets: u64,
+    /// Of which estimated from sampled orderings (more than [`EXACT_LIMIT`]
+    /// channels) rather than computed exactly.
+    pub sampled_sets: u64,
+    /// Distinct non-empty channel sets whose value some game looked up:
+    /// every subset of an exactly computed set, and the subsets the sampled
+    /// orderings went through.
+    pub coalitions_needed: u64,
+    /// Of which no journey had exactly that set: their value was taken as 0.
+    pub coalitions_missing: u64,
+}
+
+/// A hash set with the fast hasher of the hot loops.
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+/// The coalitions one game looked up.
+#[derive(Default)]
+struct Lookups {
+    /// Those observed, by the address of their key in the coalition counts
+    /// (each key is a distinct non-empty allocation, so its address names it).
+    found: FastSet<usize>,
+    /// Those never observed.
+    missing: FastSet<Vec<u32>>,
+}
+
+impl Lookups {
+    /// `v(set)`, recording the lookup.
+    fn value(&mut self, coalitions: &Coalitions, set: &[u32]) -> f64 {
+        if let Some((key, &(journeys, conversions))) = coalitions.get_key_value(set) {
+            self.found.insert(key.as_ptr() as usize);
+            #[expect(clippy::cast_precision_loss, reason = "a rate")]
+            let rate = conversions as f64 / journeys as f64;
+            return rate;
+        }
+        if !self.missing.contains(set) {
+            self.missing.insert(set.to_vec());
+        }
+        0.0
+    }
+
+    /// Adds the lookups of another game (into the larger of the two).
+    fn merge(self, other: Self) -> Self {
+        let size = |lookups: &Self| lookups.found.len() + lookups.missing.len();
+        let (mut larger, smaller) = if size(&self) >= size(&other) { (self, other) } else { (other, self) };
+        larger.found.extend(smaller.found);
+        larger.missing.extend(smaller.missing);
+        larger
+    }
 }
 
 /// (journeys, conversions) per channel set (sorted codes).
@@ -105,24 +165,37 @@ impl Shapley {
     /// Shares for every converting set, from (journeys, conversions) per set.
     #[must_use]
     pub fn from_coalitions(coalitions: &Coalitions) -> Self {
-        let value = |set: &[u32]| -> f64 {
-            coalitions.get(set).map_or(0.0, |&(journeys, conversions)| {
-                #[expect(clippy::cast_precision_loss, reason = "a rate")]
-                let rate = conversions as f64 / journeys as f64;
-                rate
-            })
-        };
         let converting: Vec<&Vec<u32>> =
             coalitions.iter().filter(|(_, (_, conversions))| *conversions > 0).map(|(set, _)| set).collect();
-        let shares: FastMap<Vec<u32>, Vec<f64>> = converting
+        let (shares, lookups) = converting
             .par_iter()
             .map(|set| {
+                let lookups = RefCell::new(Lookups::default());
+                let value = |members: &[u32]| lookups.borrow_mut().value(coalitions, members);
                 let raw = if set.len() <= EXACT_LIMIT { exact(set, &value) } else { sampled(set, &value) };
-                ((*set).clone(), normalise(raw))
+                ((*set).clone(), normalise(raw), lookups.into_inner())
             })
-            .collect();
-        let sampled = converting.iter().filter(|set| set.len() > EXACT_LIMIT).count();
-        Self { shares, sampled }
+            .fold(
+                || (FastMap::default(), Lookups::default()),
+                |(mut shares, lookups), (set, set_shares, set_lookups)| {
+                    shares.insert(set, set_shares);
+                    (shares, lookups.merge(set_lookups))
+                },
+            )
+            .reduce(
+                || (FastMap::default(), Lookups::default()),
+                |(mut left, left_lookups), (right, right_lookups)| {
+                    left.extend(right);
+                    (left, left_lookups.merge(right_lookups))
+                },
+            );
+        let coverage = Coverage {
+            converting_sets: converting.len() as u64,
+            sampled_sets: converting.iter().filter(|set| set.len() > EXACT_LIMIT).count() as u64,
+            coalitions_needed: (lookups.found.len() + lookups.missing.len()) as u64,
+            coalitions_missing: lookups.missing.len() as u64,
+        };
+        Self { shares, coverage }
     }
 
     /// The normalised shares of a channel set (sorted codes), if it converted.
@@ -131,10 +204,11 @@ impl Shapley {
         self.shares.get(set).map(Vec::as_slice)
     }
 
-    /// How many channel sets were estimated by sampling.
+    /// How much of the games the journeys observed: sets computed exactly
+    /// or by sampling, coalitions needed and never observed.
     #[must_use]
-    pub fn sampled_sets(&self) -> usize {
-        self.sampled
+    pub fn coverage(&self) -> Coverage {
+        self.coverage
     }
 }
 
@@ -242,6 +316,10 @@ impl AttributionModel for Shapley {
         Self::FORMULA.to_owned()
     }
 
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(Diagnostics::Shapley(self.coverage))
+    }
+
     fn weights(&self, path: &Path<'_>, weights: &mut [f64]) {
         SCRATCH.with_borrow_mut(|(set, touches_per_channel)| {
             fill_set(set, (0..path.len()).map(|index| path.channel_code(index)));
@@ -321,6 +399,43 @@ mod tests {
         let game = coalitions(&[(&[0], 10, 5), (&[1], 10, 1), (&[0, 1], 10, 2)]);
         let shapley = Shapley::from_coalitions(&game);
         assert!(close(shapley.shares(&[0, 1]).unwrap(), &[1.0, 0.0]));
+    }
+
+    #[test]
+    fn coalitions_never_observed_are_counted() {
+        // b and c are never seen alone, nor together: v(b) = v(c) = v(bc) = 0.
+        // The games of ab and abc need a, b, c, ab, ac, bc and abc: 7
+        // coalitions, of which b, c and bc are missing.
+        let game = coalitions(&[(&[0], 10, 2), (&[0, 1], 10, 5), (&[0, 2], 10, 1), (&[0, 1, 2], 10, 6)]);
+        let shapley = Shapley::from_coalitions(&game);
+        let expected = Coverage { converting_sets: 4, sampled_sets: 0, coalitions_needed: 7, coalitions_missing: 3 };
+        assert_eq!(shapley.coverage(), expected);
+        // With v(b) = 0 instead of a rate, b gains only when it comes last:
+        // φa = ½·0.2 + ½·(0.5 − 0) = 0.35, φb = ½·0 + ½·(0.5 − 0.2) = 0.15.
+        assert!(close(shapley.shares(&[0, 1]).unwrap(), &[0.7, 0.3]));
+        // A fully observed game misses nothing; a set that never converted
+        // is needed (by ac) but is no game of its own.
+        let full = coalitions(&[(&[0], 10, 1), (&[2], 10, 0), (&[0, 2], 10, 2)]);
+        let expected = Coverage { converting_sets: 2, sampled_sets: 0, coalitions_needed: 3, coalitions_missing: 0 };
+        assert_eq!(Shapley::from_coalitions(&full).coverage(), expected);
+    }
+
+    #[test]
+    fn sets_estimated_by_sampling_are_counted() {
+        // One converting set of 13 channels, above the exact limit, seen
+        // alone: every coalition its orderings go through but itself is
+        // missing.
+        let players: Vec<u32> = (0..13).collect();
+        let game = coalitions(&[(&players, 4, 1), (&[0, 1], 3, 1), (&[7], 5, 0)]);
+        let coverage = Shapley::from_coalitions(&game).coverage();
+        assert_eq!((coverage.converting_sets, coverage.sampled_sets), (2, 1));
+        // The ab game needs a, b and ab. The 26 000 orderings of the large
+        // set each go through 12 of its proper subsets and the set itself:
+        // every singleton, and {7} and ab among them. Observed and needed:
+        // ab, {7} and the whole set.
+        assert!(coverage.coalitions_needed > 13 && coverage.coalitions_needed < 1 << 13, "{coverage:?}");
+        assert_eq!(coverage.coalitions_needed - coverage.coalitions_missing, 3, "{coverage:?}");
+        assert_eq!(Shapley::from_coalitions(&game).coverage(), coverage, "the same orderings every time");
     }
 
     #[test]

@@ -81,12 +81,13 @@ impl Analysis {
     ///
     /// # Errors
     ///
-    /// An unknown model name in `config.models`.
+    /// An unknown model name in `config.models`, and a Markov chain whose
+    /// solve did not converge.
     pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
         let first_order = aggregates.first_order.chain(1);
         let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
         let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, &aggregates.hazard)?;
-        Ok(Self { models, scores: StateScores::new(&first_order), chain_channels: first_order.channels() })
+        Ok(Self { models, scores: StateScores::new(&first_order)?, chain_channels: first_order.channels() })
     }
 
     /// The tally of no journey.
@@ -139,11 +140,15 @@ pub struct Reports {
     /// P(conversion | the channel's state) in the first-order chain.
     pub touchpoint_scores: BTreeMap<String, f64>,
     /// `markov`'s removal effect per channel, when it ran.
-    pub removal_effects: Option<BTreeMap<String, f64>>,
+    pub removal_effects: Option<BTreeMap<String, RemovalEffect>>,
     /// Moments of truth per (channel, stage).
     pub moments: BTreeMap<(String, Stage), crate::moment::MomentCounts>,
-    /// First purchases with a moment of truth.
+    /// First purchases with a touch in the period.
     pub moments_total: u64,
+    /// Of which without a moment of truth (no touch with a positive lift).
+    pub moments_undecided: u64,
+    /// What fitting the data-driven models found, for `summary.json`.
+    pub diagnostics: Vec<models::Diagnostics>,
     /// The first [`Reports::top`] channel paths, ranked.
     pub channel_paths: Vec<(String, PathTotals)>,
     /// The first [`Reports::top`] stage sequences, ranked.
@@ -204,12 +209,10 @@ impl Reports {
             .iter()
             .map(|&code| (channel_name(code), analysis.scores.channel_score(code)))
             .collect();
-        reports.removal_effects = analysis
-            .models
-            .iter()
-            .find_map(|model| model.channel_targets())
-            .map(|effects| effects.iter().map(|(&code, &effect)| (channel_name(code), effect)).collect());
+        reports.removal_effects = removal_effects(log, analysis, &reports.models);
+        reports.diagnostics = analysis.models.iter().filter_map(|model| model.diagnostics()).collect();
         reports.moments_total = moments.total;
+        reports.moments_undecided = moments.undecided;
         reports.moments =
             moments.counts.into_iter().map(|((code, stage), counts)| ((channel_name(code), stage), counts)).collect();
         reports.channel_paths = aggregates.paths.channel_rows(log, top);
@@ -255,6 +258,8 @@ impl Reports {
             removal_effects: None,
             moments: BTreeMap::new(),
             moments_total: 0,
+            moments_undecided: 0,
+            diagnostics: Vec::new(),
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
@@ -453,6 +458,40 @@ impl Reports {
         }
         Ok(())
     }
+}
+
+/// A channel's removal effect, as `removal_effects.csv` writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RemovalEffect {
+    /// `RE(c)` in the chain of `markov_order`.
+    pub effect: f64,
+    /// `RE(c) / Σ RE × 100`, the sum running over the channels `markov`
+    /// credits in the period (0 for a channel it does not credit): the
+    /// channel's share of the touched conversions. `None` when no credited
+    /// channel has a positive effect (credit then stays as the journeys'
+    /// equal split).
+    pub share: Option<f64>,
+}
+
+/// The removal effects of the model with channel targets (`markov`), if it
+/// ran, with their shares over the channels it credits: the same sum its
+/// channel totals are rescaled by ([`Credits::rescale`]).
+fn removal_effects(
+    log: &EventLog,
+    analysis: &Analysis,
+    credited: &[ModelCredit],
+) -> Option<BTreeMap<String, RemovalEffect>> {
+    let (index, targets) =
+        analysis.models.iter().enumerate().find_map(|(index, model)| Some((index, model.channel_targets()?)))?;
+    let credited = &credited.get(index)?.channels;
+    let effects: BTreeMap<&str, f64> =
+        targets.iter().map(|(&code, &effect)| (log.channels.get(code), effect)).collect();
+    let total: f64 = effects.iter().filter(|(name, _)| credited.contains_key(**name)).map(|(_, effect)| effect).sum();
+    let rows = effects.into_iter().map(|(name, effect)| {
+        let share = (total > 0.0).then(|| if credited.contains_key(name) { effect / total * 100.0 } else { 0.0 });
+        (name.to_owned(), RemovalEffect { effect, share })
+    });
+    Some(rows.collect())
 }
 
 fn add(sums: &mut CreditSums, other: CreditSums) {

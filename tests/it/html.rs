@@ -165,12 +165,15 @@ fn numbers_in_the_page_equal_the_csv_files() {
 #[test]
 fn the_page_is_self_contained_and_escapes_the_inputs() {
     let workspace = Workspace::new();
+    // u2 does not convert, so u1's first touch raises the chance of
+    // converting: a moment of truth, and its chart.
     let events = workspace.write(
         "events.csv",
         "user_id,timestamp,channel,campaign,event_type,revenue\n\
          u1,2026-01-01T10:00:00Z,\"<b>Mail & \"\"News\"\"\",<script>alert(1)</script>,click,\n\
          u1,2026-01-02T10:00:00Z,search,'quoted',click,\n\
-         u1,2026-01-03T10:00:00Z,search,,conversion,10\n",
+         u1,2026-01-03T10:00:00Z,search,,conversion,10\n\
+         u2,2026-01-01T10:00:00Z,display,,impression,\n",
     );
     let spend = workspace.write(
         "spend.csv",

@@ -11,7 +11,7 @@ use super::charts::{self, Bars, Funnel, Series};
 use super::{Page, Table};
 use crate::attribution::CreditSums;
 use crate::config::Config;
-use crate::event::{Stage, TouchClass};
+use crate::event::{NO_CHANNEL, Stage, TouchClass};
 use crate::moment::median;
 use crate::report::{ModelCredit, PathTotals, Reports, SpendTotals, change_percent, cpa, fixed, ratio, roas, share};
 use crate::time::MICROS_PER_DAY;
@@ -335,8 +335,9 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
         "moments",
         &format!(
             "The moment of truth of a first purchase is the touch that raised its chance of converting the most \
-             (in the first-order Markov chain). {} first purchases have one; here is where they fell, as in \
-             <code>moments.csv</code>.",
+             (in the first-order Markov chain). {} of the {} first purchases with a touch have one; here is where \
+             they fell, as in <code>moments.csv</code>.",
+            reports.moments_total - reports.moments_undecided,
             reports.moments_total
         ),
     );
@@ -388,6 +389,17 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
             fixed(hours, 2),
         ];
         table.row(vec![channel.clone(), stage.as_str().to_owned()], cells);
+    }
+    if reports.moments_undecided > 0 {
+        // The first purchases without a moment of truth, as in `moments.csv`.
+        let undecided = i128::from(reports.moments_undecided);
+        let cells = vec![
+            undecided.to_string(),
+            fixed(share(undecided, i128::from(reports.moments_total)), 4),
+            String::new(),
+            String::new(),
+        ];
+        table.row(vec![NO_CHANNEL.to_owned(), String::new()], cells);
     }
     page.table(&table);
     page.close_section();
