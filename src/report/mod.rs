@@ -9,6 +9,7 @@ mod extras;
 pub mod html;
 mod kpis;
 mod paths;
+mod rounding;
 mod spend;
 mod table;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use self::kpis::{Counters, Kpis, ratio};
 pub use self::paths::{PathTotals, Paths, rank_rows, write_path_rows};
+pub use self::rounding::{Column, apportion_units, format_exact, format_units, round_units};
 pub use self::spend::{PeriodSpend, SpendTotals};
 pub use self::table::{OutputFormat, render};
 use crate::Result;
