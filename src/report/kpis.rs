@@ -33,6 +33,9 @@ pub struct Counters {
     pub clicks: u64,
     /// Visits in the log.
     pub visits: u64,
+    /// Views in the log: impressions on video channels (see
+    /// [`is_video_channel`]).
+    pub views: u64,
     /// Distinct users with a touch.
     pub reach: u64,
     /// Journeys with at least one touch.
@@ -52,6 +55,7 @@ impl Counters {
         self.impressions += other.impressions;
         self.clicks += other.clicks;
         self.visits += other.visits;
+        self.views += other.views;
         self.reach += other.reach;
         self.journeys += other.journeys;
         self.converting_journeys += other.converting_journeys;
@@ -105,6 +109,16 @@ pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
+/// True for a video channel: one whose (normalised) name has the word
+/// `video` (`video`, `online_video`, `video_ads`; not `videogames`). The log
+/// knows impressions, clicks and visits, not views, so a view is counted as
+/// an impression on a video channel, where the cost per view of video
+/// platforms is their cost per impression.
+#[must_use]
+pub fn is_video_channel(channel: &str) -> bool {
+    channel.split('_').any(|word| word == "video")
+}
+
 /// KPI counters per channel code and per stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kpis {
@@ -136,17 +150,19 @@ impl Kpis {
     /// Counts every user's touches and journeys.
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
+        let video: Vec<bool> = log.channels.iter().map(is_video_channel).collect();
         (0..log.user_count())
             .into_par_iter()
             .with_min_len(USERS_PER_TASK)
             .fold(Self::default, |mut kpis, user| {
-                kpis.add_user(log, journeys, config, user);
+                kpis.add_user(log, journeys, config, &video, user);
                 kpis
             })
             .reduce(Self::default, Self::merge)
     }
 
-    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
+    /// `video` tells, by channel code, the video channels.
+    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, video: &[bool], user: usize) {
         // A user reaches a handful of channels and stages: a short list
         // beats a hash set.
         let mut channels_reached: Vec<u32> = Vec::new();
@@ -157,7 +173,9 @@ impl Kpis {
                 continue;
             }
             let (channel, stage) = (log.channel[index], log.stage[index]);
+            let view = kind == EventKind::Impression && video.get(channel as usize).copied().unwrap_or(false);
             for counters in [self.channels.entry(channel).or_default(), self.stages.entry(stage).or_default()] {
+                counters.views += u64::from(view);
                 match kind {
                     EventKind::Impression => counters.impressions += 1,
                     EventKind::Click => counters.clicks += 1,
@@ -248,15 +266,27 @@ mod tests {
         let kpis = Kpis::compute(&log, &journeys, &Config::default());
         let video = &kpis.channels[&log.channels.code_of("video").unwrap()];
         assert_eq!((video.impressions, video.reach, video.journeys, video.converting_journeys), (3, 2, 2, 1));
+        // Every impression on video is a view; the awareness stage has only those.
+        assert_eq!((video.views, kpis.stages[&Stage::Awareness].views), (3, 3));
         // Positions in a's path of three: 0 and 0.5.
         assert_eq!(video.average_position(), Some(0.25));
         // 4 h and 3 h before the conversion: the nearest-rank median is 3 h.
         assert_eq!(video.median_hours_to_conversion(), Some(3.0));
         assert_eq!(video.conversion_rate(), Some(0.5));
         let search = &kpis.channels[&log.channels.code_of("search").unwrap()];
-        assert_eq!((search.clicks, search.average_position()), (1, Some(1.0)));
+        assert_eq!((search.clicks, search.average_position(), search.views), (1, Some(1.0), 0));
         let conversion_stage = &kpis.stages[&Stage::Conversion];
         assert_eq!((conversion_stage.clicks, conversion_stage.visits, conversion_stage.reach), (1, 1, 2));
+    }
+
+    #[test]
+    fn video_channels_are_named_so() {
+        for channel in ["video", "online_video", "video_ads", "ctv_video_q1"] {
+            assert!(is_video_channel(channel), "{channel}");
+        }
+        for channel in ["videogames", "display", "", "vid", "paid_social"] {
+            assert!(!is_video_channel(channel), "{channel}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-pub use self::kpis::{Counters, Kpis, ratio};
+pub use self::kpis::{Counters, Kpis, is_video_channel, ratio};
 pub use self::paths::{PathTotals, Paths, rank_rows, write_path_rows};
 pub use self::rounding::{Column, apportion_units, format_exact, format_units, round_units};
 pub use self::spend::{PeriodSpend, SpendTotals};
