@@ -3,11 +3,25 @@
 
 use std::io::{self, Write};
 
-use super::{Reports, fixed, share, write_path_rows};
+use super::{Column, Reports, SHARE_DECIMALS, fixed, write_path_rows};
+use crate::event::Stage;
 use crate::moment::median;
 use crate::output::CsvWriter;
 
+/// Removal effects are counted in these units when they are shared out, so
+/// that the shares add up to 100 exactly (far finer than the six decimals
+/// the effects are printed with).
+const EFFECT_UNITS: f64 = 1e15;
+
 impl Reports {
+    /// Each (channel, stage)'s share of the first purchases with a moment
+    /// of truth, in %, as `moments.csv` prints it: the shares add up to 100.
+    #[must_use]
+    pub fn moment_shares(&self) -> Column<(String, Stage)> {
+        let parts = self.moments.iter().map(|(key, counts)| (key.clone(), i128::from(counts.moments)));
+        Column::shares(parts, i128::from(self.moments_total), SHARE_DECIMALS)
+    }
+
     /// `moments.csv`: per (channel, stage), the first purchases it decided,
     /// their share, the median touches before the moment and the median
     /// hours from it to the purchase.
@@ -20,14 +34,16 @@ impl Reports {
         writer.record(
             ["channel", "stage", "moments", "share", "median_touches_before", "median_hours_to_purchase"].map(Some),
         )?;
-        for ((channel, stage), counts) in &self.moments {
+        let shares = self.moment_shares();
+        for (key, counts) in &self.moments {
+            let (channel, stage) = key;
             #[expect(clippy::cast_precision_loss, reason = "display")]
             let hours = median(&counts.minutes_to_purchase).map(|minutes| minutes as f64 / 60.0);
             let fields = [
                 channel.clone(),
                 stage.as_str().to_owned(),
                 counts.moments.to_string(),
-                fixed(share(i128::from(counts.moments), i128::from(self.moments_total)), 4),
+                shares.cell(key),
                 median(&counts.touches_before).map(|touches| touches.to_string()).unwrap_or_default(),
                 fixed(hours, 2),
             ];
@@ -48,12 +64,18 @@ impl Reports {
         let Some(effects) = &self.removal_effects else {
             return Ok(());
         };
-        let total: f64 = effects.values().sum();
+        // Effects are floating point: shared out in fine integer units, so
+        // that the shares add up to 100 as printed.
+        #[expect(clippy::cast_possible_truncation, reason = "an effect is at most 1: far inside i128")]
+        let units: Vec<(&String, i128)> =
+            effects.iter().map(|(channel, &effect)| (channel, (effect * EFFECT_UNITS).round() as i128)).collect();
+        let whole: i128 = units.iter().map(|(_, units)| units).sum();
+        let shares = Column::shares(units.into_iter().filter(|_| whole > 0), whole, SHARE_DECIMALS);
         for (channel, &effect) in effects {
             let fields = [
                 channel.clone(),
                 fixed(Some(effect), 6),
-                fixed((total > 0.0).then(|| effect / total * 100.0), 4),
+                shares.cell(&channel),
                 fixed(self.touchpoint_scores.get(channel).copied(), 6),
             ];
             writer.record(fields.iter().map(|field| Some(field.as_str())))?;
@@ -73,9 +95,10 @@ impl Reports {
         writer.record(["model", "channel", "early", "mid", "late"].map(Some))?;
         for credit in &self.models {
             for (channel, buckets) in &credit.positions {
-                let total: i128 = buckets.iter().sum();
+                // Early, mid and late add up to 100.
+                let shares = Column::shares(buckets.iter().copied().enumerate(), buckets.iter().sum(), SHARE_DECIMALS);
                 let mut fields = vec![credit.model.to_owned(), channel.clone()];
-                fields.extend(buckets.iter().map(|&bucket| fixed(share(bucket, total), 4)));
+                fields.extend((0..buckets.len()).map(|bucket| shares.cell(&bucket)));
                 writer.record(fields.iter().map(|field| Some(field.as_str())))?;
             }
         }
