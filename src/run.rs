@@ -476,18 +476,7 @@ fn publish(
     progress.begin("writing the report", None);
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = &reports {
-        out.write("channels.csv", |sink| reports.write_channels(sink))?;
-        out.write("campaigns.csv", |sink| reports.write_campaigns(sink))?;
-        out.write("stages.csv", |sink| reports.write_stages(sink))?;
-        out.write("kpis.csv", |sink| reports.write_kpis(sink))?;
-        out.write("moments.csv", |sink| reports.write_moments(sink))?;
-        out.write("credit_positions.csv", |sink| reports.write_credit_positions(sink))?;
-        out.write("paths.csv", |sink| reports.write_paths(sink))?;
-        out.write("stage_paths.csv", |sink| reports.write_stage_paths(sink))?;
-        if reports.removal_effects.is_some() {
-            out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
-        }
-        out.write("report.html", |sink| crate::report::html::write_html(sink, reports, &summary, config))?;
+        write_reports(&out, reports, &summary, config)?;
     }
     if let Some(paths) = &paths {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;
@@ -513,6 +502,24 @@ fn publish(
         status = summary.status.as_str()
     );
     Ok(Report { summary, out, reports, paths, mode: request.mode })
+}
+
+/// Writes the attribution reports: the CSV files and the page.
+fn write_reports(out: &OutputDir, reports: &Reports, summary: &Summary, config: &Config) -> Result<()> {
+    out.write("channels.csv", |sink| reports.write_channels(sink))?;
+    out.write("campaigns.csv", |sink| reports.write_campaigns(sink))?;
+    out.write("stages.csv", |sink| reports.write_stages(sink))?;
+    out.write("classes.csv", |sink| reports.write_classes(sink, config))?;
+    out.write("kpis.csv", |sink| reports.write_kpis(sink))?;
+    out.write("moments.csv", |sink| reports.write_moments(sink))?;
+    out.write("credit_positions.csv", |sink| reports.write_credit_positions(sink))?;
+    out.write("paths.csv", |sink| reports.write_paths(sink))?;
+    out.write("stage_paths.csv", |sink| reports.write_stage_paths(sink))?;
+    if reports.removal_effects.is_some() {
+        out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
+    }
+    out.write("report.html", |sink| crate::report::html::write_html(sink, reports, summary, config))?;
+    Ok(())
 }
 
 /// The summary of what was read, kept, dropped and found, with the run's

@@ -3,12 +3,35 @@
 
 use std::io::{self, Write};
 
-use super::{Reports, fixed, share, write_path_rows};
-use crate::event::NO_CHANNEL;
+use super::{Column, Reports, SHARE_DECIMALS, fixed, write_path_rows};
+use crate::event::{NO_CHANNEL, Stage};
 use crate::moment::median;
 use crate::output::CsvWriter;
 
+/// Removal effects are counted in these units when they are shared out, so
+/// that the shares add up to 100 exactly (far finer than the six decimals
+/// the effects are printed with).
+const EFFECT_UNITS: f64 = 1e15;
+
 impl Reports {
+    /// Each (channel, stage)'s share of the first purchases with a moment
+    /// of truth, in %, as `moments.csv` prints it: the shares add up to 100.
+    #[must_use]
+    /// The first purchases without a moment of truth have the key
+    /// [`Reports::undecided_key`].
+    pub fn moment_shares(&self) -> Column<(String, Stage)> {
+        let undecided = (self.moments_undecided > 0).then(|| (Self::undecided_key(), i128::from(self.moments_undecided)));
+        let parts = self.moments.iter().map(|(key, counts)| (key.clone(), i128::from(counts.moments)));
+        Column::shares(parts.chain(undecided), i128::from(self.moments_total), SHARE_DECIMALS)
+    }
+
+    /// The key of the first purchases without a moment of truth in
+    /// [`Reports::moment_shares`]: no touch is on `(none)`.
+    #[must_use]
+    pub fn undecided_key() -> (String, Stage) {
+        (NO_CHANNEL.to_owned(), Stage::Unknown)
+    }
+
     /// `moments.csv`: per (channel, stage), the first purchases it decided,
     /// their share, the median touches before the moment and the median
     /// hours from it to the purchase; first a `(none)` row for the first
@@ -22,25 +45,27 @@ impl Reports {
         writer.record(
             ["channel", "stage", "moments", "share", "median_touches_before", "median_hours_to_purchase"].map(Some),
         )?;
+        let shares = self.moment_shares();
         if self.moments_undecided > 0 {
             let fields = [
                 NO_CHANNEL.to_owned(),
                 String::new(),
                 self.moments_undecided.to_string(),
-                fixed(share(i128::from(self.moments_undecided), i128::from(self.moments_total)), 4),
+                shares.cell(&Self::undecided_key()),
                 String::new(),
                 String::new(),
             ];
             writer.record(fields.iter().map(|field| Some(field.as_str())))?;
         }
-        for ((channel, stage), counts) in &self.moments {
+        for (key, counts) in &self.moments {
+            let (channel, stage) = key;
             #[expect(clippy::cast_precision_loss, reason = "display")]
             let hours = median(&counts.minutes_to_purchase).map(|minutes| minutes as f64 / 60.0);
             let fields = [
                 channel.clone(),
                 stage.as_str().to_owned(),
                 counts.moments.to_string(),
-                fixed(share(i128::from(counts.moments), i128::from(self.moments_total)), 4),
+                shares.cell(key),
                 median(&counts.touches_before).map(|touches| touches.to_string()).unwrap_or_default(),
                 fixed(hours, 2),
             ];
@@ -62,11 +87,21 @@ impl Reports {
         let Some(effects) = &self.removal_effects else {
             return Ok(());
         };
+        // Shares are over the channels `markov` credits (see
+        // `RemovalEffect::share`); effects are floating point, shared out in
+        // fine integer units so that the shares add up to 100 as printed.
+        #[expect(clippy::cast_possible_truncation, reason = "a share is at most 100: far inside i128")]
+        let units: Vec<(&String, i128)> = effects
+            .iter()
+            .filter_map(|(channel, effect)| effect.share.map(|share| (channel, (share / 100.0 * EFFECT_UNITS).round() as i128)))
+            .collect();
+        let whole: i128 = units.iter().map(|(_, units)| units).sum();
+        let shares = Column::shares(units.into_iter().filter(|_| whole > 0), whole, SHARE_DECIMALS);
         for (channel, effect) in effects {
             let fields = [
                 channel.clone(),
                 fixed(Some(effect.effect), 6),
-                fixed(effect.share, 4),
+                if effect.share.is_some() { shares.cell(&channel) } else { String::new() },
                 fixed(self.touchpoint_scores.get(channel).copied(), 6),
             ];
             writer.record(fields.iter().map(|field| Some(field.as_str())))?;
@@ -86,9 +121,10 @@ impl Reports {
         writer.record(["model", "channel", "early", "mid", "late"].map(Some))?;
         for credit in &self.models {
             for (channel, buckets) in &credit.positions {
-                let total: i128 = buckets.iter().sum();
+                // Early, mid and late add up to 100.
+                let shares = Column::shares(buckets.iter().copied().enumerate(), buckets.iter().sum(), SHARE_DECIMALS);
                 let mut fields = vec![credit.model.to_owned(), channel.clone()];
-                fields.extend(buckets.iter().map(|&bucket| fixed(share(bucket, total), 4)));
+                fields.extend((0..buckets.len()).map(|bucket| shares.cell(&bucket)));
                 writer.record(fields.iter().map(|field| Some(field.as_str())))?;
             }
         }

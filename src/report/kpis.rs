@@ -4,17 +4,24 @@
 //! local date is in the analysis period; journey figures cover journeys that
 //! end in it (at their conversion, or at their last touch when they did not
 //! convert). Every sum is an integer, so totals never depend on thread count.
+//!
+//! `kpis.csv` puts them beside spend, the costs per impression, view and
+//! click, and the featured model's credit, CPA and ROAS.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
 
 use crate::hash::FastMap;
 
 use rayon::prelude::*;
 
+use super::{Reports, SpendTotals, cpa, fixed, roas};
+use crate::attribution::CreditSums;
 use crate::config::Config;
-use crate::event::{EventKind, Stage};
+use crate::event::{EventKind, NO_CHANNEL, Stage};
 use crate::event_log::EventLog;
 use crate::journey::Journeys;
+use crate::output::CsvWriter;
 use crate::time::MICROS_PER_SECOND;
 
 /// Units of a relative position: positions are summed as integers in
@@ -33,6 +40,9 @@ pub struct Counters {
     pub clicks: u64,
     /// Visits in the log.
     pub visits: u64,
+    /// Views in the log: impressions on video channels (see
+    /// [`is_video_channel`]).
+    pub views: u64,
     /// Distinct users with a touch.
     pub reach: u64,
     /// Journeys with at least one touch.
@@ -52,6 +62,7 @@ impl Counters {
         self.impressions += other.impressions;
         self.clicks += other.clicks;
         self.visits += other.visits;
+        self.views += other.views;
         self.reach += other.reach;
         self.journeys += other.journeys;
         self.converting_journeys += other.converting_journeys;
@@ -105,6 +116,16 @@ pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
+/// True for a video channel: one whose (normalised) name has the word
+/// `video` (`video`, `online_video`, `video_ads`; not `videogames`). The log
+/// knows impressions, clicks and visits, not views, so a view is counted as
+/// an impression on a video channel, where the cost per view of video
+/// platforms is their cost per impression.
+#[must_use]
+pub fn is_video_channel(channel: &str) -> bool {
+    channel.split('_').any(|word| word == "video")
+}
+
 /// KPI counters per channel code and per stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kpis {
@@ -136,17 +157,19 @@ impl Kpis {
     /// Counts every user's touches and journeys.
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
+        let video: Vec<bool> = log.channels.iter().map(is_video_channel).collect();
         (0..log.user_count())
             .into_par_iter()
             .with_min_len(USERS_PER_TASK)
             .fold(Self::default, |mut kpis, user| {
-                kpis.add_user(log, journeys, config, user);
+                kpis.add_user(log, journeys, config, &video, user);
                 kpis
             })
             .reduce(Self::default, Self::merge)
     }
 
-    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
+    /// `video` tells, by channel code, the video channels.
+    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, video: &[bool], user: usize) {
         // A user reaches a handful of channels and stages: a short list
         // beats a hash set.
         let mut channels_reached: Vec<u32> = Vec::new();
@@ -157,7 +180,9 @@ impl Kpis {
                 continue;
             }
             let (channel, stage) = (log.channel[index], log.stage[index]);
+            let view = kind == EventKind::Impression && video.get(channel as usize).copied().unwrap_or(false);
             for counters in [self.channels.entry(channel).or_default(), self.stages.entry(stage).or_default()] {
+                counters.views += u64::from(view);
                 match kind {
                     EventKind::Impression => counters.impressions += 1,
                     EventKind::Click => counters.clicks += 1,
@@ -227,6 +252,168 @@ impl Kpis {
     }
 }
 
+impl Reports {
+    /// `kpis.csv`: one row per channel, then one per stage; conversions,
+    /// revenue, CPA and ROAS under [`Reports::featured_model`].
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink returns.
+    pub fn write_kpis(&self, sink: &mut dyn Write) -> io::Result<()> {
+        let mut writer = CsvWriter::new(sink);
+        writer.record(KPI_COLUMNS.map(Some))?;
+        let empty = Counters::default();
+        let featured = self.featured_model();
+        let (channel_credit, stage_credit) =
+            (featured.map(|credit| self.channel_credit(credit)), featured.map(|credit| self.stage_credit(credit)));
+        let (channel_spend, (stage_spend, _)) = (self.channel_spend(), self.stage_spend());
+        let channels: BTreeSet<String> = self
+            .channel_kpis
+            .keys()
+            .filter(|name| *name != NO_CHANNEL)
+            .cloned()
+            .chain(self.spend.channels.keys().cloned())
+            .collect();
+        for channel in &channels {
+            let spend = self.spend.channels.get(channel);
+            let row = KpiRow {
+                level: "channel",
+                name: channel,
+                counters: self.channel_kpis.get(channel).unwrap_or(&empty),
+                spend,
+                video: spend.filter(|_| is_video_channel(channel)),
+                printed_spend: channel_spend.cell(channel),
+                credit: featured.zip(channel_credit.as_ref()).map(|(credit, printed)| FeaturedCredit {
+                    model: credit.model,
+                    sums: credit.channels.get(channel).copied().unwrap_or_default(),
+                    conversions: printed.conversions.cell_or_zero(channel),
+                    revenue: printed.revenue.cell_or_zero(channel),
+                }),
+                touchpoint_score: self.touchpoint_scores.get(channel).copied(),
+            };
+            writer.record(row.fields().iter().map(|field| Some(field.as_str())))?;
+        }
+        for stage in self.stages() {
+            let spend = self.spend.stages.get(&stage);
+            let row = KpiRow {
+                level: "stage",
+                name: stage.as_str(),
+                counters: self.stage_kpis.get(&stage).unwrap_or(&empty),
+                spend,
+                video: self.spend.video_stages.get(&stage),
+                printed_spend: spend.map(|_| stage_spend.cell(&stage)).unwrap_or_default(),
+                credit: featured.zip(stage_credit.as_ref()).map(|(credit, printed)| FeaturedCredit {
+                    model: credit.model,
+                    sums: credit.stages.get(&stage).copied().unwrap_or_default(),
+                    conversions: printed.conversions.cell_or_zero(&stage),
+                    revenue: printed.revenue.cell_or_zero(&stage),
+                }),
+                touchpoint_score: None,
+            };
+            writer.record(row.fields().iter().map(|field| Some(field.as_str())))?;
+        }
+        Ok(())
+    }
+}
+
+/// The columns of `kpis.csv`.
+const KPI_COLUMNS: [&str; 23] = [
+    "level",
+    "name",
+    "impressions",
+    "clicks",
+    "visits",
+    "views",
+    "reach",
+    "frequency",
+    "ctr",
+    "spend",
+    "cpm",
+    "cpv",
+    "cpc",
+    "journeys",
+    "conversion_rate",
+    "model",
+    "conversions",
+    "revenue",
+    "cpa",
+    "roas",
+    "avg_position",
+    "median_hours_to_conversion",
+    "touchpoint_score",
+];
+
+/// The featured model's credit of one `kpis.csv` row.
+struct FeaturedCredit {
+    model: &'static str,
+    /// Exact, for CPA and ROAS.
+    sums: CreditSums,
+    /// As `channels.csv` or `stages.csv` prints them.
+    conversions: String,
+    revenue: String,
+}
+
+/// What one `kpis.csv` row is written from.
+struct KpiRow<'a> {
+    level: &'static str,
+    name: &'a str,
+    counters: &'a Counters,
+    /// The group's spend rows in the period.
+    spend: Option<&'a SpendTotals>,
+    /// Those of them on video channels.
+    video: Option<&'a SpendTotals>,
+    /// The spend cell, as `channels.csv` or `stages.csv` prints it.
+    printed_spend: String,
+    credit: Option<FeaturedCredit>,
+    touchpoint_score: Option<f64>,
+}
+
+impl KpiRow<'_> {
+    /// The row's fields, in [`KPI_COLUMNS`] order. Impressions and clicks
+    /// come from the spend table where it gives them, else from the log;
+    /// views likewise, from the video channels' rows; frequency is the log's
+    /// impressions over the log's reach, so both sides count the same people.
+    fn fields(&self) -> Vec<String> {
+        let (counters, spend) = (self.counters, self.spend);
+        let impressions =
+            spend.filter(|spend| spend.has_impressions).map_or(counters.impressions, |spend| spend.impressions);
+        let clicks = spend.filter(|spend| spend.has_clicks).map_or(counters.clicks, |spend| spend.clicks);
+        let views = self.video.filter(|video| video.has_impressions).map_or(counters.views, |video| video.impressions);
+        #[expect(clippy::cast_precision_loss, reason = "display")]
+        let per = |amount: Option<f64>, count: u64, scale: f64| {
+            amount.filter(|_| count > 0).map(|amount| amount / count as f64 * scale)
+        };
+        let amount = spend.map(SpendTotals::amount);
+        let credit = self.credit.as_ref();
+        let sums = credit.map(|credit| credit.sums);
+        vec![
+            self.level.to_owned(),
+            self.name.to_owned(),
+            impressions.to_string(),
+            clicks.to_string(),
+            counters.visits.to_string(),
+            views.to_string(),
+            counters.reach.to_string(),
+            fixed(ratio(counters.impressions, counters.reach), 4),
+            fixed(ratio(clicks, impressions), 6),
+            self.printed_spend.clone(),
+            fixed(per(amount, impressions, 1000.0), 4),
+            fixed(per(self.video.map(SpendTotals::amount), views, 1.0), 4),
+            fixed(per(amount, clicks, 1.0), 4),
+            counters.journeys.to_string(),
+            fixed(counters.conversion_rate(), 6),
+            credit.map(|credit| credit.model.to_owned()).unwrap_or_default(),
+            credit.map(|credit| credit.conversions.clone()).unwrap_or_default(),
+            credit.map(|credit| credit.revenue.clone()).unwrap_or_default(),
+            fixed(sums.and_then(|sums| cpa(sums, spend)), 2),
+            fixed(sums.and_then(|sums| roas(sums, spend)), 4),
+            fixed(counters.average_position(), 4),
+            fixed(counters.median_hours_to_conversion(), 2),
+            fixed(self.touchpoint_score, 6),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,15 +435,27 @@ mod tests {
         let kpis = Kpis::compute(&log, &journeys, &Config::default());
         let video = &kpis.channels[&log.channels.code_of("video").unwrap()];
         assert_eq!((video.impressions, video.reach, video.journeys, video.converting_journeys), (3, 2, 2, 1));
+        // Every impression on video is a view; the awareness stage has only those.
+        assert_eq!((video.views, kpis.stages[&Stage::Awareness].views), (3, 3));
         // Positions in a's path of three: 0 and 0.5.
         assert_eq!(video.average_position(), Some(0.25));
         // 4 h and 3 h before the conversion: the nearest-rank median is 3 h.
         assert_eq!(video.median_hours_to_conversion(), Some(3.0));
         assert_eq!(video.conversion_rate(), Some(0.5));
         let search = &kpis.channels[&log.channels.code_of("search").unwrap()];
-        assert_eq!((search.clicks, search.average_position()), (1, Some(1.0)));
+        assert_eq!((search.clicks, search.average_position(), search.views), (1, Some(1.0), 0));
         let conversion_stage = &kpis.stages[&Stage::Conversion];
         assert_eq!((conversion_stage.clicks, conversion_stage.visits, conversion_stage.reach), (1, 1, 2));
+    }
+
+    #[test]
+    fn video_channels_are_named_so() {
+        for channel in ["video", "online_video", "video_ads", "ctv_video_q1"] {
+            assert!(is_video_channel(channel), "{channel}");
+        }
+        for channel in ["videogames", "display", "", "vid", "paid_social"] {
+            assert!(!is_video_channel(channel), "{channel}");
+        }
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! The reports: credit per channel, campaign and stage under each model, with
-//! spend, ROAS, CPA and funnel KPIs.
+//! The reports: credit per channel, campaign, stage and touch class under each
+//! model, with spend, ROAS, CPA and funnel KPIs.
 //!
 //! Tables are long and tidy (one row per model and group), sorted by model
 //! in registry order then by name, with fixed decimals, so the same input
-//! always gives the same bytes. Formulas and edge cases: `docs/reports.md`.
+//! always gives the same bytes. A column with a total is rounded as a whole,
+//! so that its printed cells add up to its printed total ([`Column`]).
+//! Formulas and edge cases: `docs/reports.md`.
 
+mod classes;
 mod extras;
 pub mod html;
 mod kpis;
 mod paths;
+mod rounding;
 mod spend;
 mod table;
 
@@ -17,8 +21,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-pub use self::kpis::{Counters, Kpis, ratio};
+pub use self::classes::ClassTable;
+pub use self::kpis::{Counters, Kpis, is_video_channel, ratio};
 pub use self::paths::{PathTotals, Paths, rank_rows, write_path_rows};
+pub use self::rounding::{Column, apportion_units, format_exact, format_units, round_units};
 pub use self::spend::{PeriodSpend, SpendTotals};
 pub use self::table::{OutputFormat, render};
 use crate::Result;
@@ -28,13 +34,40 @@ use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
 use crate::ingest::SpendRow;
 use crate::journey::Journeys;
-use crate::models;
+use crate::models::{self, CONVERSION_UNITS};
 use crate::moment::{Moments, StateScores};
 use crate::output::CsvWriter;
 use crate::state::Aggregates;
 
 /// The model whose credit the others are compared with.
 pub const BASELINE_MODEL: &str = "last_click";
+
+/// The candidates, in order, for [`Reports::featured_model`]: the first that
+/// ran gives `kpis.csv` its credit and the page its funnel chart (else the
+/// first model does), since a data-driven model shows where credit lands.
+pub const FEATURED_MODELS: [&str; 4] = ["markov", "shapley", "position_based", "linear"];
+
+/// Decimals of credited conversions in the files.
+const CONVERSION_DECIMALS: u32 = 6;
+
+/// Decimals of money: revenue, spend, CPA.
+const MONEY_DECIMALS: u32 = 2;
+
+/// Decimals of shares, in %.
+const SHARE_DECIMALS: u32 = 4;
+
+/// Millionths per currency unit: revenue and spend are exact in millionths.
+const MICROS: i128 = 1_000_000;
+
+/// A campaign's key: (channel, campaign).
+pub type CampaignKey = (String, String);
+
+/// Campaign values in groups by channel, each with the channel's printed
+/// total (see [`Column::grouped`]).
+type CampaignGroups = Vec<(Vec<(CampaignKey, i128)>, i128)>;
+
+/// Credit units per conversion, as the columns' divisor.
+const UNITS: i128 = CONVERSION_UNITS as i128;
 
 /// Credit of one model, grouped for the reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +95,36 @@ pub struct ModelTotal {
     pub conversions: f64,
     /// Credited revenue (equal to their revenue).
     pub revenue: f64,
+}
+
+/// One model's credit over a set of groups (channels, stages, classes), as
+/// the files print it: each column adds up, as printed, to its printed total
+/// (see [`Column`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditColumns<K> {
+    /// Credited conversions, six decimals.
+    pub conversions: Column<K>,
+    /// Credited revenue, two decimals.
+    pub revenue: Column<K>,
+    /// Share of the model's credited conversions, in %, four decimals.
+    pub share_of_conversions: Column<K>,
+    /// Share of the model's credited revenue, in %, four decimals.
+    pub share_of_revenue: Column<K>,
+}
+
+impl<K: Ord + Clone> CreditColumns<K> {
+    /// The groups' credit, in row order (ties of the rounding go to the
+    /// earlier row); shares are of `total`, the model's whole credit.
+    #[must_use]
+    pub fn new(groups: &[(K, CreditSums)], total: CreditSums) -> Self {
+        let values = |field: fn(&CreditSums) -> i128| groups.iter().map(move |(key, sums)| (key.clone(), field(sums)));
+        Self {
+            conversions: Column::sums(values(|sums| sums.units), UNITS, CONVERSION_DECIMALS),
+            revenue: Column::sums(values(|sums| sums.revenue), MICROS, MONEY_DECIMALS),
+            share_of_conversions: Column::shares(values(|sums| sums.units), total.units, SHARE_DECIMALS),
+            share_of_revenue: Column::shares(values(|sums| sums.revenue), total.revenue, SHARE_DECIMALS),
+        }
+    }
 }
 
 /// The models of a run fitted on its counts over every journey, ready to
@@ -290,6 +353,101 @@ impl Reports {
         self.models.iter().find(|credit| credit.model == BASELINE_MODEL)
     }
 
+    /// The model `kpis.csv` and the page's funnel chart feature: the first
+    /// of [`FEATURED_MODELS`] that ran, else the first model.
+    #[must_use]
+    pub fn featured_model(&self) -> Option<&ModelCredit> {
+        FEATURED_MODELS
+            .iter()
+            .find_map(|name| self.models.iter().find(|credit| credit.model == *name))
+            .or_else(|| self.models.first())
+    }
+
+    /// A model's credit per channel of [`Reports::channel_names`], as
+    /// `channels.csv` prints it.
+    #[must_use]
+    pub fn channel_credit(&self, credit: &ModelCredit) -> CreditColumns<String> {
+        let groups: Vec<(String, CreditSums)> = self
+            .channel_names()
+            .into_iter()
+            .map(|channel| {
+                let sums = credit.channels.get(&channel).copied().unwrap_or_default();
+                (channel, sums)
+            })
+            .collect();
+        CreditColumns::new(&groups, credit.total)
+    }
+
+    /// [`Reports::channel_credit`] of every model, by model name.
+    #[must_use]
+    pub fn channel_credit_by_model(&self) -> BTreeMap<&'static str, CreditColumns<String>> {
+        self.models.iter().map(|credit| (credit.model, self.channel_credit(credit))).collect()
+    }
+
+    /// Spend per channel with spend rows in the period, as printed: the
+    /// cells add up to the period's spend.
+    #[must_use]
+    pub fn channel_spend(&self) -> Column<String> {
+        let values = self.spend.channels.iter().map(|(channel, spend)| (channel.clone(), spend.spend));
+        Column::sums(values, MICROS, MONEY_DECIMALS)
+    }
+
+    /// Spend per (channel, campaign) with spend rows, as printed: each
+    /// channel's campaigns add up to its cell of [`Reports::channel_spend`].
+    #[must_use]
+    pub fn campaign_spend(&self) -> Column<CampaignKey> {
+        let channels = self.channel_spend();
+        let values = self.spend.campaigns.iter().map(|(key, spend)| (key.clone(), spend.spend));
+        Column::grouped(by_channel(values, |channel| channels.units(channel).unwrap_or(0)), MICROS, MONEY_DECIMALS)
+    }
+
+    /// A model's conversions and revenue per (channel, campaign) of `keys`,
+    /// as `campaigns.csv` prints them: each channel's campaigns add up to
+    /// the channel's cells in `channels`.
+    fn campaign_credit(
+        credit: &ModelCredit,
+        keys: &BTreeSet<CampaignKey>,
+        channels: &CreditColumns<String>,
+    ) -> (Column<CampaignKey>, Column<CampaignKey>) {
+        let sums = |key: &(String, String)| credit.campaigns.get(key).copied().unwrap_or_default();
+        let conversions = keys.iter().map(|key| (key.clone(), sums(key).units));
+        let revenue = keys.iter().map(|key| (key.clone(), sums(key).revenue));
+        let printed = |column: &Column<String>, channel: &str| column.units(channel).unwrap_or(0);
+        (
+            Column::grouped(
+                by_channel(conversions, |channel| printed(&channels.conversions, channel)),
+                UNITS,
+                CONVERSION_DECIMALS,
+            ),
+            Column::grouped(by_channel(revenue, |channel| printed(&channels.revenue, channel)), MICROS, MONEY_DECIMALS),
+        )
+    }
+
+    /// A model's credit per stage of [`Reports::stages`], as `stages.csv`
+    /// prints it.
+    #[must_use]
+    pub fn stage_credit(&self, credit: &ModelCredit) -> CreditColumns<Stage> {
+        let groups: Vec<(Stage, CreditSums)> = self
+            .stages()
+            .into_iter()
+            .map(|stage| (stage, credit.stages.get(&stage).copied().unwrap_or_default()))
+            .collect();
+        CreditColumns::new(&groups, credit.total)
+    }
+
+    /// Spend per stage of [`Reports::stages`] (0 without spend rows) and
+    /// each stage's share of the period's spend, as printed.
+    #[must_use]
+    pub fn stage_spend(&self) -> (Column<Stage>, Column<Stage>) {
+        let values: Vec<(Stage, i128)> = self
+            .stages()
+            .into_iter()
+            .map(|stage| (stage, self.spend.stages.get(&stage).map_or(0, |spend| spend.spend)))
+            .collect();
+        let amounts = Column::sums(values.iter().copied(), MICROS, MONEY_DECIMALS);
+        (amounts, Column::shares(values, self.spend.total.spend, SHARE_DECIMALS))
+    }
+
     /// `channels.csv`.
     ///
     /// # Errors
@@ -313,7 +471,9 @@ impl Reports {
             .map(Some),
         )?;
         let baseline = self.baseline();
+        let printed_spend = self.channel_spend();
         for credit in &self.models {
+            let printed = self.channel_credit(credit);
             for channel in self.channel_names() {
                 let sums = credit.channels.get(&channel).copied().unwrap_or_default();
                 let spend = self.spend.channels.get(&channel);
@@ -322,12 +482,12 @@ impl Reports {
                     baseline_sums.filter(|base| base.units > 0).map(|base| change_percent(sums.units, base.units));
                 let fields = [
                     credit.model.to_owned(),
-                    channel,
-                    fixed(Some(sums.conversions()), 6),
-                    fixed(Some(sums.revenue()), 2),
-                    fixed(share(sums.units, credit.total.units), 4),
-                    fixed(share(sums.revenue, credit.total.revenue), 4),
-                    fixed(spend.map(SpendTotals::amount), 2),
+                    channel.clone(),
+                    printed.conversions.cell(&channel),
+                    printed.revenue.cell(&channel),
+                    printed.share_of_conversions.cell(&channel),
+                    printed.share_of_revenue.cell(&channel),
+                    printed_spend.cell(&channel),
                     fixed(roas(sums, spend), 4),
                     fixed(cpa(sums, spend), 2),
                     fixed(change, 2),
@@ -338,7 +498,8 @@ impl Reports {
         Ok(())
     }
 
-    /// `campaigns.csv`.
+    /// `campaigns.csv`: each channel's campaigns add up to the channel's
+    /// cells in `channels.csv`.
     ///
     /// # Errors
     ///
@@ -352,7 +513,9 @@ impl Reports {
             .flat_map(|credit| credit.campaigns.keys().cloned())
             .chain(self.spend.campaigns.keys().cloned())
             .collect();
+        let printed_spend = self.campaign_spend();
         for credit in &self.models {
+            let (conversions, revenue) = Self::campaign_credit(credit, &keys, &self.channel_credit(credit));
             for key in &keys {
                 let sums = credit.campaigns.get(key).copied().unwrap_or_default();
                 let spend = self.spend.campaigns.get(key);
@@ -360,9 +523,9 @@ impl Reports {
                     credit.model.to_owned(),
                     key.0.clone(),
                     key.1.clone(),
-                    fixed(Some(sums.conversions()), 6),
-                    fixed(Some(sums.revenue()), 2),
-                    fixed(spend.map(SpendTotals::amount), 2),
+                    conversions.cell(key),
+                    revenue.cell(key),
+                    printed_spend.cell(key),
                     fixed(roas(sums, spend), 4),
                     fixed(cpa(sums, spend), 2),
                 ];
@@ -381,20 +544,25 @@ impl Reports {
     pub fn write_stages(&self, sink: &mut dyn Write) -> io::Result<()> {
         let mut writer = CsvWriter::new(sink);
         writer.record(
-            ["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend"].map(Some),
+            ["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend", "roas", "cpa"]
+                .map(Some),
         )?;
+        let (printed_spend, spend_shares) = self.stage_spend();
         for credit in &self.models {
+            let printed = self.stage_credit(credit);
             for stage in self.stages() {
                 let sums = credit.stages.get(&stage).copied().unwrap_or_default();
-                let spend = self.spend.stages.get(&stage).copied().unwrap_or_default();
+                let spend = self.spend.stages.get(&stage);
                 let fields = [
                     credit.model.to_owned(),
                     stage.as_str().to_owned(),
-                    fixed(Some(sums.conversions()), 6),
-                    fixed(Some(sums.revenue()), 2),
-                    fixed(share(sums.revenue, credit.total.revenue), 4),
-                    fixed(Some(spend.amount()), 2),
-                    fixed(share(spend.spend, self.spend.total.spend), 4),
+                    printed.conversions.cell(&stage),
+                    printed.revenue.cell(&stage),
+                    printed.share_of_revenue.cell(&stage),
+                    printed_spend.cell(&stage),
+                    spend_shares.cell(&stage),
+                    fixed(roas(sums, spend), 4),
+                    fixed(cpa(sums, spend), 2),
                 ];
                 writer.record(fields.iter().map(|field| Some(field.as_str())))?;
             }
@@ -407,57 +575,16 @@ impl Reports {
             || self.models.iter().any(|credit| credit.stages.contains_key(&Stage::Unknown));
         Stage::ALL.into_iter().filter(|&stage| stage != Stage::Unknown || unknown_used).collect()
     }
+}
 
-    /// `kpis.csv`: one row per channel, then one per stage.
-    ///
-    /// # Errors
-    ///
-    /// Whatever the sink returns.
-    pub fn write_kpis(&self, sink: &mut dyn Write) -> io::Result<()> {
-        let mut writer = CsvWriter::new(sink);
-        writer.record(
-            [
-                "level",
-                "name",
-                "impressions",
-                "clicks",
-                "visits",
-                "reach",
-                "frequency",
-                "ctr",
-                "spend",
-                "cpm",
-                "cpc",
-                "journeys",
-                "conversion_rate",
-                "avg_position",
-                "median_hours_to_conversion",
-                "touchpoint_score",
-            ]
-            .map(Some),
-        )?;
-        let empty = Counters::default();
-        let channels: BTreeSet<String> = self
-            .channel_kpis
-            .keys()
-            .filter(|name| *name != NO_CHANNEL)
-            .cloned()
-            .chain(self.spend.channels.keys().cloned())
-            .collect();
-        for channel in channels {
-            let counters = self.channel_kpis.get(&channel).unwrap_or(&empty);
-            let mut row = kpi_row("channel", &channel, counters, self.spend.channels.get(&channel));
-            row.push(fixed(self.touchpoint_scores.get(&channel).copied(), 6));
-            writer.record(row.iter().map(|field| Some(field.as_str())))?;
-        }
-        for stage in self.stages() {
-            let counters = self.stage_kpis.get(&stage).unwrap_or(&empty);
-            let mut row = kpi_row("stage", stage.as_str(), counters, self.spend.stages.get(&stage));
-            row.push(String::new());
-            writer.record(row.iter().map(|field| Some(field.as_str())))?;
-        }
-        Ok(())
+/// `values` of campaigns, keyed by (channel, campaign), grouped by channel
+/// with each channel's printed total.
+fn by_channel(values: impl Iterator<Item = (CampaignKey, i128)>, total: impl Fn(&str) -> i128) -> CampaignGroups {
+    let mut groups: BTreeMap<String, Vec<(CampaignKey, i128)>> = BTreeMap::new();
+    for (key, value) in values {
+        groups.entry(key.0.clone()).or_default().push((key, value));
     }
+    groups.into_iter().map(|(channel, rows)| (rows, total(&channel))).collect()
 }
 
 /// A channel's removal effect, as `removal_effects.csv` writes it.
@@ -497,35 +624,6 @@ fn removal_effects(
 fn add(sums: &mut CreditSums, other: CreditSums) {
     sums.units += other.units;
     sums.revenue += other.revenue;
-}
-
-/// One `kpis.csv` row. Impressions and clicks come from the spend table
-/// where it gives them, else from the log; frequency is the log's
-/// impressions over the log's reach, so both sides count the same people.
-fn kpi_row(level: &str, name: &str, counters: &Counters, spend: Option<&SpendTotals>) -> Vec<String> {
-    let impressions =
-        spend.filter(|spend| spend.has_impressions).map_or(counters.impressions, |spend| spend.impressions);
-    let clicks = spend.filter(|spend| spend.has_clicks).map_or(counters.clicks, |spend| spend.clicks);
-    let amount = spend.map(SpendTotals::amount);
-    #[expect(clippy::cast_precision_loss, reason = "display")]
-    let per = |count: u64, scale: f64| amount.filter(|_| count > 0).map(|amount| amount / count as f64 * scale);
-    vec![
-        level.to_owned(),
-        name.to_owned(),
-        impressions.to_string(),
-        clicks.to_string(),
-        counters.visits.to_string(),
-        counters.reach.to_string(),
-        fixed(ratio(counters.impressions, counters.reach), 4),
-        fixed(ratio(clicks, impressions), 6),
-        fixed(amount, 2),
-        fixed(per(impressions, 1000.0), 4),
-        fixed(per(clicks, 1.0), 4),
-        counters.journeys.to_string(),
-        fixed(counters.conversion_rate(), 6),
-        fixed(counters.average_position(), 4),
-        fixed(counters.median_hours_to_conversion(), 2),
-    ]
 }
 
 /// ROAS = credited revenue ÷ spend; empty without spend or with spend 0.
@@ -576,6 +674,107 @@ mod tests {
 
     fn spend(amount: i64) -> SpendTotals {
         SpendTotals { spend: i128::from(amount), ..SpendTotals::default() }
+    }
+
+    fn sums(units: i128, revenue: i128) -> CreditSums {
+        CreditSums { units, revenue }
+    }
+
+    /// Reports of one `linear` model over channels a, b and c, a third of a
+    /// conversion each (c a billionth more), and 10.00 of revenue; a's
+    /// credit in two campaigns; spend 1.005 on a and 2.005 on b.
+    pub(super) fn thirds() -> Reports {
+        let channels = [("a", sums(333_333_333, 3_333_333)), ("b", sums(333_333_333, 3_333_333))]
+            .into_iter()
+            .chain([("c", sums(333_333_334, 3_333_334))])
+            .map(|(name, sums)| (name.to_owned(), sums))
+            .collect();
+        let campaigns = [
+            (("a", "x"), sums(166_666_667, 1_666_667)),
+            (("a", "y"), sums(166_666_666, 1_666_666)),
+            (("b", ""), sums(333_333_333, 3_333_333)),
+            (("c", ""), sums(333_333_334, 3_333_334)),
+        ]
+        .into_iter()
+        .map(|((channel, campaign), sums)| ((channel.to_owned(), campaign.to_owned()), sums))
+        .collect();
+        let model = ModelCredit {
+            model: "linear",
+            channels,
+            campaigns,
+            stages: BTreeMap::from([(Stage::Awareness, sums(1_000_000_000, 10_000_000))]),
+            total: sums(1_000_000_000, 10_000_000),
+            positions: BTreeMap::new(),
+        };
+        let mut period = PeriodSpend::default();
+        for (channel, amount) in [("a", 1_005_000), ("b", 2_005_000)] {
+            period.channels.insert(channel.to_owned(), spend(amount));
+            period.campaigns.insert((channel.to_owned(), String::new()), spend(amount));
+            period.total.spend += i128::from(amount);
+        }
+        period.stages.insert(Stage::Awareness, period.total);
+        Reports {
+            models: vec![model],
+            spend: period,
+            channel_kpis: BTreeMap::new(),
+            stage_kpis: BTreeMap::new(),
+            touchpoint_scores: BTreeMap::new(),
+            removal_effects: None,
+            moments: BTreeMap::new(),
+            moments_total: 0,
+            channel_paths: Vec::new(),
+            stage_paths: Vec::new(),
+            top: 100,
+        }
+    }
+
+    fn lines(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> Vec<String> {
+        let mut bytes = Vec::new();
+        write(&mut bytes).unwrap();
+        String::from_utf8(bytes).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn channels_and_campaigns_add_up_as_printed() {
+        let reports = thirds();
+        // Each cell rounded alone: 0.333333 three times, 3.33 three times.
+        // The billionth and the millionth more make c the largest remainder.
+        assert_eq!(
+            lines(|sink| reports.write_channels(sink))[1..],
+            [
+                "linear,a,0.333333,3.33,33.3333,33.3333,1.01,3.3167,3.02,",
+                "linear,b,0.333333,3.33,33.3333,33.3333,2.00,1.6625,6.02,",
+                "linear,c,0.333334,3.34,33.3334,33.3334,,,,",
+            ]
+        );
+        // a's campaigns add up to a's 0.333333 and 3.33; spend 1.005 and
+        // 2.005 add up to 3.01, the tie going to the earlier row.
+        assert_eq!(
+            lines(|sink| reports.write_campaigns(sink))[1..],
+            [
+                "linear,a,,0.000000,0.00,1.01,0.0000,",
+                "linear,a,x,0.166667,1.67,,,",
+                "linear,a,y,0.166666,1.66,,,",
+                "linear,b,,0.333333,3.33,2.00,1.6625,6.02",
+                "linear,c,,0.333334,3.34,,,",
+            ]
+        );
+        // On stdout, with one decimal: 0.3 + 0.3 + 0.4 = 1.0.
+        let table = render(&reports, OutputFormat::Table);
+        let cells: Vec<&str> =
+            table.lines().skip(2).take(4).map(|line| line.split_whitespace().last().unwrap_or_default()).collect();
+        assert_eq!(cells, ["0.3", "0.3", "0.4", "1.0"], "{table}");
+    }
+
+    #[test]
+    fn stages_gain_roas_and_cpa() {
+        let reports = thirds();
+        let lines = lines(|sink| reports.write_stages(sink));
+        assert_eq!(lines[0], "model,stage,conversions,revenue,share_of_revenue,spend,share_of_spend,roas,cpa");
+        // 10.00 over 3.01 spent; 3.01 for one conversion.
+        assert_eq!(lines[1], "linear,awareness,1.000000,10.00,100.0000,3.01,100.0000,3.3223,3.01");
+        // No spend rows in consideration: no ROAS, no CPA.
+        assert_eq!(lines[2], "linear,consideration,0.000000,0.00,0.0000,0.00,0.0000,,");
     }
 
     #[test]

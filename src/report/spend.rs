@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::is_video_channel;
 use crate::config::Config;
 use crate::event::Stage;
 use crate::ingest::SpendRow;
@@ -41,7 +42,8 @@ impl SpendTotals {
     }
 }
 
-/// Spend in the analysis period, grouped three ways.
+/// Spend in the analysis period, grouped three ways, and the video
+/// channels' per stage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeriodSpend {
     /// Per channel.
@@ -50,6 +52,10 @@ pub struct PeriodSpend {
     pub campaigns: BTreeMap<(String, String), SpendTotals>,
     /// Per stage.
     pub stages: BTreeMap<Stage, SpendTotals>,
+    /// Per stage, the rows on video channels only (see
+    /// [`is_video_channel`]): the spend and views behind a stage's cost per
+    /// view.
+    pub video_stages: BTreeMap<Stage, SpendTotals>,
     /// All of it.
     pub total: SpendTotals,
 }
@@ -63,6 +69,9 @@ impl PeriodSpend {
             spend.channels.entry(row.channel.clone()).or_default().add(row);
             spend.campaigns.entry((row.channel.clone(), row.campaign.clone())).or_default().add(row);
             spend.stages.entry(row.stage).or_default().add(row);
+            if is_video_channel(&row.channel) {
+                spend.video_stages.entry(row.stage).or_default().add(row);
+            }
             spend.total.add(row);
         }
         spend
@@ -106,5 +115,18 @@ mod tests {
             (6_000_000, 5, true, false)
         );
         assert_eq!(PeriodSpend::new(&rows, &Config::default()).total.spend, 15_000_000);
+    }
+
+    #[test]
+    fn video_rows_are_also_summed_apart_per_stage() {
+        let rows = [
+            row("2026-02-01", "video", 2_000_000, Some(400)),
+            row("2026-02-01", "online_video", 1_000_000, None),
+            row("2026-02-01", "display", 8_000_000, Some(9_000)),
+        ];
+        let spend = PeriodSpend::new(&rows, &Config::default());
+        let video = spend.video_stages[&Stage::Awareness];
+        assert_eq!((video.spend, video.impressions, video.has_impressions), (3_000_000, 400, true));
+        assert_eq!(spend.stages[&Stage::Awareness].spend, 11_000_000);
     }
 }

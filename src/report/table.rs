@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Reports, cpa, fixed, roas};
+use super::{Column, Reports, UNITS, cpa, fixed, roas};
+
+/// Decimals of the credited conversions on stdout.
+const TABLE_DECIMALS: u32 = 1;
 
 /// How the comparison is printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,18 +50,26 @@ fn table(reports: &Reports) -> String {
         }
         text.push('\n');
     };
+    // Each model's column adds up, as printed, to its total.
+    let printed: Vec<Column<&String>> = reports
+        .models
+        .iter()
+        .map(|credit| {
+            let units = |channel| credit.channels.get(channel).map_or(0, |sums| sums.units);
+            Column::sums(channels.iter().map(|channel| (channel, units(channel))), UNITS, TABLE_DECIMALS)
+        })
+        .collect();
     header(&mut text, "Credited conversions by channel and model");
     for channel in &channels {
         let _ = write!(text, "{channel:<width$}");
-        for (credit, column) in reports.models.iter().zip(&columns) {
-            let sums = credit.channels.get(channel).copied().unwrap_or_default();
-            let _ = write!(text, "  {:>column$}", fixed(Some(sums.conversions()), 1));
+        for (cells, column) in printed.iter().zip(&columns) {
+            let _ = write!(text, "  {:>column$}", cells.cell(&channel));
         }
         text.push('\n');
     }
     let _ = write!(text, "{:<width$}", "total");
-    for (credit, column) in reports.models.iter().zip(&columns) {
-        let _ = write!(text, "  {:>column$}", fixed(Some(credit.total.conversions()), 1));
+    for (cells, column) in printed.iter().zip(&columns) {
+        let _ = write!(text, "  {:>column$}", cells.total());
     }
     text.push_str("\n\n");
     header(&mut text, "ROAS by channel and model (credited revenue / spend; - where there is no spend)");

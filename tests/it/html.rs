@@ -125,6 +125,14 @@ fn numbers_in_the_page_equal_the_csv_files() {
         let shown: f64 = page.cell("class-conversions", &[("class", &class)], &model).parse().unwrap();
         assert!((shown - total).abs() < 1e-4, "{model} {class}: {shown} against the channels' {total}");
     }
+    for row in csv_rows(&workspace.read("out/classes.csv")) {
+        let (model, key) = (row["model"].as_str(), [("class", row["class"].as_str())]);
+        check("class-conversions", &key, model, &row["conversions"]);
+        check("class-shares", &key, model, &row["share_of_conversions"]);
+        check("class-revenue", &key, model, &row["revenue"]);
+        check("class-roas", &key, model, &row["roas"]);
+        check("class-roas", &key, "spend", &row["spend"]);
+    }
     for row in csv_rows(&workspace.read("out/campaigns.csv")).iter().filter(|row| !row["spend"].is_empty()) {
         let key = [("channel", row["channel"].as_str()), ("campaign", row["campaign"].as_str())];
         check("campaign-roas", &key, &row["model"], &row["roas"]);

@@ -29,3 +29,6 @@ mod parsers;
 /// Shards and merges, and runs bucketed by a memory budget, against single
 /// runs.
 mod shards;
+/// Printed columns add up to their printed totals, in every file and on
+/// stdout.
+mod totals;

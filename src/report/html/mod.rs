@@ -78,8 +78,8 @@ fn header(page: &mut Page, reports: &Reports, summary: &Summary) {
     let attributed = reports.models.first().map(|credit| credit.total).unwrap_or_default();
     let figures = [
         ("conversions attributed", super::fixed(Some(attributed.conversions()), 0)),
-        ("revenue attributed", super::fixed(Some(attributed.revenue()), 2)),
-        ("spend in the period", super::fixed(Some(reports.spend.total.amount()), 2)),
+        ("revenue attributed", super::format_exact(attributed.revenue, 1_000_000, 2)),
+        ("spend in the period", super::format_exact(reports.spend.total.spend, 1_000_000, 2)),
         ("users", summary.users.to_string()),
         ("touches", summary.touches.to_string()),
         ("converting journeys", summary.journeys.converting.to_string()),

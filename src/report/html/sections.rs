@@ -13,15 +13,13 @@ use crate::attribution::CreditSums;
 use crate::config::Config;
 use crate::event::{NO_CHANNEL, Stage, TouchClass};
 use crate::moment::median;
-use crate::report::{ModelCredit, PathTotals, Reports, SpendTotals, change_percent, cpa, fixed, ratio, roas, share};
+use crate::report::{
+    ClassTable, ModelCredit, PathTotals, Reports, SpendTotals, change_percent, cpa, fixed, ratio, roas, share,
+};
 use crate::time::MICROS_PER_DAY;
 
 /// How many channel paths the page lists (fewer when `--top` is smaller).
 pub const PATHS_SHOWN: usize = 20;
-
-/// The funnel is drawn for the first of these models that ran, else for the
-/// first model: a data-driven model shows where credit really lands.
-const FUNNEL_MODELS: [&str; 4] = ["markov", "shapley", "position_based", "linear"];
 
 /// The budget guideline: 70–80 % awareness (prospecting), 10–20 % each
 /// consideration and conversion.
@@ -103,16 +101,18 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
     page.figure("chart-revenue", revenue.title, &revenue.legend(), charts::grouped(&revenue)?);
     page.push("</div>\n");
 
+    // Cells and totals as channels.csv prints them: each column adds up.
+    let printed = reports.channel_credit_by_model();
     let mut table =
         channel_table("channel-conversions", "Credited conversions", reports, &channels, |credit, channel| {
-            fixed(Some(channel_sums(credit, channel).conversions()), 6)
+            printed[credit.model].conversions.cell(channel)
         });
-    table.total = Some(reports.models.iter().map(|credit| fixed(Some(credit.total.conversions()), 6)).collect());
+    table.total = Some(reports.models.iter().map(|credit| printed[credit.model].conversions.total()).collect());
     page.table(&table);
     let mut table = channel_table("channel-revenue", "Credited revenue", reports, &channels, |credit, channel| {
-        fixed(Some(channel_sums(credit, channel).revenue()), 2)
+        printed[credit.model].revenue.cell(channel)
     });
-    table.total = Some(reports.models.iter().map(|credit| fixed(Some(credit.total.revenue()), 2)).collect());
+    table.total = Some(reports.models.iter().map(|credit| printed[credit.model].revenue.total()).collect());
     page.table(&table);
 
     if let Some(baseline) = reports.baseline() {
@@ -152,12 +152,13 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
     page.figure("chart-roas", chart.title, &chart.legend(), charts::grouped(&chart)?);
 
     let spend_of = |channel: &str| reports.spend.channels.get(channel);
+    let (channel_spend, campaign_spend) = (reports.channel_spend(), reports.campaign_spend());
     for (id, caption, decimals, metric) in
         [("channel-roas", "ROAS by channel", 4, roas as Metric), ("channel-cpa", "CPA by channel", 2, cpa as Metric)]
     {
         let mut table = Table::new(id, caption, &CHANNEL).column("spend").columns(names.iter().copied());
         for channel in &channels {
-            let mut cells = vec![fixed(spend_of(channel).map(SpendTotals::amount), 2)];
+            let mut cells = vec![channel_spend.cell(channel)];
             cells.extend(
                 reports
                     .models
@@ -174,7 +175,7 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
     ] {
         let mut table = Table::new(id, caption, &CAMPAIGN).column("spend").columns(names.iter().copied());
         for (key, spend) in &reports.spend.campaigns {
-            let mut cells = vec![fixed(Some(spend.amount()), 2)];
+            let mut cells = vec![campaign_spend.cell(key)];
             cells.extend(reports.models.iter().map(|credit| {
                 let sums = credit.campaigns.get(key).copied().unwrap_or_default();
                 fixed(metric(sums, Some(spend)), decimals)
@@ -195,10 +196,7 @@ type Metric = fn(CreditSums, Option<&SpendTotals>) -> Option<f64>;
 /// Credit share and spend share per stage against the budget guideline.
 pub(super) fn funnel(page: &mut Page, reports: &Reports) -> io::Result<()> {
     let stages = reports.stages();
-    let chosen = FUNNEL_MODELS
-        .iter()
-        .find_map(|name| reports.models.iter().find(|credit| credit.model == *name))
-        .or_else(|| reports.models.first());
+    let chosen = reports.featured_model();
     page.open_section(
         "funnel",
         "Each stage's share of credited revenue and of spend, as in <code>stages.csv</code>, against a common \
@@ -232,11 +230,12 @@ pub(super) fn funnel(page: &mut Page, reports: &Reports) -> io::Result<()> {
     let mut table = Table::new("stages", "Spend share and share of credited revenue by stage, in %", &stage_key)
         .columns(["spend", "share_of_spend", "guideline"])
         .columns(model_names(reports));
+    let (printed_spend, spend_shares) = reports.stage_spend();
+    let printed: Vec<_> = reports.models.iter().map(|credit| reports.stage_credit(credit)).collect();
     for stage in &stages {
-        let spend = reports.spend.stages.get(stage).copied().unwrap_or_default();
         let band = guideline(*stage).map(|(low, high)| format!("{low:.0}–{high:.0}")).unwrap_or_default();
-        let mut cells = vec![fixed(Some(spend.amount()), 2), fixed(spend_share(stage), 4), band];
-        cells.extend(reports.models.iter().map(|credit| fixed(credit_share(credit, stage), 4)));
+        let mut cells = vec![printed_spend.cell(stage), spend_shares.cell(stage), band];
+        cells.extend(printed.iter().map(|columns| columns.share_of_revenue.cell(stage)));
         table.row(vec![stage.as_str().to_owned()], cells);
     }
     page.table(&table);
@@ -298,8 +297,10 @@ pub(super) fn classes(page: &mut Page, reports: &Reports, config: &Config) -> io
     page.figure("chart-classes", chart.title, &chart.legend(), charts::stacked(&chart, Some(100.0))?);
 
     let class_key = [("class", "class")];
-    let conversions = |index: usize, class: &TouchClass| fixed(Some(value(index, class).conversions()), 6);
-    let shares = |index: usize, class: &TouchClass| fixed(share(value(index, class).units, totals(index).units), 4);
+    let class_table = reports.class_table(config);
+    let printed = |index: usize| &class_table.models[index].2;
+    let conversions = |index: usize, class: &TouchClass| printed(index).conversions.cell(class);
+    let shares = |index: usize, class: &TouchClass| printed(index).share_of_conversions.cell(class);
     let tables: [(&str, &str, ClassCell); 2] = [
         ("class-conversions", "Credited conversions by touch class", &conversions),
         ("class-shares", "Share of credited conversions by touch class, in %", &shares),
@@ -311,8 +312,35 @@ pub(super) fn classes(page: &mut Page, reports: &Reports, config: &Config) -> io
         }
         page.table(&table);
     }
+    class_returns(page, reports, &class_table);
     page.close_section();
     Ok(())
+}
+
+/// Credited revenue and ROAS per touch class under each model, as in
+/// `classes.csv`.
+fn class_returns(page: &mut Page, reports: &Reports, classes: &ClassTable) {
+    let class_key = [("class", "class")];
+    let mut revenue =
+        Table::new("class-revenue", "Credited revenue by touch class", &class_key).columns(model_names(reports));
+    let mut returns = Table::new("class-roas", "ROAS by touch class (credited revenue ÷ spend)", &class_key)
+        .column("spend")
+        .columns(model_names(reports));
+    for class in classes.members.keys() {
+        let key = vec![class.as_str().to_owned()];
+        revenue.row(key.clone(), classes.models.iter().map(|(_, _, printed)| printed.revenue.cell(class)).collect());
+        let mut cells = vec![classes.printed_spend.cell(class)];
+        cells.extend(
+            classes
+                .models
+                .iter()
+                .map(|(_, sums, _)| fixed(classes.roas(sums.get(class).copied().unwrap_or_default(), *class), 4)),
+        );
+        returns.row(key, cells);
+    }
+    revenue.total = Some(classes.models.iter().map(|(_, _, printed)| printed.revenue.total()).collect());
+    page.table(&revenue);
+    page.table(&returns);
 }
 
 fn class_color(class: TouchClass) -> plotters::style::RGBColor {
@@ -377,6 +405,7 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
         "median_touches_before",
         "median_hours_to_purchase",
     ]);
+    let shares = reports.moment_shares();
     let mut rows: Vec<_> = reports.moments.iter().collect();
     rows.sort_by(|left, right| right.1.moments.cmp(&left.1.moments).then(left.0.cmp(right.0)));
     for ((channel, stage), counts) in rows {
@@ -384,7 +413,7 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
         let hours = median(&counts.minutes_to_purchase).map(|minutes| minutes as f64 / 60.0);
         let cells = vec![
             counts.moments.to_string(),
-            fixed(share(i128::from(counts.moments), i128::from(reports.moments_total)), 4),
+            shares.cell(&(channel.clone(), *stage)),
             median(&counts.touches_before).map(|touches| touches.to_string()).unwrap_or_default(),
             fixed(hours, 2),
         ];
@@ -392,10 +421,9 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
     }
     if reports.moments_undecided > 0 {
         // The first purchases without a moment of truth, as in `moments.csv`.
-        let undecided = i128::from(reports.moments_undecided);
         let cells = vec![
-            undecided.to_string(),
-            fixed(share(undecided, i128::from(reports.moments_total)), 4),
+            reports.moments_undecided.to_string(),
+            shares.cell(&Reports::undecided_key()),
             String::new(),
             String::new(),
         ];
