@@ -12,6 +12,7 @@ use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{discover, ingest_bucket, ingest_events};
 use touchpath::journey::Journeys;
 use touchpath::models::chain::Chain;
+use touchpath::models::incremental::{self, Incremental};
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
 use touchpath::progress::Silent;
 use touchpath::run::Mode;
@@ -89,10 +90,19 @@ fn pipeline(criterion: &mut Criterion) {
             attribute(&log, &journeys, &shapley, &config)
         });
     });
+    let memory = config.lookback.memory();
+    group.bench_function("incremental_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let counts = incremental::Counts::count(&log, log.latest(), memory);
+            let fitted: Vec<Box<dyn AttributionModel>> = vec![Box::new(Incremental::fit(&counts, memory))];
+            attribute(&log, &journeys, &fitted, &config)
+        });
+    });
     group.finish();
 
     let coalitions = Shapley::count(&log, &journeys, &config);
-    let all = models::build(&config, &first_order, None, &coalitions, &Default::default()).expect("the default models exist");
+    let hazard = incremental::Counts::count(&log, log.latest(), config.lookback.memory());
+    let all = models::build(&config, &first_order, None, &coalitions, &hazard).expect("the default models exist");
     let credits = attribute(&log, &journeys, &all, &config);
     let halves: Vec<State> = (0..2)
         .map(|index| {

@@ -289,7 +289,8 @@ fn credit_journey(
     let positions = scratch.credits.positions.iter_mut();
     for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
         let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
-        let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion]).repeat(!journey.first_purchase);
+        let path =
+            Path::new(log, &touches.touches, &touches.counts, log.time[conversion]).repeat(!journey.first_purchase);
         let length = path.len();
         // One slot per touch, and one for the baseline.
         scratch.weights.resize(length + 1, 0.0);
@@ -302,15 +303,19 @@ fn credit_journey(
         scratch.revenue[length] = 0;
         apportion(CONVERSION_UNITS, &scratch.weights[..slots], &mut scratch.units[..slots]);
         apportion(revenue, &scratch.weights[..slots], &mut scratch.revenue[..slots]);
-        let baseline = CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
+        let baseline =
+            CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
         for (offset, touch) in touches.touches.iter().map(Some).chain([None]).enumerate() {
             if scratch.units[offset] == 0 && scratch.revenue[offset] == 0 {
                 continue;
             }
             let key = match touch {
                 Some(&touch) => {
-                    let key =
-                        CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] };
+                    let key = CreditKey {
+                        channel: log.channel[touch],
+                        campaign: log.campaign[touch],
+                        stage: log.stage[touch],
+                    };
                     position_table.entry(key.channel).or_default()[position_bucket(offset, length)] +=
                         i128::from(scratch.units[offset]);
                     key

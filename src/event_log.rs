@@ -240,6 +240,12 @@ impl EventLog {
         self.user_starts[user]..self.user_starts[user + 1]
     }
 
+    /// The latest event time, 0 for an empty log.
+    #[must_use]
+    pub fn latest(&self) -> i64 {
+        self.time.iter().copied().max().unwrap_or(0)
+    }
+
     /// The channel name of event `index`, `(none)` for a conversion without one.
     #[must_use]
     pub fn channel_name(&self, index: usize) -> &str {

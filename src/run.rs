@@ -1,5 +1,6 @@
 //! One batch run: read, account, rebuild journeys, write the report.
 
+use crate::evaluate::ScenarioScore;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,6 +49,9 @@ pub struct Request {
     /// Where to write one row per conversion (CSV or Parquet), if anywhere;
     /// only in [`Mode::Attribute`].
     pub journeys_out: Option<PathBuf>,
+    /// The `evaluate.csv` of a scenario evaluation, whose scores the
+    /// report's "Which model to trust" section shows; read before the log.
+    pub evaluation: Option<PathBuf>,
     /// How much of the job to run.
     pub mode: Mode,
     /// Read only the users of this bucket, and write their partial state to
@@ -72,6 +76,7 @@ impl Request {
             now: i64::MAX,
             top: 100,
             journeys_out: None,
+            evaluation: None,
             mode: Mode::Attribute,
             bucket: None,
             emit_state: false,
@@ -155,6 +160,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     config.validate()?;
     models::check_selection(config)?;
     check_request(request)?;
+    let evaluation = read_evaluation(request)?;
     let event_files = ingest::discover(&request.events)?;
     let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
     let started = Instant::now();
@@ -229,7 +235,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     if request.emit_state {
         return emit(&state, config, request, progress);
     }
-    publish(&state, kept.as_ref(), config, request, progress)
+    publish(&state, kept.as_ref(), config, request, &evaluation, progress)
 }
 
 /// Whether a bucketed run or a merge moves each bucket's converting journeys
@@ -309,6 +315,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     }
     let config = &manifest.config;
     let request = Request { mode: manifest.mode, ..request.clone() };
+    let evaluation = read_evaluation(&request)?;
     if request.journeys_out.is_some() && request.mode == Mode::Attribute {
         check_request(&request)?;
     }
@@ -358,7 +365,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
             missing.join(", ")
         )));
     }
-    publish(&state, kept.as_ref(), config, &request, progress)
+    publish(&state, kept.as_ref(), config, &request, &evaluation, progress)
 }
 
 fn check_request(request: &Request) -> Result<()> {
@@ -400,6 +407,11 @@ fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progre
     Ok(Report { summary, out, reports: None, paths: None, mode: request.mode })
 }
 
+/// The scores of the request's evaluation file, if it names one.
+fn read_evaluation(request: &Request) -> Result<Vec<ScenarioScore>> {
+    request.evaluation.as_deref().map_or_else(|| Ok(Vec::new()), crate::evaluate::read_scores)
+}
+
 /// Finalises the report of a complete state and writes it. The converting
 /// journeys are the state's own, or on disk in `kept` for a bucketed run.
 fn publish(
@@ -407,6 +419,7 @@ fn publish(
     kept: Option<&SpilledJourneys>,
     config: &Config,
     request: &Request,
+    evaluation: &[ScenarioScore],
     progress: &dyn Progress,
 ) -> Result<Report> {
     let mut summary = summarize(config, state);
@@ -476,7 +489,7 @@ fn publish(
     progress.begin("writing the report", None);
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = &reports {
-        write_reports(&out, reports, &summary, config)?;
+        write_reports(&out, reports, &summary, config, evaluation)?;
     }
     if let Some(paths) = &paths {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;
@@ -505,7 +518,13 @@ fn publish(
 }
 
 /// Writes the attribution reports: the CSV files and the page.
-fn write_reports(out: &OutputDir, reports: &Reports, summary: &Summary, config: &Config) -> Result<()> {
+fn write_reports(
+    out: &OutputDir,
+    reports: &Reports,
+    summary: &Summary,
+    config: &Config,
+    evaluation: &[ScenarioScore],
+) -> Result<()> {
     out.write("channels.csv", |sink| reports.write_channels(sink))?;
     out.write("campaigns.csv", |sink| reports.write_campaigns(sink))?;
     out.write("stages.csv", |sink| reports.write_stages(sink))?;
@@ -518,7 +537,7 @@ fn write_reports(out: &OutputDir, reports: &Reports, summary: &Summary, config: 
     if reports.removal_effects.is_some() {
         out.write("removal_effects.csv", |sink| reports.write_removal_effects(sink))?;
     }
-    out.write("report.html", |sink| crate::report::html::write_html(sink, reports, summary, config))?;
+    out.write("report.html", |sink| crate::report::html::write_html(sink, reports, summary, config, evaluation))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use crate::ingest::{FileRows, RowCounts, Warning};
 use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, PathLength};
 use crate::models::Diagnostics;
 use crate::models::chain::SolveReport;
+use crate::models::incremental::Fit;
 use crate::models::shapley::Coverage;
 use crate::report::{ModelTotal, Reports};
 
@@ -124,6 +125,8 @@ pub struct Summary {
     /// How much of the Shapley games the journeys observed, when `shapley`
     /// ran.
     pub shapley: Option<Coverage>,
+    /// How `incremental`'s rate was fitted, when it ran.
+    pub incremental: Option<Fit>,
 }
 
 impl Summary {
@@ -156,6 +159,7 @@ impl Summary {
             moments: None,
             markov: None,
             shapley: None,
+            incremental: None,
         }
     }
 
@@ -174,6 +178,7 @@ impl Summary {
             match diagnostics {
                 Diagnostics::Markov(solve) => self.markov = Some(*solve),
                 Diagnostics::Shapley(coverage) => self.shapley = Some(*coverage),
+                Diagnostics::Incremental(fit) => self.incremental = Some(*fit),
             }
         }
     }
@@ -210,7 +215,7 @@ mod tests {
             .build();
         let config = Config::default();
         let journeys = Journeys::build(&log, config.lookback);
-        let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute);
+        let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
         let (reports, _) = Reports::compute(&log, &journeys, &aggregates, &config, &[], 10).unwrap();
         let stats = JourneyStats::compute(&log, &journeys);
         let mut summary = Summary::new(&config, Inputs::default(), RowCounts::default(), BTreeMap::new(), &stats);
@@ -225,7 +230,10 @@ mod tests {
         // Two games of one channel each, both observed.
         let coverage = Coverage { converting_sets: 2, sampled_sets: 0, coalitions_needed: 2, coalitions_missing: 0 };
         assert_eq!(summary.shapley, Some(coverage));
-        assert_eq!(summary.models.len(), 8);
+        assert_eq!(summary.models.len(), 9);
+        // Three purchase patterns (a, b, none) fitted exactly.
+        let fit = summary.incremental.unwrap();
+        assert!(fit.iterations > 0 && fit.residual < 1e-6 && fit.terms <= fit.features, "{fit:?}");
 
         let json = summary.to_json().unwrap();
         for expected in [

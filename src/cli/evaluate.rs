@@ -81,8 +81,7 @@ pub fn execute(args: &EvaluateArgs) -> anyhow::Result<()> {
             .map(|scenario| {
                 terminal::note(&format!("evaluating {} ({} users)", scenario.name, terminal::thousands(args.users)));
                 let options = Options { users: args.users, seed: args.seed, out: args.out.clone() };
-                evaluate_scenario(scenario, &options, &config)
-                    .with_context(|| format!("scenario {}", scenario.name))
+                evaluate_scenario(scenario, &options, &config).with_context(|| format!("scenario {}", scenario.name))
             })
             .collect::<anyhow::Result<Vec<Evaluation>>>()?
     };

@@ -45,8 +45,8 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
 
-    /// The world to simulate: a shipped scenario (default, last_touch,
-    /// upper_funnel, synergy, harvesting) or a scenario file.
+    /// The world to simulate: a shipped scenario (`default`, `last_touch`,
+    /// `upper_funnel`, `synergy`, `harvesting`) or a scenario file.
     #[arg(long, value_name = "NAME|FILE", default_value = "default")]
     scenario: String,
 

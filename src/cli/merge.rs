@@ -37,6 +37,11 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE")]
     journeys_out: Option<PathBuf>,
 
+    /// Show the scores of a scenario evaluation (`evaluate.csv`) in the
+    /// report's "Which model to trust" section.
+    #[arg(long, value_name = "FILE")]
+    evaluation: Option<PathBuf>,
+
     /// How the model comparison is printed on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -58,6 +63,7 @@ pub fn execute(args: &MergeArgs) -> anyhow::Result<()> {
     let request = Request {
         top: args.top,
         journeys_out: args.journeys_out.clone(),
+        evaluation: args.evaluation.clone(),
         emit_state: args.emit_state.is_some(),
         ..Request::new(Vec::new(), out)
     };

@@ -112,6 +112,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     journeys_out: Option<PathBuf>,
 
+    /// Show the scores of a scenario evaluation (the `evaluate.csv` of
+    /// `touchpath evaluate`) in the report's "Which model to trust" section.
+    #[arg(long, value_name = "FILE")]
+    evaluation: Option<PathBuf>,
+
     /// Field separator of CSV inputs: one character such as `;`, `|` or `\t` [default: ,].
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     delimiter: Option<char>,
@@ -312,6 +317,7 @@ pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
         now,
         top: args.top,
         journeys_out: args.journeys_out.clone(),
+        evaluation: args.evaluation.clone(),
         mode,
         bucket: args.bucket,
         emit_state: args.emit_state.is_some(),

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use self::page::write_html;
-pub use self::read::read_truth;
+pub use self::read::{read_scores, read_truth};
 use crate::config::Config;
 use crate::event::NO_CHANNEL;
 use crate::generate::{GenerateOptions, Scenario, TRUTH_FILE, Truth, generate_scenario};
@@ -42,7 +42,10 @@ use crate::{Error, FileFormat, Result};
 pub const BASELINE: &str = "(baseline)";
 
 /// Shares of conversions and of revenue per channel, each in `[0, 1]`.
-pub type Shares = BTreeMap<String, (f64, f64)>;
+pub type Shares = BTreeMap<String, Pair>;
+
+/// A share of conversions and a share of revenue.
+pub type Pair = (f64, f64);
 
 /// How one model did against the truth.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,6 +62,19 @@ pub struct Score {
     pub max_error: f64,
     /// The channel of that error.
     pub max_channel: String,
+}
+
+/// One line of `evaluate.csv`: a model's score in one world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioScore {
+    /// The world (scenario or log) name.
+    pub scenario: String,
+    /// The model.
+    pub model: String,
+    /// Mean absolute error of conversion shares, percentage points.
+    pub mae_conversions: f64,
+    /// Spearman's rank correlation of conversion shares.
+    pub spearman: f64,
 }
 
 /// One world's evaluation.
@@ -155,7 +171,11 @@ pub fn evaluate_log(
 /// The truth's shares of its Shapley values.
 #[must_use]
 pub fn truth_shares(truth: &Truth) -> Shares {
-    truth.shares().into_iter().map(|(channel, conversions, revenue)| (channel.to_owned(), (conversions, revenue))).collect()
+    truth
+        .shares()
+        .into_iter()
+        .map(|(channel, conversions, revenue)| (channel.to_owned(), (conversions, revenue)))
+        .collect()
 }
 
 /// Each model's channel shares, `(none)` and the baseline left out.
@@ -191,7 +211,7 @@ pub fn model_shares(reports: &Reports) -> Vec<(String, Shares)> {
 pub fn score(model: &str, truth: &Shares, shares: &Shares) -> Score {
     let credited = shares.iter().filter(|(_, share)| share.0 > 0.0 || share.1 > 0.0).map(|(channel, _)| channel);
     let channels: BTreeSet<&String> = truth.keys().chain(credited).collect();
-    let pairs: Vec<(&String, (f64, f64), (f64, f64))> = channels
+    let pairs: Vec<(&String, Pair, Pair)> = channels
         .into_iter()
         .map(|channel| {
             let get = |table: &Shares| table.get(channel).copied().unwrap_or((0.0, 0.0));
@@ -203,12 +223,13 @@ pub fn score(model: &str, truth: &Shares, shares: &Shares) -> Score {
     let mae = |pick: fn((f64, f64)) -> f64| {
         pairs.iter().map(|(_, truth, model)| (pick(*truth) - pick(*model)).abs()).sum::<f64>() / count * 100.0
     };
-    let (max_channel, max_error) = pairs
-        .iter()
-        .map(|(channel, truth, model)| (*channel, (truth.0 - model.0).abs() * 100.0))
-        .fold((None, 0.0), |(best, largest), (channel, error)| {
-            if best.is_none() || error > largest { (Some(channel), error) } else { (best, largest) }
-        });
+    let (max_channel, max_error) =
+        pairs.iter().map(|(channel, truth, model)| (*channel, (truth.0 - model.0).abs() * 100.0)).fold(
+            (None, 0.0),
+            |(best, largest), (channel, error)| {
+                if best.is_none() || error > largest { (Some(channel), error) } else { (best, largest) }
+            },
+        );
     let truth_values: Vec<f64> = pairs.iter().map(|(_, truth, _)| truth.0).collect();
     let model_values: Vec<f64> = pairs.iter().map(|(_, _, model)| model.0).collect();
     Score {
@@ -229,7 +250,7 @@ pub fn spearman(left: &[f64], right: &[f64]) -> f64 {
     let (left, right) = (ranks(left), ranks(right));
     let pearson = pearson(&left, &right);
     if pearson.is_nan() {
-        let constant = |values: &[f64]| values.windows(2).all(|pair| pair[0] == pair[1]);
+        let constant = |values: &[f64]| values.windows(2).all(|pair| pair[0].total_cmp(&pair[1]).is_eq());
         return if constant(&left) && constant(&right) { 1.0 } else { 0.0 };
     }
     pearson
@@ -243,7 +264,7 @@ fn ranks(values: &[f64]) -> Vec<f64> {
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
-        while end < order.len() && values[order[end]] == values[order[start]] {
+        while end < order.len() && values[order[end]].total_cmp(&values[order[start]]).is_eq() {
             end += 1;
         }
         #[expect(clippy::cast_precision_loss, reason = "a handful of channels")]
@@ -304,8 +325,10 @@ pub fn write_csv(evaluations: &[Evaluation], sink: &mut dyn Write) -> io::Result
 #[must_use]
 pub fn render_table(evaluations: &[Evaluation]) -> String {
     use std::fmt::Write as _;
-    let models: Vec<&str> =
-        evaluations.first().map(|evaluation| evaluation.scores.iter().map(|score| score.model.as_str()).collect()).unwrap_or_default();
+    let models: Vec<&str> = evaluations
+        .first()
+        .map(|evaluation| evaluation.scores.iter().map(|score| score.model.as_str()).collect())
+        .unwrap_or_default();
     let width = evaluations.iter().map(|evaluation| evaluation.name.len()).chain(["scenario".len()]).max().unwrap_or(8);
     let columns: Vec<usize> = models.iter().map(|model| model.len().max(8)).collect();
     let mut text = String::new();

@@ -39,9 +39,13 @@ pub fn write_html(evaluations: &[Evaluation], sink: &mut dyn Write) -> io::Resul
 
 fn section(html: &mut String, evaluation: &Evaluation) -> io::Result<()> {
     let id = escape(&evaluation.name);
-    let _ = write!(html, "<section id=\"{id}\">\n<h2>{id}</h2>\n<p class=\"intro\">{}", escape(&evaluation.description));
+    let _ =
+        write!(html, "<section id=\"{id}\">\n<h2>{id}</h2>\n<p class=\"intro\">{}", escape(&evaluation.description));
     let (total, baseline) = evaluation.conversions;
-    let _ = writeln!(html, " {total} conversions in the log, {baseline} of which would have happened without marketing.</p>");
+    let _ = writeln!(
+        html,
+        " {total} conversions in the log, {baseline} of which would have happened without marketing.</p>"
+    );
     let mut channels: Vec<&String> = evaluation.truth.keys().collect();
     for (_, shares) in &evaluation.models {
         channels.extend(shares.keys().filter(|channel| !evaluation.truth.contains_key(*channel)));
@@ -57,7 +61,10 @@ fn section(html: &mut String, evaluation: &Evaluation) -> io::Result<()> {
         series.push(Series {
             name: model.clone(),
             color: charts::color(index),
-            values: channels.iter().map(|channel| Some(shares.get(*channel).map_or(0.0, |pair| pair.0) * 100.0)).collect(),
+            values: channels
+                .iter()
+                .map(|channel| Some(shares.get(*channel).map_or(0.0, |pair| pair.0) * 100.0))
+                .collect(),
         });
     }
     let title = format!("{}: share of conversions by channel, truth and models", evaluation.name);
@@ -68,7 +75,8 @@ fn section(html: &mut String, evaluation: &Evaluation) -> io::Result<()> {
         axis: "share of conversions (%)",
     };
     if let Some(svg) = charts::grouped(&bars)? {
-        let _ = write!(html, "<figure class=\"chart\"><figcaption>{}</figcaption>\n<p class=\"legend\">", escape(&title));
+        let _ =
+            write!(html, "<figure class=\"chart\"><figcaption>{}</figcaption>\n<p class=\"legend\">", escape(&title));
         for (name, color) in bars.legend() {
             let _ = write!(html, "<span><i style=\"background:{color}\"></i>{}</span> ", escape(&name));
         }

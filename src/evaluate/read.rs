@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use crate::generate::truth::ChannelTruth;
+use super::ScenarioScore;
 use crate::generate::Truth;
+use crate::generate::truth::ChannelTruth;
 use crate::{Error, Result};
 
 /// Reads `truth.csv`: a header naming at least `channel`, `conversions`
@@ -18,7 +19,8 @@ use crate::{Error, Result};
 /// read.
 pub fn read_truth(path: &Path) -> Result<Truth> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
-    let fail = |line: usize, reason: String| Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") };
+    let fail =
+        |line: usize, reason: String| Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") };
     let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
     let (_, header) = lines.next().ok_or_else(|| fail(1, "empty file: expected a header".to_owned()))?;
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
@@ -75,4 +77,52 @@ pub fn read_truth(path: &Path) -> Result<Truth> {
 #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole, non-negative purchase counts")]
 fn whole(value: f64) -> u64 {
     value.max(0.0).round() as u64
+}
+
+/// Reads `evaluate.csv`, as `touchpath evaluate` writes it: at least the
+/// columns `scenario`, `model`, `mae_conversions_pp` and `spearman`.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read; [`Error::Input`] naming the
+/// file, line and column of what cannot be read.
+pub fn read_scores(path: &Path) -> Result<Vec<ScenarioScore>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
+    let fail =
+        |line: usize, reason: String| Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") };
+    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
+    let (_, header) = lines.next().ok_or_else(|| fail(1, "empty file: expected a header".to_owned()))?;
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let required = |name: &str| {
+        columns.iter().position(|column| *column == name).ok_or_else(|| fail(1, format!("column `{name}` not found")))
+    };
+    let (scenario, model) = (required("scenario")?, required("model")?);
+    let (error, spearman) = (required("mae_conversions_pp")?, required("spearman")?);
+    let mut scores = Vec::new();
+    for (number, line) in lines.filter(|(_, line)| !line.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let text = |index: usize, column: &str| -> Result<String> {
+            match fields.get(index) {
+                Some(value) if !value.is_empty() => Ok((*value).to_owned()),
+                _ => Err(fail(number, format!("column `{column}` is empty"))),
+            }
+        };
+        let number_at = |index: usize, column: &str| -> Result<f64> {
+            let raw = fields.get(index).copied().unwrap_or("");
+            raw.parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite())
+                .ok_or_else(|| fail(number, format!("column `{column}`: `{raw}` is not a number")))
+        };
+        scores.push(ScenarioScore {
+            scenario: text(scenario, "scenario")?,
+            model: text(model, "model")?,
+            mae_conversions: number_at(error, "mae_conversions_pp")?,
+            spearman: number_at(spearman, "spearman")?,
+        });
+    }
+    if scores.is_empty() {
+        return Err(fail(2, "no score row".to_owned()));
+    }
+    Ok(scores)
 }

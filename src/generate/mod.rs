@@ -237,7 +237,10 @@ pub(crate) fn generate_in_parts(
         let truth = Truth::compute(&world, options.seed, users);
         let path = staging.path().join(TRUTH_FILE);
         let mut file = write::create(&path)?;
-        truth.write(&mut file).and_then(|()| std::io::Write::flush(&mut file)).map_err(|source| Error::io(&path, source))?;
+        truth
+            .write(&mut file)
+            .and_then(|()| std::io::Write::flush(&mut file))
+            .map_err(|source| Error::io(&path, source))?;
         names.push(TRUTH_FILE.to_owned());
     }
     write_manifest(&staging.path().join("manifest.json"), &report)?;

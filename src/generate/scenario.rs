@@ -250,10 +250,8 @@ impl Scenario {
             });
         }
         let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
-        let scenario: Self = toml::from_str(&text).map_err(|error| Error::Input {
-            path: path.to_owned(),
-            reason: error.to_string().trim_end().to_owned(),
-        })?;
+        let scenario: Self = toml::from_str(&text)
+            .map_err(|error| Error::Input { path: path.to_owned(), reason: error.to_string().trim_end().to_owned() })?;
         scenario.world().map_err(|reason| Error::Input { path: path.to_owned(), reason })?;
         Ok(scenario)
     }
@@ -265,13 +263,12 @@ impl Scenario {
     /// What is wrong, naming the field.
     pub fn world(&self) -> std::result::Result<World, String> {
         self.check_globals()?;
-        if let Some(unknown) = self.channels.keys().find(|name| !CHANNELS.iter().any(|profile| profile.name == *name))
-        {
+        if let Some(unknown) = self.channels.keys().find(|name| !CHANNELS.iter().any(|profile| profile.name == *name)) {
             let known: Vec<&str> = CHANNELS.iter().map(|profile| profile.name).collect();
             return Err(format!("unknown channel `{unknown}` in [channels]: expected one of {}", known.join(", ")));
         }
-        let mut effects = [Effect { lift: 0.0, decay_per_second: 0.0, schedule: 1.0, harvest: 0.0, closes: true };
-            CHANNEL_COUNT];
+        let mut effects =
+            [Effect { lift: 0.0, decay_per_second: 0.0, schedule: 1.0, harvest: 0.0, closes: true }; CHANNEL_COUNT];
         for (effect, profile) in effects.iter_mut().zip(&CHANNELS) {
             let given = self.channels.get(profile.name);
             let field = |pick: fn(&ChannelEffect) -> Option<f64>| given.and_then(pick);
@@ -321,7 +318,9 @@ impl Scenario {
         check(probability(behaviour.customer_churn) && behaviour.customer_churn > 0.0, || {
             "behaviour.customer_churn must be in (0, 1]".to_owned()
         })?;
-        check(probability(behaviour.stay_after_purchase), || "behaviour.stay_after_purchase must be in [0, 1]".to_owned())?;
+        check(probability(behaviour.stay_after_purchase), || {
+            "behaviour.stay_after_purchase must be in [0, 1]".to_owned()
+        })?;
         for (what, values) in [("kinds.lift", self.kinds.lift.all()), ("kinds.closing", self.kinds.closing.all())] {
             check(values.iter().all(|&value| non_negative(value)), || format!("{what} values must be ≥ 0"))?;
         }

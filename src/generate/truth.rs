@@ -60,7 +60,7 @@ impl Sums {
         }
     }
 
-    fn merge(mut self, other: Self) -> Self {
+    fn merge(mut self, other: &Self) -> Self {
         for (mine, theirs) in self.purchases.iter_mut().zip(&other.purchases) {
             mine.iter_mut().zip(theirs).for_each(|(left, right)| *left += right);
         }
@@ -78,11 +78,11 @@ impl Sums {
 
     /// Adds one user: replays every subset of their players.
     fn add_user(&mut self, world: &World, plan: &Plan) {
-        let players: Vec<usize> = (0..CHANNEL_COUNT).filter(|&channel| plan.players(world) & (1 << channel) != 0).collect();
+        let players: Vec<usize> =
+            (0..CHANNEL_COUNT).filter(|&channel| plan.players(world) & (1 << channel) != 0).collect();
         let count = players.len();
-        let values: Vec<Outcome> = (0..1_usize << count)
-            .map(|subset| replay(world, plan, to_channels(subset, &players), None))
-            .collect();
+        let values: Vec<Outcome> =
+            (0..1_usize << count).map(|subset| replay(world, plan, to_channels(subset, &players), None)).collect();
         let full = (1 << count) - 1;
         let (empty, all) = (values[0], values[full]);
         self.baseline.0 += u64::from(empty.purchases);
@@ -174,7 +174,7 @@ impl Truth {
                 }
                 sums
             })
-            .reduce(Sums::new, Sums::merge);
+            .reduce(Sums::new, |left, right| left.merge(&right));
         Self::from_sums(&sums)
     }
 
@@ -242,8 +242,8 @@ impl Truth {
                 truth.channel.clone(),
                 format!("{:.6}", truth.conversions),
                 format!("{:.2}", truth.revenue),
-                format!("{:.6}", conversion_share),
-                format!("{:.6}", revenue_share),
+                format!("{conversion_share:.6}"),
+                format!("{revenue_share:.6}"),
                 truth.removal_conversions.to_string(),
                 format!("{:.2}", truth.removal_revenue),
             ];
@@ -297,8 +297,8 @@ mod tests {
                 let bit = 1 << channel;
                 let mut sums = (0.0, 0.0);
                 for subset in (0..values.len()).filter(|subset| subset & bit == 0) {
-                    let weight = shapley_weight(subset.count_ones() as usize, players) as f64
-                        / factorial(players) as f64;
+                    let weight =
+                        shapley_weight(subset.count_ones() as usize, players) as f64 / factorial(players) as f64;
                     let (joined, alone) = (values[subset | bit], values[subset]);
                     sums.0 += weight * (f64::from(joined.purchases) - f64::from(alone.purchases));
                     sums.1 += weight * (joined.revenue_cents as f64 - alone.revenue_cents as f64) / 100.0;
@@ -319,7 +319,11 @@ mod tests {
             for (channel, (conversions, revenue)) in expected.iter().enumerate() {
                 let name = CHANNELS[channel].name;
                 let found = truth.channels.iter().find(|truth| truth.channel == name).unwrap();
-                assert!((found.conversions - conversions).abs() < 1e-9, "{name}: {} vs {conversions}", found.conversions);
+                assert!(
+                    (found.conversions - conversions).abs() < 1e-9,
+                    "{name}: {} vs {conversions}",
+                    found.conversions
+                );
                 assert!((found.revenue - revenue).abs() < 1e-6, "{name}: {} vs {revenue}", found.revenue);
                 let all = values[usize::from(ALL_CHANNELS)];
                 let without = values[usize::from(ALL_CHANNELS & !(1 << channel))];
@@ -357,7 +361,9 @@ mod tests {
             assert_eq!((found.conversions, found.removal_conversions), (0.0, 0), "{harvester}");
         }
         let events = simulate_world(&world, 5, 2_000);
-        let direct = events.iter().filter(|event| event.kind.is_touch() && CHANNELS[usize::from(event.channel)].name == "direct");
+        let direct = events
+            .iter()
+            .filter(|event| event.kind.is_touch() && CHANNELS[usize::from(event.channel)].name == "direct");
         assert!(direct.count() > 100, "harvest touches are logged");
     }
 

@@ -27,11 +27,13 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::catalog::{CAMPAIGNS, CHANNEL_COUNT, CHANNELS, CampaignId, ChannelId, NO_CAMPAIGN, TOUCH_KINDS, campaigns_of};
+use super::catalog::{
+    CAMPAIGNS, CHANNEL_COUNT, CHANNELS, CampaignId, ChannelId, NO_CAMPAIGN, TOUCH_KINDS, campaigns_of,
+};
 use super::scenario::World;
 use super::simulate::{
-    Event, SECONDS_PER_DAY, SPAN_END, SPAN_START, STREAM_HARVEST, STREAM_WALKS, UNICODE_TEMPLATE_COUNT,
-    pick_weighted, standard_normal, stream,
+    Event, SECONDS_PER_DAY, SPAN_END, SPAN_START, STREAM_HARVEST, STREAM_WALKS, UNICODE_TEMPLATE_COUNT, pick_weighted,
+    standard_normal, stream,
 };
 use crate::event::{EventKind, Stage};
 
@@ -202,7 +204,7 @@ pub fn replay(world: &World, plan: &Plan, active: ChannelSet, mut events: Option
             start += phase.return_gap;
         }
         let mut rate = Rate::new(world, index > 0);
-        let mut cursor = Cursor { time: start as f64, needed: phase.threshold };
+        let mut cursor = Cursor { time: real(start), needed: phase.threshold };
         let mut decision = None;
         for occasion in &phase.occasions {
             let time = start + occasion.offset;
@@ -210,8 +212,8 @@ pub fn replay(world: &World, plan: &Plan, active: ChannelSet, mut events: Option
                 break;
             }
             let from = cursor.time;
-            decision = rate.find(&mut cursor, time as f64);
-            let until = decision.map_or(time, |found| found.ceil() as i64);
+            decision = rate.find(&mut cursor, real(time));
+            let until = decision.map_or(time, |found| whole(found.ceil()));
             if let (Some(log), Some(rng), Some(events)) = (&mut log, &mut harvest_rng, events.as_deref_mut()) {
                 harvest(world, &rate, from, until, log, rng, events);
             }
@@ -227,8 +229,8 @@ pub fn replay(world: &World, plan: &Plan, active: ChannelSet, mut events: Option
         }
         if decision.is_none() {
             let from = cursor.time;
-            decision = rate.find(&mut cursor, SPAN_END as f64);
-            let until = decision.map_or(SPAN_END, |found| found.ceil() as i64);
+            decision = rate.find(&mut cursor, real(SPAN_END));
+            let until = decision.map_or(SPAN_END, |found| whole(found.ceil()));
             if let (Some(log), Some(rng), Some(events)) = (&mut log, &mut harvest_rng, events.as_deref_mut()) {
                 harvest(world, &rate, from, until, log, rng, events);
             }
@@ -236,7 +238,7 @@ pub fn replay(world: &World, plan: &Plan, active: ChannelSet, mut events: Option
         let Some(decision) = decision else {
             break;
         };
-        let purchase = decision.ceil() as i64 + phase.checkout;
+        let purchase = whole(decision.ceil()) + phase.checkout;
         if purchase >= SPAN_END {
             break;
         }
@@ -268,7 +270,7 @@ fn harvest(
         return;
     }
     let mut time = from;
-    let end = until as f64;
+    let end = real(until);
     while time < end {
         // The caused rate only falls between breakpoints, so its value at
         // the start of each stretch bounds it there.
@@ -289,13 +291,9 @@ fn harvest(
                 let kind = pick_weighted(rng, &CHANNELS[usize::from(channel)].kind_weights);
                 // Harvest touches add nothing: they are logged, never fed to
                 // the rate.
-                let occasion = Occasion {
-                    offset: 0,
-                    channel,
-                    kind: u8::try_from(kind).unwrap_or(0),
-                    campaign_draw: rng.random(),
-                };
-                let at = candidate as i64;
+                let occasion =
+                    Occasion { offset: 0, channel, kind: u8::try_from(kind).unwrap_or(0), campaign_draw: rng.random() };
+                let at = whole(candidate);
                 if at + MIN_SPACING <= until && log.spaced(events, at) {
                     log.touch(events, at, &occasion);
                 }
@@ -340,7 +338,7 @@ impl<'w> Rate<'w> {
     fn new(world: &'w World, customer: bool) -> Self {
         let purchase = &world.scenario.purchase;
         let base = if customer { purchase.customer_base_rate } else { purchase.base_rate };
-        Self { world, base: base / SECONDS_PER_DAY as f64, touches: Vec::new(), seen: 0 }
+        Self { world, base: base / real(SECONDS_PER_DAY), touches: Vec::new(), seen: 0 }
     }
 
     fn add(&mut self, world: &World, time: i64, channel: ChannelId, kind: u8) {
@@ -348,10 +346,10 @@ impl<'w> Rate<'w> {
         let kind = usize::from(kind);
         let closing = if effect.closes { world.kind_closing[kind] } else { 0.0 };
         let session = world.scenario.purchase.session_minutes * 60.0;
-        let time = time as f64;
+        let time = real(time);
         self.touches.push(Active {
             time,
-            intent: effect.lift * world.kind_lift[kind] / SECONDS_PER_DAY as f64,
+            intent: effect.lift * world.kind_lift[kind] / real(SECONDS_PER_DAY),
             decay: effect.decay_per_second,
             session_end: if closing > 0.0 { time + session } else { time },
             closing,
@@ -377,7 +375,8 @@ impl<'w> Rate<'w> {
 
     /// The purchase rate marketing causes at `time`, per second.
     fn caused(&self, time: f64) -> f64 {
-        let intent: f64 = self.touches.iter().map(|touch| touch.intent * (-touch.decay * (time - touch.time)).exp()).sum();
+        let intent: f64 =
+            self.touches.iter().map(|touch| touch.intent * (-touch.decay * (time - touch.time)).exp()).sum();
         self.multiplier(time) * intent
     }
 
@@ -457,14 +456,7 @@ struct UserLog {
 
 impl UserLog {
     fn new(plan: &Plan, first: usize) -> Self {
-        Self {
-            user: plan.user,
-            unicode_template: plan.unicode_template,
-            first,
-            touches: 0,
-            purchases: 0,
-            last: None,
-        }
+        Self { user: plan.user, unicode_template: plan.unicode_template, first, touches: 0, purchases: 0, last: None }
     }
 
     /// True when `time` is at least [`MIN_SPACING`] after the user's last
@@ -582,4 +574,17 @@ fn next_channel(world: &World, channel: ChannelId, customer: bool, rng: &mut Cha
 fn to_channel_id(index: usize) -> ChannelId {
     // Indices come from CHANNEL_COUNT-sized tables, far below u8::MAX.
     ChannelId::try_from(index).unwrap_or(0)
+}
+
+/// Seconds as a real number, for the rate's arithmetic.
+#[expect(clippy::cast_precision_loss, reason = "simulated times are far below 2^52 seconds")]
+fn real(seconds: i64) -> f64 {
+    seconds as f64
+}
+
+/// A time found by the rate's arithmetic, back in whole seconds (rounded
+/// towards zero).
+#[expect(clippy::cast_possible_truncation, reason = "times inside the simulated span, far from i64's limits")]
+fn whole(seconds: f64) -> i64 {
+    seconds as i64
 }

@@ -96,6 +96,10 @@ pub struct EventIngest {
     pub warnings: BTreeMap<Warning, u64>,
     /// The files read, in the order read.
     pub files: Vec<FileRows>,
+    /// Where the log's time ends: the latest valid timestamp of any of its
+    /// rows (whatever else the row holds, and in every bucket), not in the
+    /// future. Fitted purchase rates count time up to it.
+    pub latest: Option<i64>,
 }
 
 /// Reads every file of a touchpoint log.
@@ -138,13 +142,13 @@ pub fn ingest_bucket(
     })?;
     let accepted_before_dedup = events.len() as u64;
     let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
-    let Accounting { rejects, warnings, files: file_rows, read } = accounting;
+    let Accounting { rejects, warnings, files: file_rows, read, latest } = accounting;
     let mut rows = RowCounts { read, accepted: accepted_before_dedup - duplicates, duplicates, ..RowCounts::default() };
     rows.count_rejects(&rejects);
     if rows.read != rows.accepted + rows.rejected + rows.duplicates {
         return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
     }
-    Ok(EventIngest { log, rows, rejects, warnings, files: file_rows })
+    Ok(EventIngest { log, rows, rejects, warnings, files: file_rows, latest })
 }
 
 /// Adds one task's events to the run's, renumbering codes into the run's
@@ -200,6 +204,9 @@ pub(crate) struct Accounting {
     pub(crate) files: Vec<FileRows>,
     /// Rows read (of the bucket, when there is one).
     pub(crate) read: u64,
+    /// The latest valid timestamp of any row of the whole log (every
+    /// bucket's), not in the future.
+    pub(crate) latest: Option<i64>,
 }
 
 /// The error for a dictionary that would outgrow 32-bit codes.
@@ -228,6 +235,7 @@ pub(crate) fn read_log(
     let mut warnings: BTreeMap<Warning, u64> = BTreeMap::new();
     let mut file_rows = Vec::with_capacity(files.len());
     let mut read = 0;
+    let mut latest: Option<i64> = None;
 
     for (index, source) in files.iter().enumerate() {
         let file = source::read_file(source, config.delimiter_byte())?;
@@ -249,6 +257,7 @@ pub(crate) fn read_log(
         let mut tasks = tasks;
         for parsed in &mut tasks {
             file_read -= parsed.skipped;
+            latest = latest.max(parsed.latest);
             file_rejects.append(&mut parsed.rejects);
             for (warning, count) in std::mem::take(&mut parsed.warnings) {
                 *warnings.entry(warning).or_default() += count;
@@ -267,7 +276,7 @@ pub(crate) fn read_log(
         progress.advance(1);
         rejects.extend(file_rejects);
     }
-    Ok(Accounting { rejects, warnings, files: file_rows, read })
+    Ok(Accounting { rejects, warnings, files: file_rows, read, latest })
 }
 
 /// Fills in each reject's line: the physical line for CSV, the 1-based row

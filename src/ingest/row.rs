@@ -175,6 +175,11 @@ impl EventColumns {
         })
     }
 
+    /// The row's timestamp, when it is valid and not in the future.
+    fn valid_time(&self, row: usize, context: &RowContext<'_>) -> Option<i64> {
+        self.timestamp.get(row).instant(context.zone).ok().filter(|&time| time <= context.now)
+    }
+
     /// The id a row is bucketed by: its user id as parsing reads it, or the
     /// empty id when there is none, so rejected rows have a bucket too.
     fn bucket_key(&self, row: usize) -> Cow<'_, str> {
@@ -210,6 +215,20 @@ pub(crate) struct ParsedRows {
     pub(crate) warnings: Vec<(Warning, u64)>,
     /// Rows of users outside the run's bucket, skipped uncounted.
     pub(crate) skipped: u64,
+    /// The latest valid timestamp of any row of the range, not in the
+    /// future, whatever else the row holds and whichever bucket it is in:
+    /// where the log's time ends.
+    pub(crate) latest: Option<i64>,
+}
+
+impl ParsedRows {
+    /// Moves [`ParsedRows::latest`] to `time` if it is later.
+    fn see(&mut self, time: Option<i64>) -> &mut Self {
+        if let Some(time) = time {
+            self.latest = Some(self.latest.map_or(time, |latest| latest.max(time)));
+        }
+        self
+    }
 }
 
 /// The settings row parsing needs.
@@ -246,11 +265,15 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
             && !bucket.holds(&columns.bucket_key(row))
         {
             parsed.skipped += 1;
+            parsed.see(columns.valid_time(row, context));
             continue;
         }
         match parse_row(columns, row, context, &mut parsed, &mut channel_cache, &mut warnings) {
-            Ok(event) => parsed.events.push(event),
-            Err(rejection) => parsed.rejects.push(Reject {
+            Ok(event) => {
+                parsed.see(Some(event.time));
+                parsed.events.push(event);
+            }
+            Err(rejection) => parsed.see(columns.valid_time(row, context)).rejects.push(Reject {
                 file: context.file,
                 record: row as u64,
                 line: row as u64 + 1,

@@ -217,6 +217,8 @@ pub struct Spill {
     count: u32,
     accounting: Option<Accounting>,
     files: Vec<FileRows>,
+    /// Where the whole log's time ends, for every bucket.
+    latest: Option<i64>,
 }
 
 /// Reads `files` once and writes their accepted events into `count` bucket
@@ -261,7 +263,8 @@ pub fn spill(
         writer.into_inner().map_err(|error| Error::io(&path, error.into_error()))?;
     }
     let files = accounting.files.iter().map(|file| FileRows { rows: 0, rejected: 0, ..file.clone() }).collect();
-    Ok(Spill { directory, count, accounting: Some(accounting), files })
+    let latest = accounting.latest;
+    Ok(Spill { directory, count, accounting: Some(accounting), files, latest })
 }
 
 impl Spill {
@@ -347,6 +350,6 @@ impl Spill {
             }
             None => (Vec::new(), BTreeMap::new(), self.files.clone()),
         };
-        Ok(EventIngest { log, rows, rejects, warnings, files })
+        Ok(EventIngest { log, rows, rejects, warnings, files, latest: self.latest })
     }
 }

@@ -154,6 +154,8 @@ pub enum Diagnostics {
     Markov(chain::SolveReport),
     /// How much of the Shapley game was observed.
     Shapley(shapley::Coverage),
+    /// How `incremental`'s fit ended.
+    Incremental(incremental::Fit),
 }
 
 /// Every rule-based model, with its parameters from `config`, in report order.

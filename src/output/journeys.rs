@@ -55,7 +55,11 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 /// ` > `, in path order, with nine decimals (exact: credit is counted in
 /// billionths of a conversion); for `markov` these are the within-conversion
 /// shares (in proportion to removal effects), before channel totals are
-/// rescaled.
+/// rescaled. `incremental` reads the touches as logged, whatever the path
+/// transform, and keeps a part of each conversion for the baseline: its
+/// shares follow the logged touches (the `path` column's touches unless a
+/// transform rewrote them) and its `baseline_incremental` column holds the
+/// baseline's part, so that a row's shares and that part sum to 1.
 pub struct JourneysFile {
     target: std::path::PathBuf,
     temporary: tempfile::NamedTempFile,
@@ -169,6 +173,7 @@ fn collect_rows(
     scores: &StateScores,
 ) -> Vec<Row> {
     let mut path = TransformedPath::default();
+    let mut logged = TransformedPath::default();
     let mut weights = Vec::new();
     let mut units = Vec::new();
     let mut rows = Vec::new();
@@ -182,25 +187,32 @@ fn collect_rows(
         config.path_transform.apply(log, journey.path.clone(), &mut path);
         let names: Vec<&str> = path.touches.iter().map(|&touch| log.channel_name(touch)).collect();
         let moment = if journey.first_purchase { moment_of_truth(log, &path.touches, scores) } else { None };
-        let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]);
-        let credits = models
-            .iter()
-            .map(|model| {
-                if view.is_empty() {
-                    return String::new();
-                }
-                weights.resize(view.len(), 0.0);
-                units.resize(view.len(), 0);
-                model.weights(&view, &mut weights);
-                apportion(CONVERSION_UNITS, &weights, &mut units);
-                // Units are billionths: nine decimals write them exactly.
-                let shares: Vec<String> = units
-                    .iter()
-                    .map(|&unit| format!("{}.{:09}", unit / CONVERSION_UNITS, unit % CONVERSION_UNITS))
-                    .collect();
-                shares.join(" > ")
-            })
-            .collect();
+        let repeat = !journey.first_purchase;
+        let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]).repeat(repeat);
+        logged.touches.clear();
+        logged.touches.extend(journey.path.clone());
+        logged.counts.clear();
+        logged.counts.resize(journey.path.len(), 1);
+        let logged_view = Path::new(log, &logged.touches, &logged.counts, log.time[conversion]).repeat(repeat);
+        let mut credits = Vec::with_capacity(models.len() + 1);
+        for model in models {
+            let view = if model.reads_logged_path() { &logged_view } else { &view };
+            let length = view.len();
+            // One slot per touch, and one for the baseline.
+            weights.resize(length + 1, 0.0);
+            units.resize(length + 1, 0);
+            weights[length] =
+                if view.is_empty() { 1.0 } else { model.weights_with_baseline(view, &mut weights[..length]) };
+            let slots = if weights[length] > 0.0 { length + 1 } else { length };
+            units[length] = 0;
+            if slots > 0 {
+                apportion(CONVERSION_UNITS, &weights[..slots], &mut units[..slots]);
+            }
+            credits.push(units[..length].iter().map(|&unit| share(unit)).collect::<Vec<_>>().join(" > "));
+            if model.reads_logged_path() {
+                credits.push(share(units[length]));
+            }
+        }
         rows.push(Row {
             user: log.users.get(journey.user).to_owned(),
             converted_at: log.time[conversion],
@@ -216,13 +228,24 @@ fn collect_rows(
     rows
 }
 
+/// A share of one conversion, from billionths: nine decimals write it
+/// exactly.
+fn share(units: i64) -> String {
+    format!("{}.{:09}", units / CONVERSION_UNITS, units % CONVERSION_UNITS)
+}
+
+/// The columns: the conversion's, then per model its credit per touch and,
+/// for a model that keeps a part for the baseline, that part.
 fn header(models: &[Box<dyn AttributionModel>]) -> Vec<String> {
     let fixed = ["user_id", "converted_at", "path", "purchase", "touches", "moment_index", "moment_channel", "revenue"];
-    fixed
-        .iter()
-        .map(|name| (*name).to_owned())
-        .chain(models.iter().map(|model| format!("credit_{}", model.name())))
-        .collect()
+    let mut names: Vec<String> = fixed.iter().map(|name| (*name).to_owned()).collect();
+    for model in models {
+        names.push(format!("credit_{}", model.name()));
+        if model.reads_logged_path() {
+            names.push(format!("baseline_{}", model.name()));
+        }
+    }
+    names
 }
 
 fn purchase(first: bool) -> &'static str {
@@ -303,7 +326,7 @@ mod tests {
         let config = Config::default();
         let whole = log(&["a", "b", "c", "d", "e"]);
         let journeys = Journeys::build(&whole, config.lookback);
-        let aggregates = Aggregates::compute(&whole, &journeys, &config, Mode::Attribute);
+        let aggregates = Aggregates::compute(&whole, &journeys, &config, Mode::Attribute, whole.latest());
         let analysis = Analysis::fit(&aggregates, &config).unwrap();
         let directory = tempfile::tempdir().unwrap();
         for extension in ["csv", "parquet"] {

@@ -20,7 +20,8 @@ impl Reports {
     /// The first purchases without a moment of truth have the key
     /// [`Reports::undecided_key`].
     pub fn moment_shares(&self) -> Column<(String, Stage)> {
-        let undecided = (self.moments_undecided > 0).then(|| (Self::undecided_key(), i128::from(self.moments_undecided)));
+        let undecided =
+            (self.moments_undecided > 0).then(|| (Self::undecided_key(), i128::from(self.moments_undecided)));
         let parts = self.moments.iter().map(|(key, counts)| (key.clone(), i128::from(counts.moments)));
         Column::shares(parts.chain(undecided), i128::from(self.moments_total), SHARE_DECIMALS)
     }
@@ -93,7 +94,9 @@ impl Reports {
         #[expect(clippy::cast_possible_truncation, reason = "a share is at most 100: far inside i128")]
         let units: Vec<(&String, i128)> = effects
             .iter()
-            .filter_map(|(channel, effect)| effect.share.map(|share| (channel, (share / 100.0 * EFFECT_UNITS).round() as i128)))
+            .filter_map(|(channel, effect)| {
+                effect.share.map(|share| (channel, (share / 100.0 * EFFECT_UNITS).round() as i128))
+            })
             .collect();
         let whole: i128 = units.iter().map(|(_, units)| units).sum();
         let shares = Column::shares(units.into_iter().filter(|_| whole > 0), whole, SHARE_DECIMALS);
@@ -163,7 +166,7 @@ mod tests {
     /// Every report of `log` under `config`.
     fn reports(log: &EventLog, config: &Config) -> Reports {
         let journeys = Journeys::build(log, config.lookback);
-        let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute);
+        let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
         Reports::compute(log, &journeys, &aggregates, config, &[], 10).unwrap().0
     }
 

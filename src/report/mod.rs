@@ -149,7 +149,8 @@ impl Analysis {
     pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
         let first_order = aggregates.first_order.chain(1);
         let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
-        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, &aggregates.hazard)?;
+        let models =
+            models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, &aggregates.hazard)?;
         Ok(Self { models, scores: StateScores::new(&first_order)?, chain_channels: first_order.channels() })
     }
 
@@ -286,12 +287,11 @@ impl Reports {
 
     /// Groups credit by name and joins spend and KPIs.
     fn new(log: &EventLog, credits: &Credits, model_names: &[&'static str], spend: PeriodSpend, kpis: Kpis) -> Self {
-        let channel_name =
-            |code: u32| match code {
-                NO_CHANNEL_CODE => NO_CHANNEL.to_owned(),
-                BASELINE_CODE => BASELINE_CHANNEL.to_owned(),
-                _ => log.channels.get(code).to_owned(),
-            };
+        let channel_name = |code: u32| match code {
+            NO_CHANNEL_CODE => NO_CHANNEL.to_owned(),
+            BASELINE_CODE => BASELINE_CHANNEL.to_owned(),
+            _ => log.channels.get(code).to_owned(),
+        };
         let models = model_names
             .iter()
             .zip(&credits.per_model)
@@ -722,6 +722,8 @@ mod tests {
             removal_effects: None,
             moments: BTreeMap::new(),
             moments_total: 0,
+            moments_undecided: 0,
+            diagnostics: Vec::new(),
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,

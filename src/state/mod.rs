@@ -129,9 +129,10 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    /// Counts what `mode` reports on.
+    /// Counts what `mode` reports on; `end` is where the whole log's time
+    /// ends (see [`EventIngest::latest`]).
     #[must_use]
-    pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config, mode: Mode) -> Self {
+    pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config, mode: Mode, end: i64) -> Self {
         let mut aggregates = Self::default();
         if mode == Mode::Validate {
             return aggregates;
@@ -148,7 +149,6 @@ impl Aggregates {
             aggregates.coalitions = Shapley::count(log, journeys, config);
         }
         if models::is_selected(config, Incremental::NAME) {
-            let end = log.time.iter().copied().max().unwrap_or(0);
             aggregates.hazard = incremental::Counts::count(log, end, config.lookback.memory());
         }
         aggregates.kpis = Kpis::compute(log, journeys, config);
@@ -230,7 +230,8 @@ impl State {
         let set_aside = events.log.set_aside_users(config.max_events_per_user);
         let journeys = Journeys::build(&events.log, config.lookback);
         let stats = JourneyStats::compute(&events.log, &journeys);
-        let aggregates = Aggregates::compute(&events.log, &journeys, config, mode);
+        let end = events.latest.unwrap_or_else(|| events.log.latest());
+        let aggregates = Aggregates::compute(&events.log, &journeys, config, mode, end);
         let (log, journeys) = if mode == Mode::Attribute {
             remap::converting(&events.log, &journeys, config)
         } else {
@@ -276,6 +277,13 @@ impl State {
                 })
         };
         let spend_files = |state: &Self| state.spend.as_ref().map(|spend| spend.files.clone()).unwrap_or_default();
+        let (mine, theirs) = (&self.aggregates.hazard, &other.aggregates.hazard);
+        if !mine.exposure.is_empty() && !theirs.exposure.is_empty() && mine.end != theirs.end {
+            return Err(Error::State(format!(
+                "the states were counted up to different ends of the log's time ({} and {} µs since the epoch)",
+                mine.end, theirs.end
+            )));
+        }
         if !same_files(&self.events.files, &other.events.files)
             || !same_files(&spend_files(self), &spend_files(other))
             || self.spend.as_ref().map(|spend| (&spend.rows, &spend.counts))

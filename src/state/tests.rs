@@ -50,7 +50,7 @@ fn log_of(users: &[Vec<(u8, u8, bool, u32)>], index: u32, count: u32) -> EventLo
     builder.build()
 }
 
-fn state_of(log: EventLog, buckets: Buckets, config: &Config) -> State {
+fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> State {
     let accepted = log.len() as u64;
     let events = EventIngest {
         log,
@@ -58,6 +58,7 @@ fn state_of(log: EventLog, buckets: Buckets, config: &Config) -> State {
         rejects: Vec::new(),
         warnings: BTreeMap::new(),
         files: Vec::new(),
+        latest: Some(latest),
     };
     State::collect(events, None, buckets, config, Mode::Attribute)
 }
@@ -66,7 +67,7 @@ fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec
     (0..count)
         .map(|index| {
             let bucket = Bucket::new(index, count).unwrap();
-            state_of(log_of(users, index, count), Buckets::one(bucket), config)
+            state_of(log_of(users, index, count), Buckets::one(bucket), config, log_of(users, 0, 1).latest())
         })
         .collect()
 }
@@ -99,7 +100,7 @@ proptest! {
     #[test]
     fn merged_buckets_report_what_the_whole_log_reports(users in users_strategy(), count in 1_u32..5) {
         let config = config();
-        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
         let merged = parts(&users, count, &config)
             .into_iter()
             .reduce(|left, right| left.merge(right).unwrap())
@@ -151,7 +152,7 @@ proptest! {
         batch in 1_usize..6,
     ) {
         let config = config();
-        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
         let directory = tempfile::tempdir().unwrap();
         let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk);
         let merged = parts(&users, count, &config)
@@ -211,7 +212,7 @@ proptest! {
 fn a_user_in_two_spilled_buckets_is_refused() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (0, 0, true, 500)]];
-    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
     let directory = tempfile::tempdir().unwrap();
     let mut kept = SpilledJourneys::new(directory.path());
     kept.take(&mut state.clone()).unwrap();
@@ -224,7 +225,7 @@ fn a_user_in_two_spilled_buckets_is_refused() {
 fn a_state_survives_the_disk_and_is_checked() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (2, 1, false, 0), (0, 0, true, 500)], vec![(3, 2, false, 0)]];
-    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config);
+    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
     let directory = tempfile::tempdir().unwrap();
     let target = directory.path().join("state");
     write_state(&target, &state, &config, Mode::Attribute).unwrap();

@@ -23,7 +23,7 @@ fn run_without_arguments_uses_the_bundled_sample() {
     }
     assert!(stderr(&output).contains("report written to"));
     let models = summary["models"].as_array().unwrap();
-    assert_eq!(models.len(), 8);
+    assert_eq!(models.len(), 9);
     for model in models {
         let total = f64::from(u32::try_from(count(&summary, "/conversions/total")).unwrap());
         assert!((model["conversions"].as_f64().unwrap() - total).abs() < 1e-9, "{model}");
@@ -141,7 +141,7 @@ fn journeys_out_lists_every_conversion_with_its_credit() {
     assert!(parquet.status.success(), "{}", stderr(&parquet));
     let frame = ParquetReader::new(std::fs::File::open(workspace.path("journeys.parquet")).unwrap()).finish().unwrap();
     assert_eq!(frame.height(), 4);
-    assert_eq!(frame.width(), 16, "8 fixed columns and 8 models");
+    assert_eq!(frame.width(), 18, "8 fixed columns, 9 models and incremental's baseline");
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Golden cases: `datasets/golden/<case>/` holds `events.csv`, optionally
 //! `spend.csv` and `touchpath.toml`, and `expected/` with the report files a
 //! run must write, byte for byte. The expected files were checked by hand
-//! (see `docs/models.md` for the small case worked through).
+//! (see `docs/models.md` for the small case worked through), except the
+//! rows of `incremental`, whose fit on four users is not a hand computation:
+//! they guard against regressions, and the model's formulas are checked by
+//! hand in the unit tests of `src/models/incremental/`. Its credit still
+//! adds up to the same conversions and revenue as every other model's.
 //!
 //! After an intended change of output, `TOUCHPATH_UPDATE_GOLDEN=1 cargo
 //! nextest run golden` rewrites them; review the diff before committing.

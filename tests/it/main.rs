@@ -14,6 +14,9 @@ mod bad_input;
 mod cli;
 /// Same input, same bytes: threads, row order, files, formats.
 mod determinism;
+/// Ground truth from scenario worlds: `generate --truth`, `evaluate`, and
+/// the scores in the report.
+mod evaluate;
 /// Golden cases: inputs and expected report files under `datasets/golden/`.
 mod golden;
 /// `report.html`: numbers equal to the CSV files, a self-contained page,

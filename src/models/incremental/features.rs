@@ -24,8 +24,15 @@ const MICROS_PER_HOUR: i64 = MICROS_PER_DAY / 24;
 
 /// Age bins of a touch's own effect: `[0, 1h)`, `[1h, 6h)`, `[6h, 1d)`,
 /// `[1d, 3d)`, `[3d, 7d)`, `[7d, 14d)`, `[14d, memory)`.
-pub const AGE_EDGES: [i64; 7] =
-    [0, MICROS_PER_HOUR, 6 * MICROS_PER_HOUR, MICROS_PER_DAY, 3 * MICROS_PER_DAY, 7 * MICROS_PER_DAY, 14 * MICROS_PER_DAY];
+pub const AGE_EDGES: [i64; 7] = [
+    0,
+    MICROS_PER_HOUR,
+    6 * MICROS_PER_HOUR,
+    MICROS_PER_DAY,
+    3 * MICROS_PER_DAY,
+    7 * MICROS_PER_DAY,
+    14 * MICROS_PER_DAY,
+];
 
 /// How long a click or visit counts as *open*: the touches around it may
 /// then work together with it (a session's closing).
@@ -108,6 +115,9 @@ pub type Pattern = Vec<(Feature, u32)>;
 /// The sums the rate is fitted from, over some users.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Where the log's time ends: phases still open at the end of a user's
+    /// events are counted up to it. Every part of one log has the same.
+    pub end: i64,
     /// Per feature, microseconds active (times its count), over every
     /// phase.
     pub exposure: BTreeMap<Feature, i128>,
@@ -120,6 +130,7 @@ impl Counts {
     /// Adds the counts of other users. Associative and commutative, with
     /// the empty counts as identity.
     pub fn add(&mut self, other: Self) {
+        self.end = self.end.max(other.end);
         for (feature, time) in other.exposure {
             *self.exposure.entry(feature).or_default() += time;
         }
@@ -131,7 +142,7 @@ impl Counts {
     /// The counts with channel codes renumbered by `code`.
     #[must_use]
     pub fn renumber(self, code: impl Fn(u32) -> u32 + Copy) -> Self {
-        let mut renumbered = Self::default();
+        let mut renumbered = Self { end: self.end, ..Self::default() };
         for (feature, time) in self.exposure {
             *renumbered.exposure.entry(feature.renumber(code)).or_default() += time;
         }
@@ -153,17 +164,20 @@ impl Counts {
             .into_par_iter()
             .with_min_len(2048)
             .fold(
-                || (Self::default(), Vec::new()),
+                || (Self { end, ..Self::default() }, Vec::new()),
                 |(mut counts, mut touches), user| {
                     counts.add_user(log, user, end, memory, &mut touches);
                     (counts, touches)
                 },
             )
             .map(|(counts, _)| counts)
-            .reduce(Self::default, |mut left, right| {
-                left.add(right);
-                left
-            })
+            .reduce(
+                || Self { end, ..Self::default() },
+                |mut left, right| {
+                    left.add(right);
+                    left
+                },
+            )
     }
 
     fn add_user(&mut self, log: &EventLog, user: usize, end: i64, memory: i64, touches: &mut Vec<PhaseTouch>) {
@@ -338,4 +352,93 @@ fn overlap(left: &[(i64, i64)], right: &[(i64, i64)]) -> i64 {
         if left[i].1 < right[j].1 { i += 1 } else { j += 1 }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Stage;
+    use crate::event_log::EventLogBuilder;
+
+    const MINUTE: i64 = MICROS_PER_HOUR / 60;
+    const MEMORY: i64 = 30 * MICROS_PER_DAY;
+
+    /// One user: an email impression at 0, a search click at 10 min, a
+    /// purchase at 30 min, then two days as a customer to the end of the
+    /// log.
+    fn one_journey(user: &str, builder: EventLogBuilder) -> EventLogBuilder {
+        builder
+            .event(user, 0, EventKind::Impression, "email", "", Stage::Awareness, 0)
+            .event(user, 10 * MINUTE, EventKind::Click, "search", "", Stage::Consideration, 0)
+            .conversion(user, 30 * MINUTE, 1_000_000)
+    }
+
+    #[test]
+    fn exposure_and_purchase_patterns_by_hand() {
+        let log = one_journey("u", EventLogBuilder::new()).build();
+        let end = 30 * MINUTE + 2 * MICROS_PER_DAY;
+        let counts = Counts::count(&log, end, MEMORY);
+        let (email, search) = (0, 1);
+        let expected: BTreeMap<Feature, i128> = [
+            // Before the purchase, 30 minutes as a prospect...
+            (Feature::Baseline { customer: false }, 30 * MINUTE),
+            // ... the impression in its first hour all along, the click for 20 minutes,
+            (Feature::Touch { channel: email, kind: 0, bin: 0 }, 30 * MINUTE),
+            (Feature::Touch { channel: search, kind: 1, bin: 0 }, 20 * MINUTE),
+            // the click open with the impression as a recent partner, and the
+            // two channels together, from the click to the purchase.
+            (Feature::Session { opener: search, partner: email, recent: true }, 20 * MINUTE),
+            (Feature::Pair { low: email, high: search }, 20 * MINUTE),
+            // After it, two days as a customer without touches.
+            (Feature::Baseline { customer: true }, 2 * MICROS_PER_DAY),
+        ]
+        .into_iter()
+        .map(|(feature, time)| (feature, i128::from(time)))
+        .collect();
+        assert_eq!(counts.exposure, expected);
+        let pattern = vec![
+            (Feature::Baseline { customer: false }, 1),
+            (Feature::Touch { channel: email, kind: 0, bin: 0 }, 1),
+            (Feature::Touch { channel: search, kind: 1, bin: 0 }, 1),
+            (Feature::Session { opener: search, partner: email, recent: true }, 1),
+            (Feature::Pair { low: email, high: search }, 1),
+        ];
+        assert_eq!(counts.purchases.len(), 1);
+        assert_eq!(counts.purchases.get(&pattern), Some(&1));
+        assert_eq!(counts.end, end);
+    }
+
+    #[test]
+    fn touches_age_through_the_bins_and_leave_after_the_memory() {
+        let log = EventLogBuilder::new().event("u", 0, EventKind::Impression, "video", "", Stage::Awareness, 0).build();
+        let memory = 10 * MICROS_PER_DAY;
+        let counts = Counts::count(&log, 40 * MICROS_PER_DAY, memory);
+        let bins: Vec<i128> = (0..7)
+            .map(|bin| counts.exposure.get(&Feature::Touch { channel: 0, kind: 0, bin }).copied().unwrap_or(0))
+            .collect();
+        let (hour, day) = (i128::from(MICROS_PER_HOUR), i128::from(MICROS_PER_DAY));
+        // [0, 1h), [1h, 6h), [6h, 1d), [1d, 3d), [3d, 7d), [7d, 14d) cut at the
+        // 10-day memory, and nothing after it.
+        assert_eq!(bins, [hour, 5 * hour, 18 * hour, 2 * day, 4 * day, 3 * day, 0]);
+        assert_eq!(counts.exposure[&Feature::Baseline { customer: false }], 40 * day);
+        assert!(counts.purchases.is_empty());
+    }
+
+    #[test]
+    fn counts_of_parts_add_up_to_the_counts_of_the_whole() {
+        let end = 5 * MICROS_PER_DAY;
+        let whole = one_journey("b", one_journey("a", EventLogBuilder::new())).build();
+        let left = one_journey("a", EventLogBuilder::new()).build();
+        let right = one_journey("b", EventLogBuilder::new()).build();
+        let (left, right) = (Counts::count(&left, end, MEMORY), Counts::count(&right, end, MEMORY));
+        let mut sum = left.clone();
+        sum.add(right.clone());
+        let mut other_order = right;
+        other_order.add(left.clone());
+        assert_eq!(sum, Counts::count(&whole, end, MEMORY));
+        assert_eq!(sum, other_order);
+        let mut with_identity = left.clone();
+        with_identity.add(Counts { end, ..Counts::default() });
+        assert_eq!(with_identity, left);
+    }
 }

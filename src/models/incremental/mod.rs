@@ -97,10 +97,15 @@ impl Incremental {
                 purchases: count as f64,
             })
             .collect();
-        let floors: Vec<usize> =
-            index.iter().filter(|(feature, _)| matches!(feature, Feature::Baseline { .. })).map(|(_, &slot)| slot).collect();
+        let floors: Vec<usize> = index
+            .iter()
+            .filter(|(feature, _)| matches!(feature, Feature::Baseline { .. }))
+            .map(|(_, &slot)| slot)
+            .collect();
         let (theta, fit) = solve::fit(&patterns, &exposure, &floors);
-        let terms = index.into_iter().map(|(feature, slot)| (feature, theta[slot])).filter(|(_, value)| *value > 0.0).collect();
+        let terms: BTreeMap<Feature, f64> =
+            index.into_iter().map(|(feature, slot)| (feature, theta[slot])).filter(|(_, value)| *value > 0.0).collect();
+        let fit = Fit { terms: terms.len(), ..fit };
         Self { terms, memory, fit }
     }
 
@@ -131,7 +136,11 @@ impl Incremental {
             .iter()
             .map(|touch| {
                 if alive(touch) {
-                    term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin: features::age_bin(at - touch.time) })
+                    term(Feature::Touch {
+                        channel: touch.channel,
+                        kind: touch.kind,
+                        bin: features::age_bin(at - touch.time),
+                    })
                 } else {
                     0.0
                 }
@@ -142,7 +151,8 @@ impl Incremental {
             for (index, partner) in touches.iter().enumerate() {
                 if index != opener && alive(partner) {
                     let recent = at - partner.time < RECENT;
-                    let value = term(Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent });
+                    let value =
+                        term(Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent });
                     own[opener] += value / 2.0;
                     own[index] += value / 2.0;
                 }
@@ -159,7 +169,9 @@ impl Incremental {
                 for members in [lows, highs] {
                     #[expect(clippy::cast_precision_loss, reason = "a handful of touches")]
                     let part = value / members.len() as f64;
-                    members.iter().for_each(|&index| own[index] += part);
+                    for &index in members {
+                        own[index] += part;
+                    }
                 }
             }
         }
@@ -226,7 +238,10 @@ impl Incremental {
                 self.rate(pattern)
             })
             .collect();
-        let factorial = |value: usize| (1..=value).map(|factor| factor as f64).product::<f64>();
+        // At most EXACT_LIMIT channels: every factorial is exact in f64.
+        let factorial = |value: usize| {
+            (1..=value).map(|factor| f64::from(u32::try_from(factor).unwrap_or(u32::MAX))).product::<f64>()
+        };
         let whole = factorial(count);
         (0..count)
             .map(|player| {
@@ -273,5 +288,116 @@ impl AttributionModel for Incremental {
 
     fn reads_logged_path(&self) -> bool {
         true
+    }
+
+    fn diagnostics(&self) -> Option<super::Diagnostics> {
+        Some(super::Diagnostics::Incremental(self.fit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = MICROS_PER_DAY / 24;
+
+    /// A model with the given terms.
+    fn model(terms: &[(Feature, f64)]) -> Incremental {
+        Incremental {
+            terms: terms.iter().copied().collect(),
+            memory: 30 * MICROS_PER_DAY,
+            fit: Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 },
+        }
+    }
+
+    const EMAIL: u32 = 0;
+    const SEARCH: u32 = 1;
+
+    /// An email impression two hours before the purchase at `AT`, then a
+    /// search click ten minutes before it.
+    const AT: i64 = 10 * MICROS_PER_DAY;
+    const TOUCHES: [PhaseTouch; 2] = [
+        PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0 },
+        PhaseTouch { time: AT - HOUR / 6, channel: SEARCH, kind: 1 },
+    ];
+
+    #[test]
+    fn shapley_over_the_fitted_rate_by_hand() {
+        // b = 1; the impression (1h–6h old) 2; the click (< 1h) 3; the click's
+        // session with the email touch 4, which only counts when both are there.
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 1.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 3.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true }, 4.0),
+        ]);
+        // v(∅) = 1, v(email) = 3, v(search) = 4, v(both) = 10: email's Shapley
+        // value is ½(3 − 1) + ½(10 − 4) = 4, search's ½(4 − 1) + ½(10 − 3) = 5.
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&TOUCHES, AT, false, &mut weights);
+        assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
+        assert!((weights[0] - 4.0).abs() < 1e-12 && (weights[1] - 5.0).abs() < 1e-12, "{weights:?}");
+    }
+
+    #[test]
+    fn a_customer_purchase_starts_from_the_customer_baseline() {
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 1.0),
+            (Feature::Baseline { customer: true }, 6.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 2.0),
+        ]);
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&TOUCHES, AT, true, &mut weights);
+        // The email impression has no term: 6 of 8 is the baseline's, 2 search's.
+        assert_eq!((baseline, weights), (6.0, [0.0, 2.0]));
+    }
+
+    #[test]
+    fn touches_of_one_channel_share_its_credit_by_their_own_terms() {
+        let touches = [
+            PhaseTouch { time: AT - 3 * MICROS_PER_DAY - HOUR, channel: EMAIL, kind: 0 },
+            PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0 },
+        ];
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 2.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 3.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 4 }, 1.0),
+        ]);
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&touches, AT, false, &mut weights);
+        assert_eq!((baseline, weights), (2.0, [1.0, 3.0]));
+    }
+
+    #[test]
+    fn a_purchase_the_model_cannot_explain_goes_to_the_baseline() {
+        // No term at all (an empty fit): the whole purchase is the baseline's.
+        let mut weights = [7.0; 2];
+        let baseline = model(&[]).credit(&TOUCHES, AT, false, &mut weights);
+        assert_eq!((baseline, weights), (1.0, [0.0, 0.0]));
+        // Touches too old to matter add nothing either.
+        let old = [PhaseTouch { time: AT - 31 * MICROS_PER_DAY, channel: EMAIL, kind: 0 }];
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 2.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 6 }, 3.0),
+        ]);
+        let mut weights = [0.0; 1];
+        assert_eq!((model.credit(&old, AT, false, &mut weights), weights), (2.0, [0.0]));
+    }
+
+    #[test]
+    fn the_fit_recovers_a_rate_from_its_own_sums() {
+        // 100 days as a prospect with 10 purchases: b = 0.1 a day; 5 days
+        // after an email touch with 3 purchases: the touch adds 0.6 − 0.1 = 0.5.
+        let touch = Feature::Touch { channel: EMAIL, kind: 0, bin: 4 };
+        let baseline = Feature::Baseline { customer: false };
+        let mut counts = Counts::default();
+        counts.exposure.insert(baseline, i128::from(105 * MICROS_PER_DAY));
+        counts.exposure.insert(touch, i128::from(5 * MICROS_PER_DAY));
+        counts.purchases.insert(vec![(baseline, 1)], 10);
+        counts.purchases.insert(vec![(baseline, 1), (touch, 1)], 3);
+        let fitted = Incremental::fit(&counts, 30 * MICROS_PER_DAY);
+        assert!((fitted.terms()[&baseline] - 0.1).abs() < 1e-6, "{:?}", fitted.terms());
+        assert!((fitted.terms()[&touch] - 0.5).abs() < 1e-6, "{:?}", fitted.terms());
+        assert!(fitted.report().residual < 1e-6);
     }
 }

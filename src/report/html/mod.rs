@@ -15,23 +15,32 @@
 pub(crate) mod charts;
 mod quality;
 mod sections;
+mod trust;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use super::Reports;
 use crate::config::Config;
+use crate::evaluate::ScenarioScore;
 use crate::summary::Summary;
 
 /// The page's stylesheet, screen and print.
 pub(crate) const STYLE: &str = include_str!("style.css");
 
-/// Writes `report.html`.
+/// Writes `report.html`; `evaluation` holds the scores of a scenario
+/// evaluation (`touchpath evaluate`), shown beside the models, if any.
 ///
 /// # Errors
 ///
 /// Whatever the sink returns, or a chart that cannot be drawn.
-pub fn write_html(sink: &mut dyn Write, reports: &Reports, summary: &Summary, config: &Config) -> io::Result<()> {
+pub fn write_html(
+    sink: &mut dyn Write,
+    reports: &Reports,
+    summary: &Summary,
+    config: &Config,
+    evaluation: &[ScenarioScore],
+) -> io::Result<()> {
     let mut page = Page::default();
     page.put(format_args!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -41,6 +50,7 @@ pub fn write_html(sink: &mut dyn Write, reports: &Reports, summary: &Summary, co
     header(&mut page, reports, summary);
     page.push("<main>\n");
     sections::models(&mut page, reports)?;
+    trust::section(&mut page, reports, evaluation);
     sections::returns(&mut page, reports)?;
     sections::funnel(&mut page, reports)?;
     sections::classes(&mut page, reports, config)?;
@@ -52,8 +62,9 @@ pub fn write_html(sink: &mut dyn Write, reports: &Reports, summary: &Summary, co
 }
 
 /// The sections, in page order: anchor and title.
-const CONTENTS: [(&str, &str); 7] = [
+const CONTENTS: [(&str, &str); 8] = [
     ("models", "Model comparison"),
+    ("trust", "Which model to trust"),
     ("returns", "ROAS and CPA"),
     ("funnel", "Funnel"),
     ("classes", "Paid, owned, earned"),
