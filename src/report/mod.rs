@@ -12,7 +12,7 @@ mod extras;
 pub mod html;
 mod kpis;
 mod paths;
-mod rounding;
+pub(crate) mod rounding;
 mod spend;
 mod table;
 

@@ -68,10 +68,17 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    /// The text of the cell in column `column` of the row of table `table`
-    /// whose key attributes are `keys`; panics when the table, the row or
-    /// the cell is missing.
+    /// The exact value of the cell in column `column` of the row of table
+    /// `table` whose key attributes are `keys` (its `data-value`, or its
+    /// text when it has none); panics when the table, the row or the cell
+    /// is missing.
     fn cell(&self, table: &str, keys: &[(&str, &str)], column: &str) -> String {
+        let (exact, shown) = self.cell_texts(table, keys, column);
+        exact.unwrap_or(shown)
+    }
+
+    /// The cell's `data-value`, if any, and its text as shown.
+    fn cell_texts(&self, table: &str, keys: &[(&str, &str)], column: &str) -> (Option<String>, String) {
         let start = self.html.find(&format!("<table id=\"{table}\"")).unwrap_or_else(|| panic!("no table {table}"));
         let body = &self.html[start..];
         let body = &body[..body.find("</table>").expect("a closed table")];
@@ -87,8 +94,28 @@ impl Page<'_> {
             .unwrap_or_else(|| panic!("{table}: no row {keys:?}"));
         let marker = format!("<td data-col=\"{}\"", escape(column));
         let cell = &row[row.find(&marker).unwrap_or_else(|| panic!("{table} {keys:?}: no column {column}"))..];
+        let opening = &cell[..cell.find('>').unwrap()];
+        let exact = opening.find(" data-value=\"").map(|start| {
+            let value = &opening[start + " data-value=\"".len()..];
+            unescape(&value[..value.find('"').unwrap()])
+        });
         let text = &cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()];
-        unescape(text)
+        (exact, unescape(text))
+    }
+
+    /// Every shown text of column `column` in the body of table `table`, and
+    /// of its total row.
+    fn column_texts(&self, table: &str, column: &str) -> (Vec<String>, Option<String>) {
+        let start = self.html.find(&format!("<table id=\"{table}\"")).unwrap_or_else(|| panic!("no table {table}"));
+        let body = &self.html[start..];
+        let body = &body[..body.find("</table>").expect("a closed table")];
+        let marker = format!("<td data-col=\"{}\"", escape(column));
+        let text_of = |row: &str| {
+            let cell = &row[row.find(&marker)?..];
+            Some(unescape(&cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()]))
+        };
+        let (rows, footer) = body.split_once("<tfoot>").map_or((body, None), |(rows, footer)| (rows, Some(footer)));
+        (rows.split("<tr").skip(1).filter_map(text_of).collect(), footer.and_then(text_of))
     }
 }
 
@@ -168,6 +195,49 @@ fn numbers_in_the_page_equal_the_csv_files() {
         check("rows", &[("table", "touchpoint log")], column, &summary["rows"][column].to_string());
     }
     assert!(checked > 500, "only {checked} cells checked");
+}
+
+/// A shown number read back: separators and the `%` sign dropped.
+fn shown_number(text: &str) -> f64 {
+    text.trim_end_matches(" %").replace(',', "").parse().unwrap_or_else(|_| panic!("not a shown number: {text}"))
+}
+
+#[test]
+fn the_page_shows_numbers_for_people_and_columns_add_up_as_shown() {
+    let workspace = generated_report(2_000);
+    let html = workspace.read("out/report.html");
+    let page = Page { html: &html };
+    assert!(!html.contains(".000000<"), "no cell shows six decimals");
+    let channels = csv_rows(&workspace.read("out/channels.csv"));
+    let mut checked = 0;
+    for row in &channels {
+        let key = [("channel", row["channel"].as_str())];
+        let (exact, shown) = page.cell_texts("channel-conversions", &key, &row["model"]);
+        assert_eq!(exact.as_deref(), Some(row["conversions"].as_str()));
+        let value: f64 = row["conversions"].parse().unwrap();
+        // One decimal, none when whole; within a unit of the last digit shown.
+        assert!(shown.split_once('.').is_none_or(|(_, fraction)| fraction.len() == 1), "{shown}");
+        assert!((shown_number(&shown) - value).abs() < 0.1 + 1e-9, "{shown} against {value}");
+        let (_, revenue) = page.cell_texts("channel-revenue", &key, &row["model"]);
+        assert!(revenue.split_once('.').is_some_and(|(_, cents)| cents.len() == 2), "{revenue}");
+        let whole = revenue.split_once('.').unwrap().0.trim_start_matches('-');
+        assert!(whole.len() <= 3 || whole.contains(','), "thousands separated: {revenue}");
+        checked += 1;
+    }
+    assert!(checked > 50);
+    assert!(html.contains("<td data-col=\"linear\" data-value=\""), "exact values kept");
+    let (_, share) = page.cell_texts("stages", &[("stage", "awareness")], "share_of_spend");
+    assert!(share.ends_with(" %"), "{share}");
+    // Every column with a total adds up, as shown, to the total as shown.
+    let models: Vec<&str> = channels.iter().map(|row| row["model"].as_str()).collect();
+    for table in ["channel-conversions", "channel-revenue", "class-revenue"] {
+        for model in &models {
+            let (cells, total) = page.column_texts(table, model);
+            let total = shown_number(&total.unwrap_or_else(|| panic!("{table} has a total")));
+            let sum: f64 = cells.iter().filter(|cell| !cell.is_empty()).map(|cell| shown_number(cell)).sum();
+            assert!((sum - total).abs() < 1e-6, "{table} {model}: {sum} against {total}");
+        }
+    }
 }
 
 #[test]
@@ -310,7 +380,10 @@ fn every_chart_renders_in_headless_chromium() {
     let report = workspace.path("report/report.html");
     let html = fs::read_to_string(&report).unwrap();
 
-    let probe_page = workspace.write("probe.html", &html.replace("</body>", &format!("{PROBE}\n</body>")));
+    // Every view of the conversions chart laid out at once, so that each is
+    // measured; a reader sees one at a time.
+    let every_view = "<style>.switch > .view { display: block !important; }</style>";
+    let probe_page = workspace.write("probe.html", &html.replace("</body>", &format!("{every_view}{PROBE}\n</body>")));
     let dom = chromium(&workspace, "probe", &["--window-size=1280,900", "--dump-dom"], &probe_page);
     let json = dom.split_once("<pre id=\"probe\">").and_then(|(_, rest)| rest.split_once("</pre>")).map_or_else(
         || panic!("the probe did not run; the DOM:\n{}", &dom[..dom.len().min(2000)]),
@@ -319,9 +392,26 @@ fn every_chart_renders_in_headless_chromium() {
     let probe: serde_json::Value = serde_json::from_str(&json).unwrap();
     let charts = probe["charts"].as_array().unwrap();
     let ids: Vec<&str> = charts.iter().map(|chart| chart["id"].as_str().unwrap()).collect();
-    let expected =
-        ["chart-conversions", "chart-revenue", "chart-roas", "chart-funnel", "chart-classes", "chart-moments"];
+    let models = [
+        "last_click",
+        "first_click",
+        "last_non_direct",
+        "linear",
+        "time_decay",
+        "position_based",
+        "markov",
+        "shapley",
+        "incremental",
+    ];
+    let mut expected = vec!["chart-conversions".to_owned(), "chart-conversions-shares".to_owned()];
+    expected.extend(models.iter().map(|model| format!("chart-conversions-{model}")));
+    expected
+        .extend(["chart-revenue", "chart-roas", "chart-funnel", "chart-classes", "chart-moments"].map(str::to_owned));
     assert_eq!(ids, expected, "every chart, in page order");
+    // One radio button per view, the first checked: a reader switches views
+    // without a script.
+    assert_eq!(html.matches("<input type=\"radio\" name=\"conversions-view\"").count(), models.len() + 2);
+    assert!(html.contains("id=\"view-chart-conversions\" checked>"));
     assert_eq!(charts.len(), html.matches("<svg").count(), "the browser parsed every SVG");
     for chart in charts {
         let id = &chart["id"];

@@ -160,24 +160,41 @@ impl Counts {
     #[must_use]
     pub fn count(log: &EventLog, end: i64, memory: i64) -> Self {
         use rayon::prelude::*;
-        (0..log.user_count())
+        let tally = (0..log.user_count())
             .into_par_iter()
             .with_min_len(2048)
             .fold(
-                || (Self { end, ..Self::default() }, Vec::new()),
-                |(mut counts, mut touches), user| {
-                    counts.add_user(log, user, end, memory, &mut touches);
-                    (counts, touches)
+                || (Tally::default(), Vec::new()),
+                |(mut tally, mut touches), user| {
+                    tally.add_user(log, user, end, memory, &mut touches);
+                    (tally, touches)
                 },
             )
-            .map(|(counts, _)| counts)
-            .reduce(
-                || Self { end, ..Self::default() },
-                |mut left, right| {
-                    left.add(right);
-                    left
-                },
-            )
+            .map(|(tally, _)| tally)
+            .reduce(Tally::default, |mut left, right| {
+                left.add(right);
+                left
+            });
+        // Integer sums: the order they were added in does not matter.
+        Self { end, exposure: tally.exposure.into_iter().collect(), purchases: tally.purchases }
+    }
+}
+
+/// [`Counts`] while they are being counted: hashed, for speed.
+#[derive(Default)]
+struct Tally {
+    exposure: FastMap<Feature, i128>,
+    purchases: FastMap<Pattern, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Self) {
+        for (feature, time) in other.exposure {
+            *self.exposure.entry(feature).or_default() += time;
+        }
+        for (pattern, count) in other.purchases {
+            *self.purchases.entry(pattern).or_default() += count;
+        }
     }
 
     fn add_user(&mut self, log: &EventLog, user: usize, end: i64, memory: i64, touches: &mut Vec<PhaseTouch>) {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub use self::features::{AGE_EDGES, Counts, Feature, PhaseTouch, RECENT, SESSION, active_features, kind_index};
 pub use self::solve::Fit;
 use super::{AttributionModel, Path};
+use crate::hash::FastMap;
 use crate::time::MICROS_PER_DAY;
 
 /// Channel sets up to this size are credited by exact Shapley values over
@@ -56,6 +57,8 @@ pub const EXACT_LIMIT: usize = 12;
 pub struct Incremental {
     /// The fitted terms, purchases per day; terms at 0 are left out.
     terms: BTreeMap<Feature, f64>,
+    /// The same, hashed, for crediting.
+    lookup: FastMap<Feature, f64>,
     /// How long a touch can matter, microseconds.
     memory: i64,
     /// How the fit ended.
@@ -106,7 +109,12 @@ impl Incremental {
         let terms: BTreeMap<Feature, f64> =
             index.into_iter().map(|(feature, slot)| (feature, theta[slot])).filter(|(_, value)| *value > 0.0).collect();
         let fit = Fit { terms: terms.len(), ..fit };
-        Self { terms, memory, fit }
+        Self::new(terms, memory, fit)
+    }
+
+    fn new(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
+        let lookup = terms.iter().map(|(feature, value)| (*feature, *value)).collect();
+        Self { terms, lookup, memory, fit }
     }
 
     /// The fitted terms, purchases per day.
@@ -121,9 +129,54 @@ impl Incremental {
         self.fit
     }
 
+    /// A term's value, purchases per day (0 when not fitted).
+    fn term(&self, feature: Feature) -> f64 {
+        self.lookup.get(&feature).copied().unwrap_or(0.0)
+    }
+
     /// The rate of a pattern of active features.
     fn rate(&self, pattern: &[(Feature, u32)]) -> f64 {
-        pattern.iter().map(|(feature, count)| self.terms.get(feature).copied().unwrap_or(0.0) * f64::from(*count)).sum()
+        pattern.iter().map(|(feature, count)| self.term(*feature) * f64::from(*count)).sum()
+    }
+
+    /// The fitted rate at `at` had only the touches `kept` (by index)
+    /// happened: the rate of [`active_features`] of those touches, summed
+    /// directly.
+    fn subset_rate(
+        &self,
+        touches: &[PhaseTouch],
+        kept: &dyn Fn(usize) -> bool,
+        at: i64,
+        customer: bool,
+        present: &mut Vec<u32>,
+    ) -> f64 {
+        let alive = |index: usize| kept(index) && touches[index].time <= at && at - touches[index].time <= self.memory;
+        let mut rate = self.term(Feature::Baseline { customer });
+        let opener = (0..touches.len())
+            .rev()
+            .find(|&index| kept(index) && touches[index].kind > 0 && touches[index].time <= at)
+            .filter(|&opener| at - touches[opener].time < SESSION);
+        present.clear();
+        for (index, touch) in touches.iter().enumerate().filter(|&(index, _)| alive(index)) {
+            rate += self.term(Feature::Touch {
+                channel: touch.channel,
+                kind: touch.kind,
+                bin: features::age_bin(at - touch.time),
+            });
+            if let Some(opener) = opener.filter(|&opener| opener != index) {
+                let recent = at - touch.time < RECENT;
+                rate += self.term(Feature::Session { opener: touches[opener].channel, partner: touch.channel, recent });
+            }
+            present.push(touch.channel);
+        }
+        present.sort_unstable();
+        present.dedup();
+        for (index, &low) in present.iter().enumerate() {
+            for &high in &present[index + 1..] {
+                rate += self.term(Feature::Pair { low, high });
+            }
+        }
+        rate
     }
 
     /// Each touch's own terms in `pattern`: its touch term, half of each
@@ -131,7 +184,7 @@ impl Incremental {
     /// channel's half of each pair term.
     fn touch_terms(&self, touches: &[PhaseTouch], at: i64) -> Vec<f64> {
         let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
-        let term = |feature: Feature| self.terms.get(&feature).copied().unwrap_or(0.0);
+        let term = |feature: Feature| self.term(feature);
         let mut own: Vec<f64> = touches
             .iter()
             .map(|touch| {
@@ -188,13 +241,13 @@ impl Incremental {
         let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
         channels.sort_unstable();
         channels.dedup();
-        let baseline_rate = self.terms.get(&Feature::Baseline { customer }).copied().unwrap_or(0.0);
+        let baseline_rate = self.term(Feature::Baseline { customer });
         if total <= 0.0 || channels.is_empty() {
             weights.fill(0.0);
             return 1.0;
         }
         let values = if channels.len() <= EXACT_LIMIT {
-            self.shapley(touches, at, customer, &channels, &mut pattern)
+            self.shapley(touches, at, customer, &channels)
         } else {
             channels.iter().map(|&channel| own_total(touches, &own, channel)).collect()
         };
@@ -217,25 +270,14 @@ impl Incremental {
     }
 
     /// Exact Shapley values of the channels in the fitted rate at `at`.
-    fn shapley(
-        &self,
-        touches: &[PhaseTouch],
-        at: i64,
-        customer: bool,
-        channels: &[u32],
-        pattern: &mut Vec<(Feature, u32)>,
-    ) -> Vec<f64> {
+    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> Vec<f64> {
         let count = channels.len();
-        let mut kept = Vec::with_capacity(touches.len());
+        let slots: Vec<usize> =
+            touches.iter().map(|touch| channels.binary_search(&touch.channel).unwrap_or(0)).collect();
+        let mut present = Vec::with_capacity(count);
         let values: Vec<f64> = (0..1_usize << count)
             .map(|subset| {
-                kept.clear();
-                kept.extend(touches.iter().filter(|touch| {
-                    let slot = channels.binary_search(&touch.channel).unwrap_or(0);
-                    subset & (1 << slot) != 0
-                }));
-                active_features(&kept, at, customer, self.memory, pattern);
-                self.rate(pattern)
+                self.subset_rate(touches, &|index| subset & (1 << slots[index]) != 0, at, customer, &mut present)
             })
             .collect();
         // At most EXACT_LIMIT channels: every factorial is exact in f64.
@@ -303,11 +345,11 @@ mod tests {
 
     /// A model with the given terms.
     fn model(terms: &[(Feature, f64)]) -> Incremental {
-        Incremental {
-            terms: terms.iter().copied().collect(),
-            memory: 30 * MICROS_PER_DAY,
-            fit: Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 },
-        }
+        Incremental::new(
+            terms.iter().copied().collect(),
+            30 * MICROS_PER_DAY,
+            Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 },
+        )
     }
 
     const EMAIL: u32 = 0;

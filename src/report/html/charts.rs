@@ -55,6 +55,7 @@ const AXIS: RGBColor = RGBColor(0x99, 0x99, 0x99);
 const GUIDELINE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 
 /// One series of bars: a value per category.
+#[derive(Clone)]
 pub struct Series {
     /// Its name, for the legend.
     pub name: String,
@@ -66,6 +67,7 @@ pub struct Series {
 
 /// Bars to draw: categories, one series per bar of a group (or part of a
 /// stack), and what the value axis measures.
+#[derive(Clone)]
 pub struct Bars<'a> {
     /// What the chart shows, for screen readers.
     pub title: &'a str,

@@ -4,15 +4,17 @@
 //! runs no script and fetches nothing, so it opens from disk, mails as one
 //! file and prints (a print stylesheet keeps charts and tables whole).
 //!
-//! Every number is written exactly as in the CSV files, with the same
-//! decimals, in a cell that a test or a scraper can find: each table has an
-//! `id`, each body row carries its key as `data-*` attributes
-//! (`data-channel`, `data-stage`, ...) and each value cell names its column
-//! in `data-col` (a model or a field name). An empty cell means what an empty
-//! CSV field means: not defined. The page holds no time of the run and no
+//! Numbers are shown for people (`numbers.rs`: conversions to one decimal,
+//! money with thousands separators, shares in %), and kept exactly as in the
+//! CSV files in each cell's `data-value`, where a test or a scraper can find
+//! them: each table has an `id`, each body row carries its key as `data-*`
+//! attributes (`data-channel`, `data-stage`, ...) and each value cell names
+//! its column in `data-col` (a model or a field name). An empty cell means
+//! what an empty CSV field means: not defined. The page holds no time of the run and no
 //! input path, so the same data gives the same bytes.
 
 pub(crate) mod charts;
+mod numbers;
 mod quality;
 mod sections;
 mod trust;
@@ -20,6 +22,7 @@ mod trust;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
+use self::numbers::Format;
 use super::Reports;
 use crate::config::Config;
 use crate::evaluate::ScenarioScore;
@@ -88,13 +91,20 @@ fn header(page: &mut Page, reports: &Reports, summary: &Summary) {
     page.push("</p>\n<dl class=\"figures\">\n");
     let attributed = reports.models.first().map(|credit| credit.total).unwrap_or_default();
     let figures = [
-        ("conversions attributed", super::fixed(Some(attributed.conversions()), 0)),
-        ("revenue attributed", super::format_exact(attributed.revenue, 1_000_000, 2)),
-        ("spend in the period", super::format_exact(reports.spend.total.spend, 1_000_000, 2)),
-        ("users", summary.users.to_string()),
-        ("touches", summary.touches.to_string()),
-        ("converting journeys", summary.journeys.converting.to_string()),
+        (
+            "conversions attributed",
+            numbers::shown(Format::Conversions, &super::fixed(Some(attributed.conversions()), 6)),
+        ),
+        ("revenue attributed", numbers::shown(Format::Money, &super::format_exact(attributed.revenue, 1_000_000, 2))),
+        (
+            "spend in the period",
+            numbers::shown(Format::Money, &super::format_exact(reports.spend.total.spend, 1_000_000, 2)),
+        ),
+        ("users", numbers::shown(Format::Count, &summary.users.to_string())),
+        ("touches", numbers::shown(Format::Count, &summary.touches.to_string())),
+        ("converting journeys", numbers::shown(Format::Count, &summary.journeys.converting.to_string())),
     ];
+
     for (label, value) in figures {
         page.put(format_args!("<div><dt>{label}</dt><dd>{}</dd></div>\n", escape(&value)));
     }
@@ -175,7 +185,8 @@ impl Page {
             self.put(format_args!("<th scope=\"col\" data-col=\"{}\">{}</th>", escape(column), escape(heading)));
         }
         self.push("</tr></thead>\n<tbody>\n");
-        for row in &table.rows {
+        let (shown, shown_total) = table.shown();
+        for (row, shown) in table.rows.iter().zip(&shown) {
             self.push("<tr");
             for ((attribute, _), key) in table.keys.iter().zip(&row.keys) {
                 self.put(format_args!(" data-{attribute}=\"{}\"", escape(key)));
@@ -185,26 +196,40 @@ impl Page {
                 let (class, text) = if key.is_empty() { (" class=\"blank\"", "(blank)") } else { ("", key.as_str()) };
                 self.put(format_args!("<th scope=\"row\"{class}>{}</th>", escape(text)));
             }
-            self.cells(table, &row.cells);
+            self.cells(table, &row.cells, shown);
             self.push("</tr>\n");
         }
         self.push("</tbody>\n");
-        if let Some(total) = &table.total {
+        if let (Some(total), Some(shown)) = (&table.total, &shown_total) {
             self.put(format_args!("<tfoot><tr><th scope=\"row\" colspan=\"{}\">total</th>", table.keys.len()));
-            self.cells(table, total);
+            self.cells(table, total, shown);
             self.push("</tr></tfoot>\n");
         }
         self.push("</table></div>\n");
     }
 
-    fn cells(&mut self, table: &Table, cells: &[String]) {
-        for ((column, _), value) in table.columns.iter().zip(cells) {
+    /// A row's cells: the exact text (as in the CSV files) decides the
+    /// colour and goes to `data-value`; the shown text is the column's
+    /// format.
+    fn cells(&mut self, table: &Table, cells: &[String], shown: &[String]) {
+        for (((column, _), format), (value, text)) in
+            table.columns.iter().zip(&table.formats).zip(cells.iter().zip(shown))
+        {
             let class = match value.as_bytes().first() {
                 Some(b'-') if table.signed => " class=\"down\"",
                 Some(_) if table.signed && value.bytes().any(|byte| (b'1'..=b'9').contains(&byte)) => " class=\"up\"",
                 _ => "",
             };
-            self.put(format_args!("<td data-col=\"{}\"{class}>{}</td>", escape(column), escape(value)));
+            if *format == Format::Text {
+                self.put(format_args!("<td data-col=\"{}\"{class}>{}</td>", escape(column), escape(text)));
+            } else {
+                self.put(format_args!(
+                    "<td data-col=\"{}\" data-value=\"{}\"{class}>{}</td>",
+                    escape(column),
+                    escape(value),
+                    escape(text)
+                ));
+            }
         }
     }
 }
@@ -219,6 +244,8 @@ struct Table<'a> {
     keys: &'a [(&'a str, &'a str)],
     /// The value columns: `data-col` and heading.
     columns: Vec<(String, String)>,
+    /// How each value column is shown.
+    formats: Vec<Format>,
     /// One entry per row: its key values, then its cells (already formatted).
     rows: Vec<Row>,
     /// A totals row, in the table's footer.
@@ -235,18 +262,58 @@ struct Row {
 
 impl<'a> Table<'a> {
     fn new(id: &'a str, caption: &'a str, keys: &'a [(&'a str, &'a str)]) -> Self {
-        Self { id, caption, keys, columns: Vec::new(), rows: Vec::new(), total: None, signed: false }
+        Self {
+            id,
+            caption,
+            keys,
+            columns: Vec::new(),
+            formats: Vec::new(),
+            rows: Vec::new(),
+            total: None,
+            signed: false,
+        }
     }
 
-    /// Adds a value column whose `data-col` is its heading.
-    fn column(mut self, name: &str) -> Self {
+    /// Adds a value column whose `data-col` is its heading, shown as is.
+    fn column(self, name: &str) -> Self {
+        self.column_as(name, Format::Text)
+    }
+
+    /// Adds value columns named like their headings, shown as they are.
+    fn columns<'name>(self, names: impl IntoIterator<Item = &'name str>) -> Self {
+        self.columns_as(names, Format::Text)
+    }
+
+    /// Adds a value column whose `data-col` is its heading, shown in
+    /// `format`.
+    fn column_as(mut self, name: &str, format: Format) -> Self {
         self.columns.push((name.to_owned(), name.to_owned()));
+        self.formats.push(format);
         self
     }
 
-    /// Adds value columns named like their headings.
-    fn columns<'name>(self, names: impl IntoIterator<Item = &'name str>) -> Self {
-        names.into_iter().fold(self, Table::column)
+    /// Adds value columns named like their headings, shown in `format`.
+    fn columns_as<'name>(self, names: impl IntoIterator<Item = &'name str>, format: Format) -> Self {
+        names.into_iter().fold(self, |table, name| table.column_as(name, format))
+    }
+
+    /// The cells as shown, row by row, and the total row as shown.
+    fn shown(&self) -> (Vec<Vec<String>>, Option<Vec<String>>) {
+        let mut rows: Vec<Vec<String>> = self.rows.iter().map(|_| Vec::with_capacity(self.columns.len())).collect();
+        let mut total = self.total.as_ref().map(|_| Vec::with_capacity(self.columns.len()));
+        for (index, format) in self.formats.iter().enumerate() {
+            let cells: Vec<&str> =
+                self.rows.iter().map(|row| row.cells.get(index).map_or("", String::as_str)).collect();
+            let exact = self.total.as_ref().map(|total| total.get(index).map_or("", String::as_str));
+            let (column, column_total) = numbers::column(*format, &cells, exact);
+            for (row, cell) in rows.iter_mut().zip(column) {
+                row.push(cell);
+            }
+            if let (Some(total), Some(cell)) = (&mut total, column_total) {
+                total.push(cell);
+            }
+        }
+        (rows, total)
     }
 
     fn row(&mut self, keys: Vec<String>, cells: Vec<String>) {

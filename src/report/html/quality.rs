@@ -2,6 +2,7 @@
 //! aside, spend, what the journeys looked like and the effective
 //! configuration, all from the run's [`Summary`].
 
+use super::numbers::Format;
 use std::collections::BTreeSet;
 
 use super::{Page, Table};
@@ -55,13 +56,9 @@ pub(super) fn section(page: &mut Page, reports: &Reports, summary: &Summary) {
 /// `read = accepted + rejected + duplicates`, per input table.
 fn rows(page: &mut Page, summary: &Summary) {
     let keys = [("table", "input")];
-    let mut table = Table::new("rows", "Row accounting", &keys).columns([
-        "read",
-        "accepted",
-        "rejected",
-        "duplicates",
-        "rejected_percent",
-    ]);
+    let mut table = Table::new("rows", "Row accounting", &keys)
+        .columns_as(["read", "accepted", "rejected", "duplicates"], Format::Count)
+        .column("rejected_percent");
     let mut add = |name: &str, counts: &RowCounts| {
         let cells = vec![
             counts.read.to_string(),
@@ -94,9 +91,9 @@ fn rejects(page: &mut Page, summary: &Summary) {
         return;
     }
     let keys = [("reason", "reason")];
-    let mut table = Table::new("rejects", "Rejected rows by reason", &keys).column("touchpoint log");
+    let mut table = Table::new("rejects", "Rejected rows by reason", &keys).column_as("touchpoint log", Format::Count);
     if spend.is_some() {
-        table = table.column("spend table");
+        table = table.column_as("spend table", Format::Count);
     }
     for reason in reasons {
         let count = |rows: &RowCounts| rows.rejected_by_reason.get(&reason).copied().unwrap_or(0).to_string();
@@ -114,7 +111,7 @@ fn warnings(page: &mut Page, summary: &Summary) {
         return;
     }
     let keys = [("warning", "warning")];
-    let mut table = Table::new("warnings", "Warnings on accepted rows", &keys).column("rows");
+    let mut table = Table::new("warnings", "Warnings on accepted rows", &keys).column_as("rows", Format::Count);
     for (warning, count) in &summary.warnings {
         table.row(vec![warning.as_str().to_owned()], vec![count.to_string()]);
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use super::charts::{self, Bars, Funnel, Series};
+use super::numbers::Format;
 use super::{Page, Table};
 use crate::attribution::CreditSums;
 use crate::config::Config;
@@ -66,9 +67,10 @@ fn channel_table<'a>(
     caption: &'a str,
     reports: &Reports,
     channels: &[String],
+    format: Format,
     value: impl Fn(&ModelCredit, &str) -> String,
 ) -> Table<'a> {
-    let mut table = Table::new(id, caption, &CHANNEL).columns(model_names(reports));
+    let mut table = Table::new(id, caption, &CHANNEL).columns_as(model_names(reports), format);
     for channel in channels {
         table.row(vec![channel.clone()], reports.models.iter().map(|credit| value(credit, channel)).collect());
     }
@@ -96,38 +98,86 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
         series: model_series(reports, &channels, |credit, channel| Some(channel_sums(credit, channel).revenue())),
         axis: "credited revenue",
     };
-    page.push("<div class=\"grid\">\n");
-    page.figure("chart-conversions", conversions.title, &conversions.legend(), charts::grouped(&conversions)?);
+    conversion_views(page, reports, &channels, &conversions)?;
     page.figure("chart-revenue", revenue.title, &revenue.legend(), charts::grouped(&revenue)?);
-    page.push("</div>\n");
 
     // Cells and totals as channels.csv prints them: each column adds up.
     let printed = reports.channel_credit_by_model();
-    let mut table =
-        channel_table("channel-conversions", "Credited conversions", reports, &channels, |credit, channel| {
-            printed[credit.model].conversions.cell(channel)
-        });
+    let mut table = channel_table(
+        "channel-conversions",
+        "Credited conversions",
+        reports,
+        &channels,
+        Format::Conversions,
+        |credit, channel| printed[credit.model].conversions.cell(channel),
+    );
     table.total = Some(reports.models.iter().map(|credit| printed[credit.model].conversions.total()).collect());
     page.table(&table);
-    let mut table = channel_table("channel-revenue", "Credited revenue", reports, &channels, |credit, channel| {
-        printed[credit.model].revenue.cell(channel)
-    });
+    let mut table =
+        channel_table("channel-revenue", "Credited revenue", reports, &channels, Format::Money, |credit, channel| {
+            printed[credit.model].revenue.cell(channel)
+        });
     table.total = Some(reports.models.iter().map(|credit| printed[credit.model].revenue.total()).collect());
     page.table(&table);
 
     if let Some(baseline) = reports.baseline() {
         let caption = format!("Change in credited conversions against {}, in %", baseline.model);
-        let mut table = channel_table("channel-change", &caption, reports, &channels, |credit, channel| {
-            let base = channel_sums(baseline, channel);
-            let change = (base.units > 0).then(|| change_percent(channel_sums(credit, channel).units, base.units));
-            fixed(change, 2)
-        });
+        let mut table =
+            channel_table("channel-change", &caption, reports, &channels, Format::Change, |credit, channel| {
+                let base = channel_sums(baseline, channel);
+                let change = (base.units > 0).then(|| change_percent(channel_sums(credit, channel).units, base.units));
+                fixed(change, 2)
+            });
         table.signed = true;
         page.table(&table);
     } else {
         page.push("<p class=\"note\">The change against last click needs the <code>last_click</code> model.</p>\n");
     }
     page.close_section();
+    Ok(())
+}
+
+/// The conversions chart in views a reader switches between without a
+/// script (radio buttons and CSS): every model side by side, each model's
+/// shares of its conversions, or one model alone. Print shows the first.
+fn conversion_views(page: &mut Page, reports: &Reports, channels: &[String], all: &Bars) -> io::Result<()> {
+    let shares = Bars {
+        title: "Share of each model's credited conversions by channel, in %",
+        categories: channels.to_vec(),
+        series: model_series(reports, channels, |credit, channel| {
+            share(channel_sums(credit, channel).units, credit.total.units)
+        }),
+        axis: "share of the model's credited conversions, %",
+    };
+    let mut views: Vec<(String, String, Bars)> = vec![
+        ("chart-conversions".to_owned(), "all models".to_owned(), all.clone()),
+        ("chart-conversions-shares".to_owned(), "shares".to_owned(), shares),
+    ];
+    for (index, credit) in reports.models.iter().enumerate() {
+        let mut series =
+            model_series(reports, channels, |credit, channel| Some(channel_sums(credit, channel).conversions()));
+        let one = series.swap_remove(index);
+        views.push((
+            format!("chart-conversions-{}", credit.model),
+            credit.model.to_owned(),
+            Bars { title: all.title, categories: channels.to_vec(), series: vec![one], axis: all.axis },
+        ));
+    }
+    page.push("<div class=\"switch\" role=\"group\" aria-label=\"conversions chart view\">\n");
+    for (index, (id, label, _)) in views.iter().enumerate() {
+        let checked = if index == 0 { " checked" } else { "" };
+        page.put(format_args!(
+            "<input type=\"radio\" name=\"conversions-view\" id=\"view-{id}\"{checked}>\
+             <label for=\"view-{id}\">{}</label>\n",
+            super::escape(label)
+        ));
+    }
+    for (id, _, bars) in &views {
+        page.push("<div class=\"view\">\n");
+        page.figure(id, bars.title, &bars.legend(), charts::grouped(bars)?);
+        page.push("</div>\n");
+    }
+    page.push("</div>\n");
     Ok(())
 }
 
@@ -153,10 +203,13 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
 
     let spend_of = |channel: &str| reports.spend.channels.get(channel);
     let (channel_spend, campaign_spend) = (reports.channel_spend(), reports.campaign_spend());
-    for (id, caption, decimals, metric) in
-        [("channel-roas", "ROAS by channel", 4, roas as Metric), ("channel-cpa", "CPA by channel", 2, cpa as Metric)]
-    {
-        let mut table = Table::new(id, caption, &CHANNEL).column("spend").columns(names.iter().copied());
+    for (id, caption, decimals, metric, format) in [
+        ("channel-roas", "ROAS by channel", 4, roas as Metric, Format::Ratio),
+        ("channel-cpa", "CPA by channel", 2, cpa as Metric, Format::Money),
+    ] {
+        let mut table = Table::new(id, caption, &CHANNEL)
+            .column_as("spend", Format::Money)
+            .columns_as(names.iter().copied(), format);
         for channel in &channels {
             let mut cells = vec![channel_spend.cell(channel)];
             cells.extend(
@@ -169,11 +222,13 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
         }
         page.table(&table);
     }
-    for (id, caption, decimals, metric) in [
-        ("campaign-roas", "ROAS by campaign", 4, roas as Metric),
-        ("campaign-cpa", "CPA by campaign", 2, cpa as Metric),
+    for (id, caption, decimals, metric, format) in [
+        ("campaign-roas", "ROAS by campaign", 4, roas as Metric, Format::Ratio),
+        ("campaign-cpa", "CPA by campaign", 2, cpa as Metric, Format::Money),
     ] {
-        let mut table = Table::new(id, caption, &CAMPAIGN).column("spend").columns(names.iter().copied());
+        let mut table = Table::new(id, caption, &CAMPAIGN)
+            .column_as("spend", Format::Money)
+            .columns_as(names.iter().copied(), format);
         for (key, spend) in &reports.spend.campaigns {
             let mut cells = vec![campaign_spend.cell(key)];
             cells.extend(reports.models.iter().map(|credit| {
@@ -228,8 +283,10 @@ pub(super) fn funnel(page: &mut Page, reports: &Reports) -> io::Result<()> {
     }
     let stage_key = [("stage", "stage")];
     let mut table = Table::new("stages", "Spend share and share of credited revenue by stage, in %", &stage_key)
-        .columns(["spend", "share_of_spend", "guideline"])
-        .columns(model_names(reports));
+        .column_as("spend", Format::Money)
+        .column_as("share_of_spend", Format::Share)
+        .column("guideline")
+        .columns_as(model_names(reports), Format::Share);
     let (printed_spend, spend_shares) = reports.stage_spend();
     let printed: Vec<_> = reports.models.iter().map(|credit| reports.stage_credit(credit)).collect();
     for stage in &stages {
@@ -301,12 +358,12 @@ pub(super) fn classes(page: &mut Page, reports: &Reports, config: &Config) -> io
     let printed = |index: usize| &class_table.models[index].2;
     let conversions = |index: usize, class: &TouchClass| printed(index).conversions.cell(class);
     let shares = |index: usize, class: &TouchClass| printed(index).share_of_conversions.cell(class);
-    let tables: [(&str, &str, ClassCell); 2] = [
-        ("class-conversions", "Credited conversions by touch class", &conversions),
-        ("class-shares", "Share of credited conversions by touch class, in %", &shares),
+    let tables: [(&str, &str, ClassCell, Format); 2] = [
+        ("class-conversions", "Credited conversions by touch class", &conversions, Format::Conversions),
+        ("class-shares", "Share of credited conversions by touch class, in %", &shares, Format::Share),
     ];
-    for (id, caption, cell) in tables {
-        let mut table = Table::new(id, caption, &class_key).columns(model_names(reports));
+    for (id, caption, cell, format) in tables {
+        let mut table = Table::new(id, caption, &class_key).columns_as(model_names(reports), format);
         for class in &classes {
             table.row(vec![class.as_str().to_owned()], (0..per_model.len()).map(|index| cell(index, class)).collect());
         }
@@ -321,11 +378,11 @@ pub(super) fn classes(page: &mut Page, reports: &Reports, config: &Config) -> io
 /// `classes.csv`.
 fn class_returns(page: &mut Page, reports: &Reports, classes: &ClassTable) {
     let class_key = [("class", "class")];
-    let mut revenue =
-        Table::new("class-revenue", "Credited revenue by touch class", &class_key).columns(model_names(reports));
+    let mut revenue = Table::new("class-revenue", "Credited revenue by touch class", &class_key)
+        .columns_as(model_names(reports), Format::Money);
     let mut returns = Table::new("class-roas", "ROAS by touch class (credited revenue ÷ spend)", &class_key)
-        .column("spend")
-        .columns(model_names(reports));
+        .column_as("spend", Format::Money)
+        .columns_as(model_names(reports), Format::Ratio);
     for class in classes.members.keys() {
         let key = vec![class.as_str().to_owned()];
         revenue.row(key.clone(), classes.models.iter().map(|(_, _, printed)| printed.revenue.cell(class)).collect());
@@ -399,12 +456,11 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
     page.figure("chart-moments", chart.title, &chart.legend(), charts::stacked(&chart, None)?);
 
     let keys = [("channel", "channel"), ("stage", "stage")];
-    let mut table = Table::new("moments-table", "Moments of truth, most frequent first", &keys).columns([
-        "moments",
-        "share",
-        "median_touches_before",
-        "median_hours_to_purchase",
-    ]);
+    let mut table = Table::new("moments-table", "Moments of truth, most frequent first", &keys)
+        .column_as("moments", Format::Count)
+        .column_as("share", Format::Share)
+        .column("median_touches_before")
+        .column_as("median_hours_to_purchase", Format::Ratio);
     let shares = reports.moment_shares();
     let mut rows: Vec<_> = reports.moments.iter().collect();
     rows.sort_by(|left, right| right.1.moments.cmp(&left.1.moments).then(left.0.cmp(right.0)));
@@ -445,14 +501,13 @@ pub(super) fn paths(page: &mut Page, reports: &Reports) {
         ),
     );
     let keys = [("rank", "#"), ("path", "path")];
-    let mut table = Table::new("paths-table", "Top conversion paths", &keys).columns([
-        "conversions",
-        "revenue",
-        "journeys",
-        "conversion_rate",
-        "mean_touches",
-        "mean_days_to_conversion",
-    ]);
+    let mut table = Table::new("paths-table", "Top conversion paths", &keys)
+        .column_as("conversions", Format::Count)
+        .column_as("revenue", Format::Money)
+        .column_as("journeys", Format::Count)
+        .column_as("conversion_rate", Format::Rate)
+        .column_as("mean_touches", Format::Ratio)
+        .column_as("mean_days_to_conversion", Format::Ratio);
     for (rank, (path, totals)) in reports.channel_paths.iter().take(shown).enumerate() {
         table.row(vec![(rank + 1).to_string(), path.clone()], path_cells(totals));
     }
