@@ -139,46 +139,6 @@ impl Incremental {
         pattern.iter().map(|(feature, count)| self.term(*feature) * f64::from(*count)).sum()
     }
 
-    /// The fitted rate at `at` had only the touches `kept` (by index)
-    /// happened: the rate of [`active_features`] of those touches, summed
-    /// directly.
-    fn subset_rate(
-        &self,
-        touches: &[PhaseTouch],
-        kept: &dyn Fn(usize) -> bool,
-        at: i64,
-        customer: bool,
-        present: &mut Vec<u32>,
-    ) -> f64 {
-        let alive = |index: usize| kept(index) && touches[index].time <= at && at - touches[index].time <= self.memory;
-        let mut rate = self.term(Feature::Baseline { customer });
-        let opener = (0..touches.len())
-            .rev()
-            .find(|&index| kept(index) && touches[index].kind > 0 && touches[index].time <= at)
-            .filter(|&opener| at - touches[opener].time < SESSION);
-        present.clear();
-        for (index, touch) in touches.iter().enumerate().filter(|&(index, _)| alive(index)) {
-            rate += self.term(Feature::Touch {
-                channel: touch.channel,
-                kind: touch.kind,
-                bin: features::age_bin(at - touch.time),
-            });
-            if let Some(opener) = opener.filter(|&opener| opener != index) {
-                let recent = at - touch.time < RECENT;
-                rate += self.term(Feature::Session { opener: touches[opener].channel, partner: touch.channel, recent });
-            }
-            present.push(touch.channel);
-        }
-        present.sort_unstable();
-        present.dedup();
-        for (index, &low) in present.iter().enumerate() {
-            for &high in &present[index + 1..] {
-                rate += self.term(Feature::Pair { low, high });
-            }
-        }
-        rate
-    }
-
     /// Each touch's own terms in `pattern`: its touch term, half of each
     /// session term it opens or partners, and an equal part of its
     /// channel's half of each pair term.
@@ -272,28 +232,76 @@ impl Incremental {
     /// Exact Shapley values of the channels in the fitted rate at `at`.
     fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> Vec<f64> {
         let count = channels.len();
-        let slots: Vec<usize> =
-            touches.iter().map(|touch| channels.binary_search(&touch.channel).unwrap_or(0)).collect();
-        let mut present = Vec::with_capacity(count);
-        let values: Vec<f64> = (0..1_usize << count)
-            .map(|subset| {
-                self.subset_rate(touches, &|index| subset & (1 << slots[index]) != 0, at, customer, &mut present)
+        let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
+        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
+        // The rate is a sum of parts per channel, per pair of channels and,
+        // while a click or visit is open, per (open touch, channel): gathered
+        // once, then added up for each subset.
+        let mut own = vec![0.0; count];
+        let mut present = vec![false; count];
+        for touch in touches.iter().filter(|touch| alive(touch)) {
+            let bin = features::age_bin(at - touch.time);
+            own[slot(touch)] += self.term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin });
+            present[slot(touch)] = true;
+        }
+        let mut pairs = vec![0.0; count * count];
+        for low in (0..count).filter(|&low| present[low]) {
+            for high in (low + 1..count).filter(|&high| present[high]) {
+                pairs[low * count + high] = self.term(Feature::Pair { low: channels[low], high: channels[high] });
+            }
+        }
+        // The open touch of a subset is its latest click or visit, if that
+        // is younger than a session: one of these candidates, latest first.
+        let candidates: Vec<usize> = (0..touches.len())
+            .rev()
+            .filter(|&index| touches[index].kind > 0 && touches[index].time <= at)
+            .take_while(|&index| at - touches[index].time < SESSION)
+            .collect();
+        let sessions: Vec<(usize, Vec<f64>)> = candidates
+            .iter()
+            .map(|&opener| {
+                let mut partners = vec![0.0; count];
+                for (_, partner) in
+                    touches.iter().enumerate().filter(|&(index, partner)| index != opener && alive(partner))
+                {
+                    let recent = at - partner.time < RECENT;
+                    let feature =
+                        Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent };
+                    partners[slot(partner)] += self.term(feature);
+                }
+                (slot(&touches[opener]), partners)
             })
             .collect();
-        // At most EXACT_LIMIT channels: every factorial is exact in f64.
+        let baseline = self.term(Feature::Baseline { customer });
+        let values: Vec<f64> = (0..1_usize << count)
+            .map(|subset| {
+                let kept = |slot: usize| subset & (1 << slot) != 0;
+                let mut rate = baseline;
+                for low in (0..count).filter(|&low| kept(low)) {
+                    rate += own[low];
+                    for high in (low + 1..count).filter(|&high| kept(high)) {
+                        rate += pairs[low * count + high];
+                    }
+                }
+                if let Some((_, partners)) = sessions.iter().find(|(opener, _)| kept(*opener)) {
+                    rate += (0..count).filter(|&slot| kept(slot)).map(|slot| partners[slot]).sum::<f64>();
+                }
+                rate
+            })
+            .collect();
+        // Shapley weights by coalition size: |S|! (n − |S| − 1)! / n!, exact
+        // in f64 for at most EXACT_LIMIT channels.
         let factorial = |value: usize| {
             (1..=value).map(|factor| f64::from(u32::try_from(factor).unwrap_or(u32::MAX))).product::<f64>()
         };
         let whole = factorial(count);
+        let weights: Vec<f64> = (0..count).map(|size| factorial(size) * factorial(count - size - 1) / whole).collect();
         (0..count)
             .map(|player| {
                 let bit = 1 << player;
                 (0..values.len())
                     .filter(|subset| subset & bit == 0)
-                    .map(|subset| {
-                        let size = subset.count_ones() as usize;
-                        factorial(size) * factorial(count - size - 1) / whole * (values[subset | bit] - values[subset])
-                    })
+                    .map(|subset| weights[subset.count_ones() as usize] * (values[subset | bit] - values[subset]))
                     .sum()
             })
             .collect()

@@ -16,6 +16,8 @@
 //! constraints", 1982). Sums run in a fixed order, so the fit is the same
 //! bit for bit on every run.
 
+use rayon::prelude::*;
+
 /// One purchase pattern: `(feature index, count)` pairs and how many
 /// purchases had it.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +43,10 @@ pub struct Fit {
     /// Every term active at some time in the log.
     pub features: usize,
 }
+
+/// The Hessian is summed over this many parts of the patterns, in
+/// parallel: a fixed number, so that the sums do not depend on the threads.
+const PARTS: usize = 16;
 
 /// Steps at most; the fit stops earlier once the likelihood stops rising.
 const MAX_ITERATIONS: usize = 200;
@@ -159,20 +165,39 @@ fn newton_direction(patterns: &[Pattern], theta: &[f64], gradient: &[f64], free:
     for (position, &feature) in free.iter().enumerate() {
         slot[feature] = position;
     }
-    let mut hessian = vec![0.0; size * size];
-    let mut entries: Vec<(usize, f64)> = Vec::new();
-    for pattern in patterns {
-        let rate = rate(pattern, theta);
-        let weight = pattern.purchases / (rate * rate);
-        entries.clear();
-        entries.extend(
-            pattern.features.iter().filter(|(feature, _)| slot[*feature] != usize::MAX).map(|&(f, c)| (slot[f], c)),
-        );
-        for &(row, left) in &entries {
-            for &(column, right) in &entries {
-                hessian[row * size + column] += weight * left * right;
+    // Summed over a fixed number of contiguous parts, in parallel, then
+    // part after part: the same sums in the same order whatever the threads.
+    let part = patterns.len().div_ceil(PARTS).max(1);
+    let parts: Vec<Vec<f64>> = patterns
+        .par_chunks(part)
+        .map(|chunk| {
+            let mut hessian = vec![0.0; size * size];
+            let mut entries: Vec<(usize, f64)> = Vec::new();
+            for pattern in chunk {
+                let rate = rate(pattern, theta);
+                let weight = pattern.purchases / (rate * rate);
+                entries.clear();
+                entries.extend(
+                    pattern
+                        .features
+                        .iter()
+                        .filter(|(feature, _)| slot[*feature] != usize::MAX)
+                        .map(|&(f, c)| (slot[f], c)),
+                );
+                // The lower triangle only: all the solver reads.
+                for (position, &(row, left)) in entries.iter().enumerate() {
+                    for &(column, right) in &entries[position..] {
+                        let (lower, upper) = if row >= column { (row, column) } else { (column, row) };
+                        hessian[lower * size + upper] += weight * left * right;
+                    }
+                }
             }
-        }
+            hessian
+        })
+        .collect();
+    let mut hessian = vec![0.0; size * size];
+    for part in parts {
+        hessian.iter_mut().zip(part).for_each(|(sum, value)| *sum += value);
     }
     // The ridge is relative to the largest curvature, so that it means the
     // same whatever the unit of time of the exposures.
@@ -186,8 +211,8 @@ fn newton_direction(patterns: &[Pattern], theta: &[f64], gradient: &[f64], free:
     cholesky_solve(&mut hessian, size, right)
 }
 
-/// Solves `A x = b` for a symmetric positive definite `A` (row-major,
-/// overwritten by its Cholesky factor).
+/// Solves `A x = b` for a symmetric positive definite `A` given by its
+/// lower triangle (row-major; overwritten by its Cholesky factor).
 fn cholesky_solve(matrix: &mut [f64], size: usize, mut right: Vec<f64>) -> Option<Vec<f64>> {
     for column in 0..size {
         let mut diagonal = matrix[column * size + column];
