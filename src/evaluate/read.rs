@@ -18,13 +18,9 @@ use crate::{Error, Result};
 /// [`Error::Input`] naming the file, line and column of what cannot be
 /// read.
 pub fn read_truth(path: &Path) -> Result<Truth> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
-    let fail =
-        |line: usize, reason: String| Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") };
-    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
-    let (_, header) = lines.next().ok_or_else(|| fail(1, "empty file: expected a header".to_owned()))?;
-    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-    let position = |name: &str| columns.iter().position(|column| *column == name);
+    let (columns, lines) = read_lines(path)?;
+    let fail = |line: usize, reason: String| fail(path, line, reason);
+    let position = |name: &str| columns.iter().position(|column| column == name);
     let required = |name: &str| position(name).ok_or_else(|| fail(1, format!("column `{name}` not found")));
     let (channel, conversions, revenue) = (required("channel")?, required("conversions")?, required("revenue")?);
     let (removal_conversions, removal_revenue) = (position("removal_conversions"), position("removal_revenue"));
@@ -35,15 +31,9 @@ pub fn read_truth(path: &Path) -> Result<Truth> {
         total_conversions: 0,
         total_revenue: 0.0,
     };
-    for (number, line) in lines.filter(|(_, line)| !line.trim().is_empty()) {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let number_at = |index: usize, column: &str| -> Result<f64> {
-            let raw = fields.get(index).copied().unwrap_or("");
-            raw.parse::<f64>()
-                .ok()
-                .filter(|value| value.is_finite())
-                .ok_or_else(|| fail(number, format!("column `{column}`: `{raw}` is not a number")))
-        };
+    for (number, line) in &lines {
+        let (number, fields) = (*number, line.split(',').map(str::trim).collect::<Vec<&str>>());
+        let number_at = |index: usize, column: &str| parse_number(path, number, &fields, index, column);
         let optional = |index: Option<usize>, column: &str| -> Result<f64> {
             match index {
                 Some(index) if fields.get(index).is_some_and(|raw| !raw.is_empty()) => number_at(index, column),
@@ -87,33 +77,23 @@ fn whole(value: f64) -> u64 {
 /// [`Error::Io`] when the file cannot be read; [`Error::Input`] naming the
 /// file, line and column of what cannot be read.
 pub fn read_scores(path: &Path) -> Result<Vec<ScenarioScore>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
-    let fail =
-        |line: usize, reason: String| Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") };
-    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
-    let (_, header) = lines.next().ok_or_else(|| fail(1, "empty file: expected a header".to_owned()))?;
-    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let (columns, lines) = read_lines(path)?;
+    let fail = |line: usize, reason: String| fail(path, line, reason);
     let required = |name: &str| {
-        columns.iter().position(|column| *column == name).ok_or_else(|| fail(1, format!("column `{name}` not found")))
+        columns.iter().position(|column| column == name).ok_or_else(|| fail(1, format!("column `{name}` not found")))
     };
     let (scenario, model) = (required("scenario")?, required("model")?);
     let (error, spearman) = (required("mae_conversions_pp")?, required("spearman")?);
     let mut scores = Vec::new();
-    for (number, line) in lines.filter(|(_, line)| !line.trim().is_empty()) {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    for (number, line) in &lines {
+        let (number, fields) = (*number, line.split(',').map(str::trim).collect::<Vec<&str>>());
         let text = |index: usize, column: &str| -> Result<String> {
             match fields.get(index) {
                 Some(value) if !value.is_empty() => Ok((*value).to_owned()),
                 _ => Err(fail(number, format!("column `{column}` is empty"))),
             }
         };
-        let number_at = |index: usize, column: &str| -> Result<f64> {
-            let raw = fields.get(index).copied().unwrap_or("");
-            raw.parse::<f64>()
-                .ok()
-                .filter(|value| value.is_finite())
-                .ok_or_else(|| fail(number, format!("column `{column}`: `{raw}` is not a number")))
-        };
+        let number_at = |index: usize, column: &str| parse_number(path, number, &fields, index, column);
         scores.push(ScenarioScore {
             scenario: text(scenario, "scenario")?,
             model: text(model, "model")?,
@@ -125,4 +105,34 @@ pub fn read_scores(path: &Path) -> Result<Vec<ScenarioScore>> {
         return Err(fail(2, "no score row".to_owned()));
     }
     Ok(scores)
+}
+
+/// A line of a file and its number, from 1.
+type NumberedLine = (usize, String);
+
+/// A small CSV file without quoted fields: its header's columns, trimmed,
+/// and its non-empty lines after the header with their line numbers.
+fn read_lines(path: &Path) -> Result<(Vec<String>, Vec<NumberedLine>)> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
+    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
+    let (_, header) = lines.next().ok_or_else(|| fail(path, 1, "empty file: expected a header".to_owned()))?;
+    let columns = header.split(',').map(|column| column.trim().to_owned()).collect();
+    Ok((
+        columns,
+        lines.filter(|(_, line)| !line.trim().is_empty()).map(|(number, line)| (number, line.to_owned())).collect(),
+    ))
+}
+
+/// The error for line `line` of `path`.
+fn fail(path: &Path, line: usize, reason: impl std::fmt::Display) -> Error {
+    Error::Input { path: path.to_owned(), reason: format!("line {line}: {reason}") }
+}
+
+/// Field `index` of line `line`, a finite number.
+fn parse_number(path: &Path, line: usize, fields: &[&str], index: usize, column: &str) -> Result<f64> {
+    let raw = fields.get(index).copied().unwrap_or("");
+    raw.parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite())
+        .ok_or_else(|| fail(path, line, format!("column `{column}`: `{raw}` is not a number")))
 }

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use crate::support::{Workspace, stderr};
+use crate::support::{MODELS, Workspace, stderr};
 
 /// The rows of a `truth.csv`: per channel, conversions and the printed
 /// share of conversions.
@@ -63,20 +63,7 @@ fn evaluate_scores_every_model_and_the_report_shows_the_scores() {
     );
     let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
     let models: Vec<&str> = rows.iter().map(|row| row[1]).collect();
-    assert_eq!(
-        models,
-        [
-            "last_click",
-            "first_click",
-            "last_non_direct",
-            "linear",
-            "time_decay",
-            "position_based",
-            "markov",
-            "shapley",
-            "incremental"
-        ]
-    );
+    assert_eq!(models, MODELS);
     for row in &rows {
         assert_eq!(row[0], "synergy");
         let (mae, max): (f64, f64) = (row[2].parse().unwrap(), row[5].parse().unwrap());

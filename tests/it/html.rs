@@ -392,17 +392,7 @@ fn every_chart_renders_in_headless_chromium() {
     let probe: serde_json::Value = serde_json::from_str(&json).unwrap();
     let charts = probe["charts"].as_array().unwrap();
     let ids: Vec<&str> = charts.iter().map(|chart| chart["id"].as_str().unwrap()).collect();
-    let models = [
-        "last_click",
-        "first_click",
-        "last_non_direct",
-        "linear",
-        "time_decay",
-        "position_based",
-        "markov",
-        "shapley",
-        "incremental",
-    ];
+    let models = crate::support::MODELS;
     let mut expected = vec!["chart-conversions".to_owned(), "chart-conversions-shares".to_owned()];
     expected.extend(models.iter().map(|model| format!("chart-conversions-{model}")));
     expected

@@ -76,3 +76,16 @@ pub fn stderr(output: &Output) -> String {
 pub fn count(value: &Value, pointer: &str) -> u64 {
     value.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} is not a count in {value:#}"))
 }
+
+/// Every model, in report order.
+pub const MODELS: [&str; 9] = [
+    "last_click",
+    "first_click",
+    "last_non_direct",
+    "linear",
+    "time_decay",
+    "position_based",
+    "markov",
+    "shapley",
+    "incremental",
+];
