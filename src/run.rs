@@ -1,12 +1,12 @@
 //! One batch run: read, account, rebuild journeys, write the report.
 
-use crate::evaluate::ScenarioScore;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::bucket::Bucket;
 use crate::config::Config;
+use crate::evaluate::ScenarioScore;
 use crate::event_log::EventLog;
 use crate::ingest::{self, RowCounts, Warning};
 use crate::journey::Journeys;

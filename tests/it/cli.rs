@@ -392,3 +392,29 @@ fn quiet_prints_only_errors() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(stderr(&failed).starts_with("error: nope.csv: no such file or directory"), "{}", stderr(&failed));
 }
+
+#[test]
+fn journeys_out_gives_incremental_shares_and_baseline_that_make_one_conversion() {
+    let workspace = Workspace::new();
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/golden/small/events.csv");
+    let events = case.to_str().unwrap();
+    let args = ["run", "--events", events, "--out", "out", "--journeys-out", "journeys.csv", "--models", "incremental"];
+    let output = workspace.touchpath(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let journeys = workspace.read("journeys.csv");
+    let mut lines = journeys.lines();
+    assert!(lines.next().unwrap().ends_with(",revenue,credit_incremental,baseline_incremental"));
+    let mut rows = 0;
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (touches, baseline) = (fields[fields.len() - 2], fields[fields.len() - 1]);
+        // Billionths of a conversion, exactly.
+        let units = |share: &str| -> u64 { share.replace('.', "").parse().unwrap() };
+        let credited: u64 = touches.split(" > ").filter(|share| !share.is_empty()).map(units).sum();
+        assert_eq!(credited + units(baseline), 1_000_000_000, "{line}");
+        rows += 1;
+    }
+    // D's conversion has no touch: all of it is the baseline's.
+    assert!(journeys.contains("D,2026-01-06T00:00:00Z,(none),first,0,,,20.00,,1.000000000"), "{journeys}");
+    assert_eq!(rows, 4);
+}
