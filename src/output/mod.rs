@@ -157,10 +157,14 @@ pub(crate) fn staging_file(directory: &Path, target: &Path) -> Result<tempfile::
     let name = target.file_name().map_or_else(|| "touchpath".into(), |name| name.to_string_lossy().into_owned());
     let prefix = format!(".{name}.tmp-");
     remove_abandoned(directory, &prefix);
-    tempfile::Builder::new()
-        .prefix(&format!("{prefix}{}-", std::process::id()))
-        .tempfile_in(directory)
-        .map_err(|error| Error::io(directory, error))
+    let unique = format!("{prefix}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&unique);
+    // A published file is read by others, like the report's files: not the
+    // owner-only mode of a temporary file.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder.tempfile_in(directory).map_err(|error| Error::io(directory, error))
 }
 
 /// Removes the staging directories and files of runs that were killed
@@ -208,6 +212,18 @@ fn swap(staging: &Path, target: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn a_written_file_can_be_read_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let directory = tempfile::tempdir().unwrap();
+        let target = directory.path().join("evaluate.csv");
+        write_file(&target, |sink| sink.write_all(b"a,b\n")).unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(fs::read_to_string(&target).unwrap(), "a,b\n");
+    }
+
     use super::*;
 
     #[test]
