@@ -160,41 +160,117 @@ impl Counts {
     #[must_use]
     pub fn count(log: &EventLog, end: i64, memory: i64) -> Self {
         use rayon::prelude::*;
-        let tally = (0..log.user_count())
+        let mut tally = (0..log.user_count())
             .into_par_iter()
             .with_min_len(2048)
             .fold(
-                || (Tally::default(), Vec::new()),
+                || (Tally::new(log.channels.len()), Vec::new()),
                 |(mut tally, mut touches), user| {
                     tally.add_user(log, user, end, memory, &mut touches);
                     (tally, touches)
                 },
             )
             .map(|(tally, _)| tally)
-            .reduce(Tally::default, |mut left, right| {
-                left.add(right);
-                left
-            });
+            .reduce(
+                || Tally::new(log.channels.len()),
+                |mut left, right| {
+                    left.add(right);
+                    left
+                },
+            );
         // Integer sums: the order they were added in does not matter.
-        Self { end, exposure: tally.exposure.into_iter().collect(), purchases: tally.purchases }
+        let purchases = std::mem::take(&mut tally.purchases);
+        Self { end, exposure: tally.into_exposure(), purchases }
     }
 }
 
-/// [`Counts`] while they are being counted: hashed, for speed.
+/// Logs with at most this many channels count their touch, session and
+/// pair terms in arrays; more, in a hash map.
+const DENSE_CHANNELS: usize = 32;
+
+/// [`Counts`] while they are being counted: the terms of touches in an
+/// array indexed by channel (when the log has few channels), the others
+/// hashed.
 #[derive(Default)]
 struct Tally {
+    /// Channels of the log, when the array is used.
+    channels: usize,
+    /// Touch, session and pair terms by [`Tally::slot`].
+    dense: Vec<i128>,
     exposure: FastMap<Feature, i128>,
     purchases: FastMap<Pattern, u64>,
 }
 
 impl Tally {
+    fn new(channels: usize) -> Self {
+        if channels > DENSE_CHANNELS {
+            return Self::default();
+        }
+        Self { channels, dense: vec![0; 21 * channels + 3 * channels * channels], ..Self::default() }
+    }
+
+    /// The array slot of a term: touches by channel, kind and bin, then
+    /// sessions by opener, partner and recency, then pairs; `None` for the
+    /// baselines, or without the array.
+    fn slot(&self, feature: Feature) -> Option<usize> {
+        let count = self.channels;
+        let code = |channel: u32| usize::try_from(channel).ok().filter(|&code| code < count);
+        match feature {
+            Feature::Baseline { .. } => None,
+            Feature::Touch { channel, kind, bin } => {
+                code(channel).map(|channel| (channel * 3 + usize::from(kind)) * 7 + usize::from(bin))
+            }
+            Feature::Session { opener, partner, recent } => {
+                let (opener, partner) = (code(opener)?, code(partner)?);
+                Some(21 * count + (opener * count + partner) * 2 + usize::from(recent))
+            }
+            Feature::Pair { low, high } => Some(21 * count + 2 * count * count + code(low)? * count + code(high)?),
+        }
+    }
+
+    /// The term of array slot `slot`.
+    fn feature(&self, slot: usize) -> Feature {
+        let count = self.channels;
+        let channel = |index: usize| u32::try_from(index).unwrap_or(u32::MAX);
+        if slot < 21 * count {
+            let (channel_kind, bin) = (slot / 7, slot % 7);
+            Feature::Touch { channel: channel(channel_kind / 3), kind: to_u8(channel_kind % 3), bin: to_u8(bin) }
+        } else if slot < 21 * count + 2 * count * count {
+            let rest = slot - 21 * count;
+            let (pair, recent) = (rest / 2, rest % 2 == 1);
+            Feature::Session { opener: channel(pair / count), partner: channel(pair % count), recent }
+        } else {
+            let rest = slot - 21 * count - 2 * count * count;
+            Feature::Pair { low: channel(rest / count), high: channel(rest % count) }
+        }
+    }
+
+    fn add_exposure(&mut self, feature: Feature, time: i128) {
+        match self.slot(feature) {
+            Some(slot) => self.dense[slot] += time,
+            None => *self.exposure.entry(feature).or_default() += time,
+        }
+    }
+
     fn add(&mut self, other: Self) {
+        for (mine, theirs) in self.dense.iter_mut().zip(&other.dense) {
+            *mine += theirs;
+        }
         for (feature, time) in other.exposure {
             *self.exposure.entry(feature).or_default() += time;
         }
         for (pattern, count) in other.purchases {
             *self.purchases.entry(pattern).or_default() += count;
         }
+    }
+
+    /// Every term with its exposure: a term appears once it was active for
+    /// some time (the baselines once a phase of theirs was seen).
+    fn into_exposure(self) -> BTreeMap<Feature, i128> {
+        let dense = self.dense.iter().enumerate().filter(|&(_, &time)| time != 0);
+        let mut exposure: BTreeMap<Feature, i128> = dense.map(|(slot, &time)| (self.feature(slot), time)).collect();
+        exposure.extend(self.exposure);
+        exposure
     }
 
     fn add_user(&mut self, log: &EventLog, user: usize, end: i64, memory: i64, touches: &mut Vec<PhaseTouch>) {
@@ -224,10 +300,7 @@ impl Tally {
     /// Adds the exposure of one phase, `[start, end)`, with its touches.
     fn add_phase(&mut self, touches: &[PhaseTouch], start: i64, end: i64, customer: bool, memory: i64) {
         *self.exposure.entry(Feature::Baseline { customer }).or_default() += i128::from(end - start);
-        let exposure = &mut self.exposure;
-        touch_exposure(touches, start, end, memory, &mut |feature, time| {
-            *exposure.entry(feature).or_default() += i128::from(time);
-        });
+        touch_exposure(touches, start, end, memory, &mut |feature, time| self.add_exposure(feature, i128::from(time)));
     }
 }
 
