@@ -245,7 +245,8 @@ impl Tally {
         }
     }
 
-    fn add_exposure(&mut self, feature: Feature, time: i128) {
+    fn add_exposure(&mut self, feature: Feature, time: i64) {
+        let time = i128::from(time);
         match self.slot(feature) {
             Some(slot) => self.dense[slot] += time,
             None => *self.exposure.entry(feature).or_default() += time,
@@ -300,75 +301,69 @@ impl Tally {
     /// Adds the exposure of one phase, `[start, end)`, with its touches.
     fn add_phase(&mut self, touches: &[PhaseTouch], start: i64, end: i64, customer: bool, memory: i64) {
         *self.exposure.entry(Feature::Baseline { customer }).or_default() += i128::from(end - start);
-        touch_exposure(touches, start, end, memory, &mut |feature, time| self.add_exposure(feature, i128::from(time)));
-    }
-}
-
-/// The exposure of every term but the baseline over `[start, end)` of a
-/// phase with `touches` (in time order, none after `end`): calls `add`
-/// with each term and the microseconds it is active (times its count),
-/// terms in no fixed order and possibly several times.
-pub fn touch_exposure(touches: &[PhaseTouch], start: i64, end: i64, memory: i64, add: &mut dyn FnMut(Feature, i64)) {
-    for touch in touches {
-        let upper = end.min(touch.time.saturating_add(memory));
-        for (bin, &low) in AGE_EDGES.iter().enumerate() {
-            let high = AGE_EDGES.get(bin + 1).map_or(upper, |&edge| upper.min(touch.time + edge));
-            let time = high - (touch.time + low).max(start);
-            if time > 0 {
-                add(Feature::Touch { channel: touch.channel, kind: touch.kind, bin: to_u8(bin) }, time);
-            }
-        }
-    }
-    session_exposure(touches, end, memory, add);
-    pair_exposure(touches, start, end, memory, add);
-}
-
-/// Session terms: while each opener is the latest open click or visit,
-/// every other touch of the phase so far is its partner.
-fn session_exposure(touches: &[PhaseTouch], end: i64, memory: i64, add: &mut dyn FnMut(Feature, i64)) {
-    let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].kind > 0).collect();
-    for (position, &opener) in openers.iter().enumerate() {
-        let from = touches[opener].time;
-        let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
-        let until = end.min(from + SESSION).min(next);
-        if until <= from {
-            continue;
-        }
-        for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
-            let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
-            let split = partner.time.saturating_add(RECENT);
-            for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
-                if high > low {
-                    add(
-                        Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent },
-                        high - low,
+        for touch in touches {
+            let upper = end.min(touch.time.saturating_add(memory));
+            for (bin, &low) in AGE_EDGES.iter().enumerate() {
+                let high = AGE_EDGES.get(bin + 1).map_or(upper, |&edge| upper.min(touch.time + edge));
+                let time = high - (touch.time + low).max(start);
+                if time > 0 {
+                    self.add_exposure(
+                        Feature::Touch { channel: touch.channel, kind: touch.kind, bin: to_u8(bin) },
+                        time,
                     );
                 }
             }
         }
+        self.add_sessions(touches, end, memory);
+        self.add_pairs(touches, start, end, memory);
     }
-}
 
-/// Pair terms: the time both channels have a touch within the memory.
-fn pair_exposure(touches: &[PhaseTouch], start: i64, end: i64, memory: i64, add: &mut dyn FnMut(Feature, i64)) {
-    let mut presence: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
-    for touch in touches {
-        let window = (touch.time.max(start), end.min(touch.time.saturating_add(memory)));
-        if window.1 <= window.0 {
-            continue;
-        }
-        let intervals = presence.entry(touch.channel).or_default();
-        match intervals.last_mut() {
-            Some(last) if window.0 <= last.1 => last.1 = last.1.max(window.1),
-            _ => intervals.push(window),
+    /// Session terms: while each opener is the latest open click or visit,
+    /// every other touch of the phase so far is its partner.
+    fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
+        let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].kind > 0).collect();
+        for (position, &opener) in openers.iter().enumerate() {
+            let from = touches[opener].time;
+            let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
+            let until = end.min(from + SESSION).min(next);
+            if until <= from {
+                continue;
+            }
+            for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
+                let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
+                let split = partner.time.saturating_add(RECENT);
+                for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
+                    if high > low {
+                        let feature =
+                            Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent };
+                        self.add_exposure(feature, high - low);
+                    }
+                }
+            }
         }
     }
-    let channels: Vec<(u32, &Vec<(i64, i64)>)> = presence.iter().map(|(&code, list)| (code, list)).collect();
-    for (index, &(low, left)) in channels.iter().enumerate() {
-        for &(high, right) in &channels[index + 1..] {
-            let time = overlap(left, right);
-            if time > 0 {
-                add(Feature::Pair { low, high }, time);
+
+    /// Pair terms: the time both channels have a touch within the memory.
+    fn add_pairs(&mut self, touches: &[PhaseTouch], start: i64, end: i64, memory: i64) {
+        let mut presence: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+        for touch in touches {
+            let window = (touch.time.max(start), end.min(touch.time.saturating_add(memory)));
+            if window.1 <= window.0 {
+                continue;
+            }
+            let intervals = presence.entry(touch.channel).or_default();
+            match intervals.last_mut() {
+                Some(last) if window.0 <= last.1 => last.1 = last.1.max(window.1),
+                _ => intervals.push(window),
+            }
+        }
+        let channels: Vec<(u32, &Vec<(i64, i64)>)> = presence.iter().map(|(&code, list)| (code, list)).collect();
+        for (index, &(low, left)) in channels.iter().enumerate() {
+            for &(high, right) in &channels[index + 1..] {
+                let time = overlap(left, right);
+                if time > 0 {
+                    self.add_exposure(Feature::Pair { low, high }, time);
+                }
             }
         }
     }
