@@ -29,11 +29,12 @@ use serde::Serialize;
 
 pub use self::page::write_html;
 pub use self::read::{read_scores, read_truth};
+use crate::attribution::CreditSums;
 use crate::config::Config;
 use crate::event::NO_CHANNEL;
 use crate::generate::{GenerateOptions, Scenario, TRUTH_FILE, Truth, generate_scenario};
 use crate::output::CsvWriter;
-use crate::report::Reports;
+use crate::report::{ModelCredit, Reports};
 use crate::run::{Request, run};
 use crate::{Error, FileFormat, Result};
 
@@ -181,25 +182,25 @@ pub fn truth_shares(truth: &Truth) -> Shares {
 /// Each model's channel shares, `(none)` and the baseline left out.
 #[must_use]
 pub fn model_shares(reports: &Reports) -> Vec<(String, Shares)> {
-    reports
-        .models
+    reports.models.iter().map(|credit| (credit.model.to_owned(), credit_shares(credit))).collect()
+}
+
+/// One model's channel shares of the conversions and revenue it gives to
+/// marketing channels: `(none)` and the baseline left out.
+#[must_use]
+pub fn credit_shares(credit: &ModelCredit) -> Shares {
+    let channels: Vec<(&String, &CreditSums)> = credit
+        .channels
         .iter()
-        .map(|credit| {
-            let channels: Vec<(&String, f64, f64)> = credit
-                .channels
-                .iter()
-                .filter(|(channel, _)| channel.as_str() != NO_CHANNEL && channel.as_str() != BASELINE)
-                .map(|(channel, sums)| (channel, sums.conversions(), sums.revenue()))
-                .collect();
-            let conversions: f64 = channels.iter().map(|(_, value, _)| value).sum();
-            let revenue: f64 = channels.iter().map(|(_, _, value)| value).sum();
-            let share = |value: f64, total: f64| if total > 0.0 { value / total } else { 0.0 };
-            let shares = channels
-                .into_iter()
-                .map(|(channel, value, money)| (channel.clone(), (share(value, conversions), share(money, revenue))))
-                .collect();
-            (credit.model.to_owned(), shares)
-        })
+        .filter(|(channel, _)| channel.as_str() != NO_CHANNEL && channel.as_str() != BASELINE)
+        .collect();
+    let conversions: i128 = channels.iter().map(|(_, sums)| sums.units).sum();
+    let revenue: i128 = channels.iter().map(|(_, sums)| sums.revenue).sum();
+    #[expect(clippy::cast_precision_loss, reason = "a share: 15 significant digits are plenty")]
+    let share = |part: i128, whole: i128| if whole > 0 { part as f64 / whole as f64 } else { 0.0 };
+    channels
+        .into_iter()
+        .map(|(channel, sums)| (channel.clone(), (share(sums.units, conversions), share(sums.revenue, revenue))))
         .collect()
 }
 

@@ -224,9 +224,8 @@ pub(crate) struct ParsedRows {
 impl ParsedRows {
     /// Moves [`ParsedRows::latest`] to `time` if it is later.
     fn see(&mut self, time: Option<i64>) -> &mut Self {
-        if let Some(time) = time {
-            self.latest = Some(self.latest.map_or(time, |latest| latest.max(time)));
-        }
+        // `None` orders below every time.
+        self.latest = self.latest.max(time);
         self
     }
 }

@@ -390,6 +390,37 @@ mod tests {
     }
 
     #[test]
+    fn the_shapley_values_add_up_to_the_rate_the_features_give() {
+        // The subsets' rates are summed from parts gathered per channel, pair
+        // and open touch; with every channel they must be the rate of
+        // `active_features`, and with none the baseline: the values add up
+        // to the difference (efficiency), whatever touch is open.
+        let third = 30;
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 1.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 3.0),
+            (Feature::Touch { channel: third, kind: 2, bin: 0 }, 0.5),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true }, 4.0),
+            (Feature::Session { opener: third, partner: EMAIL, recent: true }, 1.5),
+            (Feature::Session { opener: third, partner: SEARCH, recent: true }, 0.25),
+            (Feature::Pair { low: EMAIL, high: SEARCH }, 0.75),
+            (Feature::Pair { low: SEARCH, high: third }, 0.125),
+        ]);
+        let visit = PhaseTouch { time: AT - HOUR / 12, channel: third, kind: 2 };
+        for touches in [&TOUCHES[..], &[TOUCHES[0], TOUCHES[1], visit], &[TOUCHES[0], visit, TOUCHES[1]]] {
+            let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
+            channels.sort_unstable();
+            channels.dedup();
+            let mut pattern = Vec::new();
+            active_features(touches, AT, false, model.memory, &mut pattern);
+            let values = model.shapley(touches, AT, false, &channels);
+            let sum: f64 = values.iter().sum();
+            assert!((sum - (model.rate(&pattern) - 1.0)).abs() < 1e-12, "{touches:?}: {values:?}");
+        }
+    }
+
+    #[test]
     fn a_customer_purchase_starts_from_the_customer_baseline() {
         let model = model(&[
             (Feature::Baseline { customer: false }, 1.0),

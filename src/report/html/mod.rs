@@ -10,8 +10,8 @@
 //! them: each table has an `id`, each body row carries its key as `data-*`
 //! attributes (`data-channel`, `data-stage`, ...) and each value cell names
 //! its column in `data-col` (a model or a field name). An empty cell means
-//! what an empty CSV field means: not defined. The page holds no time of the run and no
-//! input path, so the same data gives the same bytes.
+//! what an empty CSV field means: not defined. The page holds no time of
+//! the run and no input path, so the same data gives the same bytes.
 
 pub(crate) mod charts;
 mod numbers;

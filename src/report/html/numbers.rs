@@ -112,17 +112,17 @@ pub(super) fn column(format: Format, cells: &[&str], total: Option<&str>) -> (Ve
         format.additive() && parsed.iter().flatten().all(|(_, cell_places)| cell_places == places)
     });
     let shown_total = exact_total.map(|(units, places)| round_units(units, 10_i128.pow(places), decimals));
-    let mut shown: Vec<Option<i128>> = parsed
-        .iter()
-        .map(|cell| cell.map(|(units, places)| round_units(units, 10_i128.pow(places), decimals)))
-        .collect();
-    if let (Some((_, places)), Some(target)) = (apportioned, shown_total) {
-        let present: Vec<usize> = (0..parsed.len()).filter(|&index| parsed[index].is_some()).collect();
-        let numerators: Vec<i128> = present.iter().filter_map(|&index| parsed[index].map(|(units, _)| units)).collect();
-        for (&index, units) in present.iter().zip(apportion_units(&numerators, 10_i128.pow(places), decimals, target)) {
-            shown[index] = Some(units);
+    let shown: Vec<Option<i128>> = match (apportioned, shown_total) {
+        (Some((_, places)), Some(target)) => {
+            let numerators: Vec<i128> = parsed.iter().flatten().map(|&(units, _)| units).collect();
+            let mut apportioned = apportion_units(&numerators, 10_i128.pow(places), decimals, target).into_iter();
+            parsed.iter().map(|cell| cell.and_then(|_| apportioned.next())).collect()
         }
-    }
+        _ => parsed
+            .iter()
+            .map(|cell| cell.map(|(units, places)| round_units(units, 10_i128.pow(places), decimals)))
+            .collect(),
+    };
     let render = |units: Option<i128>| units.map(|units| format.render(units)).unwrap_or_default();
     (shown.into_iter().map(render).collect(), total.map(|_| render(shown_total)))
 }

@@ -153,14 +153,12 @@ fn conversion_views(page: &mut Page, reports: &Reports, channels: &[String], all
         ("chart-conversions".to_owned(), "all models".to_owned(), all.clone()),
         ("chart-conversions-shares".to_owned(), "shares".to_owned(), shares),
     ];
-    for (index, credit) in reports.models.iter().enumerate() {
-        let mut series =
-            model_series(reports, channels, |credit, channel| Some(channel_sums(credit, channel).conversions()));
-        let one = series.swap_remove(index);
+    // One model alone: its series of the all-models chart.
+    for (credit, series) in reports.models.iter().zip(&all.series) {
         views.push((
             format!("chart-conversions-{}", credit.model),
             credit.model.to_owned(),
-            Bars { title: all.title, categories: channels.to_vec(), series: vec![one], axis: all.axis },
+            Bars { title: all.title, categories: channels.to_vec(), series: vec![series.clone()], axis: all.axis },
         ));
     }
     page.push("<div class=\"switch\" role=\"group\" aria-label=\"conversions chart view\">\n");

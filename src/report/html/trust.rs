@@ -4,25 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{Page, Table};
-use crate::evaluate::ScenarioScore;
-use crate::event::{BASELINE_CHANNEL, NO_CHANNEL};
+use crate::evaluate::{ScenarioScore, credit_shares};
 use crate::report::{ModelCredit, Reports, fixed};
 
 /// Each model's share of the conversions it gives to marketing channels
-/// (not to `(none)` nor `(baseline)`), in %, per channel.
-fn marketing_shares(credit: &ModelCredit) -> BTreeMap<&str, f64> {
-    let marketing = |name: &str| name != NO_CHANNEL && name != BASELINE_CHANNEL;
-    let whole: i128 = credit.channels.iter().filter(|(name, _)| marketing(name)).map(|(_, sums)| sums.units).sum();
-    credit
-        .channels
-        .iter()
-        .filter(|(name, _)| marketing(name))
-        .map(|(name, sums)| {
-            #[expect(clippy::cast_precision_loss, reason = "a share: 15 significant digits are plenty")]
-            let share = if whole > 0 { sums.units as f64 / whole as f64 * 100.0 } else { 0.0 };
-            (name.as_str(), share)
-        })
-        .collect()
+/// (not to `(none)` nor `(baseline)`), in %, per channel: the shares
+/// `touchpath evaluate` scores.
+fn marketing_shares(credit: &ModelCredit) -> BTreeMap<String, f64> {
+    credit_shares(credit).into_iter().map(|(channel, (conversions, _))| (channel, conversions * 100.0)).collect()
 }
 
 /// One channel's lowest and highest share across models.
@@ -41,9 +30,9 @@ impl Spread<'_> {
 /// Per channel, the models that give it the least and the most, widest
 /// spread first (ties by channel name; equal shares: the first model in
 /// report order).
-fn spreads<'a>(shares: &'a [(&'static str, BTreeMap<&'a str, f64>)]) -> Vec<Spread<'a>> {
+fn spreads<'a>(shares: &'a [(&'static str, BTreeMap<String, f64>)]) -> Vec<Spread<'a>> {
     let channels: std::collections::BTreeSet<&str> =
-        shares.iter().flat_map(|(_, shares)| shares.keys().copied()).collect();
+        shares.iter().flat_map(|(_, shares)| shares.keys().map(String::as_str)).collect();
     let mut spreads: Vec<Spread<'_>> = channels
         .into_iter()
         .filter_map(|channel| {
@@ -68,7 +57,7 @@ pub(super) fn section(page: &mut Page, reports: &Reports, evaluation: &[Scenario
          disagree, it decides the budget. Shares are of the conversions each model gives to marketing \
          channels, leaving out <code>(none)</code> and <code>(baseline)</code>.",
     );
-    let shares: Vec<(&'static str, BTreeMap<&str, f64>)> =
+    let shares: Vec<(&'static str, BTreeMap<String, f64>)> =
         reports.models.iter().map(|credit| (credit.model, marketing_shares(credit))).collect();
     let spreads = spreads(&shares);
     let keys = [("channel", "channel")];
@@ -154,6 +143,7 @@ fn evaluated(page: &mut Page, reports: &Reports, evaluation: &[ScenarioScore]) {
 mod tests {
     use super::*;
     use crate::attribution::CreditSums;
+    use crate::event::{BASELINE_CHANNEL, NO_CHANNEL};
 
     fn credit(model: &'static str, units: &[(&str, i128)]) -> ModelCredit {
         ModelCredit {
@@ -174,8 +164,8 @@ mod tests {
         let first = credit("first", &[("email", 30), ("video", 10), (NO_CHANNEL, 60)]);
         let second = credit("second", &[("email", 10), ("video", 10), (BASELINE_CHANNEL, 80)]);
         let shares = vec![(first.model, marketing_shares(&first)), (second.model, marketing_shares(&second))];
-        assert_eq!(shares[0].1, BTreeMap::from([("email", 75.0), ("video", 25.0)]));
-        assert_eq!(shares[1].1, BTreeMap::from([("email", 50.0), ("video", 50.0)]));
+        assert_eq!(shares[0].1, BTreeMap::from([("email".to_owned(), 75.0), ("video".to_owned(), 25.0)]));
+        assert_eq!(shares[1].1, BTreeMap::from([("email".to_owned(), 50.0), ("video".to_owned(), 50.0)]));
         let spreads = spreads(&shares);
         // Both channels move by 25 points: ties go by name.
         let rows: Vec<(&str, &str, &str, f64)> =
