@@ -8,7 +8,9 @@
 # are installed with apt-get, as root or through sudo.
 #
 # Environment: CARGO_TARGET_DIR (default $HOME/.cache/touchpath/target, outside
-# the clone, so that clones and repeated runs share one build).
+# the clone, so that clones and repeated runs share one build); TOUCHPATH_VENV
+# (default $HOME/.cache/touchpath/venv), the Python environment of the
+# package's tests.
 #
 # Exit status: 0 when every test passes, 1 when a test fails (or does not
 # build), 2 when a step cannot install what the tests need.
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
 mkdir -p "$CARGO_TARGET_DIR"
+VENV="${TOUCHPATH_VENV:-$HOME/.cache/touchpath/venv}"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 2; }
@@ -51,6 +54,24 @@ install_chromium() {
   /usr/bin/chromium --version 2>/dev/null || echo "warning: /usr/bin/chromium --version failed" >&2
 }
 
+# Step: a Python environment with what the package's tests use: maturin to
+# build it, the table libraries it is checked with, pytest.
+install_python_tools() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" || fail "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin>=1.7,<2" polars pyarrow pandas pytest || fail "pip could not install the Python test tools"
+}
+
+# Builds the package into the environment with the profile of `cargo
+# nextest`, so that it reuses that build of polars rather than compiling it
+# again.
+build_python_package() {
+  VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
+    "$VENV/bin/maturin" develop --quiet --profile dev --manifest-path python/Cargo.toml
+}
+
 # The test runners' outcomes, in order, for the summary at the end.
 outcomes=()
 failed=0
@@ -80,10 +101,15 @@ main() {
   # Set-up: what the tests need, one step each.
   step "chromium, for the browser test of report.html"
   install_chromium
+  step "python environment ($VENV), for the package's tests"
+  install_python_tools
 
   # Tests: every runner runs, even after another failed.
   run_tests "doc tests: cargo test --doc" cargo test --locked --doc
   run_tests "the test suite: cargo nextest run" cargo nextest run --locked --no-fail-fast
+  run_tests "the Python package: maturin develop" build_python_package
+  run_tests "the Python package's tests: pytest" \
+    env TOUCHPATH_BIN="$CARGO_TARGET_DIR/debug/touchpath" "$VENV/bin/python" -m pytest -q python/tests
 
   summary
 }

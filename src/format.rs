@@ -13,6 +13,9 @@ pub enum FileFormat {
     Csv,
     /// Apache Parquet (`.parquet`, `.pq`).
     Parquet,
+    /// A table handed over in memory through the Arrow C interfaces (the
+    /// Python package, a Spark executor): read, never written.
+    Arrow,
 }
 
 impl FileFormat {
@@ -33,6 +36,7 @@ impl FileFormat {
         match self {
             Self::Csv => "csv",
             Self::Parquet => "parquet",
+            Self::Arrow => "arrow",
         }
     }
 }

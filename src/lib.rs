@@ -33,6 +33,7 @@
 
 pub mod attribution;
 pub mod bucket;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod evaluate;

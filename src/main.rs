@@ -1,7 +1,5 @@
 //! The `touchpath` command.
 
-mod cli;
-
 /// mimalloc: a run allocates millions of small strings and maps, and frees
 /// a bucket's memory before it reads the next one; glibc's allocator spent a
 /// fifth of a bucketed run in `malloc`, `free` and the kernel zeroing pages it
@@ -10,5 +8,5 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    touchpath::cli::main()
 }

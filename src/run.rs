@@ -39,6 +39,11 @@ pub struct Request {
     pub events: Vec<PathBuf>,
     /// Spend table files or directories (may be empty).
     pub spend: Vec<PathBuf>,
+    /// Touchpoint log tables handed over in memory, read after the files
+    /// (see [`ingest::SourceFile::in_memory`]).
+    pub event_tables: Vec<ingest::SourceFile>,
+    /// Spend tables handed over in memory, read after the files.
+    pub spend_tables: Vec<ingest::SourceFile>,
     /// The output directory, replaced whole when the run ends.
     pub out: PathBuf,
     /// The run's start, microseconds since the epoch: later timestamps are
@@ -72,6 +77,8 @@ impl Request {
         Self {
             events,
             spend: Vec::new(),
+            event_tables: Vec::new(),
+            spend_tables: Vec::new(),
             out,
             now: i64::MAX,
             top: 100,
@@ -161,8 +168,10 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     models::check_selection(config)?;
     check_request(request)?;
     let evaluation = read_evaluation(request)?;
-    let event_files = ingest::discover(&request.events)?;
-    let spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
+    let mut event_files = ingest::discover(&request.events)?;
+    event_files.extend(request.event_tables.iter().cloned());
+    let mut spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
+    spend_files.extend(request.spend_tables.iter().cloned());
     let started = Instant::now();
     let spend = if spend_files.is_empty() {
         None

@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use clap::Args;
-use touchpath::Config;
-use touchpath::evaluate::{
+use crate::Config;
+use crate::evaluate::{
     Evaluation, Options, evaluate_log, evaluate_scenario, read_truth, render_table, write_csv, write_html,
 };
-use touchpath::generate::Scenario;
-use touchpath::generate::scenario::SHIPPED;
-use touchpath::output::write_file;
+use crate::generate::Scenario;
+use crate::generate::scenario::SHIPPED;
+use crate::output::write_file;
+use anyhow::{Context, bail};
+use clap::Args;
 
 use super::terminal;
 
@@ -97,7 +97,7 @@ fn scenarios(args: &EvaluateArgs) -> anyhow::Result<Vec<Scenario>> {
         return Ok(Scenario::all_shipped()?);
     }
     let scenarios: Vec<Scenario> =
-        args.scenario.iter().map(|name| Scenario::load(name)).collect::<touchpath::Result<_>>()?;
+        args.scenario.iter().map(|name| Scenario::load(name)).collect::<crate::Result<_>>()?;
     let mut names: Vec<&str> = scenarios.iter().map(|scenario| scenario.name.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|pair| pair[0] == pair[1]) {

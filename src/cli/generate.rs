@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::FileFormat;
+use crate::generate::{GenerateOptions, Scenario, TRUTH_FILE, generate_scenario};
 use clap::{Args, ValueEnum};
-use touchpath::FileFormat;
-use touchpath::generate::{GenerateOptions, Scenario, TRUTH_FILE, generate_scenario};
 
 use super::terminal;
 

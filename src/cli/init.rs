@@ -3,9 +3,9 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use crate::Config;
 use anyhow::{Context, bail};
 use clap::Args;
-use touchpath::Config;
 
 use super::terminal;
 

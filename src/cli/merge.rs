@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::run::{Request, merge};
 use anyhow::Context;
 use clap::Args;
-use touchpath::run::{Request, merge};
 
 use super::progress::Bars;
 use super::run::{Format, print_report};

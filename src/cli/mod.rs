@@ -1,6 +1,7 @@
-//! The command line: flags become a [`touchpath::Config`], and each
+//! The command line: flags become a [`crate::Config`], and each
 //! subcommand calls the library.
 
+pub mod embed;
 mod evaluate;
 mod generate;
 mod init;
@@ -12,8 +13,8 @@ mod terminal;
 
 use std::process::ExitCode;
 
+use crate::run::Mode;
 use clap::{Parser, Subcommand, ValueEnum};
-use touchpath::run::Mode;
 
 /// Multi-touch attribution: which touchpoints earned the sale?
 #[derive(Debug, Parser)]
@@ -93,7 +94,23 @@ pub fn main() -> ExitCode {
     let command = command_name(&cli.command);
     let started = std::time::Instant::now();
     tracing::info!(event = "start", command, version = env!("CARGO_PKG_VERSION"));
-    let outcome = std::panic::catch_unwind(|| match cli.command {
+    let outcome = std::panic::catch_unwind(|| dispatch(cli.command));
+    let code = match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(error)) => {
+            let internal = error.downcast_ref::<crate::Error>().is_some_and(|error| !error.is_user_error());
+            terminal::error(&error);
+            if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR }
+        }
+        Err(_) => EXIT_INTERNAL,
+    };
+    tracing::info!(event = "end", command, exit_code = code, seconds = started.elapsed().as_secs_f64());
+    ExitCode::from(code)
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Run(args) => run::execute(&args, Mode::Attribute),
         Command::Validate(args) => run::execute(&args, Mode::Validate),
         Command::Paths(args) => run::execute(&args, Mode::Paths),
@@ -102,18 +119,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::execute(&args),
         Command::Evaluate(args) => evaluate::execute(&args),
         Command::Init(args) => init::execute(&args),
-    });
-    let code = match outcome {
-        Ok(Ok(())) => 0,
-        Ok(Err(error)) => {
-            let internal = error.downcast_ref::<touchpath::Error>().is_some_and(|error| !error.is_user_error());
-            terminal::error(&error);
-            if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR }
-        }
-        Err(_) => EXIT_INTERNAL,
-    };
-    tracing::info!(event = "end", command, exit_code = code, seconds = started.elapsed().as_secs_f64());
-    ExitCode::from(code)
+    }
 }
 
 fn command_name(command: &Command) -> &'static str {

@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::Config;
+use crate::models::describe;
 use clap::{Args, ValueEnum};
-use touchpath::Config;
-use touchpath::models::describe;
 
 use super::terminal;
 

@@ -2,16 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::Config;
+use crate::bucket::Bucket;
+use crate::config::{ByteSize, InputTable};
+use crate::event::normalize_channel;
+use crate::journey::PathTransform;
+use crate::report::{OutputFormat, render, write_path_rows};
+use crate::run::{Mode, Report, Request, run_with_progress};
+use crate::time::{Date, Duration, Lookback, TimeZone};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use touchpath::Config;
-use touchpath::bucket::Bucket;
-use touchpath::config::{ByteSize, InputTable};
-use touchpath::event::normalize_channel;
-use touchpath::journey::PathTransform;
-use touchpath::report::{OutputFormat, render, write_path_rows};
-use touchpath::run::{Mode, Report, Request, run_with_progress};
-use touchpath::time::{Date, Duration, Lookback, TimeZone};
 
 use super::progress::Bars;
 use super::terminal;
@@ -291,44 +291,74 @@ impl RunArgs {
 /// Runs the job (or the part of it `mode` asks for) and prints the summary
 /// to stderr and the results to stdout.
 pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
-    let config = args.config()?;
-    if mode != Mode::Attribute && args.journeys_out.is_some() {
-        bail!("--journeys-out needs attribution: use `touchpath run`");
-    }
+    let (config, request) = args.request(mode, true)?;
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
             .context("cannot start the worker threads")?;
     }
-    let (events, spend) = args.inputs()?;
-    let now = chrono::Utc::now().timestamp_micros();
-    let out = args.emit_state.clone().or_else(|| args.out.clone()).unwrap_or_else(|| {
-        PathBuf::from(match mode {
-            Mode::Attribute => "touchpath-out",
-            Mode::Validate => "touchpath-validate",
-            Mode::Paths => "touchpath-paths",
-        })
-    });
-    let request = Request {
-        events,
-        spend,
-        out,
-        now,
-        top: args.top,
-        journeys_out: args.journeys_out.clone(),
-        evaluation: args.evaluation.clone(),
-        mode,
-        bucket: args.bucket,
-        emit_state: args.emit_state.is_some(),
-        memory_budget: config.memory_budget.map(|size| size.0),
-    };
     let report = run_with_progress(&request, &config, &Bars::new())?;
     if request.emit_state {
         terminal::note(&terminal::render_state(&report.summary, &report.out, args.bucket));
         return Ok(());
     }
     print_report(&report, &config, mode, args.format)
+}
+
+impl RunArgs {
+    /// The configuration and the request these flags make for `mode`,
+    /// checked. With `sample`, a run given no log reads the bundled sample.
+    ///
+    /// # Errors
+    ///
+    /// An invalid flag or configuration file, `--journeys-out` without
+    /// attribution, or no log given and the bundled sample not found.
+    pub fn request(&self, mode: Mode, sample: bool) -> anyhow::Result<(Config, Request)> {
+        let config = self.config()?;
+        if mode != Mode::Attribute && self.journeys_out.is_some() {
+            bail!("--journeys-out needs attribution: use `touchpath run`");
+        }
+        let (events, spend) = if sample { self.inputs()? } else { (self.events.clone(), self.spend.clone()) };
+        let now = chrono::Utc::now().timestamp_micros();
+        let out = self.emit_state.clone().or_else(|| self.out.clone()).unwrap_or_else(|| {
+            PathBuf::from(match mode {
+                Mode::Attribute => "touchpath-out",
+                Mode::Validate => "touchpath-validate",
+                Mode::Paths => "touchpath-paths",
+            })
+        });
+        let request = Request {
+            events,
+            spend,
+            out,
+            now,
+            top: self.top,
+            journeys_out: self.journeys_out.clone(),
+            evaluation: self.evaluation.clone(),
+            mode,
+            bucket: self.bucket,
+            emit_state: self.emit_state.is_some(),
+            memory_budget: config.memory_budget.map(|size| size.0),
+            ..Request::new(Vec::new(), PathBuf::new())
+        };
+        Ok((config, request))
+    }
+
+    /// Worker threads asked for, if any.
+    #[must_use]
+    pub fn threads(&self) -> Option<usize> {
+        self.threads
+    }
+
+    /// What the run of `report` prints on stdout with these flags.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the text is written to memory.
+    pub fn results_text(&self, report: &Report) -> anyhow::Result<String> {
+        results_text(report, self.format)
+    }
 }
 
 /// Prints the summary to stderr and the results to stdout; the error to
@@ -338,20 +368,28 @@ pub(crate) fn print_report(report: &Report, config: &Config, mode: Mode, format:
     if let Some(error) = report.failure(config) {
         return Err(error.into());
     }
+    terminal::data(&results_text(report, format)?)?;
+    Ok(())
+}
+
+/// What a run prints on stdout: the model comparison in `format`, or the
+/// top paths.
+pub(crate) fn results_text(report: &Report, format: Format) -> anyhow::Result<String> {
+    let mut text = String::new();
     if let Some(reports) = &report.reports {
         let format = match format {
             Format::Table => OutputFormat::Table,
             Format::Csv => OutputFormat::Csv,
             Format::Json => OutputFormat::Json,
         };
-        terminal::data(&render(reports, format))?;
+        text.push_str(&render(reports, format));
     }
     if let Some(paths) = &report.paths {
         let mut csv = Vec::new();
         write_path_rows(&mut csv, "path", &paths.channels, paths.top.min(PATHS_ON_STDOUT))?;
-        terminal::data(&String::from_utf8_lossy(&csv))?;
+        text.push_str(&String::from_utf8_lossy(&csv));
     }
-    Ok(())
+    Ok(text)
 }
 
 /// How many paths `touchpath paths` prints; `paths.csv` holds `--top`.

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
 
-use touchpath::run::Mode;
-use touchpath::summary::{Status, Summary};
+use crate::run::Mode;
+use crate::summary::{Status, Summary};
 
 /// How stderr is used, set once at start.
 #[derive(Clone, Copy, Debug, Default)]
@@ -15,6 +15,9 @@ struct Settings {
     quiet: bool,
     /// JSON lines through `tracing` instead of text.
     json: bool,
+    /// Nothing at all, on stdout or stderr: another program embeds
+    /// touchpath and reports results and errors itself.
+    silent: bool,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -26,7 +29,7 @@ fn settings() -> Settings {
 /// Chooses how stderr is used. With `json`, every message, the library's
 /// phase events included, is one JSON object per line.
 pub fn configure(quiet: bool, json: bool) {
-    let _ = SETTINGS.set(Settings { quiet, json });
+    let _ = SETTINGS.set(Settings { quiet, json, silent: false });
     if json {
         let level = if quiet { tracing::Level::ERROR } else { tracing::Level::INFO };
         let _ = tracing_subscriber::fmt()
@@ -41,6 +44,11 @@ pub fn configure(quiet: bool, json: bool) {
     }
 }
 
+/// Prints nothing from here on (see [`Settings::silent`]).
+pub fn configure_silent() {
+    let _ = SETTINGS.set(Settings { quiet: true, json: false, silent: true });
+}
+
 /// True when stderr is for people: neither `--quiet` nor JSON logs.
 pub fn for_people() -> bool {
     let settings = settings();
@@ -49,7 +57,10 @@ pub fn for_people() -> bool {
 
 /// Prints an error chain, then a hint when there is one.
 pub fn error(error: &anyhow::Error) {
-    let hint = error.downcast_ref::<touchpath::Error>().and_then(touchpath::Error::hint);
+    if settings().silent {
+        return;
+    }
+    let hint = error.downcast_ref::<crate::Error>().and_then(crate::Error::hint);
     if settings().json {
         let message = format!("{error:#}");
         if let Some(hint) = hint {
@@ -85,6 +96,9 @@ fn message(line: &str) {
 /// Writes data to stdout. A closed pipe (`touchpath run | head`) is not an
 /// error: the reader simply wanted no more.
 pub fn data(text: &str) -> std::io::Result<()> {
+    if settings().silent {
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -115,7 +129,7 @@ pub fn thousands(value: u64) -> String {
 }
 
 /// What a run that wrote a partial state says.
-pub fn render_state(summary: &Summary, out: &std::path::Path, bucket: Option<touchpath::bucket::Bucket>) -> String {
+pub fn render_state(summary: &Summary, out: &std::path::Path, bucket: Option<crate::bucket::Bucket>) -> String {
     let rows = &summary.rows;
     let part = bucket.map_or_else(String::new, |bucket| format!(" of bucket {bucket}"));
     format!(

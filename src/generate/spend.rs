@@ -212,6 +212,7 @@ pub(crate) fn write(path: &Path, format: FileFormat, rows: &[SpendRow]) -> Resul
     match format {
         FileFormat::Csv => write_csv(path, rows)?,
         FileFormat::Parquet => write_parquet(path, rows)?,
+        FileFormat::Arrow => return Err(crate::Error::Internal("spend is written to files, not to memory".to_owned())),
     }
     Ok(rows.len() as u64)
 }

@@ -58,6 +58,7 @@ pub(crate) fn write_events(
     match format {
         FileFormat::Csv => write_csv(path, &view, rows)?,
         FileFormat::Parquet => write_parquet(path, &view, rows, layout.unicode_ids)?,
+        FileFormat::Arrow => return Err(crate::Error::Internal("logs are written to files, not to memory".to_owned())),
     }
     Ok(rows.len() as u64)
 }

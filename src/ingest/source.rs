@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use polars::prelude::{CsvEncoding, CsvReadOptions, DataFrame, ParquetReader, SerReader};
 
@@ -18,6 +19,37 @@ pub struct SourceFile {
     /// `key=value` folder names between the directory given and the file,
     /// outermost first.
     pub partitions: Vec<(String, String)>,
+    /// The table itself, when it was handed over in memory rather than
+    /// named by a path (then `path` is only its name in reports).
+    pub table: Option<MemoryTable>,
+}
+
+/// A table handed over in memory ([`FileFormat::Arrow`]), shared rather than
+/// copied: cloning it clones a reference.
+#[derive(Clone, Debug)]
+pub struct MemoryTable(pub Arc<DataFrame>);
+
+impl PartialEq for MemoryTable {
+    /// The same table, not an equal one.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for MemoryTable {}
+
+impl SourceFile {
+    /// A table handed over in memory, reported under `name`: its rows are
+    /// numbered from 1, like a Parquet file's, in rejects and messages.
+    #[must_use]
+    pub fn in_memory(name: impl Into<PathBuf>, frame: DataFrame) -> Self {
+        Self {
+            path: name.into(),
+            format: FileFormat::Arrow,
+            partitions: Vec::new(),
+            table: Some(MemoryTable(Arc::new(frame))),
+        }
+    }
 }
 
 /// Expands the paths given on the command line into data files, sorted by
@@ -56,7 +88,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
                 path: path.clone(),
                 reason: "unrecognised file type; expected a .csv or .parquet file".to_owned(),
             })?;
-            files.push(SourceFile { path: path.clone(), format, partitions: Vec::new() });
+            files.push(SourceFile { path: path.clone(), format, partitions: Vec::new(), table: None });
         }
     }
     files.sort_by(|left, right| left.path.cmp(&right.path));
@@ -79,7 +111,7 @@ fn walk(root: &Path, directory: &Path, files: &mut Vec<SourceFile>) -> Result<()
             walk(root, &path, files)?;
         } else if let Some(format) = FileFormat::from_path(&path) {
             let partitions = partitions_of(root, &path);
-            files.push(SourceFile { path, format, partitions });
+            files.push(SourceFile { path, format, partitions, table: None });
         }
     }
     Ok(())
@@ -139,6 +171,10 @@ pub(crate) struct ReadFile {
 /// Reads a whole file and, at the same time, hashes its bytes (BLAKE3, hex),
 /// so that the summary identifies exactly which inputs a report was built on.
 pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
+    if let Some(table) = &source.table {
+        // Columns are shared, not copied; there are no bytes to hash.
+        return Ok(ReadFile { frame: (*table.0).clone(), blake3: String::new(), lossy: false, ragged: Vec::new() });
+    }
     let empty = fs::metadata(&source.path).map_err(|error| Error::io(&source.path, error))?.len() == 0;
     if empty {
         return Err(Error::Input {
@@ -166,10 +202,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<String> {
 fn read_frame(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
     let decode = |error: polars::prelude::PolarsError| Error::Decode {
         path: source.path.clone(),
-        format: match source.format {
-            FileFormat::Csv => "csv",
-            FileFormat::Parquet => "parquet",
-        },
+        format: source.format.extension(),
         message: error.to_string(),
     };
     let read_csv = |encoding: CsvEncoding, truncate: bool| {
@@ -207,7 +240,7 @@ fn read_frame(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
                 }
             }
         }
-        FileFormat::Parquet => {
+        FileFormat::Parquet | FileFormat::Arrow => {
             let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
             let frame = ParquetReader::new(file).finish().map_err(decode)?;
             Ok(ReadFile { frame, blake3: String::new(), lossy: false, ragged: Vec::new() })
@@ -230,9 +263,13 @@ pub fn estimate_events(files: &[SourceFile]) -> Result<u64> {
     let mut rows = 0_u64;
     for source in files {
         let io = |error| Error::io(&source.path, error);
+        if let Some(table) = &source.table {
+            rows += table.0.height() as u64;
+            continue;
+        }
         rows += match source.format {
             FileFormat::Csv => fs::metadata(&source.path).map_err(io)?.len() / CSV_BYTES_PER_ROW,
-            FileFormat::Parquet => {
+            FileFormat::Parquet | FileFormat::Arrow => {
                 let file = fs::File::open(&source.path).map_err(io)?;
                 let count = ParquetReader::new(file).num_rows().map_err(|error| Error::Decode {
                     path: source.path.clone(),

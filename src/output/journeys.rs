@@ -99,6 +99,7 @@ impl JourneysFile {
                 let writer = ParquetWriter::new(file).batched(&schema).map_err(|error| polars_error(target, &error))?;
                 Sink::Parquet { writer: Box::new(writer), pending: Vec::new() }
             }
+            FileFormat::Arrow => return Err(Error::Internal("the journeys file is a file, not a table".to_owned())),
         };
         Ok(Self { target: target.to_owned(), temporary, sink, group_rows: ROW_GROUP_ROWS })
     }
