@@ -220,6 +220,19 @@ pub(crate) fn too_many(path: &std::path::Path, what: &str) -> Error {
     }
 }
 
+/// Bytes a row of a Parquet log takes once decoded, as text, for sizing its
+/// chunks: seven short text columns with their offsets, generously.
+const DECODED_ROW_BYTES: u64 = 256;
+
+/// Rows of a Parquet file read at once: [`source::PARQUET_CHUNK_ROWS`], or
+/// fewer when a memory budget is set, so that a chunk's decoded columns
+/// take at most a sixteenth of it (and at least 4096 rows).
+fn chunk_rows(config: &Config) -> usize {
+    let most = source::PARQUET_CHUNK_ROWS as u64;
+    let rows = config.memory_budget.map_or(most, |budget| (budget.0 / 16 / DECODED_ROW_BYTES).clamp(4096, most));
+    usize::try_from(rows).unwrap_or(source::PARQUET_CHUNK_ROWS)
+}
+
 /// Reads every file of a log, parsing rows in parallel tasks, and hands
 /// each task's accepted events (with their task-local dictionaries) to
 /// `sink`, file by file, tasks in row order; keeps the accounting.
@@ -238,32 +251,39 @@ pub(crate) fn read_log(
     let mut latest: Option<i64> = None;
 
     for (index, source) in files.iter().enumerate() {
-        let file = source::read_file(source, config.delimiter_byte())?;
-        let columns = event_columns(&file.frame, source, config)?;
-        let height = file.frame.height();
-        let (blake3, lossy, ragged) = (file.blake3, file.lossy, file.ragged);
-        drop(file.frame);
-        let context = RowContext { config, zone: config.timezone, now, file: index, lossy, ragged: &ragged, bucket };
-        let tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
-            .into_par_iter()
-            .map(|task| {
-                let start = task * ROWS_PER_TASK;
-                parse_rows(&columns, start..height.min(start + ROWS_PER_TASK), &context)
-            })
-            .collect();
-        drop(columns);
         let mut file_rejects = Vec::new();
-        let mut file_read = height as u64;
-        let mut tasks = tasks;
-        for parsed in &mut tasks {
-            file_read -= parsed.skipped;
-            latest = latest.max(parsed.latest);
-            file_rejects.append(&mut parsed.rejects);
-            for (warning, count) in std::mem::take(&mut parsed.warnings) {
-                *warnings.entry(warning).or_default() += count;
+        let mut file_read = 0;
+        let mut chunk = |file: source::ReadFile, offset: usize| -> Result<()> {
+            let columns = event_columns(&file.frame, source, config)?;
+            let height = file.frame.height();
+            let (lossy, ragged) = (file.lossy, file.ragged);
+            drop(file.frame);
+            let context =
+                RowContext { config, zone: config.timezone, now, file: index, offset, lossy, ragged: &ragged, bucket };
+            let mut tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
+                .into_par_iter()
+                .map(|task| {
+                    let start = task * ROWS_PER_TASK;
+                    parse_rows(&columns, start..height.min(start + ROWS_PER_TASK), &context)
+                })
+                .collect();
+            drop(columns);
+            file_read += height as u64;
+            for parsed in &mut tasks {
+                file_read -= parsed.skipped;
+                latest = latest.max(parsed.latest);
+                file_rejects.append(&mut parsed.rejects);
+                for (warning, count) in std::mem::take(&mut parsed.warnings) {
+                    *warnings.entry(warning).or_default() += count;
+                }
             }
+            sink(source, tasks)
+        };
+        let rows_per_chunk = chunk_rows(config);
+        let (blake3, chunks) = source::read_chunks(source, config.delimiter_byte(), rows_per_chunk, &mut chunk)?;
+        if chunks > 1 {
+            tracing::info!(event = "chunks", file = %source.path.display(), chunks, rows_per_chunk);
         }
-        sink(source, tasks)?;
         locate_rejects(source, &mut file_rejects)?;
         file_rows.push(FileRows {
             path: source.path.clone(),

@@ -236,6 +236,9 @@ pub(crate) struct RowContext<'a> {
     pub(crate) zone: TimeZone,
     pub(crate) now: i64,
     pub(crate) file: usize,
+    /// The index in the file of the first row of the frame read (a file is
+    /// read in chunks).
+    pub(crate) offset: usize,
     /// The file held bytes that are not UTF-8, read as U+FFFD.
     pub(crate) lossy: bool,
     /// The rows with more fields than the header, sorted.
@@ -274,8 +277,8 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
             }
             Err(rejection) => parsed.see(columns.valid_time(row, context)).rejects.push(Reject {
                 file: context.file,
-                record: row as u64,
-                line: row as u64 + 1,
+                record: (context.offset + row) as u64,
+                line: (context.offset + row) as u64 + 1,
                 reason: rejection.reason,
                 column: rejection.column,
                 detail: rejection.detail,
@@ -298,7 +301,7 @@ fn parse_row<'a>(
     if columns.all_blank(row) {
         return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
     }
-    if !context.ragged.is_empty() && context.ragged.binary_search(&(row as u64)).is_ok() {
+    if !context.ragged.is_empty() && context.ragged.binary_search(&((context.offset + row) as u64)).is_ok() {
         return Err(reject(RejectReason::WrongFieldCount, "", WRONG_FIELD_COUNT));
     }
     if context.lossy

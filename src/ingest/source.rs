@@ -168,6 +168,57 @@ pub(crate) struct ReadFile {
     pub(crate) ragged: Vec<u64>,
 }
 
+/// Rows of a Parquet file decoded at once: a larger file is read in slices
+/// of this many rows, so that memory holds one slice of its columns at a
+/// time, whatever the file's size.
+pub const PARQUET_CHUNK_ROWS: usize = 1 << 20;
+
+/// Reads a file chunk by chunk, handing `each` every chunk with the index of
+/// its first row in the file; returns the file's BLAKE3 hash (hex), computed
+/// at the same time, and the number of chunks. A Parquet file of more than [`PARQUET_CHUNK_ROWS`] rows
+/// is read in slices of that many rows; other files in one chunk.
+pub(crate) fn read_chunks(
+    source: &SourceFile,
+    delimiter: u8,
+    rows_per_chunk: usize,
+    each: &mut dyn FnMut(ReadFile, usize) -> Result<()>,
+) -> Result<(String, usize)> {
+    let rows = match (source.format, &source.table) {
+        (FileFormat::Parquet, None) => parquet_rows(source)?,
+        _ => 0,
+    };
+    if rows <= rows_per_chunk {
+        let file = read_file(source, delimiter)?;
+        let blake3 = file.blake3.clone();
+        each(file, 0)?;
+        return Ok((blake3, 1));
+    }
+    std::thread::scope(|scope| {
+        let hash = scope.spawn(|| hash_file(&source.path));
+        for offset in (0..rows).step_by(rows_per_chunk) {
+            let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
+            let frame = ParquetReader::new(file)
+                .with_slice(Some((offset, rows_per_chunk)))
+                .finish()
+                .map_err(|error| parquet_error(source, &error))?;
+            each(ReadFile { frame, blake3: String::new(), lossy: false, ragged: Vec::new() }, offset)?;
+        }
+        let blake3 =
+            hash.join().map_err(|_| Error::Internal(format!("hashing {} failed", source.path.display())))??;
+        Ok((blake3, rows.div_ceil(rows_per_chunk)))
+    })
+}
+
+/// Rows in a Parquet file, from its footer.
+fn parquet_rows(source: &SourceFile) -> Result<usize> {
+    let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
+    ParquetReader::new(file).num_rows().map_err(|error| parquet_error(source, &error))
+}
+
+fn parquet_error(source: &SourceFile, error: &polars::prelude::PolarsError) -> Error {
+    Error::Decode { path: source.path.clone(), format: "parquet", message: error.to_string() }
+}
+
 /// Reads a whole file and, at the same time, hashes its bytes (BLAKE3, hex),
 /// so that the summary identifies exactly which inputs a report was built on.
 pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
@@ -269,15 +320,7 @@ pub fn estimate_events(files: &[SourceFile]) -> Result<u64> {
         }
         rows += match source.format {
             FileFormat::Csv => fs::metadata(&source.path).map_err(io)?.len() / CSV_BYTES_PER_ROW,
-            FileFormat::Parquet | FileFormat::Arrow => {
-                let file = fs::File::open(&source.path).map_err(io)?;
-                let count = ParquetReader::new(file).num_rows().map_err(|error| Error::Decode {
-                    path: source.path.clone(),
-                    format: "parquet",
-                    message: error.to_string(),
-                })?;
-                count as u64
-            }
+            FileFormat::Parquet | FileFormat::Arrow => parquet_rows(source)? as u64,
         };
     }
     Ok(rows)

@@ -232,3 +232,42 @@ fn states_that_do_not_belong_together_are_refused() {
     fs::write(&body, &bytes).unwrap();
     refused(&["merge", "a0", "a1", "--out", "out"], "does not match its manifest");
 }
+
+#[test]
+fn a_parquet_file_read_in_chunks_gives_the_bytes_of_one_read() {
+    // 3000 users, about 17 000 rows with the faults of a dirty export. Under a
+    // budget of 16 MB a Parquet file is read 4096 rows at a time (chunks end
+    // anywhere, mid-user included), in memory; under 4 MB in chunks too, and
+    // spilled into buckets.
+    let workspace = Workspace::new();
+    let output = workspace
+        .touchpath(&["generate", "--users", "3000", "--seed", "5", "--dirty", "--format", "parquet", "--out", "log"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = workspace.path("log/events.parquet");
+    let spend = workspace.path("log/spend.parquet");
+    let run = |out: &str, budget: Option<&str>| {
+        let mut args = vec!["run", "--out", out, "--format", "csv", "--log-format", "json"];
+        args.extend(["--events", events.to_str().unwrap(), "--spend", spend.to_str().unwrap()]);
+        if let Some(budget) = budget {
+            args.extend(["--memory-budget", budget]);
+        }
+        let output = workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let logs = stderr(&output);
+        let planned = logs.contains(r#""event":"plan""#);
+        assert_eq!(logs.contains(r#""event":"chunks","file""#), budget.is_some(), "{logs}");
+        let mut files = report_files(&workspace, out);
+        files.insert("stdout".to_owned(), output.stdout);
+        (files, planned)
+    };
+    let (whole, planned) = run("whole", None);
+    assert!(!planned);
+    let rejects = String::from_utf8_lossy(&whole["rejects.csv"]).lines().count();
+    assert!(rejects > 50, "the dirty rows are rejected, each located: {rejects} lines");
+    let (chunked, planned) = run("chunked", Some("16MB"));
+    assert!(!planned, "one bucket");
+    assert_same(&whole, &chunked, "read in chunks");
+    let (spilled, planned) = run("spilled", Some("4MB"));
+    assert!(planned, "several buckets");
+    assert_same(&whole, &spilled, "read in chunks and spilled");
+}
