@@ -220,17 +220,18 @@ pub(crate) fn too_many(path: &std::path::Path, what: &str) -> Error {
     }
 }
 
-/// Bytes a row of a Parquet log takes once decoded, as text, for sizing its
-/// chunks: seven short text columns with their offsets, generously.
+/// Bytes a row of a log takes once decoded, as text, for sizing chunks:
+/// seven short text columns with their offsets, generously.
 const DECODED_ROW_BYTES: u64 = 256;
 
-/// Rows of a Parquet file read at once: [`source::PARQUET_CHUNK_ROWS`], or
-/// fewer when a memory budget is set, so that a chunk's decoded columns
-/// take at most a sixteenth of it (and at least 4096 rows).
+/// Rows of a file read at once (see [`source::read_chunks`]):
+/// [`source::CHUNK_ROWS`], or fewer when a memory budget is set, so
+/// that a chunk's decoded columns take at most a sixteenth of it (and at
+/// least 4096 rows).
 fn chunk_rows(config: &Config) -> usize {
-    let most = source::PARQUET_CHUNK_ROWS as u64;
+    let most = source::CHUNK_ROWS as u64;
     let rows = config.memory_budget.map_or(most, |budget| (budget.0 / 16 / DECODED_ROW_BYTES).clamp(4096, most));
-    usize::try_from(rows).unwrap_or(source::PARQUET_CHUNK_ROWS)
+    usize::try_from(rows).unwrap_or(source::CHUNK_ROWS)
 }
 
 /// Reads every file of a log, parsing rows in parallel tasks, and hands
@@ -256,10 +257,18 @@ pub(crate) fn read_log(
         let mut chunk = |file: source::ReadFile, offset: usize| -> Result<()> {
             let columns = event_columns(&file.frame, source, config)?;
             let height = file.frame.height();
-            let (lossy, ragged) = (file.lossy, file.ragged);
+            let (invalid, ragged) = (file.invalid, file.ragged);
             drop(file.frame);
-            let context =
-                RowContext { config, zone: config.timezone, now, file: index, offset, lossy, ragged: &ragged, bucket };
+            let context = RowContext {
+                config,
+                zone: config.timezone,
+                now,
+                file: index,
+                offset,
+                invalid: &invalid,
+                ragged: &ragged,
+                bucket,
+            };
             let mut tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
                 .into_par_iter()
                 .map(|task| {

@@ -239,8 +239,9 @@ pub(crate) struct RowContext<'a> {
     /// The index in the file of the first row of the frame read (a file is
     /// read in chunks).
     pub(crate) offset: usize,
-    /// The file held bytes that are not UTF-8, read as U+FFFD.
-    pub(crate) lossy: bool,
+    /// The records that hold bytes that are not UTF-8 (read as U+FFFD),
+    /// sorted, by their index in the file.
+    pub(crate) invalid: &'a [u64],
     /// The rows with more fields than the header, sorted.
     pub(crate) ragged: &'a [u64],
     /// Only the rows of this bucket's users are read.
@@ -304,7 +305,7 @@ fn parse_row<'a>(
     if !context.ragged.is_empty() && context.ragged.binary_search(&((context.offset + row) as u64)).is_ok() {
         return Err(reject(RejectReason::WrongFieldCount, "", WRONG_FIELD_COUNT));
     }
-    if context.lossy
+    if context.invalid.binary_search(&((context.offset + row) as u64)).is_ok()
         && let Some(column) = columns.invalid_utf8(row)
     {
         return Err(reject(RejectReason::InvalidUtf8, column, INVALID_UTF8));

@@ -160,23 +160,24 @@ pub(crate) struct ReadFile {
     pub(crate) frame: DataFrame,
     /// The BLAKE3 hash of its bytes, in hex.
     pub(crate) blake3: String,
-    /// True when the CSV file held bytes that are not UTF-8: they were read
-    /// as U+FFFD, and the rows holding that character are rejected.
-    pub(crate) lossy: bool,
+    /// The 0-based data records of a CSV file that hold bytes that are not
+    /// UTF-8, sorted: those bytes were read as U+FFFD, and these rows are
+    /// rejected when a column read holds one.
+    pub(crate) invalid: Vec<u64>,
     /// The 0-based data records of a CSV file with more fields than its
     /// header, sorted: they are rejected.
     pub(crate) ragged: Vec<u64>,
 }
 
-/// Rows of a Parquet file decoded at once: a larger file is read in slices
-/// of this many rows, so that memory holds one slice of its columns at a
-/// time, whatever the file's size.
-pub const PARQUET_CHUNK_ROWS: usize = 1 << 20;
+/// Rows of a file decoded at once (a CSV file's chunks hold about as many):
+/// memory holds one chunk of a file's columns at a time, whatever its size.
+pub const CHUNK_ROWS: usize = 1 << 20;
 
 /// Reads a file chunk by chunk, handing `each` every chunk with the index of
 /// its first row in the file; returns the file's BLAKE3 hash (hex), computed
-/// at the same time, and the number of chunks. A Parquet file of more than [`PARQUET_CHUNK_ROWS`] rows
-/// is read in slices of that many rows; other files in one chunk.
+/// at the same time, and the number of chunks. A Parquet file is read in
+/// slices of `rows_per_chunk` rows, a CSV file in chunks of whole records of
+/// about `rows_per_chunk` × 64 bytes, a table in memory whole.
 pub(crate) fn read_chunks(
     source: &SourceFile,
     delimiter: u8,
@@ -185,6 +186,15 @@ pub(crate) fn read_chunks(
 ) -> Result<(String, usize)> {
     let rows = match (source.format, &source.table) {
         (FileFormat::Parquet, None) => parquet_rows(source)?,
+        (FileFormat::Csv, None) => {
+            check_not_empty(source)?;
+            return std::thread::scope(|scope| {
+                let hash = scope.spawn(|| hash_file(&source.path));
+                let target = rows_per_chunk.saturating_mul(CSV_CHUNK_BYTES_PER_ROW);
+                let chunks = read_csv_chunks(source, delimiter, target, each)?;
+                Ok((joined(source, hash.join())?, chunks))
+            });
+        }
         _ => 0,
     };
     if rows <= rows_per_chunk {
@@ -201,12 +211,95 @@ pub(crate) fn read_chunks(
                 .with_slice(Some((offset, rows_per_chunk)))
                 .finish()
                 .map_err(|error| parquet_error(source, &error))?;
-            each(ReadFile { frame, blake3: String::new(), lossy: false, ragged: Vec::new() }, offset)?;
+            each(ReadFile { frame, blake3: String::new(), invalid: Vec::new(), ragged: Vec::new() }, offset)?;
         }
-        let blake3 =
-            hash.join().map_err(|_| Error::Internal(format!("hashing {} failed", source.path.display())))??;
-        Ok((blake3, rows.div_ceil(rows_per_chunk)))
+        Ok((joined(source, hash.join())?, rows.div_ceil(rows_per_chunk)))
     })
+}
+
+/// Bytes of CSV records per row of a chunk's target: a chunk of a CSV file
+/// holds about as many bytes as this many times the rows a Parquet chunk
+/// holds (a touchpoint log's rows are 60 to 120 bytes long).
+const CSV_CHUNK_BYTES_PER_ROW: usize = 64;
+
+/// The hash a hashing thread computed.
+fn joined(source: &SourceFile, hash: std::thread::Result<Result<String>>) -> Result<String> {
+    hash.map_err(|_| Error::Internal(format!("hashing {} failed", source.path.display())))?
+}
+
+/// Reads a CSV file in chunks of whole records of about `target` bytes;
+/// returns the number of chunks.
+fn read_csv_chunks(
+    source: &SourceFile,
+    delimiter: u8,
+    target: usize,
+    each: &mut dyn FnMut(ReadFile, usize) -> Result<()>,
+) -> Result<usize> {
+    let mut chunks = super::lines::CsvChunks::open(&source.path, target)?;
+    let expected = super::lines::field_count(chunks.header(), delimiter);
+    let mut count = 0;
+    while let Some(chunk) = chunks.next_chunk()? {
+        let first = chunk.first_record;
+        let file = read_csv_chunk(source, &chunk, delimiter, expected)?;
+        // The chunk's bytes go before its rows are parsed.
+        drop(chunk);
+        let offset = usize::try_from(first).map_err(|_| Error::Internal("record index beyond memory".to_owned()))?;
+        each(file, offset)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Reads one chunk. Columns are all read as text, so that every value can
+/// be validated (and reported) exactly as written. A chunk with bytes that
+/// are not UTF-8, or with records of more fields than the header, is read
+/// leniently (bytes replaced with U+FFFD, extra fields cut), and the
+/// records at fault are listed, so that only they are rejected.
+fn read_csv_chunk(
+    source: &SourceFile,
+    chunk: &super::lines::CsvChunk,
+    delimiter: u8,
+    expected: u64,
+) -> Result<ReadFile> {
+    let data = &chunk.bytes[chunk.header_len..];
+    let invalid = if std::str::from_utf8(&chunk.bytes).is_ok() {
+        Vec::new()
+    } else {
+        super::lines::invalid_records(data, chunk.first_record)
+    };
+    let encoding = if invalid.is_empty() && std::str::from_utf8(&chunk.bytes[..chunk.header_len]).is_ok() {
+        CsvEncoding::Utf8
+    } else {
+        CsvEncoding::LossyUtf8
+    };
+    let read = |truncate: bool| {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_raise_if_empty(false)
+            .with_rechunk(true)
+            .map_parse_options(|options| {
+                options.with_separator(delimiter).with_encoding(encoding).with_truncate_ragged_lines(truncate)
+            })
+            .into_reader_with_file_handle(std::io::Cursor::new(chunk.bytes.as_slice()))
+            .finish()
+    };
+    let decode = |error: polars::prelude::PolarsError| Error::Decode {
+        path: source.path.clone(),
+        format: "csv",
+        message: error.to_string(),
+    };
+    // Read strictly; only a chunk with records of too many fields is read
+    // again, cutting them, so that they can be rejected one by one.
+    let (frame, ragged) = match read(false) {
+        Ok(frame) => (frame, Vec::new()),
+        Err(error) if error.to_string().contains("more fields than defined") => {
+            let ragged = super::lines::ragged_records(data, chunk.first_record, expected, delimiter);
+            (read(true).map_err(decode)?, ragged)
+        }
+        Err(error) => return Err(decode(error)),
+    };
+    Ok(ReadFile { frame, blake3: String::new(), invalid, ragged })
 }
 
 /// Rows in a Parquet file, from its footer.
@@ -224,8 +317,20 @@ fn parquet_error(source: &SourceFile, error: &polars::prelude::PolarsError) -> E
 pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
     if let Some(table) = &source.table {
         // Columns are shared, not copied; there are no bytes to hash.
-        return Ok(ReadFile { frame: (*table.0).clone(), blake3: String::new(), lossy: false, ragged: Vec::new() });
+        return Ok(ReadFile {
+            frame: (*table.0).clone(),
+            blake3: String::new(),
+            invalid: Vec::new(),
+            ragged: Vec::new(),
+        });
     }
+    check_not_empty(source)?;
+    let (frame, blake3) = rayon::join(|| read_frame(source, delimiter), || hash_file(&source.path));
+    Ok(ReadFile { blake3: blake3?, ..frame? })
+}
+
+/// An empty file has not even a header: an error rather than no rows.
+fn check_not_empty(source: &SourceFile) -> Result<()> {
     let empty = fs::metadata(&source.path).map_err(|error| Error::io(&source.path, error))?.len() == 0;
     if empty {
         return Err(Error::Input {
@@ -233,8 +338,7 @@ pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> 
             reason: "the file is empty; expected a header line naming the columns (or a Parquet file)".to_owned(),
         });
     }
-    let (frame, blake3) = rayon::join(|| read_frame(source, delimiter), || hash_file(&source.path));
-    Ok(ReadFile { blake3: blake3?, ..frame? })
+    Ok(())
 }
 
 /// The BLAKE3 hash of a file's bytes, in hex.
@@ -245,56 +349,21 @@ pub(crate) fn hash_file(path: &Path) -> Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-/// Reads a whole file. CSV columns are all read as text, so that every value
-/// can be validated (and reported) exactly as written. A CSV file with bytes
-/// that are not UTF-8, or with rows of more fields than its header, is read
-/// again leniently (bytes replaced with U+FFFD, extra fields cut), so that
-/// only the rows at fault are rejected.
+/// Reads a whole file: a CSV file as one chunk (see [`read_csv_chunk`]).
 fn read_frame(source: &SourceFile, delimiter: u8) -> Result<ReadFile> {
-    let decode = |error: polars::prelude::PolarsError| Error::Decode {
-        path: source.path.clone(),
-        format: source.format.extension(),
-        message: error.to_string(),
-    };
-    let read_csv = |encoding: CsvEncoding, truncate: bool| {
-        CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .with_raise_if_empty(false)
-            .with_rechunk(true)
-            .map_parse_options(|options| {
-                options.with_separator(delimiter).with_encoding(encoding).with_truncate_ragged_lines(truncate)
-            })
-            .try_into_reader_with_file_path(Some(source.path.clone()))
-            .and_then(SerReader::finish)
-    };
     match source.format {
         FileFormat::Csv => {
-            // Read strictly; only a file with faults is read again, leniently,
-            // so that the rows at fault can be rejected one by one.
-            let (mut lossy, mut truncate) = (false, false);
-            loop {
-                let encoding = if lossy { CsvEncoding::LossyUtf8 } else { CsvEncoding::Utf8 };
-                match read_csv(encoding, truncate) {
-                    Ok(frame) => {
-                        let ragged =
-                            if truncate { super::lines::ragged_records(&source.path, delimiter)? } else { Vec::new() };
-                        return Ok(ReadFile { frame, blake3: String::new(), lossy, ragged });
-                    }
-                    Err(error) if !lossy && error.to_string().contains("invalid utf-8") => {
-                        lossy = true;
-                    }
-                    Err(error) if !truncate && error.to_string().contains("more fields than defined") => {
-                        truncate = true;
-                    }
-                    Err(error) => return Err(decode(error)),
-                }
-            }
+            let mut chunks = super::lines::CsvChunks::open(&source.path, usize::MAX)?;
+            let expected = super::lines::field_count(chunks.header(), delimiter);
+            let chunk = chunks
+                .next_chunk()?
+                .ok_or_else(|| Error::Internal(format!("{}: no first chunk", source.path.display())))?;
+            read_csv_chunk(source, &chunk, delimiter, expected)
         }
         FileFormat::Parquet | FileFormat::Arrow => {
             let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
-            let frame = ParquetReader::new(file).finish().map_err(decode)?;
-            Ok(ReadFile { frame, blake3: String::new(), lossy: false, ragged: Vec::new() })
+            let frame = ParquetReader::new(file).finish().map_err(|error| parquet_error(source, &error))?;
+            Ok(ReadFile { frame, blake3: String::new(), invalid: Vec::new(), ragged: Vec::new() })
         }
     }
 }

@@ -97,7 +97,8 @@ pub fn ingest_spend(files: &[SourceFile], config: &Config) -> Result<SpendIngest
             let parsed = if read.ragged.binary_search(&(row as u64)).is_ok() {
                 Err((RejectReason::WrongFieldCount, "", WRONG_FIELD_COUNT))
             } else {
-                parse_spend_row(&columns, row, config, read.lossy, &mut ingest.warnings)
+                let invalid = read.invalid.binary_search(&(row as u64)).is_ok();
+                parse_spend_row(&columns, row, config, invalid, &mut ingest.warnings)
             };
             match parsed {
                 Ok(parsed) => located.push(Located { row: parsed, reject: template }),
@@ -177,13 +178,13 @@ fn parse_spend_row(
     columns: &[Option<Cells>],
     row: usize,
     config: &Config,
-    lossy: bool,
+    invalid: bool,
     warnings: &mut BTreeMap<Warning, u64>,
 ) -> Result<SpendRow, RowError> {
     if (0..columns.len()).all(|index| cell(columns, index, row).is_blank()) {
         return Err((RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
     }
-    if lossy
+    if invalid
         && let Some(column) = (0..columns.len())
             .find(|&index| cell(columns, index, row).text().is_some_and(|text| text.contains(REPLACEMENT)))
     {

@@ -235,16 +235,48 @@ fn states_that_do_not_belong_together_are_refused() {
 
 #[test]
 fn a_parquet_file_read_in_chunks_gives_the_bytes_of_one_read() {
-    // 3000 users, about 17 000 rows with the faults of a dirty export. Under a
-    // budget of 16 MB a Parquet file is read 4096 rows at a time (chunks end
-    // anywhere, mid-user included), in memory; under 4 MB in chunks too, and
-    // spilled into buckets.
+    read_in_chunks("parquet");
+}
+
+#[test]
+fn a_csv_file_read_in_chunks_gives_the_bytes_of_one_read() {
+    read_in_chunks("csv");
+}
+
+/// 3000 users, about 17 000 rows with the faults of a dirty export (bytes
+/// that are not UTF-8, rows of too many fields, quoted line breaks in the
+/// CSV file). Under a budget of 16 MB a file is read 4096 rows (or 256 KiB
+/// of CSV) at a time, chunks ending anywhere, mid-user included, in memory;
+/// under 4 MB in chunks too, and spilled into buckets: the same bytes.
+fn read_in_chunks(format: &str) {
     let workspace = Workspace::new();
     let output = workspace
-        .touchpath(&["generate", "--users", "3000", "--seed", "5", "--dirty", "--format", "parquet", "--out", "log"]);
+        .touchpath(&["generate", "--users", "3000", "--seed", "5", "--dirty", "--format", format, "--out", "log"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let events = workspace.path("log/events.parquet");
-    let spend = workspace.path("log/spend.parquet");
+    let events = workspace.path(&format!("log/events.{format}"));
+    let spend = workspace.path(&format!("log/spend.{format}"));
+    if format == "csv" {
+        // Faults a CSV export can have and the generator does not write,
+        // every 1500 lines, so that chunks fall around them: bytes that are
+        // not UTF-8, a row of too many fields, a campaign quoting a line
+        // break and a comma, a blank line.
+        let faults: [&[u8]; 4] = [
+            b"u00000007,2026-01-02T10:00:00Z,email,spring \xff sale,consideration,click,",
+            b"u00000008,2026-01-02T10:00:00Z,email,,consideration,click,,extra",
+            b"u00000009,2026-01-02T11:00:00Z,email,\"two\nlines, one comma\",consideration,click,",
+            b"",
+        ];
+        let text = fs::read(&events).unwrap();
+        let mut with_faults = Vec::new();
+        for (index, line) in text.split_inclusive(|&byte| byte == b'\n').enumerate() {
+            with_faults.extend_from_slice(line);
+            if index % 1500 == 1499 {
+                with_faults.extend_from_slice(faults[index / 1500 % faults.len()]);
+                with_faults.push(b'\n');
+            }
+        }
+        fs::write(&events, with_faults).unwrap();
+    }
     let run = |out: &str, budget: Option<&str>| {
         let mut args = vec!["run", "--out", out, "--format", "csv", "--log-format", "json"];
         args.extend(["--events", events.to_str().unwrap(), "--spend", spend.to_str().unwrap()]);
@@ -262,8 +294,13 @@ fn a_parquet_file_read_in_chunks_gives_the_bytes_of_one_read() {
     };
     let (whole, planned) = run("whole", None);
     assert!(!planned);
-    let rejects = String::from_utf8_lossy(&whole["rejects.csv"]).lines().count();
-    assert!(rejects > 50, "the dirty rows are rejected, each located: {rejects} lines");
+    let rejects = String::from_utf8_lossy(&whole["rejects.csv"]).into_owned();
+    assert!(rejects.lines().count() > 50, "the dirty rows are rejected, each located: {rejects}");
+    if format == "csv" {
+        for reason in ["invalid_utf8", "wrong_field_count", "empty_row"] {
+            assert!(rejects.matches(reason).count() >= 2, "{reason} rejects, in several chunks");
+        }
+    }
     let (chunked, planned) = run("chunked", Some("16MB"));
     assert!(!planned, "one bucket");
     assert_same(&whole, &chunked, "read in chunks");
