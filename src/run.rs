@@ -603,6 +603,23 @@ pub fn bucket_count(files: &[ingest::SourceFile], budget: u64) -> Result<u32> {
     Ok(u32::try_from(count).unwrap_or(crate::bucket::MAX_BUCKETS))
 }
 
+/// The memory budget of a run that sets none: half of the machine's memory
+/// (`MemTotal` in `/proc/meminfo`), so that a log too large for memory is
+/// read in buckets rather than killed. `None` where the system does not
+/// say (the run then reads the whole log in memory).
+#[must_use]
+pub fn default_memory_budget() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    memory_total(&text).map(|total| total / 2)
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn memory_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024).filter(|&bytes| bytes > 0)
+}
+
 /// Memory planned per event of the log. An in-memory run peaked at 2.6 GB
 /// for 10 million generated events (260 bytes each, the file's columns
 /// included); a bucketed run also holds the merged sums while it builds the
@@ -627,4 +644,21 @@ fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCount
         rejected = rows.rejected,
         duplicates = rows.duplicates
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_budget_is_half_the_memory_the_system_reports() {
+        let meminfo = "MemTotal:       24591012 kB\nMemFree:         7123456 kB\nMemAvailable:   22000000 kB\n";
+        assert_eq!(memory_total(meminfo), Some(24_591_012 * 1024));
+        assert_eq!(memory_total("MemFree: 1 kB\n"), None);
+        assert_eq!(memory_total("MemTotal: lots\n"), None);
+        assert_eq!(memory_total("MemTotal: 0 kB\n"), None);
+        if std::path::Path::new("/proc/meminfo").exists() {
+            assert!(default_memory_budget().is_some_and(|budget| budget > 0));
+        }
+    }
 }

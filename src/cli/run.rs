@@ -132,7 +132,7 @@ pub struct RunArgs {
 
     /// Memory to stay within, such as 4GB or 512MB (binary units): a log
     /// that looks larger is read in buckets of users, one after the other,
-    /// with the same results.
+    /// with the same results [default: half the machine's memory].
     #[arg(long, value_name = "SIZE")]
     memory_budget: Option<ByteSize>,
 
@@ -339,7 +339,7 @@ impl RunArgs {
             mode,
             bucket: self.bucket,
             emit_state: self.emit_state.is_some(),
-            memory_budget: config.memory_budget.map(|size| size.0),
+            memory_budget: config.memory_budget.map(|size| size.0).or_else(crate::run::default_memory_budget),
             ..Request::new(Vec::new(), PathBuf::new())
         };
         Ok((config, request))
