@@ -221,9 +221,6 @@ def _run(mode: str, events: Any, spend: Any, config: Any, given: dict) -> Result
     if not event_paths and not event_tables:
         raise InputError("no events given: pass a path, a list of paths or a table")
     given = dict(given)
-    for name in ("events", "spend", "config"):
-        if name in given:
-            raise TypeError(f"{mode}() got {name!r} twice")
     scratch = None
     if given.get("emit_state") is None and given.get("out") is None:
         scratch = tempfile.TemporaryDirectory(prefix="touchpath-")
@@ -240,8 +237,8 @@ def _run(mode: str, events: Any, spend: Any, config: Any, given: dict) -> Result
         arguments = ["--spend", *spend_paths] + arguments
     status, out, text = _native.run(mode, arguments, event_tables, spend_tables)
     if given.get("emit_state") is not None:
-        summary = {}
-        return Result(status=status, summary=summary, out=Path(out), text=text, _scratch=scratch)
+        # A partial state for `touchpath merge`, not a report.
+        return Result(status=status, summary={}, out=Path(out), text=text, _scratch=scratch)
     return _result(status, Path(out), text, Path(journeys) if journeys else None, scratch)
 
 
