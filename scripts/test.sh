@@ -55,13 +55,14 @@ install_chromium() {
 }
 
 # Step: a Python environment with what the package's tests use: maturin to
-# build it, the table libraries it is checked with, pytest.
+# build it, the table libraries it is checked with (polars, pyarrow, pandas,
+# DuckDB), pytest.
 install_python_tools() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || fail "python3 -m venv failed (on Debian: apt-get install python3-venv)"
   fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.7,<2" polars pyarrow pandas pytest || fail "pip could not install the Python test tools"
+    "maturin>=1.7,<2" polars pyarrow pandas duckdb pytest || fail "pip could not install the Python test tools"
 }
 
 # Builds the package into the environment with the profile of `cargo

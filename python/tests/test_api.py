@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -68,6 +68,7 @@ def sample_as_text() -> pl.DataFrame:
         pytest.param(lambda frame: frame.to_arrow(), id="pyarrow"),
         pytest.param(lambda frame: frame.to_pandas(), id="pandas"),
         pytest.param(lambda frame: frame.to_arrow().to_reader(max_chunksize=5000), id="record-batch-reader"),
+        pytest.param(lambda frame: duckdb.from_arrow(frame.to_arrow()), id="duckdb"),
     ],
 )
 def test_a_run_from_a_table_gives_the_bytes_of_a_run_from_its_file(sample_report, tmp_path, convert):
