@@ -289,15 +289,24 @@ pub fn build(
     hazard: &incremental::Counts,
 ) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
     let mut models = selected(config)?;
+    // Each fit is logged with its duration: in a nightly job's log, the
+    // cost of a data-driven model apart from crediting.
+    let timed = |model: &'static str, fit: &mut dyn FnMut() -> crate::Result<Box<dyn AttributionModel>>| {
+        let started = std::time::Instant::now();
+        let fitted = fit()?;
+        tracing::info!(event = "fit", model, seconds = started.elapsed().as_secs_f64());
+        Ok::<_, crate::Error>(fitted)
+    };
     if is_selected(config, "markov") {
         let chain = if config.markov_order == 1 { first_order } else { higher_order.unwrap_or(first_order) };
-        models.push(Box::new(Markov::new(chain)?));
+        models.push(timed("markov", &mut || Ok(Box::new(Markov::new(chain)?)))?);
     }
     if is_selected(config, "shapley") {
-        models.push(Box::new(Shapley::from_coalitions(coalitions)));
+        models.push(timed("shapley", &mut || Ok(Box::new(Shapley::from_coalitions(coalitions))))?);
     }
     if is_selected(config, Incremental::NAME) {
-        models.push(Box::new(Incremental::fit(hazard, config.lookback.memory())));
+        let memory = config.lookback.memory();
+        models.push(timed(Incremental::NAME, &mut || Ok(Box::new(Incremental::fit(hazard, memory))))?);
     }
     Ok(models)
 }

@@ -86,20 +86,37 @@ impl Incremental {
         #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
         let exposure: Vec<f64> =
             index.keys().map(|feature| counts.exposure[feature] as f64 / MICROS_PER_DAY as f64).collect();
-        let mut purchases: Vec<(&Vec<(Feature, u32)>, u64)> =
-            counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
-        purchases.sort_unstable();
+        // Patterns in the order of their features: slots are numbered in
+        // the features' order, so sorting by slots is sorting by features,
+        // and the fit's sums run in the same order on every run.
+        let slots: FastMap<Feature, usize> = index.iter().map(|(feature, &slot)| (*feature, slot)).collect();
+        let mut purchases: Vec<(Vec<(usize, u32)>, u64)> = {
+            use rayon::prelude::*;
+            let entries: Vec<(&features::Pattern, &u64)> = counts.purchases.iter().collect();
+            entries
+                .into_par_iter()
+                .map(|(pattern, &count)| {
+                    let features =
+                        pattern.iter().filter_map(|(feature, times)| Some((*slots.get(feature)?, *times))).collect();
+                    (features, count)
+                })
+                .collect()
+        };
+        {
+            use rayon::prelude::*;
+            purchases.par_sort_unstable();
+        }
         #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
         let patterns: Vec<solve::Pattern> = purchases
-            .into_iter()
-            .map(|(pattern, count)| solve::Pattern {
-                features: pattern
-                    .iter()
-                    .filter_map(|(feature, times)| index.get(feature).map(|&slot| (slot, f64::from(*times))))
-                    .collect(),
-                purchases: count as f64,
+            .iter()
+            .map(|(features, count)| solve::Pattern {
+                features: features.iter().map(|&(slot, times)| (slot, f64::from(times))).collect(),
+                purchases: *count as f64,
             })
             .collect();
+        // Freed only now, so that the patterns the solver walks again and
+        // again lie one after the other in memory.
+        drop(purchases);
         let floors: Vec<usize> = index
             .iter()
             .filter(|(feature, _)| matches!(feature, Feature::Baseline { .. }))
