@@ -217,14 +217,7 @@ fn read_table(py: Python<'_>, path: PathBuf) -> PyResult<Table> {
 #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
 #[pyfunction]
 fn publish(py: Python<'_>, source: PathBuf, target: PathBuf) -> PyResult<PathBuf> {
-    py.detach(|| copy_report(&source, &target)).map_err(|error| {
-        let failure = Failure {
-            exit_code: if error.is_user_error() { 1 } else { 2 },
-            message: error.to_string(),
-            hint: error.hint(),
-        };
-        raise(py, failure)
-    })
+    py.detach(|| copy_report(&source, &target)).map_err(|error| raise(py, Failure::from(error)))
 }
 
 fn copy_report(source: &Path, target: &Path) -> touchpath::Result<PathBuf> {

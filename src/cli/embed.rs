@@ -45,7 +45,10 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn from_error(error: &anyhow::Error) -> Self {
+    /// What the command line reports for `error`, and the exit code it
+    /// exits with: 2 for a defect in touchpath, 1 for anything else.
+    #[must_use]
+    pub fn from_error(error: &anyhow::Error) -> Self {
         let known = error.downcast_ref::<crate::Error>();
         let internal = known.is_some_and(|error| !error.is_user_error());
         Self {
@@ -63,6 +66,12 @@ impl Failure {
 
     fn internal(what: &str) -> Self {
         Self { exit_code: super::EXIT_INTERNAL, message: format!("internal error: {what}"), hint: None }
+    }
+}
+
+impl From<crate::Error> for Failure {
+    fn from(error: crate::Error) -> Self {
+        Self::from_error(&error.into())
     }
 }
 

@@ -98,9 +98,8 @@ pub fn main() -> ExitCode {
     let code = match outcome {
         Ok(Ok(())) => 0,
         Ok(Err(error)) => {
-            let internal = error.downcast_ref::<crate::Error>().is_some_and(|error| !error.is_user_error());
             terminal::error(&error);
-            if internal { EXIT_INTERNAL } else { EXIT_USER_ERROR }
+            embed::Failure::from_error(&error).exit_code
         }
         Err(_) => EXIT_INTERNAL,
     };

@@ -262,15 +262,12 @@ fn read_csv_chunk(
     expected: u64,
 ) -> Result<ReadFile> {
     let data = &chunk.bytes[chunk.header_len..];
-    let invalid = if std::str::from_utf8(&chunk.bytes).is_ok() {
-        Vec::new()
+    // Only a chunk that is not UTF-8 (in a record or in its header) is read
+    // leniently, and only then are its records checked one by one.
+    let (invalid, encoding) = if std::str::from_utf8(&chunk.bytes).is_ok() {
+        (Vec::new(), CsvEncoding::Utf8)
     } else {
-        super::lines::invalid_records(data, chunk.first_record)
-    };
-    let encoding = if invalid.is_empty() && std::str::from_utf8(&chunk.bytes[..chunk.header_len]).is_ok() {
-        CsvEncoding::Utf8
-    } else {
-        CsvEncoding::LossyUtf8
+        (super::lines::invalid_records(data, chunk.first_record), CsvEncoding::LossyUtf8)
     };
     let read = |truncate: bool| {
         CsvReadOptions::default()

@@ -6,6 +6,8 @@ mod solve;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 pub use self::features::{AGE_EDGES, Counts, Feature, PhaseTouch, RECENT, SESSION, active_features, kind_index};
 pub use self::solve::Fit;
 use super::{AttributionModel, Path};
@@ -90,22 +92,16 @@ impl Incremental {
         // the features' order, so sorting by slots is sorting by features,
         // and the fit's sums run in the same order on every run.
         let slots: FastMap<Feature, usize> = index.iter().map(|(feature, &slot)| (*feature, slot)).collect();
-        let mut purchases: Vec<(Vec<(usize, u32)>, u64)> = {
-            use rayon::prelude::*;
-            let entries: Vec<(&features::Pattern, &u64)> = counts.purchases.iter().collect();
-            entries
-                .into_par_iter()
-                .map(|(pattern, &count)| {
-                    let features =
-                        pattern.iter().filter_map(|(feature, times)| Some((*slots.get(feature)?, *times))).collect();
-                    (features, count)
-                })
-                .collect()
-        };
-        {
-            use rayon::prelude::*;
-            purchases.par_sort_unstable();
-        }
+        let entries: Vec<(&features::Pattern, &u64)> = counts.purchases.iter().collect();
+        let mut purchases: Vec<(Vec<(usize, u32)>, u64)> = entries
+            .into_par_iter()
+            .map(|(pattern, &count)| {
+                let features =
+                    pattern.iter().filter_map(|(feature, times)| Some((*slots.get(feature)?, *times))).collect();
+                (features, count)
+            })
+            .collect();
+        purchases.par_sort_unstable();
         #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
         let patterns: Vec<solve::Pattern> = purchases
             .iter()
