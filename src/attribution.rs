@@ -23,7 +23,7 @@ use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
 const JOURNEYS_PER_TASK: usize = 2048;
 
 /// What a share of credit is keyed by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct CreditKey {
     /// Channel code, [`NO_CHANNEL_CODE`] for conversions without touches.
     pub channel: u32,
@@ -34,7 +34,7 @@ pub struct CreditKey {
 }
 
 /// Summed credit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreditSums {
     /// Credited conversions, in [`CONVERSION_UNITS`] per conversion.
     pub units: i128,
@@ -81,7 +81,7 @@ pub fn position_bucket(index: usize, length: usize) -> usize {
 
 /// Credit per model and key: the partial state that threads (and, later,
 /// machines) produce and merge.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credits {
     /// For each model, in the order given, its credit per key.
     pub per_model: Vec<FastMap<CreditKey, CreditSums>>,

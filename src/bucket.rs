@@ -38,11 +38,18 @@ impl Bucket {
 /// The bucket of `user` among `count` buckets.
 #[must_use]
 pub fn bucket_of(user: &str, count: u32) -> u32 {
+    let bucket = user_hash(user) % u64::from(count.max(1));
+    u32::try_from(bucket).unwrap_or(0)
+}
+
+/// The hash buckets are cut from: the first eight bytes of the BLAKE3 hash
+/// of `user` (normalised id), little-endian.
+#[must_use]
+pub fn user_hash(user: &str) -> u64 {
     let hash = blake3::hash(user.as_bytes());
     let mut first = [0_u8; 8];
     first.copy_from_slice(&hash.as_bytes()[..8]);
-    let bucket = u64::from_le_bytes(first) % u64::from(count.max(1));
-    u32::try_from(bucket).unwrap_or(0)
+    u64::from_le_bytes(first)
 }
 
 impl fmt::Display for Bucket {

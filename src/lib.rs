@@ -47,6 +47,7 @@ pub mod journey;
 pub mod models;
 pub mod moment;
 pub mod output;
+pub mod partitions;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -81,7 +81,7 @@ pub fn moment_of_truth(log: &EventLog, path: &[usize], scores: &StateScores) -> 
 }
 
 /// Moments of one (channel, stage).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MomentCounts {
     /// First purchases decided here.
     pub moments: u64,
@@ -116,7 +116,7 @@ pub fn median(histogram: &BTreeMap<u64, u64>) -> Option<u64> {
 }
 
 /// Moments of truth per (channel code, stage).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     /// Per (channel code, stage).
     pub counts: FastMap<(u32, Stage), MomentCounts>,

@@ -417,7 +417,7 @@ fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progre
 }
 
 /// The scores of the request's evaluation file, if it names one.
-fn read_evaluation(request: &Request) -> Result<Vec<ScenarioScore>> {
+pub(crate) fn read_evaluation(request: &Request) -> Result<Vec<ScenarioScore>> {
     request.evaluation.as_deref().map_or_else(|| Ok(Vec::new()), crate::evaluate::read_scores)
 }
 
@@ -495,12 +495,34 @@ fn publish(
     };
 
     let started = Instant::now();
+    let out = write_report(state, &summary, reports.as_ref(), paths.as_ref(), config, request, evaluation, progress)?;
+    if let Some((file, analysis)) = journeys_file {
+        file.commit(&analysis.models)?;
+    }
+    let out = commit_report(out, &summary, started, progress)?;
+    Ok(Report { summary, out, reports, paths, mode: request.mode })
+}
+
+/// Writes the report of a complete state to a staging directory beside
+/// `request.out`: the attribution reports, the path reports, the rejects
+/// and the summary; [`commit_report`] puts it in place.
+#[expect(clippy::too_many_arguments, reason = "the parts of one report")]
+pub(crate) fn write_report(
+    state: &State,
+    summary: &Summary,
+    reports: Option<&Reports>,
+    paths: Option<&PathRows>,
+    config: &Config,
+    request: &Request,
+    evaluation: &[ScenarioScore],
+    progress: &dyn Progress,
+) -> Result<OutputDir> {
     progress.begin("writing the report", None);
     let out = OutputDir::create(&request.out)?;
-    if let Some(reports) = &reports {
-        write_reports(&out, reports, &summary, config, evaluation)?;
+    if let Some(reports) = reports {
+        write_reports(&out, reports, summary, config, evaluation)?;
     }
-    if let Some(paths) = &paths {
+    if let Some(paths) = paths {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;
         out.write("stage_paths.csv", |sink| write_path_rows(sink, "stage_path", &paths.stages, paths.top))?;
     }
@@ -511,9 +533,17 @@ fn publish(
     }
     let json = summary.to_json().map_err(|error| Error::Internal(error.to_string()))?;
     out.write(SUMMARY_FILE, |sink| sink.write_all(json.as_bytes()))?;
-    if let Some((file, analysis)) = journeys_file {
-        file.commit(&analysis.models)?;
-    }
+    Ok(out)
+}
+
+/// Puts the report [`write_report`] staged in place, replacing what was at
+/// its path; returns where it is.
+pub(crate) fn commit_report(
+    out: OutputDir,
+    summary: &Summary,
+    started: Instant,
+    progress: &dyn Progress,
+) -> Result<PathBuf> {
     let out = out.commit()?;
     progress.end();
     tracing::info!(
@@ -523,7 +553,7 @@ fn publish(
         out = %out.display(),
         status = summary.status.as_str()
     );
-    Ok(Report { summary, out, reports, paths, mode: request.mode })
+    Ok(out)
 }
 
 /// Writes the attribution reports: the CSV files and the page.
@@ -552,7 +582,7 @@ fn write_reports(
 
 /// The summary of what was read, kept, dropped and found, with the run's
 /// status: whether results can be published.
-fn summarize(config: &Config, state: &State) -> Summary {
+pub(crate) fn summarize(config: &Config, state: &State) -> Summary {
     let mut warnings = state.events.warnings.clone();
     if let Some(spend) = &state.spend {
         for (warning, count) in &spend.warnings {

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use row::{Reject, RejectReason, Warning};
-pub use source::{CSV_BYTES_PER_ROW, SourceFile, discover, estimate_events};
+pub use source::{CSV_BYTES_PER_ROW, MemoryTable, SourceFile, discover, estimate_events};
 pub use spend::{SpendIngest, SpendRow, ingest_spend};
 
 use self::cells::Cells;
@@ -151,6 +151,27 @@ pub fn ingest_bucket(
     Ok(EventIngest { log, rows, rejects, warnings, files: file_rows, latest })
 }
 
+/// The [`crate::bucket::user_hash`] of each row's user id, as ingest reads
+/// it (the empty id for a row without one): what an engine partitions the
+/// rows of `source`, a table in memory, by, so that every event of a user
+/// (however its id is written) lands in one partition.
+///
+/// # Errors
+///
+/// A missing column or one of a type touchpath cannot read, as a run
+/// reports it.
+pub fn user_hashes(source: &SourceFile, config: &Config) -> Result<Vec<u64>> {
+    let Some(table) = &source.table else {
+        return Err(Error::Internal("user hashes are taken of tables in memory".to_owned()));
+    };
+    let columns = event_columns(&table.frame, source, config)?;
+    Ok((0..table.frame.height())
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|row| crate::bucket::user_hash(&columns.bucket_key(row)))
+        .collect())
+}
+
 /// Adds one task's events to the run's, renumbering codes into the run's
 /// dictionaries.
 fn add_task(
@@ -265,6 +286,7 @@ pub(crate) fn read_log(
                 now,
                 file: index,
                 offset,
+                records: source.table.as_ref().and_then(|table| table.records.as_deref()),
                 invalid: &invalid,
                 ragged: &ragged,
                 bucket,
@@ -292,6 +314,10 @@ pub(crate) fn read_log(
         let (blake3, chunks) = source::read_chunks(source, config.delimiter_byte(), rows_per_chunk, &mut chunk)?;
         if chunks > 1 {
             tracing::info!(event = "chunks", file = %source.path.display(), chunks, rows_per_chunk);
+        }
+        if source.table.as_ref().is_some_and(|table| table.records.is_some()) {
+            // A part of a table lists its rows in any order.
+            file_rejects.sort_by_key(|reject| reject.record);
         }
         locate_rejects(source, &mut file_rejects)?;
         file_rows.push(FileRows {

@@ -182,7 +182,7 @@ impl EventColumns {
 
     /// The id a row is bucketed by: its user id as parsing reads it, or the
     /// empty id when there is none, so rejected rows have a bucket too.
-    fn bucket_key(&self, row: usize) -> Cow<'_, str> {
+    pub(crate) fn bucket_key(&self, row: usize) -> Cow<'_, str> {
         match self.user_id.get(row).text() {
             Some(text) if !text.trim().is_empty() => nfc(text),
             _ => Cow::Borrowed(""),
@@ -239,6 +239,9 @@ pub(crate) struct RowContext<'a> {
     /// The index in the file of the first row of the frame read (a file is
     /// read in chunks).
     pub(crate) offset: usize,
+    /// The index in the whole table of each row of a part of it handed over
+    /// in memory (see [`super::source::MemoryTable::records`]).
+    pub(crate) records: Option<&'a [u64]>,
     /// The records that hold bytes that are not UTF-8 (read as U+FFFD),
     /// sorted, by their index in the file.
     pub(crate) invalid: &'a [u64],
@@ -246,6 +249,17 @@ pub(crate) struct RowContext<'a> {
     pub(crate) ragged: &'a [u64],
     /// Only the rows of this bucket's users are read.
     pub(crate) bucket: Option<Bucket>,
+}
+
+impl RowContext<'_> {
+    /// The 0-based index in its file (or whole table) of row `row` of the
+    /// frame read.
+    fn record(&self, row: usize) -> u64 {
+        match self.records {
+            Some(records) => records[row],
+            None => (self.offset + row) as u64,
+        }
+    }
 }
 
 struct Rejection {
@@ -278,8 +292,8 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
             }
             Err(rejection) => parsed.see(columns.valid_time(row, context)).rejects.push(Reject {
                 file: context.file,
-                record: (context.offset + row) as u64,
-                line: (context.offset + row) as u64 + 1,
+                record: context.record(row),
+                line: context.record(row) + 1,
                 reason: rejection.reason,
                 column: rejection.column,
                 detail: rejection.detail,

@@ -27,12 +27,20 @@ pub struct SourceFile {
 /// A table handed over in memory ([`FileFormat::Arrow`]), shared rather than
 /// copied: cloning it clones a reference.
 #[derive(Clone, Debug)]
-pub struct MemoryTable(pub Arc<DataFrame>);
+pub struct MemoryTable {
+    /// Its columns.
+    pub frame: Arc<DataFrame>,
+    /// When the table is a part of a larger one (a partition of a
+    /// distributed log), the 0-based index of each of its rows in the whole
+    /// table, by which rejected rows are named; otherwise rows are numbered
+    /// in order.
+    pub records: Option<Arc<[u64]>>,
+}
 
 impl PartialEq for MemoryTable {
     /// The same table, not an equal one.
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.frame, &other.frame)
     }
 }
 
@@ -47,8 +55,31 @@ impl SourceFile {
             path: name.into(),
             format: FileFormat::Arrow,
             partitions: Vec::new(),
-            table: Some(MemoryTable(Arc::new(frame))),
+            table: Some(MemoryTable { frame: Arc::new(frame), records: None }),
         }
+    }
+
+    /// A part of a larger table handed over in memory, reported under
+    /// `name`: `records[i]` is the 0-based index of row `i` in the whole
+    /// table, so a rejected row is named as a run over the whole table names
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] when `records` does not give one index per row.
+    pub fn in_memory_part(name: impl Into<PathBuf>, frame: DataFrame, records: Vec<u64>) -> Result<Self> {
+        if records.len() != frame.height() {
+            return Err(Error::Internal(format!(
+                "{} row indices for a table of {} rows",
+                records.len(),
+                frame.height()
+            )));
+        }
+        let mut source = Self::in_memory(name, frame);
+        if let Some(table) = &mut source.table {
+            table.records = Some(records.into());
+        }
+        Ok(source)
     }
 }
 
@@ -315,7 +346,7 @@ pub(crate) fn read_file(source: &SourceFile, delimiter: u8) -> Result<ReadFile> 
     if let Some(table) = &source.table {
         // Columns are shared, not copied; there are no bytes to hash.
         return Ok(ReadFile {
-            frame: (*table.0).clone(),
+            frame: (*table.frame).clone(),
             blake3: String::new(),
             invalid: Vec::new(),
             ragged: Vec::new(),
@@ -381,7 +412,7 @@ pub fn estimate_events(files: &[SourceFile]) -> Result<u64> {
     for source in files {
         let io = |error| Error::io(&source.path, error);
         if let Some(table) = &source.table {
-            rows += table.0.height() as u64;
+            rows += table.frame.height() as u64;
             continue;
         }
         rows += match source.format {

@@ -154,6 +154,24 @@ impl JourneysFile {
     }
 }
 
+/// The rows [`JourneysFile::append`] would write for `journeys`, as a
+/// table: what each partition of a distributed run hands its engine, which
+/// writes them (as partitioned Parquet) without gathering them anywhere.
+///
+/// # Errors
+///
+/// [`Error::Internal`] when the table cannot be built.
+pub fn journeys_table(
+    log: &EventLog,
+    journeys: &Journeys,
+    config: &Config,
+    models: &[Box<dyn AttributionModel>],
+    scores: &StateScores,
+) -> Result<DataFrame> {
+    let rows = collect_rows(log, journeys, config, models, scores);
+    frame(&rows, models).map_err(|error| Error::Internal(format!("cannot build the journeys table: {error}")))
+}
+
 fn polars_error(target: &FilePath, error: &polars::prelude::PolarsError) -> Error {
     Error::io(target, std::io::Error::other(error.to_string()))
 }

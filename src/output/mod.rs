@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::CsvWriter;
-pub use self::journeys::{JourneysFile, check_journeys_target};
+pub use self::journeys::{JourneysFile, check_journeys_target, journeys_table};
 pub use self::rejects::{write_event_rejects, write_set_aside_users, write_spend_rejects};
 use crate::{Error, Result};
 

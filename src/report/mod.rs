@@ -174,7 +174,7 @@ impl Analysis {
 /// Credit and moments of truth summed over batches of journeys: merging is
 /// exact, associative and commutative, so any split of the users into
 /// batches gives the same reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Credit per model, before rescaling.
     pub credits: Credits,

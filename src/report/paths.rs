@@ -31,7 +31,8 @@ pub struct PathTotals {
 }
 
 impl PathTotals {
-    fn add(&mut self, other: Self) {
+    /// Adds the totals of the same path over other journeys.
+    pub fn add(&mut self, other: Self) {
         self.journeys += other.journeys;
         self.conversions += other.conversions;
         self.revenue += other.revenue;
@@ -132,29 +133,64 @@ impl Paths {
     /// no touch), ranked by conversions, then journeys, then name.
     #[must_use]
     pub fn channel_rows(&self, log: &EventLog, top: usize) -> Vec<(String, PathTotals)> {
-        let name = |path: &Vec<(u32, u32)>| {
-            let names: Vec<String> = path
-                .iter()
-                .map(|&(channel, count)| {
-                    let name = log.channels.get(channel);
-                    if count > 1 { format!("{name}({count})") } else { name.to_owned() }
-                })
-                .collect();
-            if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
-        };
-        ranked(&self.channels, top, name)
+        ranked(&self.channels, top, channel_path_namer(log))
+    }
+
+    /// Every channel path and stage sequence with its totals, as
+    /// `(kind, key, name, totals)`: `kind` is `channel` or `stage`, `name`
+    /// is the path as the reports write it and `key` tells apart paths that
+    /// would be written alike (JSON of the path's names and counts). An
+    /// engine that sums these rows by `(kind, key)` over partitions of users,
+    /// then ranks them as [`rank_rows`] does, gets the path reports of a
+    /// single run.
+    #[must_use]
+    pub fn named_rows(&self, log: &EventLog) -> Vec<(&'static str, String, String, PathTotals)> {
+        let channel_name = channel_path_namer(log);
+        let mut rows: Vec<_> = self
+            .channels
+            .iter()
+            .map(|(path, totals)| {
+                let names: Vec<(&str, u32)> =
+                    path.iter().map(|&(channel, count)| (log.channels.get(channel), count)).collect();
+                let key = serde_json::to_string(&names).unwrap_or_default();
+                ("channel", key, channel_name(path), *totals)
+            })
+            .collect();
+        rows.extend(self.stages.iter().map(|(path, totals)| {
+            let name = stage_path_name(path);
+            ("stage", name.clone(), name, *totals)
+        }));
+        rows.sort_unstable_by(|left, right| (left.0, &left.1).cmp(&(right.0, &right.1)));
+        rows
     }
 
     /// The first `top` stage sequences by name, ranked like
     /// [`Paths::channel_rows`].
     #[must_use]
     pub fn stage_rows(&self, top: usize) -> Vec<(String, PathTotals)> {
-        let name = |path: &Vec<Stage>| {
-            let names: Vec<&str> = path.iter().map(|stage| stage.as_str()).collect();
-            if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
-        };
-        ranked(&self.stages, top, name)
+        ranked(&self.stages, top, |path: &Vec<Stage>| stage_path_name(path))
     }
+}
+
+/// How the reports write a channel path: `name(count)` per channel, joined
+/// with ` > `.
+fn channel_path_namer(log: &EventLog) -> impl Fn(&Vec<(u32, u32)>) -> String + '_ {
+    |path: &Vec<(u32, u32)>| {
+        let names: Vec<String> = path
+            .iter()
+            .map(|&(channel, count)| {
+                let name = log.channels.get(channel);
+                if count > 1 { format!("{name}({count})") } else { name.to_owned() }
+            })
+            .collect();
+        if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
+    }
+}
+
+/// How the reports write a stage sequence.
+fn stage_path_name(path: &[Stage]) -> String {
+    let names: Vec<&str> = path.iter().map(|stage| stage.as_str()).collect();
+    if names.is_empty() { NO_CHANNEL.to_owned() } else { names.join(" > ") }
 }
 
 /// The first `top` of named path rows, ranked as [`Paths::channel_rows`]

@@ -134,45 +134,7 @@ struct Body {
 ///
 /// When the directory cannot be written.
 pub fn write_state(target: &Path, state: &State, config: &Config, mode: Mode) -> Result<PathBuf> {
-    let counts = &state.stats;
-    let body = Body {
-        rows: state.events.rows.clone(),
-        rejects: state.events.rejects.iter().map(RejectRecord::from).collect(),
-        warnings: state.events.warnings.clone(),
-        set_aside: state.set_aside.clone(),
-        spend: state.spend.as_ref().map(|spend| SpendRecord {
-            rows: spend.rows.clone(),
-            counts: spend.counts.clone(),
-            rejects: spend.rejects.iter().map(RejectRecord::from).collect(),
-            warnings: spend.warnings.clone(),
-        }),
-        stats: StatsRecord {
-            users: counts.users,
-            touches: counts.touches,
-            touches_outside_window: counts.touches_outside_window,
-            conversions: counts.conversions.clone(),
-            revenue_micros: counts.revenue_micros,
-            journeys: counts.journeys.clone(),
-            length_counts: counts.length_counts.clone(),
-        },
-        aggregates: state.aggregates.clone(),
-        log: state.log.clone(),
-        journeys: state.journeys.clone(),
-    };
-    let bytes =
-        postcard::to_stdvec(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
-    let manifest = Manifest {
-        format: "touchpath-state".to_owned(),
-        format_version: STATE_FORMAT,
-        touchpath_version: env!("CARGO_PKG_VERSION").to_owned(),
-        buckets: state.buckets.clone(),
-        mode,
-        config: config.clone(),
-        events: state.events.files.clone(),
-        spend: state.spend.as_ref().map(|spend| spend.files.clone()),
-        body_bytes: bytes.len() as u64,
-        body_blake3: blake3::hash(&bytes).to_hex().to_string(),
-    };
+    let (manifest, bytes) = encode_body(state, config, mode)?;
     let json = serde_json::to_string_pretty(&manifest).map_err(|error| Error::Internal(error.to_string()))? + "\n";
     let out = OutputDir::create(target)?;
     out.write(STATE_FILE, |sink| sink.write_all(&bytes))?;
@@ -221,7 +183,14 @@ pub fn read_state(directory: &Path, manifest: &Manifest) -> Result<State> {
     if bytes.len() as u64 != manifest.body_bytes || blake3::hash(&bytes).to_hex().as_str() != manifest.body_blake3 {
         return Err(invalid("does not match its manifest (truncated, corrupted or replaced)"));
     }
-    let body: Body = postcard::from_bytes(&bytes).map_err(|_| invalid("cannot be decoded"))?;
+    decode_body(&bytes, manifest, &path)
+}
+
+/// The state a manifest and its body describe; `path` names the body in
+/// errors.
+fn decode_body(bytes: &[u8], manifest: &Manifest, path: &Path) -> Result<State> {
+    let invalid = |reason: &str| Error::Input { path: path.to_owned(), reason: reason.to_owned() };
+    let body: Body = postcard::from_bytes(bytes).map_err(|_| invalid("cannot be decoded"))?;
     let rejects = |records: Vec<RejectRecord>| {
         records
             .into_iter()
@@ -269,4 +238,97 @@ pub fn read_state(directory: &Path, manifest: &Manifest) -> Result<State> {
     };
     state.check_consistent().map_err(|reason| invalid(&reason))?;
     Ok(state)
+}
+
+/// The manifest and binary body of `state`.
+fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, Vec<u8>)> {
+    let counts = &state.stats;
+    let body = Body {
+        rows: state.events.rows.clone(),
+        rejects: state.events.rejects.iter().map(RejectRecord::from).collect(),
+        warnings: state.events.warnings.clone(),
+        set_aside: state.set_aside.clone(),
+        spend: state.spend.as_ref().map(|spend| SpendRecord {
+            rows: spend.rows.clone(),
+            counts: spend.counts.clone(),
+            rejects: spend.rejects.iter().map(RejectRecord::from).collect(),
+            warnings: spend.warnings.clone(),
+        }),
+        stats: StatsRecord {
+            users: counts.users,
+            touches: counts.touches,
+            touches_outside_window: counts.touches_outside_window,
+            conversions: counts.conversions.clone(),
+            revenue_micros: counts.revenue_micros,
+            journeys: counts.journeys.clone(),
+            length_counts: counts.length_counts.clone(),
+        },
+        aggregates: state.aggregates.clone(),
+        log: state.log.clone(),
+        journeys: state.journeys.clone(),
+    };
+    let bytes =
+        postcard::to_stdvec(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
+    let manifest = Manifest {
+        format: "touchpath-state".to_owned(),
+        format_version: STATE_FORMAT,
+        touchpath_version: env!("CARGO_PKG_VERSION").to_owned(),
+        buckets: state.buckets.clone(),
+        mode,
+        config: config.clone(),
+        events: state.events.files.clone(),
+        spend: state.spend.as_ref().map(|spend| spend.files.clone()),
+        body_bytes: bytes.len() as u64,
+        body_blake3: blake3::hash(&bytes).to_hex().to_string(),
+    };
+    Ok((manifest, bytes))
+}
+
+/// A state as one block of bytes: its manifest (JSON) and body, for states
+/// that travel between processes rather than through a directory (the
+/// partitions of a distributed run).
+///
+/// # Errors
+///
+/// [`Error::Internal`] when the state cannot be encoded.
+pub fn encode(state: &State, config: &Config, mode: Mode) -> Result<Vec<u8>> {
+    let (manifest, body) = encode_body(state, config, mode)?;
+    let json = serde_json::to_vec(&manifest).map_err(|error| Error::Internal(error.to_string()))?;
+    let mut bytes = Vec::with_capacity(8 + json.len() + body.len());
+    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+/// Reads a state [`encode`] wrote; `name` names it in errors.
+///
+/// # Errors
+///
+/// [`Error::Input`] for bytes that are not a state of this version, or
+/// whose body does not match its manifest.
+pub fn decode(bytes: &[u8], name: &Path) -> Result<(Manifest, State)> {
+    let invalid = |reason: String| Error::Input { path: name.to_owned(), reason };
+    let length = bytes
+        .get(..8)
+        .and_then(|prefix| <[u8; 8]>::try_from(prefix).ok())
+        .and_then(|prefix| usize::try_from(u64::from_le_bytes(prefix)).ok())
+        .filter(|&length| length <= bytes.len() - 8)
+        .ok_or_else(|| invalid("not a touchpath state".to_owned()))?;
+    let (json, body) = bytes[8..].split_at(length);
+    let manifest: Manifest =
+        serde_json::from_slice(json).map_err(|error| invalid(format!("not a touchpath state: {error}")))?;
+    if manifest.format_version != STATE_FORMAT || manifest.touchpath_version != env!("CARGO_PKG_VERSION") {
+        return Err(invalid(format!(
+            "written by touchpath {} in state format {}; this is touchpath {} (state format {STATE_FORMAT})",
+            manifest.touchpath_version,
+            manifest.format_version,
+            env!("CARGO_PKG_VERSION"),
+        )));
+    }
+    if body.len() as u64 != manifest.body_bytes || blake3::hash(body).to_hex().as_str() != manifest.body_blake3 {
+        return Err(invalid("does not match its manifest (truncated or corrupted)".to_owned()));
+    }
+    let state = decode_body(body, &manifest, name)?;
+    Ok((manifest, state))
 }

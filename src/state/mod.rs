@@ -31,7 +31,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::file::{MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, read_manifest, read_state, write_state};
+pub use self::file::{
+    MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, decode, encode, read_manifest, read_state, write_state,
+};
 pub use self::spilled::SpilledJourneys;
 use crate::bucket::Bucket;
 use crate::config::Config;
@@ -221,18 +223,31 @@ impl State {
     /// with too many events, rebuilds journeys and counts.
     #[must_use]
     pub fn collect(
+        events: EventIngest,
+        spend: Option<SpendIngest>,
+        buckets: Buckets,
+        config: &Config,
+        mode: Mode,
+    ) -> Self {
+        Self::collect_journeys(events, spend, buckets, config, mode, true)
+    }
+
+    /// [`State::collect`], keeping the converting journeys when
+    /// `keep_converting` (and `mode` attributes).
+    fn collect_journeys(
         mut events: EventIngest,
         spend: Option<SpendIngest>,
         buckets: Buckets,
         config: &Config,
         mode: Mode,
+        keep_converting: bool,
     ) -> Self {
         let set_aside = events.log.set_aside_users(config.max_events_per_user);
         let journeys = Journeys::build(&events.log, config.lookback);
         let stats = JourneyStats::compute(&events.log, &journeys);
         let end = events.latest.unwrap_or_else(|| events.log.latest());
         let aggregates = Aggregates::compute(&events.log, &journeys, config, mode, end);
-        let (log, journeys) = if mode == Mode::Attribute {
+        let (log, journeys) = if mode == Mode::Attribute && keep_converting {
             remap::converting(&events.log, &journeys, config)
         } else {
             remap::converting_none(&events.log)
@@ -252,6 +267,22 @@ impl State {
             log,
             journeys,
         }
+    }
+
+    /// The counts of the users of one ingest, without their converting
+    /// journeys: the first pass over a partition of a distributed run, whose
+    /// converting journeys are credited in a second pass over the same rows
+    /// once every partition is counted (see [`crate::partitions`]). `end` is
+    /// where the whole log's time ends, which a partition cannot see from its
+    /// own rows; the channel and stage path totals are left out too, to be
+    /// summed by the engine (see [`Paths::named_rows`]) rather than carried
+    /// in the state.
+    #[must_use]
+    pub fn count(mut events: EventIngest, buckets: Buckets, config: &Config, end: Option<i64>) -> (Self, Paths) {
+        events.latest = end.or(events.latest);
+        let mut state = Self::collect_journeys(events, None, buckets, config, Mode::Attribute, false);
+        let paths = std::mem::take(&mut state.aggregates.paths);
+        (state, paths)
     }
 
     /// Checks that `other` can merge into this state: same inputs, disjoint
@@ -451,6 +482,28 @@ impl State {
     pub fn channels(&self) -> &Dictionary {
         &self.log.channels
     }
+}
+
+/// The converting journeys in the analysis period of the users of `log`,
+/// with the channel and campaign codes of `channels` and `campaigns` (a
+/// run's dictionaries, which hold every name of `log`'s): the second pass
+/// over a partition of a distributed run, which credits them with the
+/// models fitted on every partition's counts. Users with too many events are
+/// set aside as [`State::collect`] sets them aside.
+#[must_use]
+pub fn converting_in(
+    mut log: EventLog,
+    config: &Config,
+    channels: &Dictionary,
+    campaigns: &Dictionary,
+) -> (EventLog, Journeys) {
+    let _ = log.set_aside_users(config.max_events_per_user);
+    let journeys = Journeys::build(&log, config.lookback);
+    let (mut log, journeys) = remap::converting(&log, &journeys, config);
+    remap::Codes::between([&log.channels, &log.campaigns], channels, campaigns).renumber(&mut log);
+    log.channels = channels.clone();
+    log.campaigns = campaigns.clone();
+    (log, journeys)
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ mod journeys;
 /// Parser properties on random input: timestamps, durations, zones, dates,
 /// log bodies and configuration files.
 mod parsers;
+/// The kernel of a run over partitions of users, driven in-process, against
+/// single runs.
+mod partitions;
 /// Shards and merges, and runs bucketed by a memory budget, against single
 /// runs.
 mod shards;

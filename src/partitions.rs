@@ -1,0 +1,411 @@
+//! A run over partitions of users on an engine that splits the log itself
+//! (Spark's executors): the kernel each partition runs, and what the driver
+//! does with what the partitions send it.
+//!
+//! The engine puts every event of a user in one partition (a hash of the
+//! user column is enough) and calls the kernel on each partition's rows, in
+//! any order: the kernel orders a user's events itself, so its result is a
+//! pure function of the set of rows, and a retried task gives the same bytes.
+//! A run takes up to three passes over the partitions, and the driver only
+//! ever holds sums whose size does not grow with the log:
+//!
+//! 0. [`latest`]: the latest valid timestamp of each partition; their
+//!    maximum is where the log's time ends, which `incremental` counts
+//!    exposure up to (skipped when it does not run).
+//! 1. [`count`]: each partition's [`State`] without its converting journeys
+//!    (row accounting, journey statistics, chain transitions, coalitions,
+//!    purchase-rate sums, KPIs), and its path totals as rows for the engine
+//!    to sum by path and rank. The driver merges the states ([`Driver::merge`])
+//!    and fits every model on the merged counts ([`Driver::fit`]).
+//! 2. [`credit`]: with the fit broadcast ([`Fitted`]), each partition credits
+//!    its converting journeys and sends the [`Tally`] of credit and moments
+//!    of truth; the driver adds them and writes the report
+//!    ([`Driver::finish`]). [`journeys`] gives a partition's rows of the
+//!    per-conversion table instead, for the engine to write.
+//!
+//! Merging states and tallies is exact, associative and commutative, so the
+//! report is byte for byte the one `touchpath run` writes from the same rows
+//! as one table, however the users are split.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use polars::prelude::{DataFrame, DataType};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::event_log::Dictionary;
+use crate::ingest::{self, EventIngest, SourceFile, SpendIngest};
+use crate::models::{self, incremental::Incremental};
+use crate::output::journeys_table;
+use crate::progress::Silent;
+use crate::report::{Analysis, PathTotals, Reports, Tally, rank_rows};
+use crate::run::{self, Mode, Report, Request};
+use crate::state::{self, Aggregates, Buckets, ChainCounts, State};
+use crate::summary::Status;
+use crate::{Error, Result};
+
+/// The column an engine adds to the log's rows: each row's 0-based index in
+/// the whole table, by which a rejected row is named as a run over the whole
+/// table names it. It is not one of the log's columns.
+pub const ROW_COLUMN: &str = "__touchpath_row";
+
+/// The column an engine partitions the log's rows by: the hash of each
+/// row's user id as ingest reads it (see [`user_keys`]). It is not one of the
+/// log's columns.
+pub const KEY_COLUMN: &str = "__touchpath_user";
+
+/// What the reports call the log handed over by the engine.
+pub const EVENTS_TABLE: &str = "<events>";
+
+/// What every partition needs to know of the run: its configuration and
+/// its start (timestamps after it count as being in the future).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The run's configuration.
+    pub config: Config,
+    /// The run's start, microseconds since the epoch.
+    pub now: i64,
+}
+
+impl Job {
+    /// The job of a run `request` describes.
+    #[must_use]
+    pub fn new(config: Config, request: &Request) -> Self {
+        Self { config, now: request.now }
+    }
+
+    /// Whether pass 0 ([`latest`]) is needed: only `incremental` counts time
+    /// up to the end of the log.
+    #[must_use]
+    pub fn needs_end(&self) -> bool {
+        models::is_selected(&self.config, Incremental::NAME)
+    }
+
+    /// The job as bytes, to send to the partitions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] when it cannot be encoded.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|error| Error::Internal(format!("cannot encode the job: {error}")))
+    }
+
+    /// The job [`Job::encode`] wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] for bytes that are not a job of this version.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|error| Error::Internal(format!("not a touchpath job: {error}")))
+    }
+}
+
+/// The partitioning key of each row of `frame` (any rows of the log, with
+/// at least its user id column), as a table of one column, [`KEY_COLUMN`]:
+/// the hash of the user id as ingest reads it, NFC-normalised, so that ids
+/// written in different Unicode forms land in the same partition, as
+/// rows without a user id do.
+///
+/// # Errors
+///
+/// A missing column, or one of a type touchpath cannot read.
+pub fn user_keys(job: &Job, frame: DataFrame) -> Result<DataFrame> {
+    let hashes = ingest::user_hashes(&SourceFile::in_memory(EVENTS_TABLE, frame), &job.config)?;
+    #[expect(clippy::cast_possible_wrap, reason = "a hash: engines hash 64-bit signed integers")]
+    let keys: Vec<i64> = hashes.into_iter().map(|hash| hash as i64).collect();
+    DataFrame::new(keys.len(), vec![polars::prelude::Column::new(KEY_COLUMN.into(), keys)])
+        .map_err(|error| Error::Internal(error.to_string()))
+}
+
+/// The rows of a partition as a table to ingest: [`ROW_COLUMN`], when
+/// present, is taken out and names the rows; [`KEY_COLUMN`] is dropped.
+///
+/// # Errors
+///
+/// [`Error::Input`] when the row column holds something other than
+/// non-negative whole numbers.
+pub fn source(mut frame: DataFrame) -> Result<SourceFile> {
+    if frame.column(KEY_COLUMN).is_ok() {
+        frame.drop_in_place(KEY_COLUMN).map_err(|error| Error::Internal(error.to_string()))?;
+    }
+    let Some(column) = frame.column(ROW_COLUMN).ok().cloned() else {
+        return Ok(SourceFile::in_memory(EVENTS_TABLE, frame));
+    };
+    let invalid = || Error::Input {
+        path: EVENTS_TABLE.into(),
+        reason: format!("column `{ROW_COLUMN}` must hold each row's index, a whole number from 0"),
+    };
+    let indices = column.cast(&DataType::UInt64).map_err(|_| invalid())?;
+    let indices = indices.u64().map_err(|_| invalid())?;
+    if indices.null_count() > 0 {
+        return Err(invalid());
+    }
+    let records: Vec<u64> = indices.into_no_null_iter().collect();
+    frame.drop_in_place(ROW_COLUMN).map_err(|error| Error::Internal(error.to_string()))?;
+    SourceFile::in_memory_part(EVENTS_TABLE, frame, records)
+}
+
+fn ingest(job: &Job, frame: DataFrame) -> Result<EventIngest> {
+    ingest::ingest_events(&[source(frame)?], &job.config, job.now)
+}
+
+/// Pass 0: the latest valid timestamp of a partition's rows (accepted or
+/// not), not after the run's start.
+///
+/// # Errors
+///
+/// A column that cannot be read.
+pub fn latest(job: &Job, frame: DataFrame) -> Result<Option<i64>> {
+    Ok(ingest(job, frame)?.latest)
+}
+
+/// A path's totals in one partition, for the engine to sum by
+/// `(kind, key)` (see [`crate::report::Paths::named_rows`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRow {
+    /// `channel` or `stage`.
+    pub kind: &'static str,
+    /// Tells apart paths written alike.
+    pub key: String,
+    /// The path as the reports write it.
+    pub name: String,
+    /// Its totals.
+    pub totals: PathTotals,
+}
+
+/// What pass 1 gives for a partition.
+pub struct Counted {
+    /// The partition's state, encoded (see [`state::encode`]).
+    pub state: Vec<u8>,
+    /// Its path totals.
+    pub paths: Vec<PathRow>,
+}
+
+/// Pass 1: the counts of partition `partition` of `partitions`; `end` is
+/// the maximum of pass 0 over every partition (`None` when the job does not
+/// need it).
+///
+/// # Errors
+///
+/// A column that cannot be read, or a state that cannot be encoded.
+pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame: DataFrame) -> Result<Counted> {
+    if partition >= partitions {
+        return Err(Error::Internal(format!("partition {partition} of {partitions}")));
+    }
+    let events = ingest(job, frame)?;
+    let buckets = Buckets { count: partitions, held: BTreeSet::from([partition]) };
+    let (state, paths) = State::count(events, buckets, &job.config, end);
+    let paths = paths
+        .named_rows(&state.log)
+        .into_iter()
+        .map(|(kind, key, name, totals)| PathRow { kind, key, name, totals })
+        .collect();
+    Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, paths })
+}
+
+/// The fit the partitions credit with: the counts the models are fitted on
+/// and the run's dictionaries of channels and campaigns. Small: it grows
+/// with channels, chain states, coalitions and purchase patterns, not with
+/// the log.
+#[derive(Serialize, Deserialize)]
+struct Fit {
+    /// [`Job::encode`]'s bytes (a configuration is JSON, not postcard).
+    job: Vec<u8>,
+    channels: Vec<String>,
+    campaigns: Vec<String>,
+    first_order: ChainCounts,
+    higher_order: ChainCounts,
+    coalitions: crate::models::shapley::Coalitions,
+    hazard: crate::models::incremental::Counts,
+}
+
+/// The models of a run, fitted from the bytes [`Driver::fit`] gives, ready
+/// to credit partitions. Fitting is deterministic, so every partition that
+/// refits from the same bytes credits alike.
+pub struct Fitted {
+    job: Job,
+    channels: Dictionary,
+    campaigns: Dictionary,
+    analysis: Analysis,
+}
+
+impl Fitted {
+    /// Fits the models the bytes describe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] for bytes that are not a fit of this version; a
+    /// model that cannot be fitted.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let fit: Fit = postcard::from_bytes(bytes)
+            .map_err(|error| Error::Internal(format!("not a touchpath fit of this version: {error}")))?;
+        let dictionary = |names: Vec<String>| Dictionary::from_sorted(names.into_iter().map(Box::from).collect());
+        let aggregates = Aggregates {
+            first_order: fit.first_order,
+            higher_order: fit.higher_order,
+            coalitions: fit.coalitions,
+            hazard: fit.hazard,
+            ..Aggregates::default()
+        };
+        let job = Job::decode(&fit.job)?;
+        let analysis = Analysis::fit(&aggregates, &job.config)?;
+        Ok(Self { channels: dictionary(fit.channels), campaigns: dictionary(fit.campaigns), job, analysis })
+    }
+
+    fn converting(&self, frame: DataFrame) -> Result<(crate::EventLog, crate::journey::Journeys)> {
+        let events = ingest(&self.job, frame)?;
+        Ok(state::converting_in(events.log, &self.job.config, &self.channels, &self.campaigns))
+    }
+}
+
+/// Pass 2: the credit and moments of truth of a partition's converting
+/// journeys, encoded.
+///
+/// # Errors
+///
+/// A column that cannot be read.
+pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Vec<u8>> {
+    let (log, journeys) = fitted.converting(frame)?;
+    let tally = fitted.analysis.tally(&log, &journeys, &fitted.job.config);
+    postcard::to_stdvec(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
+}
+
+/// The rows of the per-conversion table (`--journeys-out`) of a
+/// partition's converting journeys, in user-id order.
+///
+/// # Errors
+///
+/// A column that cannot be read.
+pub fn journeys(fitted: &Fitted, frame: DataFrame) -> Result<DataFrame> {
+    let (log, journeys) = fitted.converting(frame)?;
+    let analysis = &fitted.analysis;
+    journeys_table(&log, &journeys, &fitted.job.config, &analysis.models, &analysis.scores)
+}
+
+/// The driver's side: the merged state of every partition, then the
+/// fitted models.
+pub struct Driver {
+    job: Job,
+    state: State,
+    analysis: Option<Analysis>,
+}
+
+impl Driver {
+    /// Merges the states of every partition (pass 1) and joins the spend
+    /// table, which the driver reads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] when a partition is missing or twice, or states
+    /// that do not decode or were counted by another job.
+    pub fn merge(job: Job, states: &[Vec<u8>], spend: Option<SpendIngest>) -> Result<Self> {
+        let name = Path::new("<partition state>");
+        let mut merged: Option<State> = None;
+        for bytes in states {
+            let (manifest, state) = state::decode(bytes, name)?;
+            if manifest.config != job.config {
+                return Err(Error::State("a partition was counted with another configuration".to_owned()));
+            }
+            merged = Some(match merged {
+                None => state,
+                Some(merged) => merged.merge(state)?,
+            });
+        }
+        let mut state = merged.ok_or_else(|| Error::State("no partition was counted".to_owned()))?;
+        if !state.buckets.complete() {
+            return Err(Error::State(format!(
+                "partitions {:?} of {} were not counted",
+                state.buckets.missing(),
+                state.buckets.count
+            )));
+        }
+        let rows = &state.events.rows;
+        if rows.read != rows.accepted + rows.rejected + rows.duplicates {
+            return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
+        }
+        state.spend = spend;
+        Ok(Self { job, state, analysis: None })
+    }
+
+    /// Whether the run attributes: false when too many rows were rejected
+    /// or no event was accepted (then [`Driver::finish`] writes the summary
+    /// and rejects only, and pass 2 is skipped).
+    #[must_use]
+    pub fn attributes(&self) -> bool {
+        run::summarize(&self.job.config, &self.state).status == Status::Ok
+    }
+
+    /// Fits every model on the merged counts; returns the fit to broadcast
+    /// to the partitions (see [`Fitted::decode`]).
+    ///
+    /// # Errors
+    ///
+    /// A model that cannot be fitted.
+    pub fn fit(&mut self) -> Result<Vec<u8>> {
+        let aggregates = &self.state.aggregates;
+        self.analysis = Some(Analysis::fit(aggregates, &self.job.config)?);
+        let names = |dictionary: &Dictionary| dictionary.iter().map(str::to_owned).collect::<Vec<String>>();
+        let fit = Fit {
+            job: self.job.encode()?,
+            channels: names(&self.state.log.channels),
+            campaigns: names(&self.state.log.campaigns),
+            first_order: aggregates.first_order.clone(),
+            higher_order: aggregates.higher_order.clone(),
+            coalitions: aggregates.coalitions.clone(),
+            hazard: aggregates.hazard.clone(),
+        };
+        postcard::to_stdvec(&fit).map_err(|error| Error::Internal(format!("cannot encode the fit: {error}")))
+    }
+
+    /// Adds the partitions' tallies (pass 2) and writes the report to
+    /// `request.out`, atomically. `channel_paths` and `stage_paths` are the
+    /// path rows of pass 1, summed by path over every partition (the first
+    /// `request.top` of each kind are enough).
+    ///
+    /// # Errors
+    ///
+    /// A tally that does not decode, [`Driver::fit`] not called on a run
+    /// that attributes, or a report that cannot be written.
+    pub fn finish(
+        self,
+        tallies: &[Vec<u8>],
+        channel_paths: Vec<(String, PathTotals)>,
+        stage_paths: Vec<(String, PathTotals)>,
+        request: &Request,
+    ) -> Result<Report> {
+        let Self { job, state, analysis } = self;
+        let config = &job.config;
+        let evaluation = run::read_evaluation(request)?;
+        let mut summary = run::summarize(config, &state);
+        for (warning, count) in &summary.warnings {
+            tracing::warn!(event = "warning", warning = warning.as_str(), count);
+        }
+        let reports = if summary.status == Status::Ok {
+            let analysis = analysis.ok_or_else(|| Error::Internal("the models were not fitted".to_owned()))?;
+            let mut tally = analysis.empty_tally();
+            for bytes in tallies {
+                let part: Tally = postcard::from_bytes(bytes)
+                    .map_err(|error| Error::Internal(format!("a partition's tally does not decode: {error}")))?;
+                tally = tally.merge(part);
+            }
+            let spend_rows = state.spend.as_ref().map_or(&[][..], |spend| spend.rows.as_slice());
+            let mut reports =
+                Reports::finish(&state.log, &state.aggregates, &analysis, tally, config, spend_rows, request.top);
+            reports.channel_paths = rank_rows(channel_paths, request.top);
+            reports.stage_paths = rank_rows(stage_paths, request.top);
+            summary.add_reports(&reports);
+            Some(reports)
+        } else {
+            None
+        };
+        let started = std::time::Instant::now();
+        let out =
+            run::write_report(&state, &summary, reports.as_ref(), None, config, request, &evaluation, &Silent)?;
+        let out = run::commit_report(out, &summary, started, &Silent)?;
+        Ok(Report { summary, out, reports, paths: None, mode: Mode::Attribute })
+    }
+}
+
+#[cfg(test)]
+mod tests;
