@@ -10,7 +10,8 @@
 # Environment: CARGO_TARGET_DIR (default $HOME/.cache/touchpath/target, outside
 # the clone, so that clones and repeated runs share one build); TOUCHPATH_VENV
 # (default $HOME/.cache/touchpath/venv), the Python environment of the
-# package's tests.
+# package's tests. The Spark tests need Java 17 or later (`java` on the PATH,
+# or JAVA_HOME).
 #
 # Exit status: 0 when every test passes, 1 when a test fails (or does not
 # build), 2 when a step cannot install what the tests need.
@@ -56,21 +57,33 @@ install_chromium() {
 
 # Step: a Python environment with what the package's tests use: maturin to
 # build it, the table libraries it is checked with (polars, pyarrow, pandas,
-# DuckDB), pytest.
+# DuckDB), PySpark, pytest.
 install_python_tools() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || fail "python3 -m venv failed (on Debian: apt-get install python3-venv)"
   fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.7,<2" polars pyarrow pandas duckdb pytest || fail "pip could not install the Python test tools"
+    "maturin>=1.7,<2" polars pyarrow pandas duckdb "pyspark>=4.0,<5" pytest \
+    || fail "pip could not install the Python test tools"
 }
 
-# Builds the package into the environment with the profile of `cargo
-# nextest`, so that it reuses that build of polars rather than compiling it
-# again.
+# Step: Java for Spark.
+check_java() {
+  local java=java
+  if [ -n "${JAVA_HOME:-}" ]; then java="$JAVA_HOME/bin/java"; fi
+  "$java" -version 2>&1 | head -1 || fail "Spark needs Java 17 or later: install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+}
+
+# Builds the package's wheel with the profile of `cargo nextest`, so that it
+# reuses that build of polars rather than compiling it again, and installs
+# it: the wheel is what the Spark cluster test ships to its executors.
+WHEELS="$CARGO_TARGET_DIR/wheels"
 build_python_package() {
+  rm -rf "$WHEELS"
   VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
-    "$VENV/bin/maturin" develop --quiet --profile dev --manifest-path python/Cargo.toml
+    "$VENV/bin/maturin" build --quiet --profile dev --manifest-path python/Cargo.toml --out "$WHEELS" \
+    && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+      "$WHEELS"/touchpath-*.whl
 }
 
 # The test runners' outcomes, in order, for the summary at the end.
@@ -104,13 +117,16 @@ main() {
   install_chromium
   step "python environment ($VENV), for the package's tests"
   install_python_tools
+  step "java, for the Spark tests"
+  check_java
 
   # Tests: every runner runs, even after another failed.
   run_tests "doc tests: cargo test --doc" cargo test --locked --doc
   run_tests "the test suite: cargo nextest run" cargo nextest run --locked --no-fail-fast
   run_tests "the Python package: maturin develop" build_python_package
-  run_tests "the Python package's tests: pytest" \
-    env TOUCHPATH_BIN="$CARGO_TARGET_DIR/debug/touchpath" "$VENV/bin/python" -m pytest -q python/tests
+  run_tests "the Python package's tests, Spark's included: pytest" \
+    env TOUCHPATH_BIN="$CARGO_TARGET_DIR/debug/touchpath" TOUCHPATH_WHEEL="$(ls "$WHEELS"/touchpath-*.whl 2>/dev/null | head -1)" \
+    "$VENV/bin/python" -m pytest -q python/tests
 
   summary
 }

@@ -174,12 +174,146 @@ pub struct PathRow {
     pub totals: PathTotals,
 }
 
+/// One bar of a histogram whose only use is a nearest-rank median (minutes
+/// from touches to conversion per channel and stage, touches before and
+/// minutes after a moment of truth): these grow with the lookback in
+/// minutes, so they are summed by the engine, which hands the driver each
+/// histogram's median (see [`medians_of`]), rather than carried in states
+/// and tallies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bar {
+    /// Which histogram: `kpi_channel`, `kpi_stage`, `moment_touches` or
+    /// `moment_minutes`.
+    pub kind: &'static str,
+    /// Of what (JSON: a channel name, a stage, or both).
+    pub key: String,
+    /// The value counted.
+    pub value: u64,
+    /// How many times.
+    pub count: u64,
+}
+
+/// The median of one histogram of [`Bar`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Median {
+    /// As [`Bar::kind`].
+    pub kind: String,
+    /// As [`Bar::key`].
+    pub key: String,
+    /// The nearest-rank median: the smallest value at least half the counts
+    /// do not exceed.
+    pub value: u64,
+}
+
+/// The medians of summed bars, as an engine computes them (the reference
+/// for its own query).
+#[must_use]
+pub fn medians_of(bars: &[Bar]) -> Vec<Median> {
+    let mut histograms: std::collections::BTreeMap<(&str, &str), std::collections::BTreeMap<u64, u64>> =
+        std::collections::BTreeMap::new();
+    for bar in bars {
+        *histograms.entry((bar.kind, &bar.key)).or_default().entry(bar.value).or_default() += bar.count;
+    }
+    histograms
+        .into_iter()
+        .filter_map(|((kind, key), histogram)| {
+            crate::moment::median(&histogram).map(|value| Median { kind: kind.to_owned(), key: key.to_owned(), value })
+        })
+        .collect()
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn bars<'a>(
+    kind: &'static str,
+    key: String,
+    histogram: &'a std::collections::BTreeMap<u64, u64>,
+) -> impl Iterator<Item = Bar> + 'a {
+    histogram.iter().map(move |(&value, &count)| Bar { kind, key: key.clone(), value, count })
+}
+
+/// Takes the KPI histograms out of a state, as bars.
+fn take_kpi_bars(state: &mut State) -> Vec<Bar> {
+    let mut out = Vec::new();
+    let channels = &state.log.channels;
+    for (&code, counters) in &mut state.aggregates.kpis.channels {
+        if (code as usize) < channels.len() {
+            let histogram = std::mem::take(&mut counters.minutes_to_conversion);
+            out.extend(bars("kpi_channel", json(&channels.get(code)), &histogram));
+        }
+    }
+    for (stage, counters) in &mut state.aggregates.kpis.stages {
+        let histogram = std::mem::take(&mut counters.minutes_to_conversion);
+        out.extend(bars("kpi_stage", json(stage), &histogram));
+    }
+    out
+}
+
+/// Takes the moments' histograms out of a tally, as bars.
+fn take_moment_bars(tally: &mut Tally, channels: &Dictionary) -> Vec<Bar> {
+    let mut out = Vec::new();
+    for (&(code, stage), counts) in &mut tally.moments.counts {
+        if (code as usize) < channels.len() {
+            let key = json(&(channels.get(code), stage));
+            out.extend(bars("moment_touches", key.clone(), &std::mem::take(&mut counts.touches_before)));
+            out.extend(bars("moment_minutes", key, &std::mem::take(&mut counts.minutes_to_purchase)));
+        }
+    }
+    out
+}
+
+/// Puts the medians back, as histograms of one bar each (their median is
+/// that bar's value).
+fn put_medians(merged: &mut State, tally: &mut Tally, medians: Vec<Median>) -> Result<()> {
+    let invalid = |median: &Median| Error::Internal(format!("a median of an unknown histogram: {median:?}"));
+    let channels = &merged.log.channels;
+    for median in medians {
+        let one = std::collections::BTreeMap::from([(median.value, 1)]);
+        match median.kind.as_str() {
+            "kpi_channel" => {
+                let name: String = serde_json::from_str(&median.key).map_err(|_| invalid(&median))?;
+                let code = channels.code_of(&name).ok_or_else(|| invalid(&median))?;
+                merged.aggregates.kpis.channels.entry(code).or_default().minutes_to_conversion = one;
+            }
+            "kpi_stage" => {
+                let stage: crate::event::Stage = serde_json::from_str(&median.key).map_err(|_| invalid(&median))?;
+                merged.aggregates.kpis.stages.entry(stage).or_default().minutes_to_conversion = one;
+            }
+            "moment_touches" | "moment_minutes" => {
+                let (name, stage): (String, crate::event::Stage) =
+                    serde_json::from_str(&median.key).map_err(|_| invalid(&median))?;
+                let code = channels.code_of(&name).ok_or_else(|| invalid(&median))?;
+                let counts = tally.moments.counts.entry((code, stage)).or_default();
+                if median.kind == "moment_touches" {
+                    counts.touches_before = one;
+                } else {
+                    counts.minutes_to_purchase = one;
+                }
+            }
+            _ => return Err(invalid(&median)),
+        }
+    }
+    Ok(())
+}
+
 /// What pass 1 gives for a partition.
 pub struct Counted {
     /// The partition's state, encoded (see [`state::encode`]).
     pub state: Vec<u8>,
     /// Its path totals.
     pub paths: Vec<PathRow>,
+    /// Its KPI histograms.
+    pub bars: Vec<Bar>,
+}
+
+/// What pass 2 gives for a partition.
+pub struct Credited {
+    /// Its tally, encoded.
+    pub tally: Vec<u8>,
+    /// Its moments' histograms.
+    pub bars: Vec<Bar>,
 }
 
 /// Pass 1: the counts of partition `partition` of `partitions`; `end` is
@@ -195,13 +329,44 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     }
     let events = ingest(job, frame)?;
     let buckets = Buckets { count: partitions, held: BTreeSet::from([partition]) };
-    let (state, paths) = State::count(events, buckets, &job.config, end);
+    let (mut state, paths) = State::count(events, buckets, &job.config, end);
+    let bars = take_kpi_bars(&mut state);
     let paths = paths
         .named_rows(&state.log)
         .into_iter()
         .map(|(kind, key, name, totals)| PathRow { kind, key, name, totals })
         .collect();
-    Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, paths })
+    Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, paths, bars })
+}
+
+/// Merges two encoded partition states (of disjoint partitions) into one:
+/// what an engine runs on its workers to add states up in a tree, so that
+/// the driver receives a few merged states rather than one per partition.
+///
+/// # Errors
+///
+/// States that do not decode or cannot merge.
+pub fn merge_states(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+    let name = Path::new("<partition state>");
+    let (manifest, left) = state::decode(left, name)?;
+    let (theirs, right) = state::decode(right, name)?;
+    if manifest.config != theirs.config {
+        return Err(Error::State("the partitions were counted with different configurations".to_owned()));
+    }
+    state::encode(&left.merge(right)?, &manifest.config, Mode::Attribute)
+}
+
+/// Adds two encoded tallies (see [`credit`]).
+///
+/// # Errors
+///
+/// Tallies that do not decode.
+pub fn merge_tallies(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+    let decode = |bytes: &[u8]| -> Result<Tally> {
+        postcard::from_bytes(bytes).map_err(|error| Error::Internal(format!("a tally does not decode: {error}")))
+    };
+    let merged = decode(left)?.merge(decode(right)?);
+    postcard::to_stdvec(&merged).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
 }
 
 /// The fit the partitions credit with: the counts the models are fitted on
@@ -260,15 +425,18 @@ impl Fitted {
 }
 
 /// Pass 2: the credit and moments of truth of a partition's converting
-/// journeys, encoded.
+/// journeys, encoded, and the moments' histograms.
 ///
 /// # Errors
 ///
 /// A column that cannot be read.
-pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Vec<u8>> {
+pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Credited> {
     let (log, journeys) = fitted.converting(frame)?;
-    let tally = fitted.analysis.tally(&log, &journeys, &fitted.job.config);
-    postcard::to_stdvec(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
+    let mut tally = fitted.analysis.tally(&log, &journeys, &fitted.job.config);
+    let bars = take_moment_bars(&mut tally, &fitted.channels);
+    let tally =
+        postcard::to_stdvec(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))?;
+    Ok(Credited { tally, bars })
 }
 
 /// The rows of the per-conversion table (`--journeys-out`) of a
@@ -361,7 +529,8 @@ impl Driver {
     /// Adds the partitions' tallies (pass 2) and writes the report to
     /// `request.out`, atomically. `channel_paths` and `stage_paths` are the
     /// path rows of pass 1, summed by path over every partition (the first
-    /// `request.top` of each kind are enough).
+    /// `request.top` of each kind are enough); `medians` those of the bars of
+    /// both passes.
     ///
     /// # Errors
     ///
@@ -372,9 +541,10 @@ impl Driver {
         tallies: &[Vec<u8>],
         channel_paths: Vec<(String, PathTotals)>,
         stage_paths: Vec<(String, PathTotals)>,
+        medians: Vec<Median>,
         request: &Request,
     ) -> Result<Report> {
-        let Self { job, state, analysis } = self;
+        let Self { job, mut state, analysis } = self;
         let config = &job.config;
         let evaluation = run::read_evaluation(request)?;
         let mut summary = run::summarize(config, &state);
@@ -389,6 +559,7 @@ impl Driver {
                     .map_err(|error| Error::Internal(format!("a partition's tally does not decode: {error}")))?;
                 tally = tally.merge(part);
             }
+            put_medians(&mut state, &mut tally, medians)?;
             let spend_rows = state.spend.as_ref().map_or(&[][..], |spend| spend.rows.as_slice());
             let mut reports =
                 Reports::finish(&state.log, &state.aggregates, &analysis, tally, config, spend_rows, request.top);
@@ -400,8 +571,7 @@ impl Driver {
             None
         };
         let started = std::time::Instant::now();
-        let out =
-            run::write_report(&state, &summary, reports.as_ref(), None, config, request, &evaluation, &Silent)?;
+        let out = run::write_report(&state, &summary, reports.as_ref(), None, config, request, &evaluation, &Silent)?;
         let out = run::commit_report(out, &summary, started, &Silent)?;
         Ok(Report { summary, out, reports, paths: None, mode: Mode::Attribute })
     }

@@ -10,7 +10,7 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{CompatLevel, CsvReadOptions, DataFrame, ParquetReader, SerReader};
+use polars::prelude::{Column, CompatLevel, CsvReadOptions, DataFrame, ParquetReader, SerReader};
 use polars_arrow::array::{Array, StructArray, new_empty_array};
 use polars_arrow::datatypes::{ArrowDataType, Field};
 use polars_arrow::ffi::{ArrowArrayStream, ArrowArrayStreamReader, export_iterator};
@@ -20,6 +20,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use touchpath::cli::embed::{self, Failure};
 use touchpath::output::OutputDir;
+use touchpath::partitions::{self, Job};
+use touchpath::report::PathTotals;
 use touchpath::run::Mode;
 
 create_exception!(_touchpath, TouchpathError, PyException, "Any error touchpath reports.");
@@ -237,6 +239,214 @@ fn copy_report(source: &Path, target: &Path) -> touchpath::Result<PathBuf> {
     out.commit()
 }
 
+/// The job of a run on an engine's workers (`touchpath.spark`), from the
+/// flags of `touchpath run`: its bytes, for the workers, and whether pass 0
+/// (the end of the log's time) is needed.
+#[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+#[pyfunction]
+fn plan_job(py: Python<'_>, arguments: Vec<String>) -> PyResult<(Vec<u8>, bool)> {
+    let planned = embed::plan(&arguments).map_err(|failure| raise(py, failure))?;
+    let job = Job::new(planned.config, &planned.request);
+    Ok((job.encode().map_err(|error| raise(py, error.into()))?, job.needs_end()))
+}
+
+fn job_of(py: Python<'_>, bytes: &[u8]) -> PyResult<Job> {
+    Job::decode(bytes).map_err(|error| raise(py, error.into()))
+}
+
+/// The partitioning key of each row of a table of the log.
+#[pyfunction]
+fn user_keys(py: Python<'_>, job: &[u8], table: &Bound<'_, PyAny>) -> PyResult<Table> {
+    let (job, frame) = (job_of(py, job)?, import_table(table)?);
+    let frame = py.detach(|| partitions::user_keys(&job, frame)).map_err(|error| raise(py, error.into()))?;
+    Ok(Table { frame })
+}
+
+/// Pass 0 over a partition: its latest valid timestamp.
+#[pyfunction]
+fn partition_latest(py: Python<'_>, job: &[u8], table: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    let (job, frame) = (job_of(py, job)?, import_table(table)?);
+    py.detach(|| partitions::latest(&job, frame)).map_err(|error| raise(py, error.into()))
+}
+
+/// A table of histogram bars: kind, key, value, count.
+fn bars_table(bars: &[partitions::Bar]) -> PyResult<Table> {
+    let whole = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let columns = vec![
+        Column::new("kind".into(), bars.iter().map(|bar| bar.kind).collect::<Vec<_>>()),
+        Column::new("key".into(), bars.iter().map(|bar| bar.key.as_str()).collect::<Vec<_>>()),
+        Column::new("value".into(), bars.iter().map(|bar| whole(bar.value)).collect::<Vec<_>>()),
+        Column::new("count".into(), bars.iter().map(|bar| whole(bar.count)).collect::<Vec<_>>()),
+    ];
+    Ok(Table { frame: DataFrame::new(bars.len(), columns).map_err(internal)? })
+}
+
+/// Pass 1 over a partition: its state, its path totals and its histogram
+/// bars, as tables.
+#[pyfunction]
+fn partition_count(
+    py: Python<'_>,
+    job: &[u8],
+    partition: u32,
+    partitions: u32,
+    end: Option<i64>,
+    table: &Bound<'_, PyAny>,
+) -> PyResult<(Vec<u8>, Table, Table)> {
+    let (job, frame) = (job_of(py, job)?, import_table(table)?);
+    let counted = py
+        .detach(|| partitions::count(&job, partition, partitions, end, frame))
+        .map_err(|error| raise(py, error.into()))?;
+    let rows = &counted.paths;
+    let whole =
+        |values: Vec<u64>| values.into_iter().map(|value| i64::try_from(value).unwrap_or(i64::MAX)).collect::<Vec<_>>();
+    let columns = vec![
+        Column::new("kind".into(), rows.iter().map(|row| row.kind).collect::<Vec<_>>()),
+        Column::new("key".into(), rows.iter().map(|row| row.key.as_str()).collect::<Vec<_>>()),
+        Column::new("name".into(), rows.iter().map(|row| row.name.as_str()).collect::<Vec<_>>()),
+        Column::new("journeys".into(), whole(rows.iter().map(|row| row.totals.journeys).collect())),
+        Column::new("conversions".into(), whole(rows.iter().map(|row| row.totals.conversions).collect())),
+        Column::new("revenue".into(), rows.iter().map(|row| row.totals.revenue.to_string()).collect::<Vec<_>>()),
+        Column::new("touches".into(), whole(rows.iter().map(|row| row.totals.touches).collect())),
+        Column::new(
+            "time_to_conversion".into(),
+            rows.iter().map(|row| row.totals.time_to_conversion.to_string()).collect::<Vec<_>>(),
+        ),
+    ];
+    let frame = DataFrame::new(rows.len(), columns).map_err(internal)?;
+    Ok((counted.state, Table { frame }, bars_table(&counted.bars)?))
+}
+
+/// Merges two partitions' encoded states.
+#[pyfunction]
+fn merge_states(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
+    py.detach(|| partitions::merge_states(left, right)).map_err(|error| raise(py, error.into()))
+}
+
+/// Adds two partitions' encoded tallies.
+#[pyfunction]
+fn merge_tallies(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
+    py.detach(|| partitions::merge_tallies(left, right)).map_err(|error| raise(py, error.into()))
+}
+
+/// The models fitted from the driver's fit, on a worker: pass 2.
+#[pyclass(frozen)]
+struct Fitted {
+    fitted: partitions::Fitted,
+}
+
+#[pymethods]
+impl Fitted {
+    #[new]
+    fn new(py: Python<'_>, fit: &[u8]) -> PyResult<Self> {
+        let fitted = py.detach(|| partitions::Fitted::decode(fit)).map_err(|error| raise(py, error.into()))?;
+        Ok(Self { fitted })
+    }
+
+    /// The tally of a partition's converting journeys, and its histogram
+    /// bars as a table.
+    fn credit(&self, py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Table)> {
+        let frame = import_table(table)?;
+        let credited =
+            py.detach(|| partitions::credit(&self.fitted, frame)).map_err(|error| raise(py, error.into()))?;
+        Ok((credited.tally, bars_table(&credited.bars)?))
+    }
+
+    /// A partition's rows of the per-conversion table.
+    fn journeys(&self, py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<Table> {
+        let frame = import_table(table)?;
+        let frame = py.detach(|| partitions::journeys(&self.fitted, frame)).map_err(|error| raise(py, error.into()))?;
+        Ok(Table { frame })
+    }
+}
+
+/// A path's summed totals, as the engine hands them back: kind, name,
+/// journeys, conversions, revenue (millionths), touches, time to
+/// conversion (microseconds).
+type PathSums = (String, String, u64, u64, i128, u64, i128);
+
+/// The driver of a run on an engine's workers.
+#[pyclass]
+struct Driver {
+    planned: Option<(embed::Planned, partitions::Driver)>,
+}
+
+#[pymethods]
+impl Driver {
+    /// Merges the partitions' states (pass 1) and reads the spend table.
+    #[new]
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn new(
+        py: Python<'_>,
+        arguments: Vec<String>,
+        states: Vec<Vec<u8>>,
+        spend: Vec<(String, Bound<'_, PyAny>)>,
+    ) -> PyResult<Self> {
+        let planned = embed::plan(&arguments).map_err(|failure| raise(py, failure))?;
+        let spend: embed::Tables =
+            spend.into_iter().map(|(name, table)| Ok((name, import_table(&table)?))).collect::<PyResult<_>>()?;
+        let driver = py
+            .detach(|| -> touchpath::Result<partitions::Driver> {
+                let config = &planned.config;
+                let mut files = if planned.request.spend.is_empty() {
+                    Vec::new()
+                } else {
+                    touchpath::ingest::discover(&planned.request.spend)?
+                };
+                files.extend(embed::in_memory("spend", spend));
+                let spend =
+                    if files.is_empty() { None } else { Some(touchpath::ingest::ingest_spend(&files, config)?) };
+                partitions::Driver::merge(Job::new(config.clone(), &planned.request), &states, spend)
+            })
+            .map_err(|error| raise(py, error.into()))?;
+        Ok(Self { planned: Some((planned, driver)) })
+    }
+
+    /// Whether the run attributes (pass 2 is needed).
+    fn attributes(&self) -> PyResult<bool> {
+        Ok(self.parts()?.1.attributes())
+    }
+
+    /// Fits the models; the fit to broadcast.
+    fn fit(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
+        let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
+        py.detach(|| driver.fit()).map_err(|error| raise(py, error.into()))
+    }
+
+    /// Adds the tallies and writes the report; returns the summary's
+    /// status, the output directory and what the command line prints.
+    /// `medians` are (kind, key, median) of the summed histogram bars.
+    #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
+    fn finish(
+        &mut self,
+        py: Python<'_>,
+        tallies: Vec<Vec<u8>>,
+        paths: Vec<PathSums>,
+        medians: Vec<(String, String, u64)>,
+    ) -> PyResult<(String, PathBuf, String)> {
+        let (planned, driver) = self.planned.take().ok_or_else(|| internal("the run is finished"))?;
+        let (mut channels, mut stages) = (Vec::new(), Vec::new());
+        for (kind, name, journeys, conversions, revenue, touches, time_to_conversion) in paths {
+            let totals = PathTotals { journeys, conversions, revenue, touches, time_to_conversion };
+            if kind == "channel" { channels.push((name, totals)) } else { stages.push((name, totals)) }
+        }
+        let report = py
+            .detach(|| {
+                let medians =
+                    medians.into_iter().map(|(kind, key, value)| partitions::Median { kind, key, value }).collect();
+                driver.finish(&tallies, channels, stages, medians, &planned.request)
+            })
+            .map_err(|error| raise(py, error.into()))?;
+        let text = planned.results(&report).map_err(|failure| raise(py, failure))?;
+        Ok((report.summary.status.as_str().to_owned(), report.out, text))
+    }
+}
+
+impl Driver {
+    fn parts(&self) -> PyResult<&(embed::Planned, partitions::Driver)> {
+        self.planned.as_ref().ok_or_else(|| internal("the run is finished"))
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _touchpath(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -247,6 +457,14 @@ fn _touchpath(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("InternalError", py.get_type::<InternalError>())?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<Table>()?;
+    module.add_class::<Fitted>()?;
+    module.add_class::<Driver>()?;
+    module.add_function(wrap_pyfunction!(plan_job, module)?)?;
+    module.add_function(wrap_pyfunction!(user_keys, module)?)?;
+    module.add_function(wrap_pyfunction!(partition_latest, module)?)?;
+    module.add_function(wrap_pyfunction!(partition_count, module)?)?;
+    module.add_function(wrap_pyfunction!(merge_states, module)?)?;
+    module.add_function(wrap_pyfunction!(merge_tallies, module)?)?;
     module.add_function(wrap_pyfunction!(flags, module)?)?;
     module.add_function(wrap_pyfunction!(command, module)?)?;
     module.add_function(wrap_pyfunction!(run, module)?)?;

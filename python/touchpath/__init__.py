@@ -173,7 +173,11 @@ class Result:
     spend_rejects: Any = None
     set_aside_users: Any = None
     journeys: Any = None
-    """One row per conversion, when `journeys_out` was given."""
+    """One row per conversion, when `journeys_out` was given (on Spark, the
+    Parquet dataset written, as a Spark DataFrame)."""
+    driver_bytes: Optional[int] = None
+    """On Spark: the bytes the executors sent the driver (states, tallies,
+    first paths)."""
     _scratch: Any = field(default=None, repr=False)
 
     def write(self, out: str | os.PathLike) -> Path:

@@ -14,9 +14,10 @@ use polars::prelude::DataFrame;
 
 use super::run::RunArgs;
 use super::{Cli, terminal};
+use crate::config::Config;
 use crate::ingest::SourceFile;
 use crate::progress::Silent;
-use crate::run::{Mode, Report, run_with_progress};
+use crate::run::{Mode, Report, Request, run_with_progress};
 
 /// How one flag of a subcommand is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,9 +169,66 @@ pub fn run(mode: Mode, arguments: &[String], events: Tables, spend: Tables) -> R
     })
 }
 
+/// A run of `touchpath run` whose log an engine reads and splits among its
+/// workers (see [`crate::partitions`]): the flags, parsed and validated as
+/// the command line does.
+pub struct Planned {
+    /// The run's configuration.
+    pub config: Config,
+    /// What to write where; `events` is empty (the engine has the log).
+    pub request: Request,
+    args: RunArgs,
+}
+
+/// Plans a run from `arguments`, the flags of `touchpath run`.
+///
+/// # Errors
+///
+/// A [`Failure`] as the command line reports bad arguments, and for flags
+/// that have no meaning when an engine reads the log: `--events` (the log is
+/// the engine's table), `--bucket` and `--emit-state` (the engine splits
+/// and merges) and `--journeys-out` (the engine writes the per-conversion
+/// table itself).
+pub fn plan(arguments: &[String]) -> Result<Planned, Failure> {
+    let mut parser = RunArgs::augment_args(clap::Command::new("run").no_binary_name(true));
+    let matches = parser.try_get_matches_from_mut(arguments).map_err(|error| Failure::usage(&error))?;
+    let args = RunArgs::from_arg_matches(&matches).map_err(|error| Failure::usage(&error))?;
+    let (config, request) = guard(|| args.request(Mode::Attribute, false))?;
+    let unsupported = [
+        ("events", !request.events.is_empty()),
+        ("bucket", request.bucket.is_some()),
+        ("emit-state", request.emit_state),
+        ("journeys-out", request.journeys_out.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(Failure {
+            exit_code: super::EXIT_USER_ERROR,
+            message: format!("--{flag} has no meaning here: the engine reads, splits and merges the log"),
+            hint: None,
+        });
+    }
+    Ok(Planned { config, request, args })
+}
+
+impl Planned {
+    /// What the command line prints on stdout for `report`; the failure it
+    /// exits with when the run published nothing (too many rows rejected).
+    ///
+    /// # Errors
+    ///
+    /// That failure.
+    pub fn results(&self, report: &Report) -> Result<String, Failure> {
+        if let Some(error) = report.failure(&self.config) {
+            return Err(Failure::from(error));
+        }
+        guard(|| self.args.results_text(report))
+    }
+}
+
 /// Names each table `<table>` (or `<table 2>`, ... when there are several)
 /// for the summary and the rejects.
-fn in_memory(table: &str, frames: Tables) -> Vec<SourceFile> {
+#[must_use]
+pub fn in_memory(table: &str, frames: Tables) -> Vec<SourceFile> {
     let count = frames.len();
     frames
         .into_iter()

@@ -70,16 +70,24 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
     let job = Job::decode(&job.encode()?)?;
     let count = u32::try_from(parts.len()).unwrap();
     let end = if job.needs_end() {
-        parts.iter().map(|part| partitions::latest(&job, part.clone())).collect::<Result<Vec<_>>>()?.into_iter().max().flatten()
+        parts
+            .iter()
+            .map(|part| partitions::latest(&job, part.clone()))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .max()
+            .flatten()
     } else {
         None
     };
     let mut states = Vec::new();
+    let mut bars = Vec::new();
     let mut paths: BTreeMap<(&'static str, String), (String, PathTotals)> = BTreeMap::new();
     // Partitions reported in reverse, as an engine may.
     for (index, part) in parts.iter().enumerate().rev() {
         let counted = partitions::count(&job, u32::try_from(index).unwrap(), count, end, part.clone())?;
         states.push(counted.state);
+        bars.extend(counted.bars);
         for row in counted.paths {
             paths.entry((row.kind, row.key)).or_insert_with(|| (row.name, PathTotals::default())).1.add(row.totals);
         }
@@ -88,12 +96,17 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
     let mut driver = Driver::merge(job, &states, Some(spend))?;
     let fit = driver.fit()?;
     let fitted = Fitted::decode(&fit)?;
-    let tallies = parts.iter().map(|part| partitions::credit(&fitted, part.clone())).collect::<Result<Vec<_>>>()?;
+    let mut tallies = Vec::new();
+    for part in parts {
+        let credited = partitions::credit(&fitted, part.clone())?;
+        tallies.push(credited.tally);
+        bars.extend(credited.bars);
+    }
     let (mut channel_paths, mut stage_paths) = (Vec::new(), Vec::new());
     for ((kind, _), row) in paths {
         if kind == "channel" { channel_paths.push(row) } else { stage_paths.push(row) }
     }
-    driver.finish(&tallies, channel_paths, stage_paths, request)
+    driver.finish(&tallies, channel_paths, stage_paths, partitions::medians_of(&bars), request)
 }
 
 #[test]
@@ -116,7 +129,8 @@ fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
     let expected = files(&expected.out);
 
     for count in [1, 3, 8] {
-        let request = Request { out: workspace.path(&format!("parts-{count}")), event_tables: Vec::new(), ..single.clone() };
+        let request =
+            Request { out: workspace.path(&format!("parts-{count}")), event_tables: Vec::new(), ..single.clone() };
         let parts = partitions(&log, count);
         let report = distributed(&parts, &spend, &config, &request).unwrap();
         let actual = files(&report.out);
@@ -148,7 +162,8 @@ fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
 fn lines(table: &DataFrame) -> Vec<String> {
     (0..table.height())
         .map(|row| {
-            let values: Vec<String> = table.columns().iter().map(|column| column.to_physical_repr().get(row).unwrap().to_string()).collect();
+            let values: Vec<String> =
+                table.columns().iter().map(|column| column.to_physical_repr().get(row).unwrap().to_string()).collect();
             values.join("\t")
         })
         .collect()
