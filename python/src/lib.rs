@@ -240,14 +240,16 @@ fn copy_report(source: &Path, target: &Path) -> touchpath::Result<PathBuf> {
 }
 
 /// The job of a run on an engine's workers (`touchpath.spark`), from the
-/// flags of `touchpath run`: its bytes, for the workers, and whether pass 0
-/// (the end of the log's time) is needed.
+/// flags of `touchpath run`: its bytes, for the workers, whether pass 0
+/// (the end of the log's time) is needed, and how many paths the reports
+/// list.
 #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
 #[pyfunction]
-fn plan_job(py: Python<'_>, arguments: Vec<String>) -> PyResult<(Vec<u8>, bool)> {
+fn plan_job(py: Python<'_>, arguments: Vec<String>) -> PyResult<(Vec<u8>, bool, usize)> {
     let planned = embed::plan(&arguments).map_err(|failure| raise(py, failure))?;
+    let top = planned.request.top;
     let job = Job::new(planned.config, &planned.request);
-    Ok((job.encode().map_err(|error| raise(py, error.into()))?, job.needs_end()))
+    Ok((job.encode().map_err(|error| raise(py, error.into()))?, job.needs_end(), top))
 }
 
 fn job_of(py: Python<'_>, bytes: &[u8]) -> PyResult<Job> {

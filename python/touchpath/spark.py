@@ -96,6 +96,7 @@ def run(
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
 
     given = dict(options)
     scratch = None
@@ -106,16 +107,15 @@ def run(
     arguments = _arguments("run", {"config": config, **given})
     if spend_paths:
         arguments = ["--spend", *spend_paths] + arguments
-    job, needs_end = _native.plan_job(arguments)
-    top = int(given.get("top", 100))
+    job, needs_end, top = _native.plan_job(arguments)
     # The log's columns are checked here, on the driver, with the messages
     # of the command line, before any task runs.
     _native.user_keys(job, pa.Table.from_batches([], _arrow_schema(events.schema)))
 
     session = events.sparkSession
+    if partitions is not None and partitions < 1:
+        raise InputError(f"partitions: expected at least 1, got {partitions}")
     count = partitions or max(events.rdd.getNumPartitions(), session.sparkContext.defaultParallelism)
-    if count < 1:
-        raise InputError(f"partitions: expected at least 1, got {count}")
 
     # Each row's index in the table: the rows before its input partition,
     # then its place in it.
@@ -127,9 +127,8 @@ def run(
     for partition in sorted(sizes):
         offsets[partition] = total
         total += sizes[partition]
-    from pyspark.sql.types import LongType, StructField, StructType
-
-    keyed_schema = StructType(events.schema.fields + [StructField(ROW, LongType(), False), StructField(KEY, LongType(), False)])
+    added = [StructField(ROW, LongType(), False), StructField(KEY, LongType(), False)]
+    keyed_schema = StructType(events.schema.fields + added)
     prepared = (
         events.mapInArrow(_keyed(job, offsets), keyed_schema)
         .repartition(count, KEY)
@@ -168,7 +167,8 @@ def run(
             .collect()
         )
         path_rows = [
-            (row.kind, row.name, row.journeys, row.conversions, int(row.revenue), row.touches, int(row.time_to_conversion))
+            (row.kind, row.name, row.journeys, row.conversions, int(row.revenue), row.touches,
+             int(row.time_to_conversion))
             for row in paths
         ]
 
@@ -193,11 +193,11 @@ def run(
             medians = [(row.kind, row.key, row.value) for row in _medians(bars).collect()]
             credited.unpersist()
             if journeys_out is not None:
-                journeys_schema = _spark_schema(pa.table(_native.Fitted(fit).journeys(pa.Table.from_batches([], arrow_schema))).schema)
+                empty = _native.Fitted(fit).journeys(pa.Table.from_batches([], arrow_schema))
+                journeys_schema = _spark_schema(pa.table(empty).schema)
                 target = os.fspath(journeys_out)
-                prepared.mapInArrow(_journeys(broadcast, arrow_schema, journeys_schema), journeys_schema).write.mode(
-                    "overwrite"
-                ).parquet(target)
+                rows = prepared.mapInArrow(_journeys(broadcast, arrow_schema, journeys_schema), journeys_schema)
+                rows.write.mode("overwrite").parquet(target)
                 journeys = session.read.parquet(target)
             broadcast.unpersist()
         collected = (
