@@ -123,7 +123,7 @@ main() {
   # Tests: every runner runs, even after another failed.
   run_tests "doc tests: cargo test --doc" cargo test --locked --doc
   run_tests "the test suite: cargo nextest run" cargo nextest run --locked --no-fail-fast
-  run_tests "the Python package: maturin develop" build_python_package
+  run_tests "the Python package: its wheel, built and installed" build_python_package
   run_tests "the Python package's tests, Spark's included: pytest" \
     env TOUCHPATH_BIN="$CARGO_TARGET_DIR/debug/touchpath" TOUCHPATH_WHEEL="$(ls "$WHEELS"/touchpath-*.whl 2>/dev/null | head -1)" \
     "$VENV/bin/python" -m pytest -q python/tests

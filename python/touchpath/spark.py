@@ -33,14 +33,17 @@ the driver's) and pyarrow; see docs/spark.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from . import _native, _arguments, _arrow, _is_path, _result, InputError, Result
+from . import InputError, InternalError, Result, _arguments, _inputs, _native, _result
 
 __all__ = ["run"]
 
@@ -63,6 +66,8 @@ _CREDIT_SCHEMA = "tally binary, kind string, key string, value long, count long"
 # Fault injection for the retry tests: the name of a pass whose first
 # attempt on partition 0 fails after it has produced its first batch.
 _FAIL_ONCE = "TOUCHPATH_SPARK_FAIL_ONCE"
+
+_log = logging.getLogger("touchpath.spark")
 
 # Fitted models kept by each Python worker, by the fit's hash, so that the
 # tasks of one run a worker takes refit once.
@@ -122,7 +127,8 @@ def run(
     # (Counted by the same kind of task as the one that numbers them:
     # Spark may plan `spark_partition_id()` on a table in the driver's memory
     # as if it had one partition.)
-    sizes = dict(events.select(events.columns[0]).mapInArrow(_sizes, "partition int, rows long").collect())
+    with _phase("row_counts"):
+        sizes = dict(events.select(events.columns[0]).mapInArrow(_sizes, "partition int, rows long").collect())
     offsets, total = {}, 0
     for partition in sorted(sizes):
         offsets[partition] = total
@@ -136,36 +142,44 @@ def run(
     )
     counted = None
     try:
+        with _phase("keys_and_shuffle"):
+            shuffled = prepared.count()
+        if shuffled != total:
+            raise InternalError(f"{total} rows counted, {shuffled} keyed: is the DataFrame deterministic?")
+        _log.info("%d rows in %d partitions", total, count)
         arrow_schema = _arrow_schema(prepared.schema)
         end = None
         if needs_end:
-            end = prepared.mapInArrow(_latest(job, arrow_schema), "latest long").agg(F.max("latest")).first()[0]
+            with _phase("end_of_log"):
+                end = prepared.mapInArrow(_latest(job, arrow_schema), "latest long").agg(F.max("latest")).first()[0]
 
         counted = prepared.mapInArrow(_count(job, count, end, arrow_schema), _COUNT_SCHEMA).persist(
             StorageLevel.MEMORY_AND_DISK
         )
         # States are added up on the executors, in a tree: the driver gets
         # one, whatever the number of partitions.
-        states = _merged(
-            counted.where(F.col("state").isNotNull()).select("state").rdd.map(lambda row: bytes(row.state)),
-            _merge_states,
-            count,
-        )
-        rank = Window.partitionBy("kind").orderBy(F.desc("conversions"), F.desc("journeys"), F.asc("name"))
-        paths = (
-            counted.where(F.col("kind").isin("channel", "stage"))
-            .groupBy("kind", "key", "name")
-            .agg(
-                F.sum("journeys").alias("journeys"),
-                F.sum("conversions").alias("conversions"),
-                F.sum(F.col("revenue").cast("decimal(38,0)")).alias("revenue"),
-                F.sum("touches").alias("touches"),
-                F.sum(F.col("time_to_conversion").cast("decimal(38,0)")).alias("time_to_conversion"),
+        with _phase("counts"):
+            states = _merged(
+                counted.where(F.col("state").isNotNull()).select("state").rdd.map(lambda row: bytes(row.state)),
+                _merge_states,
+                count,
             )
-            .withColumn("rank", F.row_number().over(rank))
-            .where(F.col("rank") <= top)
-            .collect()
-        )
+        rank = Window.partitionBy("kind").orderBy(F.desc("conversions"), F.desc("journeys"), F.asc("name"))
+        with _phase("paths"):
+            paths = (
+                counted.where(F.col("kind").isin("channel", "stage"))
+                .groupBy("kind", "key", "name")
+                .agg(
+                    F.sum("journeys").alias("journeys"),
+                    F.sum("conversions").alias("conversions"),
+                    F.sum(F.col("revenue").cast("decimal(38,0)")).alias("revenue"),
+                    F.sum("touches").alias("touches"),
+                    F.sum(F.col("time_to_conversion").cast("decimal(38,0)")).alias("time_to_conversion"),
+                )
+                .withColumn("rank", F.row_number().over(rank))
+                .where(F.col("rank") <= top)
+                .collect()
+            )
         path_rows = [
             (row.kind, row.name, row.journeys, row.conversions, int(row.revenue), row.touches,
              int(row.time_to_conversion))
@@ -174,30 +188,35 @@ def run(
 
         bars = counted.where(F.col("kind").startswith("kpi_")).select("kind", "key", "value", "count")
 
-        driver = _native.Driver(arguments, states, spend_tables)
+        with _phase("merge"):
+            driver = _native.Driver(arguments, states, spend_tables)
         tallies: list = []
         medians: list = []
         journeys = None
         if driver.attributes():
-            fit = driver.fit()
+            with _phase("fit"):
+                fit = driver.fit()
             broadcast = session.sparkContext.broadcast(fit)
             credited = prepared.mapInArrow(_credit(broadcast, arrow_schema), _CREDIT_SCHEMA).persist(
                 StorageLevel.MEMORY_AND_DISK
             )
-            tallies = _merged(
-                credited.where(F.col("tally").isNotNull()).select("tally").rdd.map(lambda row: bytes(row.tally)),
-                _merge_tallies,
-                count,
-            )
+            with _phase("credit"):
+                tallies = _merged(
+                    credited.where(F.col("tally").isNotNull()).select("tally").rdd.map(lambda row: bytes(row.tally)),
+                    _merge_tallies,
+                    count,
+                )
             bars = bars.unionByName(credited.where(F.col("tally").isNull()).select("kind", "key", "value", "count"))
-            medians = [(row.kind, row.key, row.value) for row in _medians(bars).collect()]
+            with _phase("medians"):
+                medians = [(row.kind, row.key, row.value) for row in _medians(bars).collect()]
             credited.unpersist()
             if journeys_out is not None:
                 empty = _native.Fitted(fit).journeys(pa.Table.from_batches([], arrow_schema))
                 journeys_schema = _spark_schema(pa.table(empty).schema)
                 target = os.fspath(journeys_out)
                 rows = prepared.mapInArrow(_journeys(broadcast, arrow_schema, journeys_schema), journeys_schema)
-                rows.write.mode("overwrite").parquet(target)
+                with _phase("journeys"):
+                    rows.write.mode("overwrite").parquet(target)
                 journeys = session.read.parquet(target)
             broadcast.unpersist()
         collected = (
@@ -206,7 +225,8 @@ def run(
             + sum(len(repr(row)) for row in path_rows)
             + sum(len(repr(row)) for row in medians)
         )
-        status, out, text = driver.finish(tallies, path_rows, medians)
+        with _phase("report"):
+            status, out, text = driver.finish(tallies, path_rows, medians)
     finally:
         if counted is not None:
             counted.unpersist()
@@ -217,21 +237,19 @@ def run(
     return result
 
 
+@contextlib.contextmanager
+def _phase(name: str) -> Iterator[None]:
+    """Logs how long a phase of the run took (logger `touchpath.spark`)."""
+    started = time.monotonic()
+    yield
+    _log.info("phase %s: %.2f s", name, time.monotonic() - started)
+
+
 def _spend(spend: Any) -> tuple[list[str], list[tuple[str, Any]]]:
     """The spend table as paths or Arrow tables; a Spark DataFrame is
     brought to the driver (a spend table is small)."""
-    if spend is None:
-        return [], []
-    items = list(spend) if isinstance(spend, (list, tuple)) else [spend]
-    paths, tables = [], []
-    for item in items:
-        if _is_path(item):
-            paths.append(os.fspath(item))
-        elif hasattr(item, "sparkSession"):
-            tables.append(("", _spark_to_arrow(item)))
-        else:
-            tables.append(("", _arrow(item, "spend")))
-    return paths, tables
+    items = [] if spend is None else list(spend) if isinstance(spend, (list, tuple)) else [spend]
+    return _inputs([_spark_to_arrow(item) if hasattr(item, "sparkSession") else item for item in items], "spend")
 
 
 def _spark_to_arrow(frame: Any) -> Any:

@@ -1,24 +1,12 @@
 //! A run that fails or is killed leaves the previous report exactly as it
 //! was, and nothing half-written is ever visible.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Workspace, stderr};
-
-/// Every file of a directory, by name.
-fn snapshot(directory: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(directory)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (entry.file_name().to_string_lossy().into_owned(), fs::read(entry.path()).unwrap())
-        })
-        .collect()
-}
+use crate::support::{Workspace, files, stderr};
 
 /// The names in a directory, hidden ones included.
 fn names(directory: &Path) -> Vec<String> {
@@ -59,7 +47,7 @@ fn a_killed_run_leaves_the_previous_report_intact() {
     let inputs = ["run", "--events", "data/events.csv", "--spend", "data/spend.csv", "--out", "report"];
     let first = workspace.touchpath(&[&inputs[..], &["--lookback", "7d"]].concat());
     assert!(first.status.success(), "{}", stderr(&first));
-    let before = snapshot(&workspace.path("report"));
+    let before = files(&workspace.path("report"));
 
     let points = [
         KillPoint::After(Duration::from_millis(30)),
@@ -86,7 +74,7 @@ fn a_killed_run_leaves_the_previous_report_intact() {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        assert!(before == snapshot(&workspace.path("report")), "{point:?}: the previous report changed");
+        assert!(before == files(&workspace.path("report")), "{point:?}: the previous report changed");
         let visible: Vec<String> =
             names(workspace.directory.path()).into_iter().filter(|name| !name.starts_with('.')).collect();
         assert_eq!(visible, ["data", "report"], "{point:?}: nothing new is visible");
@@ -115,7 +103,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_previous_report() {
     let inputs = ["run", "--events", "data/events.csv", "--out", "report"];
     let first = workspace.touchpath(&inputs);
     assert!(first.status.success(), "{}", stderr(&first));
-    let before = snapshot(&workspace.path("report"));
+    let before = files(&workspace.path("report"));
 
     // A file size limit of 8 KiB makes writes fail as on a full disk
     // (EFBIG); the shell ignores SIGXFSZ so that the write returns an error
@@ -133,7 +121,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_previous_report() {
     let message = stderr(&output);
     assert!(message.starts_with("error: ") && message.contains("File too large"), "{message}");
     assert!(message.contains(".report.tmp-"), "the message names the file: {message}");
-    assert!(before == snapshot(&workspace.path("report")), "the previous report is intact");
+    assert!(before == files(&workspace.path("report")), "the previous report is intact");
     assert_eq!(names(workspace.directory.path()), ["data", "report"], "the staging directory is removed");
 }
 

@@ -16,7 +16,7 @@ use touchpath::report::PathTotals;
 use touchpath::run::{self, Request};
 use touchpath::{FileFormat, Result};
 
-use crate::support::Workspace;
+use crate::support::{Workspace, files};
 
 /// A CSV file read as the command line reads it: every column text.
 fn read_text(path: &Path) -> DataFrame {
@@ -27,17 +27,6 @@ fn read_text(path: &Path) -> DataFrame {
         .unwrap()
         .finish()
         .unwrap()
-}
-
-/// Every file of a directory, by name.
-fn files(directory: &Path) -> BTreeMap<String, Vec<u8>> {
-    fs::read_dir(directory)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (entry.file_name().to_string_lossy().into_owned(), fs::read(entry.path()).unwrap())
-        })
-        .collect()
 }
 
 /// The log's rows split into `count` partitions by their key (as an
@@ -149,7 +138,7 @@ fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
             assert!(users.is_sorted(), "rows in user-id order");
             rows.extend(part_rows);
         }
-        let file = std::fs::File::open(workspace.path("journeys.parquet")).unwrap();
+        let file = fs::File::open(workspace.path("journeys.parquet")).unwrap();
         let mut want = lines(&polars::prelude::ParquetReader::new(file).finish().unwrap());
         assert!(want.len() > 300);
         want.sort();
