@@ -102,7 +102,8 @@ fn pipeline(criterion: &mut Criterion) {
 
     let coalitions = Shapley::count(&log, &journeys, &config);
     let hazard = incremental::Counts::count(&log, log.latest(), config.lookback.memory());
-    let all = models::build(&config, &first_order, None, &coalitions, &hazard).expect("the default models exist");
+    let all = models::build(&config, &first_order, None, &coalitions, models::Hazard::Counts(&hazard))
+        .expect("the default models exist");
     let credits = attribute(&log, &journeys, &all, &config);
     let halves: Vec<State> = (0..2)
         .map(|index| {

@@ -6,7 +6,8 @@
 Starts a Spark session (the start is part of what a job pays), reads the
 log with Spark's Parquet or CSV reader, runs every model and writes the
 report to --out. Prints one JSON line: seconds to start Spark, seconds of
-the run, and the bytes the executors sent the driver. Run it with the
+the run, and the bytes the executors sent the driver; with --phases, logs
+the time of each phase of the run on stderr. Run it with the
 Python of an environment where the release wheel is installed (`maturin
 build --release --manifest-path python/Cargo.toml`, then pip install), so
 that it measures the release build, as `touchpath run` is measured.
@@ -14,6 +15,7 @@ that it measures the release build, as `touchpath run` is measured.
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -28,7 +30,10 @@ def main() -> None:
     parser.add_argument("--partitions", type=int)
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--models", help="comma-separated models (default: every model)")
+    parser.add_argument("--phases", action="store_true", help="log each phase's time on stderr")
     arguments = parser.parse_args()
+    if arguments.phases:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
     started = time.monotonic()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -14,9 +14,15 @@
 //!    exposure up to (skipped when it does not run).
 //! 1. [`count`]: each partition's [`State`] without its converting journeys
 //!    (row accounting, journey statistics, chain transitions, coalitions,
-//!    purchase-rate sums, KPIs), and its path totals as rows for the engine
-//!    to sum by path and rank. The driver merges the states ([`Driver::merge`])
-//!    and fits every model on the merged counts ([`Driver::fit`]).
+//!    purchase-rate exposures, KPIs), its path totals as rows for the engine
+//!    to sum by path and rank, and its purchase patterns. The driver merges
+//!    the states ([`Driver::merge`]) and fits every model on the merged
+//!    counts ([`Driver::fit`]). `incremental`'s fit needs sums over every
+//!    purchase pattern, which grow with the log: the engine splits the
+//!    patterns into [`SHARDS`] shards ([`pattern_shards`], [`merge_shards`])
+//!    and keeps them, and the driver's solver asks it for a few sums over
+//!    the shards at each Newton step ([`Driver::fit_request`],
+//!    [`Shard::answer`], [`add_answers`], [`Driver::fit_answer`]).
 //! 2. [`credit`]: with the fit broadcast ([`Fitted`]), each partition credits
 //!    its converting journeys and sends the [`Tally`] of credit and moments
 //!    of truth; the driver adds them and writes the report
@@ -36,7 +42,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::event_log::Dictionary;
 use crate::ingest::{self, EventIngest, SourceFile, SpendIngest};
-use crate::models::{self, incremental::Incremental};
+pub use crate::models::incremental::SHARDS;
+use crate::models::incremental::{self, Answer, Coded, Feature, Incremental, Solver};
+use crate::models::{self, Hazard};
 use crate::output::journeys_table;
 use crate::progress::Silent;
 use crate::report::{Analysis, PathTotals, Reports, Tally, rank_rows};
@@ -300,8 +308,11 @@ fn put_medians(merged: &mut State, tally: &mut Tally, medians: Vec<Median>) -> R
 
 /// What pass 1 gives for a partition.
 pub struct Counted {
-    /// The partition's state, encoded (see [`state::encode`]).
+    /// The partition's state, encoded (see [`state::encode`]), without its
+    /// purchase patterns.
     pub state: Vec<u8>,
+    /// Its purchase patterns, encoded, for [`pattern_shards`].
+    pub patterns: Vec<u8>,
     /// Its path totals.
     pub paths: Vec<PathRow>,
     /// Its KPI histograms.
@@ -331,12 +342,163 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     let buckets = Buckets { count: partitions, held: BTreeSet::from([partition]) };
     let (mut state, paths) = State::count(events, buckets, &job.config, end);
     let bars = take_kpi_bars(&mut state);
+    let mut purchases: Vec<(incremental::Pattern, u64)> =
+        std::mem::take(&mut state.aggregates.hazard.purchases).into_iter().collect();
+    purchases.sort_unstable();
+    let patterns = Patterns { channels: names(&state.log.channels), purchases };
+    let patterns = postcard::to_stdvec(&patterns)
+        .map_err(|error| Error::Internal(format!("cannot encode purchase patterns: {error}")))?;
     let paths = paths
         .named_rows(&state.log)
         .into_iter()
         .map(|(kind, key, name, totals)| PathRow { kind, key, name, totals })
         .collect();
-    Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, paths, bars })
+    Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, patterns, paths, bars })
+}
+
+fn names(dictionary: &Dictionary) -> Vec<String> {
+    dictionary.iter().map(str::to_owned).collect()
+}
+
+fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|error| Error::Internal(format!("{what} does not decode: {error}")))
+}
+
+/// A partition's purchase patterns, by the codes of its own channels.
+#[derive(Serialize, Deserialize)]
+struct Patterns {
+    channels: Vec<String>,
+    purchases: Vec<(incremental::Pattern, u64)>,
+}
+
+/// The features `incremental` is fitted on, numbered as the driver's
+/// solver numbers them, and the run's channels their codes refer to.
+#[derive(Serialize, Deserialize)]
+struct FeatureIndex {
+    channels: Vec<String>,
+    features: Vec<Feature>,
+}
+
+/// A partition's purchase patterns ([`Counted::patterns`]), numbered by
+/// the driver's index ([`Driver::pattern_index`]) and split into shards:
+/// `(shard, patterns)` for each shard that has some. The engine adds up the
+/// patterns of each shard over every partition ([`merge_shards`]).
+///
+/// # Errors
+///
+/// Bytes that do not decode, or a channel the index does not know.
+pub fn pattern_shards(index: &[u8], patterns: &[u8]) -> Result<Vec<(u32, Vec<u8>)>> {
+    let index: FeatureIndex = decode(index, "the feature index")?;
+    let patterns: Patterns = decode(patterns, "a partition's purchase patterns")?;
+    let global: Vec<u32> = patterns
+        .channels
+        .iter()
+        .map(|name| {
+            index.channels.binary_search(name).map(|code| u32::try_from(code).unwrap_or(u32::MAX)).map_err(|_| {
+                Error::Internal(format!("channel `{name}` of a partition is not among the run's channels"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let code = |local: u32| global.get(local as usize).copied().unwrap_or(u32::MAX);
+    let slots = incremental::slots(&index.features);
+    let mut shards: Vec<Vec<(Coded, u64)>> = vec![Vec::new(); SHARDS];
+    for (pattern, count) in patterns.purchases {
+        let coded = incremental::code_pattern(
+            pattern.into_iter().map(|(feature, times)| (feature.renumber(code), times)),
+            &slots,
+        );
+        shards[incremental::shard_of(&coded)].push((coded, count));
+    }
+    shards
+        .into_iter()
+        .enumerate()
+        .filter(|(_, shard)| !shard.is_empty())
+        .map(|(shard, patterns)| {
+            let shard = u32::try_from(shard).unwrap_or(u32::MAX);
+            Ok((shard, encode(&merged_patterns(patterns), "a shard of purchase patterns")?))
+        })
+        .collect()
+}
+
+/// Patterns sorted, each once with its purchases added.
+fn merged_patterns(mut patterns: Vec<(Coded, u64)>) -> Vec<(Coded, u64)> {
+    patterns.sort_unstable();
+    patterns.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    patterns
+}
+
+/// Adds two encoded parts of one shard of purchase patterns.
+///
+/// # Errors
+///
+/// Bytes that do not decode.
+pub fn merge_shards(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+    let mut patterns: Vec<(Coded, u64)> = decode(left, "a shard of purchase patterns")?;
+    patterns.extend(decode::<Vec<(Coded, u64)>>(right, "a shard of purchase patterns")?);
+    encode(&merged_patterns(patterns), "a shard of purchase patterns")
+}
+
+/// Adds the shards' answers to `request` (of [`Driver::fit_request`]),
+/// `(shard, answer)` in any order, in shard order, and takes the Newton
+/// step from them when that is what the request is for: the answer
+/// [`Driver::fit_answer`] takes. A shard without patterns may be left out.
+/// The engine runs this on a worker, so that the driver receives one small
+/// answer (a vector over the rate terms) whatever the shards, and never the
+/// Hessian.
+///
+/// # Errors
+///
+/// A shard given twice or unknown, or a request or answers that do not
+/// decode or answer different requests.
+pub fn add_answers(request: &[u8], mut answers: Vec<(u32, Vec<u8>)>) -> Result<Vec<u8>> {
+    let (_, request): (u32, incremental::Request) = decode(request, "the fit's request")?;
+    answers.sort_unstable_by_key(|(shard, _)| *shard);
+    if answers.windows(2).any(|pair| pair[0].0 == pair[1].0)
+        || answers.iter().any(|(shard, _)| *shard as usize >= SHARDS)
+    {
+        return Err(Error::Internal("a shard of purchase patterns answered twice, or is unknown".to_owned()));
+    }
+    let parts: Vec<Answer> =
+        answers.iter().map(|(_, bytes)| decode(bytes, "a shard's answer")).collect::<Result<_>>()?;
+    let total = Answer::total(&parts).map_err(Error::Internal)?;
+    encode(&incremental::settle(&request, total), "the shards' answer")
+}
+
+/// One shard of purchase patterns, every partition's added up, ready to
+/// answer the driver's solver.
+pub struct Shard {
+    patterns: Vec<incremental::ShardPattern>,
+}
+
+impl Shard {
+    /// The shard [`merge_shards`] gave.
+    ///
+    /// # Errors
+    ///
+    /// Bytes that do not decode.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        Ok(Self { patterns: incremental::shard_patterns(decode(bytes, "a shard of purchase patterns")?) })
+    }
+
+    /// The shard's sums for a request of [`Driver::fit_request`].
+    ///
+    /// # Errors
+    ///
+    /// A request that does not decode.
+    pub fn answer(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let (features, request): (u32, incremental::Request) = decode(request, "the fit's request")?;
+        encode(&Answer::of(&self.patterns, &request, features as usize), "the shard's answer")
+    }
 }
 
 /// Merges two encoded partition states (of disjoint partitions) into one:
@@ -382,7 +544,8 @@ struct Fit {
     first_order: ChainCounts,
     higher_order: ChainCounts,
     coalitions: crate::models::shapley::Coalitions,
-    hazard: crate::models::incremental::Counts,
+    /// `incremental`'s fitted terms and its fit's report, when it runs.
+    incremental: Option<(Vec<(Feature, f64)>, incremental::Fit)>,
 }
 
 /// The models of a run, fitted from the bytes [`Driver::fit`] gives, ready
@@ -410,11 +573,14 @@ impl Fitted {
             first_order: fit.first_order,
             higher_order: fit.higher_order,
             coalitions: fit.coalitions,
-            hazard: fit.hazard,
             ..Aggregates::default()
         };
         let job = Job::decode(&fit.job)?;
-        let analysis = Analysis::fit(&aggregates, &job.config)?;
+        let memory = job.config.lookback.memory();
+        let fitted =
+            fit.incremental.map(|(terms, report)| Incremental::from_terms(terms.into_iter().collect(), memory, report));
+        let hazard = fitted.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
+        let analysis = Analysis::fit_with(&aggregates, &job.config, hazard)?;
         Ok(Self { channels: dictionary(fit.channels), campaigns: dictionary(fit.campaigns), job, analysis })
     }
 
@@ -457,6 +623,9 @@ pub struct Driver {
     job: Job,
     state: State,
     analysis: Option<Analysis>,
+    /// `incremental`'s fit while the engine answers it: the features, and
+    /// the solver.
+    solver: Option<(Vec<Feature>, Solver)>,
 }
 
 impl Driver {
@@ -493,7 +662,7 @@ impl Driver {
             return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
         }
         state.spend = spend;
-        Ok(Self { job, state, analysis: None })
+        Ok(Self { job, state, analysis: None, solver: None })
     }
 
     /// Whether the run attributes: false when too many rows were rejected
@@ -504,16 +673,76 @@ impl Driver {
         run::summarize(&self.job.config, &self.state).status == Status::Ok
     }
 
-    /// Fits every model on the merged counts; returns the fit to broadcast
-    /// to the partitions (see [`Fitted::decode`]).
+    /// Starts `incremental`'s fit, when the run has it: the index that
+    /// numbers its features, for [`pattern_shards`]. Then
+    /// [`Driver::fit_request`] and [`Driver::fit_answer`] in turn until
+    /// there is no request left.
     ///
     /// # Errors
     ///
-    /// A model that cannot be fitted.
+    /// An index that cannot be encoded.
+    pub fn pattern_index(&mut self) -> Result<Option<Vec<u8>>> {
+        if !models::is_selected(&self.job.config, Incremental::NAME) {
+            return Ok(None);
+        }
+        let hazard = &self.state.aggregates.hazard;
+        let features = incremental::features_of(hazard);
+        let index = FeatureIndex { channels: names(&self.state.log.channels), features: features.clone() };
+        self.solver = Some((features, Incremental::solver(hazard)));
+        Ok(Some(encode(&index, "the feature index")?))
+    }
+
+    /// The sums `incremental`'s fit needs next from every shard (for
+    /// [`Shard::answer`]), or `None` once it has them all. A line search
+    /// asks for up to `candidates` steps at once: the fit is the same,
+    /// whatever the number, and an engine saves round trips with more.
+    ///
+    /// # Errors
+    ///
+    /// A request that cannot be encoded.
+    pub fn fit_request(&mut self, candidates: usize) -> Result<Option<Vec<u8>>> {
+        let Some((_, solver)) = &mut self.solver else { return Ok(None) };
+        let features = u32::try_from(solver.features()).unwrap_or(u32::MAX);
+        solver.request(candidates).map(|request| encode(&(features, request), "the fit's request")).transpose()
+    }
+
+    /// The answer to the last request: every shard's, added up by
+    /// [`add_answers`].
+    ///
+    /// # Errors
+    ///
+    /// No fit waiting, or an answer that does not decode or does not answer
+    /// the request.
+    pub fn fit_answer(&mut self, total: &[u8]) -> Result<()> {
+        let Some((_, solver)) = &mut self.solver else {
+            return Err(Error::Internal("no fit is waiting for answers".to_owned()));
+        };
+        solver.answer(decode(total, "the shards' answer")?).map_err(Error::Internal)
+    }
+
+    /// Fits every model on the merged counts (`incremental` once its
+    /// requests are answered); returns the fit to broadcast to the
+    /// partitions (see [`Fitted::decode`]).
+    ///
+    /// # Errors
+    ///
+    /// A model that cannot be fitted, or `incremental`'s fit not started or
+    /// not finished.
     pub fn fit(&mut self) -> Result<Vec<u8>> {
+        let config = &self.job.config;
+        let incremental = if models::is_selected(config, Incremental::NAME) {
+            let unfinished = || Error::Internal("incremental's fit was not run to its end".to_owned());
+            if !self.solver.as_ref().is_some_and(|(_, solver)| solver.done()) {
+                return Err(unfinished());
+            }
+            let (features, solver) = self.solver.take().ok_or_else(unfinished)?;
+            Some(Incremental::solved(&features, solver, config.lookback.memory()))
+        } else {
+            None
+        };
         let aggregates = &self.state.aggregates;
-        self.analysis = Some(Analysis::fit(aggregates, &self.job.config)?);
-        let names = |dictionary: &Dictionary| dictionary.iter().map(str::to_owned).collect::<Vec<String>>();
+        let hazard = incremental.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
+        self.analysis = Some(Analysis::fit_with(aggregates, config, hazard)?);
         let fit = Fit {
             job: self.job.encode()?,
             channels: names(&self.state.log.channels),
@@ -521,9 +750,11 @@ impl Driver {
             first_order: aggregates.first_order.clone(),
             higher_order: aggregates.higher_order.clone(),
             coalitions: aggregates.coalitions.clone(),
-            hazard: aggregates.hazard.clone(),
+            incremental: incremental.map(|model| {
+                (model.terms().iter().map(|(feature, value)| (*feature, *value)).collect(), model.report())
+            }),
         };
-        postcard::to_stdvec(&fit).map_err(|error| Error::Internal(format!("cannot encode the fit: {error}")))
+        encode(&fit, "the fit")
     }
 
     /// Adds the partitions' tallies (pass 2) and writes the report to
@@ -544,7 +775,7 @@ impl Driver {
         medians: Vec<Median>,
         request: &Request,
     ) -> Result<Report> {
-        let Self { job, mut state, analysis } = self;
+        let Self { job, mut state, analysis, .. } = self;
         let config = &job.config;
         let evaluation = run::read_evaluation(request)?;
         let mut summary = run::summarize(config, &state);

@@ -283,8 +283,8 @@ fn bars_table(bars: &[partitions::Bar]) -> PyResult<Table> {
     Ok(Table { frame: DataFrame::new(bars.len(), columns).map_err(internal)? })
 }
 
-/// Pass 1 over a partition: its state, its path totals and its histogram
-/// bars, as tables.
+/// Pass 1 over a partition: its state, its purchase patterns, its path
+/// totals and its histogram bars, as tables.
 #[pyfunction]
 fn partition_count(
     py: Python<'_>,
@@ -293,7 +293,7 @@ fn partition_count(
     partitions: u32,
     end: Option<i64>,
     table: &Bound<'_, PyAny>,
-) -> PyResult<(Vec<u8>, Table, Table)> {
+) -> PyResult<(Vec<u8>, Vec<u8>, Table, Table)> {
     let (job, frame) = (job_of(py, job)?, import_table(table)?);
     let counted = py
         .detach(|| partitions::count(&job, partition, partitions, end, frame))
@@ -315,7 +315,48 @@ fn partition_count(
         ),
     ];
     let frame = DataFrame::new(rows.len(), columns).map_err(internal)?;
-    Ok((counted.state, Table { frame }, bars_table(&counted.bars)?))
+    Ok((counted.state, counted.patterns, Table { frame }, bars_table(&counted.bars)?))
+}
+
+/// A partition's purchase patterns, numbered by the driver's index and
+/// split into shards: `(shard, patterns)`.
+#[pyfunction]
+fn pattern_shards(py: Python<'_>, index: &[u8], patterns: &[u8]) -> PyResult<Vec<(u32, Vec<u8>)>> {
+    py.detach(|| partitions::pattern_shards(index, patterns)).map_err(|error| raise(py, error.into()))
+}
+
+/// Adds two parts of one shard of purchase patterns.
+#[pyfunction]
+fn merge_shards(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
+    py.detach(|| partitions::merge_shards(left, right)).map_err(|error| raise(py, error.into()))
+}
+
+/// The shards' answers to one request, `(shard, answer)`, added up in
+/// shard order (and the Newton step taken from them).
+#[pyfunction]
+fn add_answers(py: Python<'_>, request: &[u8], answers: Vec<(u32, Vec<u8>)>) -> PyResult<Vec<u8>> {
+    py.detach(|| partitions::add_answers(request, answers)).map_err(|error| raise(py, error.into()))
+}
+
+/// One shard of purchase patterns, on a worker: answers the driver's
+/// solver.
+#[pyclass(frozen)]
+struct Shard {
+    shard: partitions::Shard,
+}
+
+#[pymethods]
+impl Shard {
+    #[new]
+    fn new(py: Python<'_>, patterns: &[u8]) -> PyResult<Self> {
+        let shard = py.detach(|| partitions::Shard::decode(patterns)).map_err(|error| raise(py, error.into()))?;
+        Ok(Self { shard })
+    }
+
+    /// The shard's sums for one of the driver's requests.
+    fn answer(&self, py: Python<'_>, request: &[u8]) -> PyResult<Vec<u8>> {
+        py.detach(|| self.shard.answer(request)).map_err(|error| raise(py, error.into()))
+    }
 }
 
 /// Merges two partitions' encoded states.
@@ -408,6 +449,27 @@ impl Driver {
         Ok(self.parts()?.1.attributes())
     }
 
+    /// Starts `incremental`'s fit: the index for `pattern_shards`, or None
+    /// when the run does not have it.
+    fn pattern_index(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
+        let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
+        driver.pattern_index().map_err(|error| raise(py, error.into()))
+    }
+
+    /// The next request of `incremental`'s fit to every shard, or None
+    /// when it is done; up to `candidates` line-search steps at once.
+    fn fit_request(&mut self, py: Python<'_>, candidates: usize) -> PyResult<Option<Vec<u8>>> {
+        let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
+        driver.fit_request(candidates).map_err(|error| raise(py, error.into()))
+    }
+
+    /// The answer to the last request, every shard's added up by
+    /// `add_answers`.
+    fn fit_answer(&mut self, py: Python<'_>, total: &[u8]) -> PyResult<()> {
+        let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
+        py.detach(|| driver.fit_answer(total)).map_err(|error| raise(py, error.into()))
+    }
+
     /// Fits the models; the fit to broadcast.
     fn fit(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
         let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
@@ -458,15 +520,20 @@ fn _touchpath(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("InputError", py.get_type::<InputError>())?;
     module.add("InternalError", py.get_type::<InternalError>())?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add("SHARDS", partitions::SHARDS)?;
     module.add_class::<Table>()?;
     module.add_class::<Fitted>()?;
     module.add_class::<Driver>()?;
+    module.add_class::<Shard>()?;
     module.add_function(wrap_pyfunction!(plan_job, module)?)?;
     module.add_function(wrap_pyfunction!(user_keys, module)?)?;
     module.add_function(wrap_pyfunction!(partition_latest, module)?)?;
     module.add_function(wrap_pyfunction!(partition_count, module)?)?;
     module.add_function(wrap_pyfunction!(merge_states, module)?)?;
     module.add_function(wrap_pyfunction!(merge_tallies, module)?)?;
+    module.add_function(wrap_pyfunction!(pattern_shards, module)?)?;
+    module.add_function(wrap_pyfunction!(merge_shards, module)?)?;
+    module.add_function(wrap_pyfunction!(add_answers, module)?)?;
     module.add_function(wrap_pyfunction!(flags, module)?)?;
     module.add_function(wrap_pyfunction!(command, module)?)?;
     module.add_function(wrap_pyfunction!(run, module)?)?;

@@ -14,9 +14,11 @@ batches (`mapInArrow`):
 0. the latest valid timestamp of each partition (the end of the log's time,
    which `incremental` counts up to; skipped when it does not run);
 1. each partition's counts: a small state (row accounting, chain
-   transitions, coalitions, purchase-rate sums, KPIs) and its path totals,
-   which Spark sums by path and ranks, so only the first paths reach the
-   driver;
+   transitions, coalitions, purchase-rate exposures, KPIs) and its path
+   totals, which Spark sums by path and ranks, so only the first paths
+   reach the driver; and its purchase patterns, which Spark adds up into
+   16 shards kept on the executors, where `incremental`'s fit asks for its
+   sums at each Newton step;
 2. with the models fitted on the driver and broadcast, each partition's
    credit and moments of truth, as sums.
 
@@ -72,6 +74,16 @@ _log = logging.getLogger("touchpath.spark")
 # Fitted models kept by each Python worker, by the fit's hash, so that the
 # tasks of one run a worker takes refit once.
 _FITTED: dict = {}
+
+# Shards of purchase patterns kept by each Python worker while `incremental`
+# is fitted, by (run, shard, hash of the shard), so that each request does
+# not decode them again.
+_SHARDS: dict = {}
+
+# Line-search steps asked for at once in `incremental`'s fit: each request
+# is a round trip through the executors; the fit is the same whatever the
+# number.
+_CANDIDATES = 8
 
 
 def run(
@@ -160,7 +172,9 @@ def run(
         # one, whatever the number of partitions.
         with _phase("counts"):
             states = _merged(
-                counted.where(F.col("state").isNotNull()).select("state").rdd.map(lambda row: bytes(row.state)),
+                counted.where(F.col("state").isNotNull() & F.col("kind").isNull())
+                .select("state")
+                .rdd.map(lambda row: bytes(row.state)),
                 _merge_states,
                 count,
             )
@@ -193,8 +207,10 @@ def run(
         tallies: list = []
         medians: list = []
         journeys = None
+        fit_bytes = 0
         if driver.attributes():
             with _phase("fit"):
+                fit_bytes = _fit_incremental(driver, counted)
                 fit = driver.fit()
             broadcast = session.sparkContext.broadcast(fit)
             credited = prepared.mapInArrow(_credit(broadcast, arrow_schema), _CREDIT_SCHEMA).persist(
@@ -221,6 +237,7 @@ def run(
             broadcast.unpersist()
         collected = (
             sum(map(len, states))
+            + fit_bytes
             + sum(map(len, tallies))
             + sum(len(repr(row)) for row in path_rows)
             + sum(len(repr(row)) for row in medians)
@@ -261,8 +278,14 @@ def _spark_to_arrow(frame: Any) -> Any:
 
 
 def _arrow_schema(schema: Any) -> Any:
+    """The Arrow schema of Spark rows as `mapInArrow` hands them over:
+    timestamps in UTC (Spark 4.1 and later ask for the zone by name)."""
+    import inspect
+
     from pyspark.sql.pandas.types import to_arrow_schema
 
+    if "timezone" in inspect.signature(to_arrow_schema).parameters:
+        return to_arrow_schema(schema, timezone="UTC")
     return to_arrow_schema(schema)
 
 
@@ -344,6 +367,85 @@ def _medians(bars: Any) -> Any:
         .groupBy("kind", "key")
         .agg(F.min("value").alias("value"))
     )
+
+
+def _fit_incremental(driver: Any, counted: Any) -> int:
+    """Runs `incremental`'s fit when the run has it: the purchase patterns
+    of every partition are split into shards and added up by shard on the
+    executors, where they stay; the driver's solver asks for a few sums over
+    them at each Newton step, which the executors compute per shard and add
+    up in shard order, taking the Newton step from the summed Hessian there,
+    so that the driver receives one small answer per request.
+    Returns the bytes the driver received."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    index = driver.pattern_index()
+    if index is None:
+        return 0
+    shards = (
+        counted.where(F.col("kind") == "patterns")
+        .select("state")
+        .rdd.flatMap(_pattern_shards(index))
+        .reduceByKey(_merge_shards, _native.SHARDS, partitionFunc=lambda shard: shard)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    token = hashlib.blake2b(index, digest_size=16).digest()
+    received, rounds = 0, 0
+    try:
+        while True:
+            request = driver.fit_request(_CANDIDATES)
+            if request is None:
+                break
+            total = (
+                shards.map(_answer(token, request)).repartition(1).mapPartitions(_add_answers(request)).collect()[0]
+            )
+            received += len(total)
+            driver.fit_answer(total)
+            rounds += 1
+    finally:
+        shards.unpersist()
+    _log.info("incremental: %d requests to the shards of purchase patterns, %d bytes back", rounds, received)
+    return received
+
+
+def _pattern_shards(index: bytes):
+    def shards(row):
+        from touchpath import _touchpath as native
+
+        return native.pattern_shards(index, bytes(row.state))
+
+    return shards
+
+
+def _merge_shards(left: bytes, right: bytes) -> bytes:
+    from touchpath import _touchpath as native
+
+    return native.merge_shards(left, right)
+
+
+def _answer(token: bytes, request: bytes):
+    def answer(item):
+        from touchpath import _touchpath as native
+
+        shard, patterns = item
+        key = (token, shard, hashlib.blake2b(patterns, digest_size=16).digest())
+        if key not in _SHARDS:
+            for stale in [other for other in _SHARDS if other[0] != token]:
+                del _SHARDS[stale]
+            _SHARDS[key] = native.Shard(patterns)
+        return shard, _SHARDS[key].answer(request)
+
+    return answer
+
+
+def _add_answers(request: bytes):
+    def add(answers: Iterator[tuple]) -> Iterator[bytes]:
+        from touchpath import _touchpath as native
+
+        yield native.add_answers(request, list(answers))
+
+    return add
 
 
 def _merged(items: Any, merge: Any, partitions: int) -> list:
@@ -436,9 +538,10 @@ def _count(job: bytes, partitions: int, end: Optional[int], schema: Any):
         from touchpath import _touchpath as native
 
         partition = TaskContext.get().partitionId()
-        state, paths, bars = native.partition_count(job, partition, partitions, end, _table(batches, schema))
+        state, patterns, paths, bars = native.partition_count(job, partition, partitions, end, _table(batches, schema))
         output = _arrow_of(_COUNT_SCHEMA)
         yield _rows(output, {"state": [state]}, 1)
+        yield _rows(output, {"state": [patterns], "kind": ["patterns"]}, 1)
         _fail_once("count")
         yield from _rows_of(output, pa.table(paths))
         yield from _rows_of(output, pa.table(bars))

@@ -272,11 +272,21 @@ pub fn selected(config: &Config) -> crate::Result<Vec<Box<dyn AttributionModel>>
     Ok(registry(config).into_iter().filter(|model| is_selected(config, model.name())).collect())
 }
 
+/// Where `incremental` comes from.
+#[derive(Clone, Copy)]
+pub enum Hazard<'a> {
+    /// Fitted here, on the purchase-rate sums over every journey.
+    Counts(&'a incremental::Counts),
+    /// Fitted already, by a driver from sums held elsewhere (see
+    /// [`crate::partitions`]).
+    Fitted(&'a Incremental),
+}
+
 /// Every selected model, the data-driven ones fitted on counts over every
 /// journey: `first_order` is the run's first-order chain, which `markov`
 /// uses in order 1, `higher_order` the chain of `markov_order` above 1,
-/// `coalitions` the Shapley game's counts and `hazard` the purchase-rate
-/// sums `incremental` is fitted on.
+/// `coalitions` the Shapley game's counts and `hazard` what `incremental`
+/// is fitted on.
 ///
 /// # Errors
 ///
@@ -286,7 +296,7 @@ pub fn build(
     first_order: &chain::Chain,
     higher_order: Option<&chain::Chain>,
     coalitions: &shapley::Coalitions,
-    hazard: &incremental::Counts,
+    hazard: Hazard<'_>,
 ) -> crate::Result<Vec<Box<dyn AttributionModel>>> {
     let mut models = selected(config)?;
     // Each fit is logged with its duration: in a nightly job's log, the
@@ -306,7 +316,12 @@ pub fn build(
     }
     if is_selected(config, Incremental::NAME) {
         let memory = config.lookback.memory();
-        models.push(timed(Incremental::NAME, &mut || Ok(Box::new(Incremental::fit(hazard, memory))))?);
+        models.push(timed(Incremental::NAME, &mut || {
+            Ok(Box::new(match hazard {
+                Hazard::Counts(counts) => Incremental::fit(counts, memory),
+                Hazard::Fitted(fitted) => fitted.clone(),
+            }))
+        })?);
     }
     Ok(models)
 }

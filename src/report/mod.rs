@@ -147,10 +147,19 @@ impl Analysis {
     /// An unknown model name in `config.models`, and a Markov chain whose
     /// solve did not converge.
     pub fn fit(aggregates: &Aggregates, config: &Config) -> Result<Self> {
+        Self::fit_with(aggregates, config, models::Hazard::Counts(&aggregates.hazard))
+    }
+
+    /// Fits every selected model on `aggregates`, but `incremental` as
+    /// `hazard` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`Analysis::fit`].
+    pub fn fit_with(aggregates: &Aggregates, config: &Config, hazard: models::Hazard<'_>) -> Result<Self> {
         let first_order = aggregates.first_order.chain(1);
         let higher_order = (config.markov_order > 1).then(|| aggregates.higher_order.chain(config.markov_order));
-        let models =
-            models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, &aggregates.hazard)?;
+        let models = models::build(config, &first_order, higher_order.as_ref(), &aggregates.coalitions, hazard)?;
         Ok(Self { models, scores: StateScores::new(&first_order)?, chain_channels: first_order.channels() })
     }
 

@@ -11,7 +11,7 @@ use polars::prelude::{CsvReadOptions, DataFrame, IntoColumn, NamedFrom, SerReade
 use touchpath::config::Config;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{self, SourceFile};
-use touchpath::partitions::{self, Driver, Fitted, Job, KEY_COLUMN, ROW_COLUMN};
+use touchpath::partitions::{self, Driver, Fitted, Job, KEY_COLUMN, ROW_COLUMN, Shard};
 use touchpath::report::PathTotals;
 use touchpath::run::{self, Request};
 use touchpath::{FileFormat, Result};
@@ -69,13 +69,14 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
     } else {
         None
     };
-    let mut states = Vec::new();
+    let (mut states, mut patterns) = (Vec::new(), Vec::new());
     let mut bars = Vec::new();
     let mut paths: BTreeMap<(&'static str, String), (String, PathTotals)> = BTreeMap::new();
     // Partitions reported in reverse, as an engine may.
     for (index, part) in parts.iter().enumerate().rev() {
         let counted = partitions::count(&job, u32::try_from(index).unwrap(), count, end, part.clone())?;
         states.push(counted.state);
+        patterns.push(counted.patterns);
         bars.extend(counted.bars);
         for row in counted.paths {
             paths.entry((row.kind, row.key)).or_insert_with(|| (row.name, PathTotals::default())).1.add(row.totals);
@@ -83,7 +84,7 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
     }
     let spend = ingest::ingest_spend(&ingest::discover(&[spend.to_owned()])?, config)?;
     let mut driver = Driver::merge(job, &states, Some(spend))?;
-    let fit = driver.fit()?;
+    let fit = fit(&mut driver, &patterns)?;
     let fitted = Fitted::decode(&fit)?;
     let mut tallies = Vec::new();
     for part in parts {
@@ -96,6 +97,40 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
         if kind == "channel" { channel_paths.push(row) } else { stage_paths.push(row) }
     }
     driver.finish(&tallies, channel_paths, stage_paths, partitions::medians_of(&bars), request)
+}
+
+/// The driver's fit, `incremental`'s answered as an engine answers it:
+/// each partition's purchase patterns split into shards, each shard's parts
+/// added up in any order, each request answered shard by shard (the shards
+/// in reverse order), eight line-search steps asked for at a time where a
+/// single run asks for one.
+fn fit(driver: &mut Driver, patterns: &[Vec<u8>]) -> Result<Vec<u8>> {
+    if let Some(index) = driver.pattern_index()? {
+        let mut shards: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+        for part in patterns.iter().rev() {
+            for (shard, bytes) in partitions::pattern_shards(&index, part)? {
+                let merged = match shards.remove(&shard) {
+                    Some(held) => partitions::merge_shards(&bytes, &held)?,
+                    None => bytes,
+                };
+                shards.insert(shard, merged);
+            }
+        }
+        assert!(shards.len() > 1, "the patterns are spread over shards");
+        let shards: Vec<(u32, Shard)> = shards
+            .into_iter()
+            .rev()
+            .map(|(shard, bytes)| Ok((shard, Shard::decode(&bytes)?)))
+            .collect::<Result<_>>()?;
+        while let Some(request) = driver.fit_request(8)? {
+            let answers = shards
+                .iter()
+                .map(|(index, shard)| Ok((*index, shard.answer(&request)?)))
+                .collect::<Result<Vec<_>>>()?;
+            driver.fit_answer(&partitions::add_answers(&request, answers)?)?;
+        }
+    }
+    driver.fit()
 }
 
 #[test]
@@ -163,12 +198,14 @@ fn fitted(parts: &[DataFrame], spend: &Path, config: &Config, request: &Request)
     let job = Job::new(config.clone(), request);
     let end = parts.iter().map(|part| partitions::latest(&job, part.clone()).unwrap()).max().flatten();
     let count = u32::try_from(parts.len()).unwrap();
-    let states: Vec<Vec<u8>> = (0..count)
-        .map(|index| partitions::count(&job, index, count, end, parts[index as usize].clone()).unwrap().state)
+    let counted: Vec<partitions::Counted> = (0..count)
+        .map(|index| partitions::count(&job, index, count, end, parts[index as usize].clone()).unwrap())
         .collect();
+    let states: Vec<Vec<u8>> = counted.iter().map(|counted| counted.state.clone()).collect();
+    let patterns: Vec<Vec<u8>> = counted.into_iter().map(|counted| counted.patterns).collect();
     let spend = ingest::ingest_spend(&ingest::discover(&[spend.to_owned()]).unwrap(), config).unwrap();
     let mut driver = Driver::merge(job, &states, Some(spend)).unwrap();
-    Fitted::decode(&driver.fit().unwrap()).unwrap()
+    Fitted::decode(&fit(&mut driver, &patterns).unwrap()).unwrap()
 }
 
 #[test]
@@ -195,4 +232,40 @@ fn a_missing_partition_is_refused() {
     let twice = vec![states[0].clone(), states[0].clone()];
     let error = Driver::merge(job, &twice, None).err().unwrap().to_string();
     assert!(error.contains("bucket 0/3 is in two of the states"), "{error}");
+}
+
+#[test]
+fn the_incremental_fit_must_be_driven_to_its_end_by_whole_answers() {
+    let workspace = Workspace::new();
+    let data = workspace.path("data");
+    generate(&GenerateOptions { users: 300, seed: 5, dirty: false, format: FileFormat::Csv }, &data).unwrap();
+    let log = read_text(&data.join("events.csv"));
+    let request = Request::new(Vec::new(), workspace.path("out"));
+    let job = Job::new(Config::default(), &request);
+    let parts = partitions(&log, 2);
+    let end = parts.iter().map(|part| partitions::latest(&job, part.clone()).unwrap()).max().flatten();
+    let counted: Vec<partitions::Counted> =
+        (0..2).map(|index| partitions::count(&job, index, 2, end, parts[index as usize].clone()).unwrap()).collect();
+    let states: Vec<Vec<u8>> = counted.iter().map(|counted| counted.state.clone()).collect();
+    let mut driver = Driver::merge(job, &states, None).unwrap();
+
+    // Not started, or started and not answered: no fit to broadcast.
+    let error = driver.fit().err().unwrap().to_string();
+    assert!(error.contains("incremental's fit was not run to its end"), "{error}");
+    let index = driver.pattern_index().unwrap().unwrap();
+    let request = driver.fit_request(8).unwrap().unwrap();
+    let (shard, bytes) = partitions::pattern_shards(&index, &counted[0].patterns).unwrap().remove(0);
+    let answer = Shard::decode(&bytes).unwrap().answer(&request).unwrap();
+    // A shard answering twice is refused rather than counted twice.
+    let error =
+        partitions::add_answers(&request, vec![(shard, answer.clone()), (shard, answer.clone())]).err().unwrap();
+    assert!(error.to_string().contains("answered twice"), "{error}");
+    // An answer to another request is refused, and the request stands.
+    let other = partitions::add_answers(&request, vec![(shard, answer)]).unwrap();
+    driver.fit_answer(&other).unwrap();
+    let next = driver.fit_request(8).unwrap().unwrap();
+    assert!(driver.fit_answer(&other).is_err(), "the answer to the start does not answer the start's likelihood");
+    assert_eq!(driver.fit_request(8).unwrap().unwrap(), next);
+    let error = driver.fit().err().unwrap().to_string();
+    assert!(error.contains("incremental's fit was not run to its end"), "{error}");
 }

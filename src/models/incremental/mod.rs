@@ -8,8 +8,12 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-pub use self::features::{AGE_EDGES, Counts, Feature, PhaseTouch, RECENT, SESSION, active_features, kind_index};
-pub use self::solve::Fit;
+pub use self::features::{
+    AGE_EDGES, Counts, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
+};
+pub use self::solve::{
+    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, settle, shard_of, shard_patterns,
+};
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;
 use crate::time::MICROS_PER_DAY;
@@ -80,48 +84,57 @@ impl Incremental {
     /// `memory` microseconds.
     #[must_use]
     pub fn fit(counts: &Counts, memory: i64) -> Self {
-        let mut index: BTreeMap<Feature, usize> = BTreeMap::new();
-        for feature in counts.exposure.keys() {
-            let next = index.len();
-            index.entry(*feature).or_insert(next);
+        let features = features_of(counts);
+        let slots = slots(&features);
+        let coded: Vec<(solve::Coded, u64)> = counts
+            .purchases
+            .par_iter()
+            .map(|(pattern, &count)| (code_pattern(pattern.iter().copied(), &slots), count))
+            .collect();
+        let mut split: Vec<Vec<(solve::Coded, u64)>> = vec![Vec::new(); SHARDS];
+        for (pattern, count) in coded {
+            split[shard_of(&pattern)].push((pattern, count));
         }
+        let shards: Vec<Vec<solve::Pattern>> = split.into_par_iter().map(solve::shard_patterns).collect();
+        let mut solver = Self::solver(counts);
+        solve::solve(&mut solver, &shards);
+        Self::solved(&features, solver, memory)
+    }
+
+    /// The solver of the fit on `counts`, whose patterns are given to it by
+    /// whoever holds them, numbered as [`features_of`] numbers features.
+    #[must_use]
+    pub fn solver(counts: &Counts) -> Solver {
         #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
-        let exposure: Vec<f64> =
-            index.keys().map(|feature| counts.exposure[feature] as f64 / MICROS_PER_DAY as f64).collect();
-        // Patterns in the order of their features: slots are numbered in
-        // the features' order, so sorting by slots is sorting by features,
-        // and the fit's sums run in the same order on every run.
-        let slots: FastMap<Feature, usize> = index.iter().map(|(feature, &slot)| (*feature, slot)).collect();
-        let entries: Vec<(&features::Pattern, &u64)> = counts.purchases.iter().collect();
-        let mut purchases: Vec<(Vec<(usize, u32)>, u64)> = entries
-            .into_par_iter()
-            .map(|(pattern, &count)| {
-                let features =
-                    pattern.iter().filter_map(|(feature, times)| Some((*slots.get(feature)?, *times))).collect();
-                (features, count)
-            })
+        let exposure: Vec<f64> = counts.exposure.values().map(|&time| time as f64 / MICROS_PER_DAY as f64).collect();
+        let floors: Vec<usize> = counts
+            .exposure
+            .keys()
+            .enumerate()
+            .filter(|(_, feature)| matches!(feature, Feature::Baseline { .. }))
+            .map(|(slot, _)| slot)
             .collect();
-        purchases.par_sort_unstable();
-        #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
-        let patterns: Vec<solve::Pattern> = purchases
+        Solver::new(exposure, floors)
+    }
+
+    /// The model `solver` fitted, over `features` (see [`features_of`]).
+    #[must_use]
+    pub fn solved(features: &[Feature], solver: Solver, memory: i64) -> Self {
+        let (theta, fit) = solver.finish();
+        let terms: BTreeMap<Feature, f64> = features
             .iter()
-            .map(|(features, count)| solve::Pattern {
-                features: features.iter().map(|&(slot, times)| (slot, f64::from(times))).collect(),
-                purchases: *count as f64,
-            })
+            .zip(theta)
+            .filter(|(_, value)| *value > 0.0)
+            .map(|(feature, value)| (*feature, value))
             .collect();
-        // Freed only now, so that the patterns the solver walks again and
-        // again lie one after the other in memory.
-        drop(purchases);
-        let floors: Vec<usize> = index
-            .iter()
-            .filter(|(feature, _)| matches!(feature, Feature::Baseline { .. }))
-            .map(|(_, &slot)| slot)
-            .collect();
-        let (theta, fit) = solve::fit(&patterns, &exposure, &floors);
-        let terms: BTreeMap<Feature, f64> =
-            index.into_iter().map(|(feature, slot)| (feature, theta[slot])).filter(|(_, value)| *value > 0.0).collect();
         let fit = Fit { terms: terms.len(), ..fit };
+        Self::new(terms, memory, fit)
+    }
+
+    /// The model with fitted `terms` (those of [`Incremental::terms`]) and
+    /// its fit's report.
+    #[must_use]
+    pub fn from_terms(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
         Self::new(terms, memory, fit)
     }
 
@@ -319,6 +332,31 @@ impl Incremental {
             })
             .collect()
     }
+}
+
+/// The features the fit on `counts` numbers, in order: those with an
+/// exposure.
+#[must_use]
+pub fn features_of(counts: &Counts) -> Vec<Feature> {
+    counts.exposure.keys().copied().collect()
+}
+
+/// Each feature's number.
+#[must_use]
+pub fn slots(features: &[Feature]) -> FastMap<Feature, u32> {
+    features.iter().enumerate().map(|(slot, feature)| (*feature, u32::try_from(slot).unwrap_or(u32::MAX))).collect()
+}
+
+/// A pattern by the numbers of its features, sorted; features without a
+/// number (never exposed) left out.
+#[must_use]
+pub fn code_pattern<S: std::hash::BuildHasher>(
+    pattern: impl Iterator<Item = (Feature, u32)>,
+    slots: &std::collections::HashMap<Feature, u32, S>,
+) -> Coded {
+    let mut coded: Coded = pattern.filter_map(|(feature, times)| Some((*slots.get(&feature)?, times))).collect();
+    coded.sort_unstable();
+    coded
 }
 
 fn own_total(touches: &[PhaseTouch], own: &[f64], channel: u32) -> f64 {

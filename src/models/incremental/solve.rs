@@ -13,10 +13,18 @@
 //! 0 whose gradient points below 0 stay there, the others take the Newton
 //! step of the free block, halved until the likelihood rises (Bertsekas,
 //! "Projected Newton methods for optimization problems with simple
-//! constraints", 1982). Sums run in a fixed order, so the fit is the same
-//! bit for bit on every run.
+//! constraints", 1982).
+//!
+//! The patterns are split into [`SHARDS`] shards by a hash of the pattern,
+//! and every sum over patterns is a sum over each shard in its sorted order,
+//! then over the shards in their order. The [`Solver`] only ever sees those
+//! sums: it asks for them ([`Request`]) and is given them ([`Answer`]),
+//! whoever holds the shards, one process or an engine's executors. So the
+//! fit is the same, bit for bit, whatever the threads, buckets, partitions
+//! or machines, and the patterns never have to be in one place.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// One purchase pattern: `(feature index, count)` pairs and how many
 /// purchases had it.
@@ -28,8 +36,56 @@ pub struct Pattern {
     pub purchases: f64,
 }
 
+/// A pattern in the form it travels in: `(feature index, count)` pairs,
+/// sorted by index.
+pub type Coded = Vec<(u32, u32)>;
+
+/// How many shards the patterns are split into: a fixed number, so that
+/// the sums do not depend on the threads or the engine's partitions.
+pub const SHARDS: usize = 16;
+
+/// The shard a pattern belongs to: a hash of its features and counts
+/// (`SplitMix64`'s finaliser over each pair, in order), the same on every
+/// machine and in every version of the standard library.
+#[must_use]
+pub fn shard_of(pattern: &[(u32, u32)]) -> usize {
+    let mix = |mut value: u64| {
+        value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        value ^ (value >> 31)
+    };
+    let hash = pattern.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |hash, &(feature, count)| {
+        mix(hash ^ (u64::from(feature) << 32 | u64::from(count)))
+    });
+    #[expect(clippy::cast_possible_truncation, reason = "a remainder below SHARDS")]
+    let shard = (hash % SHARDS as u64) as usize;
+    shard
+}
+
+/// A shard's patterns, sorted, a pattern given more than once counted
+/// once with its purchases added, in the form the sums run over.
+#[must_use]
+pub fn shard_patterns(mut coded: Vec<(Coded, u64)>) -> Vec<Pattern> {
+    coded.sort_unstable();
+    coded.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
+    coded
+        .into_iter()
+        .map(|(features, count)| Pattern {
+            features: features.into_iter().map(|(slot, times)| (slot as usize, f64::from(times))).collect(),
+            purchases: count as f64,
+        })
+        .collect()
+}
+
 /// What the fit stopped on, as `summary.json` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fit {
     /// Newton steps taken.
     pub iterations: usize,
@@ -44,12 +100,11 @@ pub struct Fit {
     pub features: usize,
 }
 
-/// The Hessian is summed over this many parts of the patterns, in
-/// parallel: a fixed number, so that the sums do not depend on the threads.
-const PARTS: usize = 16;
-
 /// Steps at most; the fit stops earlier once the likelihood stops rising.
 const MAX_ITERATIONS: usize = 200;
+
+/// Halvings of a step at most before the line search gives up.
+const MAX_HALVINGS: usize = 40;
 
 /// A step is kept when the likelihood rose by at least this share of the
 /// rise the gradient predicts (Armijo's rule).
@@ -59,156 +114,555 @@ const ARMIJO: f64 = 1e-4;
 /// than this.
 const TOLERANCE: f64 = 1e-9;
 
-/// Fits `θ ≥ 0` to `patterns` and `exposure` (one entry per feature).
-/// `floors` are terms kept above 0 whatever the data (the baselines, so
-/// that every rate stays positive).
-#[must_use]
-pub fn fit(patterns: &[Pattern], exposure: &[f64], floors: &[usize]) -> (Vec<f64>, Fit) {
-    let count = exposure.len();
-    let usable: Vec<bool> = exposure.iter().map(|&time| time > 0.0).collect();
-    let mut theta = start(patterns, exposure, &usable);
-    let mut value = log_likelihood(patterns, exposure, &theta);
-    let mut report = Fit { iterations: 0, log_likelihood: value, residual: f64::INFINITY, terms: 0, features: count };
-    let free_terms = |theta: &[f64], gradient: &[f64]| -> Vec<usize> {
-        (0..count)
-            .filter(|&feature| {
-                usable[feature] && (theta[feature] > 0.0 || gradient[feature] > 0.0 || floors.contains(&feature))
-            })
-            .collect()
-    };
-    for iteration in 1..=MAX_ITERATIONS {
-        let gradient = gradient(patterns, exposure, &theta);
-        let free = free_terms(&theta, &gradient);
-        let Some(direction) = newton_direction(patterns, &theta, &gradient, &free) else {
-            break;
-        };
-        let (next, next_value) = line_search(patterns, exposure, &theta, value, &gradient, &free, &direction, floors);
-        let rise = next_value - value;
-        report = Fit { iterations: iteration, log_likelihood: next_value.max(value), ..report };
-        if rise <= 0.0 {
-            break;
-        }
-        theta = next;
-        value = next_value;
-        if rise < TOLERANCE * value.abs().max(1.0) {
-            break;
-        }
-    }
-    // The residual where the fit stopped.
-    let gradient = gradient(patterns, exposure, &theta);
-    report.residual = free_terms(&theta, &gradient)
-        .into_iter()
-        .map(|feature| (theta[feature] * gradient[feature]).abs())
-        .fold(0.0, f64::max);
-    (theta, report)
+/// Sums over the patterns the solver needs next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Per feature `Σ n x`, and `Σ n |x|`, `Σ n`: the start.
+    Start,
+    /// `Σ n log(θ · x)` at each of `thetas` (−∞ where a rate is not
+    /// positive) and, when `newton` is given, the derivatives of a Newton
+    /// step at the first of them, asked for ahead: the next step starts
+    /// there if the line search keeps it, which saves an engine a round
+    /// trip.
+    LogLikelihood {
+        /// Where.
+        thetas: Vec<Vec<f64>>,
+        /// For the derivatives at `thetas[0]`.
+        newton: Option<Newton>,
+    },
+    /// Per feature `Σ n x / (θ · x)` and, for a Newton step, the lower
+    /// triangle of `Σ n x xᵀ / (θ · x)²`, row by row: each shard's, which
+    /// [`settle`] turns into the step once they are added up.
+    Derivatives {
+        /// Where.
+        theta: Vec<f64>,
+        /// For a Newton step: what the step needs besides the sums.
+        newton: Option<Newton>,
+    },
 }
 
-/// A start inside the feasible set: each term's share of the purchases it
-/// is active at, over the time it is active, divided among the terms of
-/// an average purchase.
-fn start(patterns: &[Pattern], exposure: &[f64], usable: &[bool]) -> Vec<f64> {
-    let mut seen = vec![0.0; exposure.len()];
-    let (mut terms, mut purchases) = (0.0, 0.0);
-    for pattern in patterns {
-        for &(feature, count) in &pattern.features {
-            seen[feature] += pattern.purchases * count;
+/// What a Newton step needs besides the sums over patterns: the exposures
+/// and the terms kept above 0. The step is taken where the shards' sums are
+/// added up, so that only the step travels on, not the Hessian.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Newton {
+    exposure: Vec<f64>,
+    floors: Vec<usize>,
+}
+
+/// The sums a [`Request`] asks for, over some patterns. Adding the answers
+/// of the shards in shard order gives the sums the solver uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Answer {
+    /// For [`Request::Start`].
+    Start {
+        /// Per feature, `Σ n x`.
+        seen: Vec<f64>,
+        /// `Σ n |x|`.
+        terms: f64,
+        /// `Σ n`.
+        purchases: f64,
+    },
+    /// For [`Request::LogLikelihood`].
+    LogLikelihood {
+        /// At each point.
+        values: Vec<f64>,
+        /// The derivatives at the first point, when asked for.
+        first: Option<Box<Answer>>,
+    },
+    /// For [`Request::Derivatives`].
+    Derivatives {
+        /// Per feature.
+        gradient: Vec<f64>,
+        /// Lower triangle, row by row; empty when not asked for.
+        hessian: Vec<f64>,
+    },
+    /// For [`Request::Derivatives`] of a Newton step, once [`settle`]d.
+    Newton {
+        /// Per feature, the patterns' part of the gradient.
+        gradient: Vec<f64>,
+        /// The Newton step of the free terms, when it can be solved.
+        direction: Option<Vec<f64>>,
+    },
+}
+
+impl Answer {
+    /// The sums of `request` over `patterns` (one shard's, sorted), for
+    /// `features` features.
+    #[must_use]
+    pub fn of(patterns: &[Pattern], request: &Request, features: usize) -> Self {
+        match request {
+            Request::Start => {
+                let mut seen = vec![0.0; features];
+                let (mut terms, mut purchases) = (0.0, 0.0);
+                for pattern in patterns {
+                    for &(feature, count) in &pattern.features {
+                        seen[feature] += pattern.purchases * count;
+                    }
+                    #[expect(clippy::cast_precision_loss, reason = "a handful of terms")]
+                    let length = pattern.features.len() as f64;
+                    terms += pattern.purchases * length;
+                    purchases += pattern.purchases;
+                }
+                Self::Start { seen, terms, purchases }
+            }
+            Request::LogLikelihood { thetas, newton } => Self::LogLikelihood {
+                first: newton.as_ref().zip(thetas.first()).map(|(newton, theta)| {
+                    let request = Request::Derivatives { theta: theta.clone(), newton: Some(newton.clone()) };
+                    Box::new(Self::of(patterns, &request, features))
+                }),
+                values: thetas
+                    .iter()
+                    .map(|theta| {
+                        let mut value = 0.0;
+                        for pattern in patterns {
+                            let rate = rate(pattern, theta);
+                            if rate <= 0.0 {
+                                return f64::NEG_INFINITY;
+                            }
+                            value += pattern.purchases * rate.ln();
+                        }
+                        value
+                    })
+                    .collect(),
+            },
+            Request::Derivatives { theta, newton } => {
+                let wanted = &newton.is_some();
+                let mut gradient = vec![0.0; features];
+                let mut hessian = if *wanted { vec![0.0; features * (features + 1) / 2] } else { Vec::new() };
+                for pattern in patterns {
+                    let rate = rate(pattern, theta);
+                    let scale = pattern.purchases / rate;
+                    for &(feature, count) in &pattern.features {
+                        gradient[feature] += scale * count;
+                    }
+                    if *wanted {
+                        let weight = scale / rate;
+                        // Features are sorted: row ≥ column for each later pair.
+                        for (position, &(row, left)) in pattern.features.iter().enumerate() {
+                            let start = row * (row + 1) / 2;
+                            for &(column, right) in &pattern.features[..=position] {
+                                hessian[start + column] += weight * left * right;
+                            }
+                        }
+                    }
+                }
+                Self::Derivatives { gradient, hessian }
+            }
         }
-        #[expect(clippy::cast_precision_loss, reason = "a handful of terms")]
-        let length = pattern.features.len() as f64;
-        terms += pattern.purchases * length;
-        purchases += pattern.purchases;
     }
-    let spread = if purchases > 0.0 { terms / purchases } else { 1.0 };
-    seen.iter()
-        .zip(exposure)
-        .zip(usable)
-        .map(|((&seen, &time), &usable)| if usable { seen / time / spread } else { 0.0 })
-        .collect()
+
+    /// Adds the sums of the next shard.
+    fn add(&mut self, other: &Self) {
+        let add = |mine: &mut Vec<f64>, theirs: &[f64]| mine.iter_mut().zip(theirs).for_each(|(a, b)| *a += b);
+        match (self, other) {
+            (
+                Self::Start { seen, terms, purchases },
+                Self::Start { seen: their_seen, terms: their_terms, purchases: their_purchases },
+            ) => {
+                add(seen, their_seen);
+                *terms += their_terms;
+                *purchases += their_purchases;
+            }
+            (Self::LogLikelihood { values, first }, Self::LogLikelihood { values: theirs, first: their_first }) => {
+                add(values, theirs);
+                match (first, their_first) {
+                    (Some(mine), Some(theirs)) => mine.add(theirs),
+                    (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
+                    _ => {}
+                }
+            }
+            (Self::Derivatives { gradient, hessian }, Self::Derivatives { gradient: g, hessian: h }) => {
+                add(gradient, g);
+                add(hessian, h);
+            }
+            _ => {}
+        }
+    }
+
+    /// The sums over every shard: `parts` in shard order, a shard without
+    /// patterns left out.
+    ///
+    /// # Errors
+    ///
+    /// A message when the parts answer different requests.
+    pub fn total<'a>(parts: impl IntoIterator<Item = &'a Self>) -> Result<Option<Self>, String> {
+        let mut total: Option<Self> = None;
+        for part in parts {
+            match &mut total {
+                None => total = Some(part.clone()),
+                Some(sum) if std::mem::discriminant(sum) == std::mem::discriminant(part) => sum.add(part),
+                Some(_) => return Err("the shards answered different requests".to_owned()),
+            }
+        }
+        Ok(total)
+    }
 }
 
 fn rate(pattern: &Pattern, theta: &[f64]) -> f64 {
     pattern.features.iter().map(|&(feature, count)| theta[feature] * count).sum()
 }
 
-fn log_likelihood(patterns: &[Pattern], exposure: &[f64], theta: &[f64]) -> f64 {
-    let mut value = 0.0;
-    for pattern in patterns {
-        let rate = rate(pattern, theta);
-        if rate <= 0.0 {
-            return f64::NEG_INFINITY;
-        }
-        value += pattern.purchases * rate.ln();
+/// The answer to `request` from the shards' sums added up ([`Answer::total`];
+/// `None` when no shard holds a pattern): for a Newton step, the step
+/// itself, solved from the summed Hessian, which goes no further.
+#[must_use]
+pub fn settle(request: &Request, total: Option<Answer>) -> Option<Answer> {
+    if let (Request::LogLikelihood { thetas, newton: Some(newton) }, Some(Answer::LogLikelihood { values, first })) =
+        (request, &total)
+    {
+        let ahead = Request::Derivatives { theta: thetas.first()?.clone(), newton: Some(newton.clone()) };
+        let first = settle(&ahead, first.as_deref().cloned()).map(Box::new);
+        return Some(Answer::LogLikelihood { values: values.clone(), first });
     }
-    value - theta.iter().zip(exposure).map(|(theta, time)| theta * time).sum::<f64>()
+    let Request::Derivatives { theta, newton: Some(Newton { exposure, floors }) } = request else {
+        return total;
+    };
+    let count = theta.len();
+    let (gradient, hessian) = match total {
+        Some(Answer::Derivatives { gradient, hessian }) => (gradient, hessian),
+        None => (vec![0.0; count], vec![0.0; count * (count + 1) / 2]),
+        other => return other,
+    };
+    if gradient.len() != count || hessian.len() != count * (count + 1) / 2 || exposure.len() != count {
+        return Some(Answer::Derivatives { gradient, hessian });
+    }
+    let full = full_gradient(&gradient, exposure);
+    let free = free_terms(theta, &full, exposure, floors);
+    let direction = newton_direction(&hessian, &full, &free);
+    Some(Answer::Newton { gradient, direction })
 }
 
-fn gradient(patterns: &[Pattern], exposure: &[f64], theta: &[f64]) -> Vec<f64> {
-    let mut gradient: Vec<f64> = exposure.iter().map(|time| -time).collect();
-    for pattern in patterns {
-        let scale = pattern.purchases / rate(pattern, theta);
-        for &(feature, count) in &pattern.features {
-            gradient[feature] += scale * count;
+/// The gradient of `ℓ` from the patterns' part of it.
+fn full_gradient(patterns: &[f64], exposure: &[f64]) -> Vec<f64> {
+    patterns.iter().zip(exposure).map(|(value, time)| value - time).collect()
+}
+
+/// The terms free to move: active at some time, and above 0, pulled up or
+/// kept above 0.
+fn free_terms(theta: &[f64], gradient: &[f64], exposure: &[f64], floors: &[usize]) -> Vec<usize> {
+    (0..exposure.len())
+        .filter(|&feature| {
+            exposure[feature] > 0.0 && (theta[feature] > 0.0 || gradient[feature] > 0.0 || floors.contains(&feature))
+        })
+        .collect()
+}
+
+/// Where the solver is.
+#[derive(Clone, Debug)]
+enum Stage {
+    /// Waits for the start sums.
+    Start,
+    /// Waits for the likelihood at the start.
+    StartValue,
+    /// Waits for the derivatives at `theta`, to take step `iteration`.
+    Derivatives,
+    /// Searches along `direction`; `tried` steps have been refused.
+    Search { gradient: Vec<f64>, free: Vec<usize>, direction: Vec<f64>, tried: usize, asked: usize },
+    /// Waits for the gradient where the fit stopped.
+    Residual,
+    /// Done.
+    Done,
+}
+
+/// The fit of `θ ≥ 0`, one request at a time: ask [`Solver::request`] what
+/// sums it needs, give them to [`Solver::answer`], until it asks nothing;
+/// then [`Solver::finish`]. [`fit`] runs it over patterns in memory.
+#[derive(Clone, Debug)]
+pub struct Solver {
+    exposure: Vec<f64>,
+    floors: Vec<usize>,
+    usable: Vec<bool>,
+    theta: Vec<f64>,
+    value: f64,
+    iteration: usize,
+    report: Fit,
+    stage: Stage,
+}
+
+impl Solver {
+    /// A fit with `exposure` (one entry per feature); `floors` are terms
+    /// kept above 0 whatever the data (the baselines, so that every rate
+    /// stays positive).
+    #[must_use]
+    pub fn new(exposure: Vec<f64>, floors: Vec<usize>) -> Self {
+        let count = exposure.len();
+        let usable = exposure.iter().map(|&time| time > 0.0).collect();
+        Self {
+            exposure,
+            floors,
+            usable,
+            theta: vec![0.0; count],
+            value: f64::NEG_INFINITY,
+            iteration: 0,
+            report: Fit { iterations: 0, log_likelihood: 0.0, residual: f64::INFINITY, terms: 0, features: count },
+            stage: if count == 0 { Stage::Done } else { Stage::Start },
         }
     }
-    gradient
+
+    /// How many features the sums run over.
+    #[must_use]
+    pub fn features(&self) -> usize {
+        self.exposure.len()
+    }
+
+    /// Whether the fit is done.
+    #[must_use]
+    pub fn done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    /// The sums needed next, or `None` once the fit is done. In a line
+    /// search, up to `candidates` steps are asked for at once (at least
+    /// one), and with more than one the derivatives at the full step (where
+    /// the next Newton step starts when the search keeps it) are asked for
+    /// ahead: an engine that pays for each round trip asks for several, one
+    /// process for one; the fit is the same.
+    #[must_use]
+    pub fn request(&mut self, candidates: usize) -> Option<Request> {
+        match &mut self.stage {
+            Stage::Start => Some(Request::Start),
+            Stage::StartValue => Some(Request::LogLikelihood {
+                thetas: vec![self.theta.clone()],
+                newton: (candidates > 1).then(|| self.newton()),
+            }),
+            Stage::Derivatives => Some(Request::Derivatives { theta: self.theta.clone(), newton: Some(self.newton()) }),
+            Stage::Search { free, direction, tried, asked, .. } => {
+                let end = (*tried + candidates.max(1)).min(MAX_HALVINGS);
+                *asked = end - *tried;
+                let thetas =
+                    (*tried..end).map(|halvings| step(&self.theta, free, direction, &self.floors, halvings)).collect();
+                let ahead = *tried == 0 && candidates > 1;
+                let newton = ahead.then(|| Newton { exposure: self.exposure.clone(), floors: self.floors.clone() });
+                Some(Request::LogLikelihood { thetas, newton })
+            }
+            Stage::Residual => Some(Request::Derivatives { theta: self.theta.clone(), newton: None }),
+            Stage::Done => None,
+        }
+    }
+
+    /// Takes the sums of the last request, added over every shard (see
+    /// [`Answer::total`]; `None` when no shard holds a pattern).
+    ///
+    /// # Errors
+    ///
+    /// A message when the answer is not the one asked for; the solver is
+    /// then where it was.
+    pub fn answer(&mut self, answer: Option<Answer>) -> Result<(), String> {
+        let count = self.exposure.len();
+        let wrong = || "the answer does not match the fit's request".to_owned();
+        // No shard holds a pattern (no purchase at all): every sum is 0.
+        let answer = if answer.is_none() && matches!(self.stage, Stage::Derivatives) {
+            self.request(1).and_then(|request| settle(&request, None))
+        } else {
+            answer
+        };
+        let answer = answer.unwrap_or_else(|| match &self.stage {
+            Stage::Start => Answer::Start { seen: vec![0.0; count], terms: 0.0, purchases: 0.0 },
+            Stage::StartValue => Answer::LogLikelihood { values: vec![0.0], first: None },
+            Stage::Search { asked, .. } => Answer::LogLikelihood { values: vec![0.0; *asked], first: None },
+            Stage::Derivatives | Stage::Residual | Stage::Done => {
+                Answer::Derivatives { gradient: vec![0.0; count], hessian: Vec::new() }
+            }
+        });
+        match (std::mem::replace(&mut self.stage, Stage::Done), answer) {
+            (Stage::Start, Answer::Start { seen, terms, purchases }) if seen.len() == count => {
+                // A start inside the feasible set: each term's share of the
+                // purchases it is active at, over the time it is active,
+                // divided among the terms of an average purchase.
+                let spread = if purchases > 0.0 { terms / purchases } else { 1.0 };
+                self.theta = seen
+                    .iter()
+                    .zip(&self.exposure)
+                    .zip(&self.usable)
+                    .map(|((&seen, &time), &usable)| if usable { seen / time / spread } else { 0.0 })
+                    .collect();
+                self.stage = Stage::StartValue;
+            }
+            (Stage::StartValue, Answer::LogLikelihood { values, first }) if values.len() == 1 => {
+                self.value = values[0] - self.exposed(&self.theta);
+                self.report.log_likelihood = self.value;
+                self.next_step();
+                self.take_ahead(first)?;
+            }
+            (Stage::Derivatives, Answer::Newton { gradient, direction })
+                if gradient.len() == count
+                    && direction
+                        .as_ref()
+                        .is_none_or(|direction| direction.len() == self.free(&self.gradient(&gradient)).len()) =>
+            {
+                let gradient = self.gradient(&gradient);
+                let free = self.free(&gradient);
+                self.stage = match direction {
+                    Some(direction) => Stage::Search { gradient, free, direction, tried: 0, asked: 0 },
+                    None => Stage::Residual,
+                };
+            }
+            (Stage::Search { gradient, free, direction, tried, asked }, Answer::LogLikelihood { values, first })
+                if values.len() == asked =>
+            {
+                let mut found = None;
+                for (offset, value) in values.into_iter().enumerate() {
+                    let next = step(&self.theta, &free, &direction, &self.floors, tried + offset);
+                    let predicted: f64 =
+                        free.iter().map(|&feature| gradient[feature] * (next[feature] - self.theta[feature])).sum();
+                    let next_value = value - self.exposed(&next);
+                    if next_value.is_finite() && next_value >= self.value + ARMIJO * predicted {
+                        found = Some((offset, next, next_value));
+                        break;
+                    }
+                }
+                if found.is_some() || tried + asked >= MAX_HALVINGS {
+                    let full_step = found.as_ref().is_some_and(|(offset, _, _)| tried + offset == 0);
+                    if self.stepped(found.map(|(_, next, value)| (next, value))) && full_step {
+                        // The derivatives asked for ahead are where θ now is.
+                        self.take_ahead(first)?;
+                    }
+                } else {
+                    self.stage = Stage::Search { gradient, free, direction, tried: tried + asked, asked: 0 };
+                }
+            }
+            (Stage::Residual, Answer::Derivatives { gradient, .. }) if gradient.len() == count => {
+                let gradient = self.gradient(&gradient);
+                self.report.residual = self
+                    .free(&gradient)
+                    .into_iter()
+                    .map(|feature| (self.theta[feature] * gradient[feature]).abs())
+                    .fold(0.0, f64::max);
+                self.stage = Stage::Done;
+            }
+            (stage, _) => {
+                self.stage = stage;
+                return Err(wrong());
+            }
+        }
+        Ok(())
+    }
+
+    /// The fitted terms and how the fit ended.
+    #[must_use]
+    pub fn finish(self) -> (Vec<f64>, Fit) {
+        (self.theta, self.report)
+    }
+
+    /// After a line search: the step found (the point and its likelihood),
+    /// or none. Whether θ moved there.
+    fn stepped(&mut self, found: Option<(Vec<f64>, f64)>) -> bool {
+        let (next, next_value) = found.unwrap_or_else(|| (self.theta.clone(), self.value));
+        let rise = next_value - self.value;
+        self.report.iterations = self.iteration;
+        self.report.log_likelihood = next_value.max(self.value);
+        if rise <= 0.0 {
+            self.stage = Stage::Residual;
+            return false;
+        }
+        self.theta = next;
+        self.value = next_value;
+        if rise < TOLERANCE * self.value.abs().max(1.0) {
+            self.stage = Stage::Residual;
+        } else {
+            self.next_step();
+        }
+        true
+    }
+
+    /// Takes the derivatives at θ asked for ahead, if any, as the answer to
+    /// the request they spare: the next Newton step's, or the residual's.
+    fn take_ahead(&mut self, first: Option<Box<Answer>>) -> Result<(), String> {
+        let Some(Answer::Newton { gradient, direction }) = first.map(|answer| *answer) else { return Ok(()) };
+        match self.stage {
+            Stage::Derivatives => self.answer(Some(Answer::Newton { gradient, direction })),
+            Stage::Residual => self.answer(Some(Answer::Derivatives { gradient, hessian: Vec::new() })),
+            _ => Ok(()),
+        }
+    }
+
+    fn newton(&self) -> Newton {
+        Newton { exposure: self.exposure.clone(), floors: self.floors.clone() }
+    }
+
+    fn next_step(&mut self) {
+        if self.iteration < MAX_ITERATIONS {
+            self.iteration += 1;
+            self.stage = Stage::Derivatives;
+        } else {
+            self.stage = Stage::Residual;
+        }
+    }
+
+    /// `Σ θ_f E_f`.
+    fn exposed(&self, theta: &[f64]) -> f64 {
+        theta.iter().zip(&self.exposure).map(|(theta, time)| theta * time).sum()
+    }
+
+    /// The gradient of `ℓ` from the patterns' part of it.
+    fn gradient(&self, patterns: &[f64]) -> Vec<f64> {
+        full_gradient(patterns, &self.exposure)
+    }
+
+    /// The terms free to move.
+    fn free(&self, gradient: &[f64]) -> Vec<usize> {
+        free_terms(&self.theta, gradient, &self.exposure, &self.floors)
+    }
+}
+
+/// The point `halvings` halvings of the Newton step from `theta`,
+/// projected on the feasible set.
+fn step(theta: &[f64], free: &[usize], direction: &[f64], floors: &[usize], halvings: usize) -> Vec<f64> {
+    let size = 0.5_f64.powi(i32::try_from(halvings).unwrap_or(i32::MAX));
+    let mut next = theta.to_vec();
+    for (&feature, &delta) in free.iter().zip(direction) {
+        let lowest = if floors.contains(&feature) { theta[feature] * 1e-3 } else { 0.0 };
+        next[feature] = (theta[feature] + size * delta).max(lowest);
+    }
+    next
+}
+
+/// Answers `solver`'s requests from the patterns of `shards` (each sorted),
+/// the shards summed in parallel, one line-search step at a time, until it
+/// is done.
+pub fn solve(solver: &mut Solver, shards: &[Vec<Pattern>]) {
+    let features = solver.features();
+    while let Some(request) = solver.request(1) {
+        let parts: Vec<Answer> = shards
+            .par_iter()
+            .filter(|shard| !shard.is_empty())
+            .map(|shard| Answer::of(shard, &request, features))
+            .collect();
+        // The parts answer one request: they always add up.
+        let Ok(total) = Answer::total(&parts) else { break };
+        if solver.answer(settle(&request, total)).is_err() {
+            break;
+        }
+    }
 }
 
 /// Solves `H_FF d = g_F` for the free block, with `H = Σ n x xᵀ / λ²` the
-/// negated Hessian (positive semi-definite); a small ridge keeps terms
-/// that always move together solvable.
-fn newton_direction(patterns: &[Pattern], theta: &[f64], gradient: &[f64], free: &[usize]) -> Option<Vec<f64>> {
+/// negated Hessian (positive semi-definite; `hessian` its lower triangle
+/// over every feature); a small ridge keeps terms that always move
+/// together solvable.
+fn newton_direction(hessian: &[f64], gradient: &[f64], free: &[usize]) -> Option<Vec<f64>> {
     let size = free.len();
     if size == 0 {
         return None;
     }
-    let mut slot = vec![usize::MAX; theta.len()];
-    for (position, &feature) in free.iter().enumerate() {
-        slot[feature] = position;
-    }
-    // Summed over a fixed number of contiguous parts, in parallel, then
-    // part after part: the same sums in the same order whatever the threads.
-    let part = patterns.len().div_ceil(PARTS).max(1);
-    let parts: Vec<Vec<f64>> = patterns
-        .par_chunks(part)
-        .map(|chunk| {
-            let mut hessian = vec![0.0; size * size];
-            let mut entries: Vec<(usize, f64)> = Vec::new();
-            for pattern in chunk {
-                let rate = rate(pattern, theta);
-                let weight = pattern.purchases / (rate * rate);
-                entries.clear();
-                entries.extend(
-                    pattern
-                        .features
-                        .iter()
-                        .filter(|(feature, _)| slot[*feature] != usize::MAX)
-                        .map(|&(f, c)| (slot[f], c)),
-                );
-                // The lower triangle only: all the solver reads.
-                for (position, &(row, left)) in entries.iter().enumerate() {
-                    for &(column, right) in &entries[position..] {
-                        let (lower, upper) = if row >= column { (row, column) } else { (column, row) };
-                        hessian[lower * size + upper] += weight * left * right;
-                    }
-                }
-            }
-            hessian
-        })
-        .collect();
-    let mut hessian = vec![0.0; size * size];
-    for part in parts {
-        hessian.iter_mut().zip(part).for_each(|(sum, value)| *sum += value);
+    let mut block = vec![0.0; size * size];
+    for (row, &feature) in free.iter().enumerate() {
+        let start = feature * (feature + 1) / 2;
+        for (column, &other) in free[..=row].iter().enumerate() {
+            block[row * size + column] = hessian[start + other];
+        }
     }
     // The ridge is relative to the largest curvature, so that it means the
     // same whatever the unit of time of the exposures.
-    let largest = (0..size).map(|position| hessian[position * size + position]).fold(0.0, f64::max);
+    let largest = (0..size).map(|position| block[position * size + position]).fold(0.0, f64::max);
     let ridge = (largest * 1e-12).max(f64::MIN_POSITIVE);
     for position in 0..size {
-        let diagonal = hessian[position * size + position];
-        hessian[position * size + position] = diagonal * (1.0 + 1e-9) + ridge;
+        let diagonal = block[position * size + position];
+        block[position * size + position] = diagonal * (1.0 + 1e-9) + ridge;
     }
     let right: Vec<f64> = free.iter().map(|&feature| gradient[feature]).collect();
-    cholesky_solve(&mut hessian, size, right)
+    cholesky_solve(&mut block, size, right)
 }
 
 /// Solves `A x = b` for a symmetric positive definite `A` given by its
@@ -249,44 +703,30 @@ fn cholesky_solve(matrix: &mut [f64], size: usize, mut right: Vec<f64>) -> Optio
     Some(right)
 }
 
-/// Halves the step until the projected point raises the likelihood enough.
-#[expect(clippy::too_many_arguments, reason = "one step of the solver's state")]
-fn line_search(
-    patterns: &[Pattern],
-    exposure: &[f64],
-    theta: &[f64],
-    value: f64,
-    gradient: &[f64],
-    free: &[usize],
-    direction: &[f64],
-    floors: &[usize],
-) -> (Vec<f64>, f64) {
-    let mut step = 1.0;
-    for _ in 0..40 {
-        let mut next = theta.to_vec();
-        for (&feature, &delta) in free.iter().zip(direction) {
-            let lowest = if floors.contains(&feature) { theta[feature] * 1e-3 } else { 0.0 };
-            next[feature] = (theta[feature] + step * delta).max(lowest);
-        }
-        let predicted: f64 = free.iter().map(|&feature| gradient[feature] * (next[feature] - theta[feature])).sum();
-        let next_value = log_likelihood(patterns, exposure, &next);
-        if next_value.is_finite() && next_value >= value + ARMIJO * predicted {
-            return (next, next_value);
-        }
-        step /= 2.0;
-    }
-    (theta.to_vec(), value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Fits `θ ≥ 0` to the patterns of `shards` and `exposure`.
+    fn fit(shards: &[Vec<Pattern>], exposure: &[f64], floors: &[usize]) -> (Vec<f64>, Fit) {
+        let mut solver = Solver::new(exposure.to_vec(), floors.to_vec());
+        solve(&mut solver, shards);
+        solver.finish()
+    }
+
+    /// The patterns as one process holds them: split into shards, sorted.
+    fn shards(patterns: &[(&[(u32, u32)], u64)]) -> Vec<Vec<Pattern>> {
+        let mut split: Vec<Vec<(Coded, u64)>> = vec![Vec::new(); SHARDS];
+        for &(features, count) in patterns {
+            split[shard_of(features)].push((features.to_vec(), count));
+        }
+        split.into_iter().map(shard_patterns).collect()
+    }
+
     #[test]
     fn one_rate_is_purchases_over_time() {
         // 12 purchases in 400 days of exposure: the rate is 0.03 a day.
-        let patterns = [Pattern { features: vec![(0, 1.0)], purchases: 12.0 }];
-        let (theta, fit) = fit(&patterns, &[400.0], &[0]);
+        let (theta, fit) = fit(&shards(&[(&[(0, 1)], 12)]), &[400.0], &[0]);
         assert!((theta[0] - 0.03).abs() < 1e-9, "{theta:?} {fit:?}");
     }
 
@@ -296,11 +736,7 @@ mod tests {
         // 10 purchases with only b, 30 with b + t:
         // ∂ℓ/∂b = 10/b + 30/(b+t) − 1000 = 0, ∂ℓ/∂t = 30/(b+t) − 100 = 0
         // ⇒ b + t = 0.3, 10/b = 1000 − 100 ⇒ b = 1/90, t = 0.3 − 1/90.
-        let patterns = [
-            Pattern { features: vec![(0, 1.0)], purchases: 10.0 },
-            Pattern { features: vec![(0, 1.0), (1, 1.0)], purchases: 30.0 },
-        ];
-        let (theta, _) = fit(&patterns, &[1000.0, 100.0], &[0]);
+        let (theta, _) = fit(&shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 30)]), &[1000.0, 100.0], &[0]);
         assert!((theta[0] - 1.0 / 90.0).abs() < 1e-8, "{theta:?}");
         assert!((theta[1] - (0.3 - 1.0 / 90.0)).abs() < 1e-8, "{theta:?}");
     }
@@ -310,19 +746,75 @@ mod tests {
         // The touch's purchases are rarer than the baseline's: its best
         // non-negative effect is 0, and the baseline is all purchases over
         // all time.
-        let patterns = [
-            Pattern { features: vec![(0, 1.0)], purchases: 50.0 },
-            Pattern { features: vec![(0, 1.0), (1, 1.0)], purchases: 1.0 },
-        ];
-        let (theta, _) = fit(&patterns, &[1000.0, 100.0], &[0]);
+        let (theta, _) = fit(&shards(&[(&[(0, 1)], 50), (&[(0, 1), (1, 1)], 1)]), &[1000.0, 100.0], &[0]);
         assert!(theta[1] <= 0.0, "{theta:?}");
         assert!((theta[0] - 51.0 / 1000.0).abs() < 1e-9, "{theta:?}");
     }
 
     #[test]
     fn a_term_never_active_stays_at_zero() {
-        let patterns = [Pattern { features: vec![(0, 1.0)], purchases: 5.0 }];
-        let (theta, _) = fit(&patterns, &[100.0, 0.0], &[0]);
+        let (theta, _) = fit(&shards(&[(&[(0, 1)], 5)]), &[100.0, 0.0], &[0]);
         assert!(theta[1] <= 0.0, "{theta:?}");
+    }
+
+    #[test]
+    fn no_purchase_leaves_every_term_at_zero() {
+        let (theta, fit) = fit(&shards(&[]), &[100.0, 10.0], &[0]);
+        assert_eq!(theta, [0.0, 0.0]);
+        assert!(fit.residual.is_finite(), "{fit:?}");
+    }
+
+    #[test]
+    fn the_hessian_is_the_sum_of_outer_products() {
+        // One pattern 2·f0 + f2 seen 3 times, θ = (1, 5, 0.5): λ = 2.5,
+        // weight 3 / 2.5² = 0.48; lower triangle of x xᵀ with x = (2, 0, 1).
+        let patterns = shard_patterns(vec![(vec![(0, 2), (2, 1)], 3)]);
+        let newton = Newton { exposure: vec![1.0; 3], floors: Vec::new() };
+        let request = Request::Derivatives { theta: vec![1.0, 5.0, 0.5], newton: Some(newton) };
+        let Answer::Derivatives { gradient, hessian } = Answer::of(&patterns, &request, 3) else { unreachable!() };
+        assert_eq!(gradient, [3.0 / 2.5 * 2.0, 0.0, 3.0 / 2.5]);
+        let weight = 3.0 / 2.5 / 2.5;
+        assert_eq!(hessian, [weight * 4.0, 0.0, 0.0, weight * 2.0, 0.0, weight]);
+    }
+
+    #[test]
+    fn shards_summed_elsewhere_or_in_batches_give_the_same_fit_bit_for_bit() {
+        // The fit one process makes, against a solver fed by hand: each
+        // shard answered on its own (as an executor would), the parts added
+        // in shard order, eight line-search steps asked at a time.
+        let patterns: Vec<(Vec<(u32, u32)>, u64)> = (0..200_u32)
+            .map(|index| {
+                let mut features = vec![(0, 1)];
+                features.extend(
+                    (1..6).filter(|feature| (index >> feature) & 1 == 1).map(|feature| (feature, 1 + index % 3)),
+                );
+                (features, u64::from(1 + index % 7))
+            })
+            .collect();
+        let borrowed: Vec<(&[(u32, u32)], u64)> = patterns.iter().map(|(features, n)| (&features[..], *n)).collect();
+        let held = shards(&borrowed);
+        let exposure = [900.0, 40.0, 35.0, 30.0, 20.0, 12.0];
+        let (theta, report) = fit(&held, &exposure, &[0]);
+        assert!(report.iterations > 2 && report.residual < 1e-3, "{report:?}");
+
+        let mut solver = Solver::new(exposure.to_vec(), vec![0]);
+        while let Some(request) = solver.request(8) {
+            let parts: Vec<Answer> = held.iter().rev().map(|shard| Answer::of(shard, &request, 6)).rev().collect();
+            solver.answer(settle(&request, Answer::total(&parts).unwrap())).unwrap();
+        }
+        let (by_hand, by_hand_report) = solver.finish();
+        assert_eq!(
+            theta.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            by_hand.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(report, by_hand_report);
+    }
+
+    #[test]
+    fn a_wrong_answer_is_refused_and_the_solver_waits_for_the_right_one() {
+        let mut solver = Solver::new(vec![10.0], vec![0]);
+        assert_eq!(solver.request(1), Some(Request::Start));
+        assert!(solver.answer(Some(Answer::LogLikelihood { values: vec![1.0], first: None })).is_err());
+        assert_eq!(solver.request(1), Some(Request::Start));
     }
 }
