@@ -419,22 +419,9 @@ pub fn pattern_shards(index: &[u8], patterns: &[u8]) -> Result<Vec<(u32, Vec<u8>
         .filter(|(_, shard)| !shard.is_empty())
         .map(|(shard, patterns)| {
             let shard = u32::try_from(shard).unwrap_or(u32::MAX);
-            Ok((shard, encode(&merged_patterns(patterns), "a shard of purchase patterns")?))
+            Ok((shard, encode(&incremental::merge_coded(patterns), "a shard of purchase patterns")?))
         })
         .collect()
-}
-
-/// Patterns sorted, each once with its purchases added.
-fn merged_patterns(mut patterns: Vec<(Coded, u64)>) -> Vec<(Coded, u64)> {
-    patterns.sort_unstable();
-    patterns.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            kept.1 += later.1;
-        }
-        same
-    });
-    patterns
 }
 
 /// Adds two encoded parts of one shard of purchase patterns.
@@ -445,7 +432,7 @@ fn merged_patterns(mut patterns: Vec<(Coded, u64)>) -> Vec<(Coded, u64)> {
 pub fn merge_shards(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
     let mut patterns: Vec<(Coded, u64)> = decode(left, "a shard of purchase patterns")?;
     patterns.extend(decode::<Vec<(Coded, u64)>>(right, "a shard of purchase patterns")?);
-    encode(&merged_patterns(patterns), "a shard of purchase patterns")
+    encode(&incremental::merge_coded(patterns), "a shard of purchase patterns")
 }
 
 /// Adds the shards' answers to `request` (of [`Driver::fit_request`]),

@@ -12,7 +12,7 @@ pub use self::features::{
     AGE_EDGES, Counts, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, settle, shard_of, shard_patterns,
+    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, merge_coded, settle, shard_of, shard_patterns,
 };
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;

@@ -62,10 +62,10 @@ pub fn shard_of(pattern: &[(u32, u32)]) -> usize {
     shard
 }
 
-/// A shard's patterns, sorted, a pattern given more than once counted
-/// once with its purchases added, in the form the sums run over.
+/// Patterns sorted, a pattern given more than once counted once with its
+/// purchases added.
 #[must_use]
-pub fn shard_patterns(mut coded: Vec<(Coded, u64)>) -> Vec<Pattern> {
+pub fn merge_coded(mut coded: Vec<(Coded, u64)>) -> Vec<(Coded, u64)> {
     coded.sort_unstable();
     coded.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
@@ -74,8 +74,15 @@ pub fn shard_patterns(mut coded: Vec<(Coded, u64)>) -> Vec<Pattern> {
         }
         same
     });
-    #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
     coded
+}
+
+/// A shard's patterns, merged ([`merge_coded`]), in the form the sums run
+/// over.
+#[must_use]
+pub fn shard_patterns(coded: Vec<(Coded, u64)>) -> Vec<Pattern> {
+    #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
+    merge_coded(coded)
         .into_iter()
         .map(|(features, count)| Pattern {
             features: features.into_iter().map(|(slot, times)| (slot as usize, f64::from(times))).collect(),
