@@ -374,7 +374,7 @@ enum Stage {
 
 /// The fit of `θ ≥ 0`, one request at a time: ask [`Solver::request`] what
 /// sums it needs, give them to [`Solver::answer`], until it asks nothing;
-/// then [`Solver::finish`]. [`fit`] runs it over patterns in memory.
+/// then [`Solver::finish`]. `solve` runs it over patterns in memory.
 #[derive(Clone, Debug)]
 pub struct Solver {
     exposure: Vec<f64>,
