@@ -465,6 +465,8 @@ pub fn add_answers(request: &[u8], mut answers: Vec<(u32, Vec<u8>)>) -> Result<V
 /// answer the driver's solver.
 pub struct Shard {
     patterns: Vec<incremental::ShardPattern>,
+    /// The rate terms its patterns need: one more than the largest number.
+    terms: usize,
 }
 
 impl Shard {
@@ -474,7 +476,9 @@ impl Shard {
     ///
     /// Bytes that do not decode.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        Ok(Self { patterns: incremental::shard_patterns(decode(bytes, "a shard of purchase patterns")?) })
+        let patterns = incremental::shard_patterns(decode(bytes, "a shard of purchase patterns")?);
+        let terms = patterns.iter().flat_map(|pattern| &pattern.features).map(|&(slot, _)| slot + 1).max().unwrap_or(0);
+        Ok(Self { patterns, terms })
     }
 
     /// The shard's sums for a request of [`Driver::fit_request`].
@@ -484,7 +488,16 @@ impl Shard {
     /// A request that does not decode.
     pub fn answer(&self, request: &[u8]) -> Result<Vec<u8>> {
         let (features, request): (u32, incremental::Request) = decode(request, "the fit's request")?;
-        encode(&Answer::of(&self.patterns, &request, features as usize), "the shard's answer")
+        let features = features as usize;
+        let points = match &request {
+            incremental::Request::Start => Vec::new(),
+            incremental::Request::LogLikelihood { thetas, .. } => thetas.iter().map(Vec::len).collect(),
+            incremental::Request::Derivatives { theta, .. } => vec![theta.len()],
+        };
+        if self.terms > features || points.iter().any(|&length| length != features) {
+            return Err(Error::Internal("a request of the fit does not match the shard's rate terms".to_owned()));
+        }
+        encode(&Answer::of(&self.patterns, &request, features), "the shard's answer")
     }
 }
 

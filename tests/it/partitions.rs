@@ -11,6 +11,7 @@ use polars::prelude::{CsvReadOptions, DataFrame, IntoColumn, NamedFrom, SerReade
 use touchpath::config::Config;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{self, SourceFile};
+use touchpath::models::incremental::Request as FitRequest;
 use touchpath::partitions::{self, Driver, Fitted, Job, KEY_COLUMN, ROW_COLUMN, Shard};
 use touchpath::report::PathTotals;
 use touchpath::run::{self, Request};
@@ -256,6 +257,12 @@ fn the_incremental_fit_must_be_driven_to_its_end_by_whole_answers() {
     let request = driver.fit_request(8).unwrap().unwrap();
     let (shard, bytes) = partitions::pattern_shards(&index, &counted[0].patterns).unwrap().remove(0);
     let answer = Shard::decode(&bytes).unwrap().answer(&request).unwrap();
+    // A request of another size of rate terms is refused, not a panic.
+    let (terms, _): (u32, FitRequest) = postcard::from_bytes(&request).unwrap();
+    let shorter =
+        postcard::to_stdvec(&(terms, FitRequest::LogLikelihood { thetas: vec![vec![1.0]], newton: None })).unwrap();
+    let error = Shard::decode(&bytes).unwrap().answer(&shorter).err().unwrap().to_string();
+    assert!(error.contains("does not match the shard's rate terms"), "{error}");
     // A shard answering twice is refused rather than counted twice.
     let error =
         partitions::add_answers(&request, vec![(shard, answer.clone()), (shard, answer.clone())]).err().unwrap();
