@@ -405,15 +405,11 @@ pub fn pattern_shards(index: &[u8], patterns: &[u8]) -> Result<Vec<(u32, Vec<u8>
         .collect::<Result<_>>()?;
     let code = |local: u32| global.get(local as usize).copied().unwrap_or(u32::MAX);
     let slots = incremental::slots(&index.features);
-    let mut shards: Vec<Vec<(Coded, u64)>> = vec![Vec::new(); SHARDS];
-    for (pattern, count) in patterns.purchases {
-        let coded = incremental::code_pattern(
-            pattern.into_iter().map(|(feature, times)| (feature.renumber(code), times)),
-            &slots,
-        );
-        shards[incremental::shard_of(&coded)].push((coded, count));
-    }
-    shards
+    let coded = patterns.purchases.into_iter().map(|(pattern, count)| {
+        let renumbered = pattern.into_iter().map(|(feature, times)| (feature.renumber(code), times));
+        (incremental::code_pattern(renumbered, &slots), count)
+    });
+    incremental::split_shards(coded)
         .into_iter()
         .enumerate()
         .filter(|(_, shard)| !shard.is_empty())
@@ -578,7 +574,7 @@ impl Fitted {
         let job = Job::decode(&fit.job)?;
         let memory = job.config.lookback.memory();
         let fitted =
-            fit.incremental.map(|(terms, report)| Incremental::from_terms(terms.into_iter().collect(), memory, report));
+            fit.incremental.map(|(terms, report)| Incremental::new(terms.into_iter().collect(), memory, report));
         let hazard = fitted.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
         let analysis = Analysis::fit_with(&aggregates, &job.config, hazard)?;
         Ok(Self { channels: dictionary(fit.channels), campaigns: dictionary(fit.campaigns), job, analysis })

@@ -76,8 +76,8 @@ _log = logging.getLogger("touchpath.spark")
 _FITTED: dict = {}
 
 # Shards of purchase patterns kept by each Python worker while `incremental`
-# is fitted, by (run, shard, hash of the shard), so that each request does
-# not decode them again.
+# is fitted, by (fit, shard), so that each request does not decode them
+# again.
 _SHARDS: dict = {}
 
 # Line-search steps asked for at once in `incremental`'s fit: each request
@@ -390,7 +390,10 @@ def _fit_incremental(driver: Any, counted: Any) -> int:
         .reduceByKey(_merge_shards, _native.SHARDS, partitionFunc=lambda shard: shard)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    token = hashlib.blake2b(index, digest_size=16).digest()
+    # Names this fit's shards in the workers' caches: a shard's bytes do not
+    # change within a fit (retried tasks give the same), so they are
+    # decoded once per worker, not hashed again at each request.
+    token = os.urandom(16)
     received, rounds = 0, 0
     try:
         while True:
@@ -429,7 +432,7 @@ def _answer(token: bytes, request: bytes):
         from touchpath import _touchpath as native
 
         shard, patterns = item
-        key = (token, shard, hashlib.blake2b(patterns, digest_size=16).digest())
+        key = (token, shard)
         if key not in _SHARDS:
             for stale in [other for other in _SHARDS if other[0] != token]:
                 del _SHARDS[stale]

@@ -12,7 +12,8 @@ pub use self::features::{
     AGE_EDGES, Counts, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, merge_coded, settle, shard_of, shard_patterns,
+    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, merge_coded, settle, shard_patterns,
+    split_shards,
 };
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;
@@ -91,11 +92,8 @@ impl Incremental {
             .par_iter()
             .map(|(pattern, &count)| (code_pattern(pattern.iter().copied(), &slots), count))
             .collect();
-        let mut split: Vec<Vec<(solve::Coded, u64)>> = vec![Vec::new(); SHARDS];
-        for (pattern, count) in coded {
-            split[shard_of(&pattern)].push((pattern, count));
-        }
-        let shards: Vec<Vec<solve::Pattern>> = split.into_par_iter().map(solve::shard_patterns).collect();
+        let shards: Vec<Vec<solve::Pattern>> =
+            solve::split_shards(coded).into_par_iter().map(solve::shard_patterns).collect();
         let mut solver = Self::solver(counts);
         solve::solve(&mut solver, &shards);
         Self::solved(&features, solver, memory)
@@ -131,14 +129,10 @@ impl Incremental {
         Self::new(terms, memory, fit)
     }
 
-    /// The model with fitted `terms` (those of [`Incremental::terms`]) and
-    /// its fit's report.
+    /// The model with fitted `terms` (those of [`Incremental::terms`]),
+    /// touches that matter for `memory` microseconds, and its fit's report.
     #[must_use]
-    pub fn from_terms(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
-        Self::new(terms, memory, fit)
-    }
-
-    fn new(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
+    pub fn new(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
         let lookup = terms.iter().map(|(feature, value)| (*feature, *value)).collect();
         Self { terms, lookup, memory, fit }
     }

@@ -62,6 +62,17 @@ pub fn shard_of(pattern: &[(u32, u32)]) -> usize {
     shard
 }
 
+/// Patterns by the shard each belongs to ([`shard_of`]): one list per
+/// shard, in shard order.
+#[must_use]
+pub fn split_shards(patterns: impl IntoIterator<Item = (Coded, u64)>) -> Vec<Vec<(Coded, u64)>> {
+    let mut shards = vec![Vec::new(); SHARDS];
+    for (pattern, count) in patterns {
+        shards[shard_of(&pattern)].push((pattern, count));
+    }
+    shards
+}
+
 /// Patterns sorted, a pattern given more than once counted once with its
 /// purchases added.
 #[must_use]
@@ -723,11 +734,8 @@ mod tests {
 
     /// The patterns as one process holds them: split into shards, sorted.
     fn shards(patterns: &[(&[(u32, u32)], u64)]) -> Vec<Vec<Pattern>> {
-        let mut split: Vec<Vec<(Coded, u64)>> = vec![Vec::new(); SHARDS];
-        for &(features, count) in patterns {
-            split[shard_of(features)].push((features.to_vec(), count));
-        }
-        split.into_iter().map(shard_patterns).collect()
+        let coded = patterns.iter().map(|&(features, count)| (features.to_vec(), count));
+        split_shards(coded).into_iter().map(shard_patterns).collect()
     }
 
     #[test]
