@@ -16,6 +16,12 @@ model that only works because it mirrors `touchpath generate` fails here:
   are reached and their odds of buying (confounding no log shows);
 - after a purchase, half of each stock carries over to the next journey.
 
+`--set KEY=VALUE` changes one number of a world (`carry=0`: stocks start
+afresh after a purchase; `propensity_shape=1e4`: users alike), to see which
+mechanism a model misses; `--oracle` also prints what crediting each
+purchase by the Shapley values of the world's own chance of buying would
+give.
+
 The channels, kinds and time spans are its own. Every random draw of a user
 is made before any replay, so replaying the same user with only some
 channels on (common random numbers) gives v(S) exactly; the script writes
@@ -24,12 +30,13 @@ Shapley value and removal effect of the causal game), which
 `touchpath evaluate --events events.csv --truth truth.csv` scores models
 against.
 
-Usage: scripts/heldout_world.py OUT_DIR [--users N] [--seed S] [--world NAME]
+Usage: scripts/heldout_world.py OUT_DIR [--users N] [--seed S] [--world NAME] [--set KEY=VALUE] [--oracle]
 Worlds: `mixed` (the default), `closing` (decisions mostly right after
 clicks), `awareness` (slow-building stocks from impressions dominate).
 """
 
 import argparse
+import collections
 import csv
 import math
 import os
@@ -68,6 +75,7 @@ WORLDS = {
         "kind": (0.7, 1.0, 1.0),
         "synergy": {("ctv", "search_generic"): 1.0, ("social_ads", "newsletter"): 0.8},
         "propensity_shape": 4.0,
+        "carry": 0.5,
     },
     "closing": {
         "alpha": -6.0,
@@ -79,6 +87,7 @@ WORLDS = {
         "kind": (0.4, 1.0, 1.0),
         "synergy": {},
         "propensity_shape": 6.0,
+        "carry": 0.5,
     },
     "awareness": {
         "alpha": -6.0,
@@ -91,6 +100,7 @@ WORLDS = {
         "kind": (1.0, 0.6, 0.6),
         "synergy": {("ctv", "social_ads"): 0.6},
         "propensity_shape": 4.0,
+        "carry": 0.5,
     },
 }
 
@@ -125,9 +135,39 @@ def draw_user(rng, world):
     return propensity, touches, organic, revenues
 
 
-def play(world, user, active, log=None, user_id=None):
+def chance(world, propensity, bonus, stock, kept):
+    """The chance of buying at a decision, with only the stocks of the
+    channels in `kept`."""
+    level = {name: 1.0 - math.exp(-stock[name]) if name in kept else 0.0 for name in NAMES}
+    score = world["alpha"] + math.log(propensity) + bonus
+    score += sum(world["weight"][name] * level[name] for name in NAMES)
+    score += sum(value * level[a] * level[b] for (a, b), value in world["synergy"].items())
+    return 1.0 / (1.0 + math.exp(-score))
+
+
+def oracle_credit(world, propensity, bonus, stock, opener, credit):
+    """Adds to `credit` one purchase's shares by the Shapley value of each
+    channel in the world's own chance of buying at that decision (a decision
+    opened by a touch does not happen without its channel), and the rest to
+    "baseline": what crediting each purchase by the Shapley values of a
+    perfectly fitted rate would give (not the truth, a game over each
+    user's whole history)."""
+    players = sorted({name for name in NAMES if stock[name] > 0.0} | ({opener} if opener else set()))
+    values = {}
+    for size in range(len(players) + 1):
+        for subset in combinations(players, size):
+            kept = frozenset(subset)
+            values[kept] = 0.0 if opener and opener not in kept else chance(world, propensity, bonus, stock, kept)
+    full = values[frozenset(players)]
+    for name, value in shapley(values, players).items():
+        credit[name] += value / full
+    credit["baseline"] += values[frozenset()] / full
+
+
+def play(world, user, active, log=None, user_id=None, oracle=None):
     """Replays one user with only the channels in `active`; returns
-    (purchases, revenue) and appends the log's rows when `log` is given."""
+    (purchases, revenue) and appends the log's rows when `log` is given (and
+    each purchase's oracle credit to `oracle`, when given)."""
     propensity, touches, organic, revenues = user
     moments = [(t, "touch", (c, k), u, checkout) for (t, c, k, u, checkout) in touches if c in active]
     moments += [(t, "organic", None, u, checkout) for (t, u, checkout) in organic]
@@ -148,11 +188,9 @@ def play(world, user, active, log=None, user_id=None):
             bonus = world["closing"] if kind > 0 else 0.0
         if t < busy_until:
             continue
-        score = world["alpha"] + math.log(propensity) + bonus
-        level = {name: 1.0 - math.exp(-stock[name]) for name in NAMES}
-        score += sum(world["weight"][name] * level[name] for name in NAMES)
-        score += sum(value * level[a] * level[b] for (a, b), value in world["synergy"].items())
-        if u < 1.0 / (1.0 + math.exp(-score)):
+        if u < chance(world, propensity, bonus, stock, NAMES):
+            if oracle is not None:
+                oracle_credit(world, propensity, bonus, stock, touch[0] if what == "touch" else None, oracle)
             when = t + 120 + checkout * 1800
             if when >= SPAN:
                 break
@@ -161,8 +199,8 @@ def play(world, user, active, log=None, user_id=None):
             revenue += amount
             if log is not None:
                 log.append((when, user_id, "", "conversion", f"{amount:.2f}"))
-            for name in NAMES:  # half of each stock carries over
-                stock[name] *= 0.5
+            for name in NAMES:  # part of each stock carries over
+                stock[name] *= world["carry"]
             busy_until = when + DAY
     return purchases, revenue
 
@@ -189,13 +227,27 @@ def main():
     parser.add_argument("--users", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--world", choices=sorted(WORLDS), default="mixed")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also print the shares of the per-purchase oracle (see oracle_credit)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one number of the world (alpha, closing, organic_per_day, "
+                             "propensity_shape, carry), or synergy=none")
     args = parser.parse_args()
-    world = WORLDS[args.world]
+    world = dict(WORLDS[args.world])
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        if key == "synergy" and value == "none":
+            world["synergy"] = {}
+        elif key in ("alpha", "closing", "organic_per_day", "propensity_shape", "carry"):
+            world[key] = float(value)
+        else:
+            parser.error(f"--set {setting}: not a number of the world")
     os.makedirs(args.out, exist_ok=True)
     rows = []
     phi = {name: [0.0, 0.0] for name in NAMES}
     removal = {name: [0, 0.0] for name in NAMES}
     baseline, total = [0, 0.0], [0, 0.0]
+    oracle = collections.Counter() if args.oracle else None
     for index in range(args.users):
         rng = random.Random(args.seed * 1_000_003 + index)
         user = draw_user(rng, world)
@@ -206,7 +258,7 @@ def main():
             for subset in combinations(players, size):
                 values[frozenset(subset)] = play(world, user, set(subset))
         full = frozenset(players)
-        factual = play(world, user, full, rows, user_id)
+        factual = play(world, user, full, rows, user_id, oracle)
         assert factual == values[full]
         for k in range(2):
             baseline[k] += values[frozenset()][k]
@@ -236,6 +288,14 @@ def main():
                              removal[name][0], f"{removal[name][1]:.2f}"])
         writer.writerow(["baseline", baseline[0], f"{baseline[1]:.2f}", "", "", "", ""])
         writer.writerow(["total", total[0], f"{total[1]:.2f}", "", "", "", ""])
+    if oracle is not None:
+        marketing = sum(value for name, value in oracle.items() if name != "baseline")
+        errors = [abs(oracle[name] / marketing - phi[name][0] / share_c) for name in NAMES]
+        print("per-purchase oracle, shares of conversions (%): channel, oracle, truth")
+        for name in sorted(NAMES):
+            print(f"  {name:18s} {100 * oracle[name] / marketing:6.2f} {100 * phi[name][0] / share_c:6.2f}")
+        print(f"  baseline {oracle['baseline']:.0f} (truth {baseline[0]}); "
+              f"mean absolute error {100 * sum(errors) / len(errors):.2f} points")
     print(f"{args.world}: {len(rows)} rows, {total[0]} purchases, {baseline[0]} without marketing -> {args.out}")
 
 

@@ -254,6 +254,19 @@ pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn Attribution
         .reduce(|| Credits::new(models.len()), Credits::merge)
 }
 
+/// Into `logged`, the touches a model reading the logged path credits for
+/// `journey`: the user's earlier touches still in the lookback
+/// ([`crate::journey::earlier_touches`]), then the journey's own, each once;
+/// returns how many are earlier.
+pub(crate) fn logged_path(log: &EventLog, journey: &Journey, config: &Config, logged: &mut TransformedPath) -> usize {
+    crate::journey::earlier_touches(log, journey, config.lookback, &mut logged.touches);
+    let earlier = logged.touches.len();
+    logged.touches.extend(journey.path.clone());
+    logged.counts.clear();
+    logged.counts.resize(logged.touches.len(), 1);
+    earlier
+}
+
 fn credit_journey(
     log: &EventLog,
     journey: &Journey,
@@ -270,27 +283,25 @@ fn credit_journey(
     let revenue = log.revenue[conversion];
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
-    if journey.path.is_empty() {
-        let sums = CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) };
-        for (model, table) in models.iter().zip(&mut scratch.credits.per_model) {
+    config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
+    let earlier = logged_path(log, journey, config, &mut scratch.logged);
+    let positions = scratch.credits.positions.iter_mut();
+    for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
+        let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
+        if touches.touches.is_empty() {
             // A model with a baseline knows what no touch means: the
             // purchase would have happened anyway.
             let channel = if model.reads_logged_path() { BASELINE_CODE } else { NO_CHANNEL_CODE };
             let key = CreditKey { channel, campaign: log.campaign[conversion], stage: log.stage[conversion] };
-            table.entry(key).or_default().add(sums);
+            table
+                .entry(key)
+                .or_default()
+                .add(CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) });
+            continue;
         }
-        return;
-    }
-    config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
-    scratch.logged.touches.clear();
-    scratch.logged.touches.extend(journey.path.clone());
-    scratch.logged.counts.clear();
-    scratch.logged.counts.resize(journey.path.len(), 1);
-    let positions = scratch.credits.positions.iter_mut();
-    for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
-        let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
-        let path =
-            Path::new(log, &touches.touches, &touches.counts, log.time[conversion]).repeat(!journey.first_purchase);
+        let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion])
+            .repeat(!journey.first_purchase)
+            .with_earlier(if model.reads_logged_path() { earlier } else { 0 });
         let length = path.len();
         // One slot per touch, and one for the baseline.
         scratch.weights.resize(length + 1, 0.0);

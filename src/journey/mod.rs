@@ -66,6 +66,30 @@ pub struct Journey {
     pub first_purchase: bool,
 }
 
+/// Into `into`, the touches of `journey`'s user from before its previous
+/// purchase that are still within `lookback` of its conversion, oldest
+/// first: what a model reading the logged path sees ahead of the journey's
+/// own touches (their effect need not end at a purchase). Empty for a
+/// journey without conversion.
+pub fn earlier_touches(log: &EventLog, journey: &Journey, lookback: Lookback, into: &mut Vec<usize>) {
+    into.clear();
+    let Some(conversion) = journey.conversion else {
+        return;
+    };
+    let at = log.time[conversion];
+    let first = log.user_events(journey.user as usize).start;
+    // Events are in time order: walk back from the path until one is too old.
+    for index in (first..journey.path.start).rev() {
+        if !lookback.contains(log.time[index], at) {
+            break;
+        }
+        if log.kind[index].is_touch() {
+            into.push(index);
+        }
+    }
+    into.reverse();
+}
+
 impl Journeys {
     /// Splits every user's events into journeys.
     #[must_use]
@@ -191,6 +215,40 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn earlier_touches_are_those_before_the_previous_purchase_still_in_the_lookback() {
+        let log = EventLogBuilder::new()
+            .touch("u", 0, "display")
+            .touch("u", DAY, "search")
+            .conversion("u", 2 * DAY, 10)
+            .touch("u", 10 * DAY, "email")
+            .conversion("u", 11 * DAY, 20)
+            .touch("u", 40 * DAY, "video")
+            .conversion("u", 45 * DAY, 30)
+            .build();
+        let lookback = Lookback::new(Duration::days(30));
+        let journeys = Journeys::build(&log, lookback);
+        let mut earlier = Vec::new();
+        let names = |earlier: &[usize]| earlier.iter().map(|&index| log.channel_name(index)).collect::<Vec<_>>();
+        let of =
+            |index: usize, earlier: &mut Vec<usize>| earlier_touches(&log, &journeys.get(index), lookback, earlier);
+        // The first purchase has nothing before it; the second sees both
+        // touches of the first journey (9 and 10 days old), not the purchase.
+        of(0, &mut earlier);
+        assert!(earlier.is_empty());
+        of(1, &mut earlier);
+        assert_eq!(names(&earlier), ["display", "search"]);
+        // At day 45 the email touch is 35 days old: outside the lookback.
+        of(2, &mut earlier);
+        assert!(earlier.is_empty());
+        // With 40 days it is in, and the older ones (44 and 45 days) are not.
+        earlier_touches(&log, &journeys.get(2), Lookback::new(Duration::days(40)), &mut earlier);
+        assert_eq!(names(&earlier), ["email"]);
+        // Without a window, every earlier touch.
+        earlier_touches(&log, &journeys.get(2), Lookback::NONE, &mut earlier);
+        assert_eq!(names(&earlier), ["display", "search", "email"]);
     }
 
     #[test]

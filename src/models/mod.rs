@@ -44,6 +44,10 @@ pub struct Path<'a> {
     converted_at: i64,
     /// The conversion is a repeat purchase.
     customer: bool,
+    /// How many of the first touches came before the user's previous
+    /// purchase (only in a model's logged path, see
+    /// [`AttributionModel::reads_logged_path`]).
+    earlier: usize,
 }
 
 impl<'a> Path<'a> {
@@ -51,7 +55,7 @@ impl<'a> Path<'a> {
     /// `counts[i]` touches) leading to a conversion at `converted_at`.
     #[must_use]
     pub fn new(log: &'a EventLog, touches: &'a [usize], counts: &'a [u32], converted_at: i64) -> Self {
-        Self { log, touches, counts, converted_at, customer: false }
+        Self { log, touches, counts, converted_at, customer: false, earlier: 0 }
     }
 
     /// The same path, leading to a repeat purchase when `customer`.
@@ -59,6 +63,21 @@ impl<'a> Path<'a> {
     pub fn repeat(mut self, customer: bool) -> Self {
         self.customer = customer;
         self
+    }
+
+    /// The same path, whose first `earlier` touches came before the user's
+    /// previous purchase.
+    #[must_use]
+    pub fn with_earlier(mut self, earlier: usize) -> Self {
+        self.earlier = earlier;
+        self
+    }
+
+    /// How many of the first touches came before the user's previous
+    /// purchase.
+    #[must_use]
+    pub fn earlier(&self) -> usize {
+        self.earlier
     }
 
     /// The kind of touch `index`.
@@ -127,7 +146,9 @@ pub trait AttributionModel: Send + Sync {
     }
 
     /// True for models that read every touch of the journey as logged,
-    /// whatever the path transform (`incremental`, fitted on real timing);
+    /// whatever the path transform (`incremental`, fitted on real timing),
+    /// preceded by the user's touches from before the previous purchase
+    /// that are still within the lookback ([`crate::journey::earlier_touches`]);
     /// they also credit conversions without touches to the baseline.
     fn reads_logged_path(&self) -> bool {
         false

@@ -208,12 +208,10 @@ fn collect_rows(
         let moment = if journey.first_purchase { moment_of_truth(log, &path.touches, scores) } else { None };
         let repeat = !journey.first_purchase;
         let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]).repeat(repeat);
-        logged.touches.clear();
-        logged.touches.extend(journey.path.clone());
-        logged.counts.clear();
-        logged.counts.resize(journey.path.len(), 1);
-        let logged_view = Path::new(log, &logged.touches, &logged.counts, log.time[conversion]).repeat(repeat);
-        let mut credits = Vec::with_capacity(models.len() + 1);
+        let earlier = crate::attribution::logged_path(log, &journey, config, &mut logged);
+        let logged_view =
+            Path::new(log, &logged.touches, &logged.counts, log.time[conversion]).repeat(repeat).with_earlier(earlier);
+        let mut credits = Vec::with_capacity(models.len() + 2);
         for model in models {
             let view = if model.reads_logged_path() { &logged_view } else { &view };
             let length = view.len();
@@ -227,9 +225,13 @@ fn collect_rows(
             if slots > 0 {
                 apportion(CONVERSION_UNITS, &weights[..slots], &mut units[..slots]);
             }
-            credits.push(units[..length].iter().map(|&unit| share(unit)).collect::<Vec<_>>().join(" > "));
+            // The journey's own touches; a model reading the logged path also
+            // credits earlier touches, given in one sum.
+            let own = if model.reads_logged_path() { earlier.min(length) } else { 0 };
+            credits.push(units[own..length].iter().map(|&unit| share(unit)).collect::<Vec<_>>().join(" > "));
             if model.reads_logged_path() {
                 credits.push(share(units[length]));
+                credits.push(share(units[..own].iter().sum::<i64>()));
             }
         }
         rows.push(Row {
@@ -262,6 +264,7 @@ fn header(models: &[Box<dyn AttributionModel>]) -> Vec<String> {
         names.push(format!("credit_{}", model.name()));
         if model.reads_logged_path() {
             names.push(format!("baseline_{}", model.name()));
+            names.push(format!("earlier_{}", model.name()));
         }
     }
     names

@@ -144,8 +144,12 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
     let mut kept = EventLog { channels: log.channels.clone(), campaigns: log.campaigns.clone(), ..EventLog::default() };
     let mut kept_journeys = Journeys::default();
     let mut users = Vec::new();
+    let (mut keep, mut moved, mut earlier, mut credited) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for user in 0..log.user_count() {
-        let mut any = false;
+        let events = log.user_events(user);
+        keep.clear();
+        keep.resize(events.len(), false);
+        credited.clear();
         for journey in journeys.of_user(user) {
             let Some(conversion) = journey.conversion else {
                 continue;
@@ -153,22 +157,37 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
             if !config.in_period(config.timezone.local_day(log.time[conversion])) {
                 continue;
             }
-            if !any {
-                any = true;
-                kept.user_starts.push(kept.time.len());
-                kept_journeys.user_starts.push(kept_journeys.len());
-                users.push(Box::from(log.users.get(u32::try_from(user).unwrap_or(u32::MAX))));
+            // The journey, and the earlier touches a model reading the
+            // logged path credits with it.
+            crate::journey::earlier_touches(log, &journey, config.lookback, &mut earlier);
+            for index in earlier.iter().copied().chain(journey.path.clone()).chain(std::iter::once(conversion)) {
+                keep[index - events.start] = true;
             }
-            let code = u32::try_from(users.len() - 1).unwrap_or(u32::MAX);
-            let start = kept.time.len();
-            for index in journey.path.clone().chain(std::iter::once(conversion)) {
+            credited.push(journey);
+        }
+        if credited.is_empty() {
+            continue;
+        }
+        kept.user_starts.push(kept.time.len());
+        kept_journeys.user_starts.push(kept_journeys.len());
+        users.push(Box::from(log.users.get(u32::try_from(user).unwrap_or(u32::MAX))));
+        let code = u32::try_from(users.len() - 1).unwrap_or(u32::MAX);
+        // Where each kept event lands: a journey's path and conversion stay
+        // contiguous, as nothing between them is left out.
+        moved.clear();
+        for (offset, index) in events.clone().enumerate() {
+            moved.push(kept.time.len());
+            if keep[offset] {
                 copy_event(&mut kept, log, index, |code| code, |code| code);
             }
-            let end = kept.time.len();
+        }
+        for journey in &credited {
+            let conversion = journey.conversion.unwrap_or(journey.path.end);
+            let end = moved[conversion - events.start];
             kept_journeys.user.push(code);
-            kept_journeys.path_start.push(start);
-            kept_journeys.path_end.push(end - 1);
-            kept_journeys.conversion.push(end - 1);
+            kept_journeys.path_start.push(end - journey.path.len());
+            kept_journeys.path_end.push(end);
+            kept_journeys.conversion.push(end);
             kept_journeys.first_purchase.push(journey.first_purchase);
         }
     }

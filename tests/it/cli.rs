@@ -141,7 +141,7 @@ fn journeys_out_lists_every_conversion_with_its_credit() {
     assert!(parquet.status.success(), "{}", stderr(&parquet));
     let frame = ParquetReader::new(std::fs::File::open(workspace.path("journeys.parquet")).unwrap()).finish().unwrap();
     assert_eq!(frame.height(), 4);
-    assert_eq!(frame.width(), 18, "8 fixed columns, 9 models and incremental's baseline");
+    assert_eq!(frame.width(), 19, "8 fixed columns, 9 models, incremental's baseline and earlier touches");
 }
 
 #[test]
@@ -394,7 +394,7 @@ fn quiet_prints_only_errors() {
 }
 
 #[test]
-fn journeys_out_gives_incremental_shares_and_baseline_that_make_one_conversion() {
+fn journeys_out_gives_incremental_shares_baseline_and_earlier_touches_that_make_one_conversion() {
     let workspace = Workspace::new();
     let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/golden/small/events.csv");
     let events = case.to_str().unwrap();
@@ -403,18 +403,20 @@ fn journeys_out_gives_incremental_shares_and_baseline_that_make_one_conversion()
     assert!(output.status.success(), "{}", stderr(&output));
     let journeys = workspace.read("journeys.csv");
     let mut lines = journeys.lines();
-    assert!(lines.next().unwrap().ends_with(",revenue,credit_incremental,baseline_incremental"));
+    assert!(lines.next().unwrap().ends_with(",revenue,credit_incremental,baseline_incremental,earlier_incremental"));
     let mut rows = 0;
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        let (touches, baseline) = (fields[fields.len() - 2], fields[fields.len() - 1]);
+        let [touches, baseline, earlier] = fields[fields.len() - 3..] else { panic!("{line}") };
         // Billionths of a conversion, exactly.
         let units = |share: &str| -> u64 { share.replace('.', "").parse().unwrap() };
         let credited: u64 = touches.split(" > ").filter(|share| !share.is_empty()).map(units).sum();
-        assert_eq!(credited + units(baseline), 1_000_000_000, "{line}");
+        assert_eq!(credited + units(baseline) + units(earlier), 1_000_000_000, "{line}");
+        // Only first purchases here: nothing came before a previous one.
+        assert_eq!(earlier, "0.000000000", "{line}");
         rows += 1;
     }
     // D's conversion has no touch: all of it is the baseline's.
-    assert!(journeys.contains("D,2026-01-06T00:00:00Z,(none),first,0,,,20.00,,1.000000000"), "{journeys}");
+    assert!(journeys.contains("D,2026-01-06T00:00:00Z,(none),first,0,,,20.00,,1.000000000,0.000000000"), "{journeys}");
     assert_eq!(rows, 4);
 }

@@ -54,8 +54,9 @@ fn partitions(log: &DataFrame, count: u32) -> Vec<DataFrame> {
         .collect()
 }
 
-/// The three passes of a distributed run over `parts`, into `out`.
-fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Request) -> Result<run::Report> {
+/// The three passes of a distributed run over `parts`, into `out`; with
+/// the fit broadcast to the partitions.
+fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Request) -> Result<(run::Report, Fitted)> {
     let job = Job::new(config.clone(), request);
     let job = Job::decode(&job.encode()?)?;
     let count = u32::try_from(parts.len()).unwrap();
@@ -97,7 +98,8 @@ fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Req
     for ((kind, _), row) in paths {
         if kind == "channel" { channel_paths.push(row) } else { stage_paths.push(row) }
     }
-    driver.finish(&tallies, channel_paths, stage_paths, partitions::medians_of(&bars), request)
+    let report = driver.finish(&tallies, channel_paths, stage_paths, partitions::medians_of(&bars), request)?;
+    Ok((report, fitted))
 }
 
 /// The driver's fit, `incremental`'s answered as an engine answers it:
@@ -157,7 +159,7 @@ fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
         let request =
             Request { out: workspace.path(&format!("parts-{count}")), event_tables: Vec::new(), ..single.clone() };
         let parts = partitions(&log, count);
-        let report = distributed(&parts, &spend, &config, &request).unwrap();
+        let (report, fitted) = distributed(&parts, &spend, &config, &request).unwrap();
         let actual = files(&report.out);
         assert_eq!(expected.keys().collect::<Vec<_>>(), actual.keys().collect::<Vec<_>>());
         for (name, bytes) in &expected {
@@ -165,7 +167,6 @@ fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
         }
         // The per-conversion rows: the single run's, split among the
         // partitions, each partition's in user-id order.
-        let fitted = fitted(&parts, &spend, &config, &request);
         let mut rows = Vec::new();
         for part in &parts {
             let table = partitions::journeys(&fitted, part.clone()).unwrap();
@@ -192,21 +193,6 @@ fn lines(table: &DataFrame) -> Vec<String> {
             values.join("\t")
         })
         .collect()
-}
-
-/// The fit of the models on the counts of `parts`.
-fn fitted(parts: &[DataFrame], spend: &Path, config: &Config, request: &Request) -> Fitted {
-    let job = Job::new(config.clone(), request);
-    let end = parts.iter().map(|part| partitions::latest(&job, part.clone()).unwrap()).max().flatten();
-    let count = u32::try_from(parts.len()).unwrap();
-    let counted: Vec<partitions::Counted> = (0..count)
-        .map(|index| partitions::count(&job, index, count, end, parts[index as usize].clone()).unwrap())
-        .collect();
-    let states: Vec<Vec<u8>> = counted.iter().map(|counted| counted.state.clone()).collect();
-    let patterns: Vec<Vec<u8>> = counted.into_iter().map(|counted| counted.patterns).collect();
-    let spend = ingest::ingest_spend(&ingest::discover(&[spend.to_owned()]).unwrap(), config).unwrap();
-    let mut driver = Driver::merge(job, &states, Some(spend)).unwrap();
-    Fitted::decode(&fit(&mut driver, &patterns).unwrap()).unwrap()
 }
 
 #[test]

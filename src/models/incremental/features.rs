@@ -3,8 +3,9 @@
 //!
 //! A user's time is cut into *phases*: from their first event, or from a
 //! purchase, to the next purchase or the end of the log. At each instant of
-//! a phase the rate is a sum of features of the phase's touches so far
-//! ([`Feature`]); the fit needs, per feature, its **exposure** (the time it
+//! a phase the rate is a sum of features of the touches still in memory
+//! ([`Feature`]): the phase's own, and those *carried* over from before the
+//! phase's opening purchase, which have terms of their own; the fit needs, per feature, its **exposure** (the time it
 //! was active, summed over every phase of every user) and, per purchase,
 //! the features active at that instant. Both are sums over users, exact in
 //! integers, so they merge across threads, buckets and machines in any
@@ -59,6 +60,8 @@ pub enum Feature {
         kind: u8,
         /// Age bin.
         bin: u8,
+        /// The touch came before the purchase that opened the phase.
+        carried: bool,
     },
     /// While the latest click or visit on `opener` is open (younger than
     /// [`SESSION`]), each other touch of `partner` within the memory;
@@ -70,8 +73,11 @@ pub enum Feature {
         partner: u32,
         /// The partner is younger than a day.
         recent: bool,
+        /// The partner came before the purchase that opened the phase.
+        carried: bool,
     },
-    /// Channels `low < high` both touched within the memory.
+    /// Channels `low < high` both touched within the memory, in the phase
+    /// itself (carried touches make no pairs).
     Pair {
         /// The lower channel code.
         low: u32,
@@ -86,9 +92,9 @@ impl Feature {
     pub fn renumber(self, code: impl Fn(u32) -> u32) -> Self {
         match self {
             Self::Baseline { .. } => self,
-            Self::Touch { channel, kind, bin } => Self::Touch { channel: code(channel), kind, bin },
-            Self::Session { opener, partner, recent } => {
-                Self::Session { opener: code(opener), partner: code(partner), recent }
+            Self::Touch { channel, kind, bin, carried } => Self::Touch { channel: code(channel), kind, bin, carried },
+            Self::Session { opener, partner, recent, carried } => {
+                Self::Session { opener: code(opener), partner: code(partner), recent, carried }
             }
             Self::Pair { low, high } => {
                 let (low, high) = (code(low), code(high));
@@ -188,6 +194,9 @@ impl Counts {
 /// pair terms in arrays; more, in a hash map.
 const DENSE_CHANNELS: usize = 32;
 
+/// Touch terms per channel: 3 kinds × 7 age bins × carried or not.
+const TOUCH_SLOTS: usize = 3 * 7 * 2;
+
 /// [`Counts`] while they are being counted: the terms of touches in an
 /// array indexed by channel (when the log has few channels), the others
 /// hashed.
@@ -206,25 +215,25 @@ impl Tally {
         if channels > DENSE_CHANNELS {
             return Self::default();
         }
-        Self { channels, dense: vec![0; 21 * channels + 3 * channels * channels], ..Self::default() }
+        Self { channels, dense: vec![0; TOUCH_SLOTS * channels + 5 * channels * channels], ..Self::default() }
     }
 
-    /// The array slot of a term: touches by channel, kind and bin, then
-    /// sessions by opener, partner and recency, then pairs; `None` for the
-    /// baselines, or without the array.
+    /// The array slot of a term: touches by channel, kind, bin and
+    /// carriage, then sessions by opener, partner, recency and carriage,
+    /// then pairs; `None` for the baselines, or without the array.
     fn slot(&self, feature: Feature) -> Option<usize> {
         let count = self.channels;
         let code = |channel: u32| usize::try_from(channel).ok().filter(|&code| code < count);
+        let touches = TOUCH_SLOTS * count;
         match feature {
             Feature::Baseline { .. } => None,
-            Feature::Touch { channel, kind, bin } => {
-                code(channel).map(|channel| (channel * 3 + usize::from(kind)) * 7 + usize::from(bin))
-            }
-            Feature::Session { opener, partner, recent } => {
+            Feature::Touch { channel, kind, bin, carried } => code(channel)
+                .map(|channel| ((channel * 3 + usize::from(kind)) * 7 + usize::from(bin)) * 2 + usize::from(carried)),
+            Feature::Session { opener, partner, recent, carried } => {
                 let (opener, partner) = (code(opener)?, code(partner)?);
-                Some(21 * count + (opener * count + partner) * 2 + usize::from(recent))
+                Some(touches + (opener * count + partner) * 4 + usize::from(recent) * 2 + usize::from(carried))
             }
-            Feature::Pair { low, high } => Some(21 * count + 2 * count * count + code(low)? * count + code(high)?),
+            Feature::Pair { low, high } => Some(touches + 4 * count * count + code(low)? * count + code(high)?),
         }
     }
 
@@ -232,15 +241,22 @@ impl Tally {
     fn feature(&self, slot: usize) -> Feature {
         let count = self.channels;
         let channel = |index: usize| u32::try_from(index).unwrap_or(u32::MAX);
-        if slot < 21 * count {
-            let (channel_kind, bin) = (slot / 7, slot % 7);
-            Feature::Touch { channel: channel(channel_kind / 3), kind: to_u8(channel_kind % 3), bin: to_u8(bin) }
-        } else if slot < 21 * count + 2 * count * count {
-            let rest = slot - 21 * count;
-            let (pair, recent) = (rest / 2, rest % 2 == 1);
-            Feature::Session { opener: channel(pair / count), partner: channel(pair % count), recent }
+        let touches = TOUCH_SLOTS * count;
+        if slot < touches {
+            let (rest, carried) = (slot / 2, slot % 2 == 1);
+            let (channel_kind, bin) = (rest / 7, rest % 7);
+            Feature::Touch {
+                channel: channel(channel_kind / 3),
+                kind: to_u8(channel_kind % 3),
+                bin: to_u8(bin),
+                carried,
+            }
+        } else if slot < touches + 4 * count * count {
+            let rest = slot - touches;
+            let (pair, recent, carried) = (rest / 4, rest % 4 >= 2, rest % 2 == 1);
+            Feature::Session { opener: channel(pair / count), partner: channel(pair % count), recent, carried }
         } else {
-            let rest = slot - 21 * count - 2 * count * count;
+            let rest = slot - touches - 4 * count * count;
             Feature::Pair { low: channel(rest / count), high: channel(rest % count) }
         }
     }
@@ -285,14 +301,23 @@ impl Tally {
         for event in events {
             let kind = log.kind[event];
             if kind.is_touch() {
-                touches.push(PhaseTouch { time: log.time[event], channel: log.channel[event], kind: kind_index(kind) });
+                touches.push(PhaseTouch {
+                    time: log.time[event],
+                    channel: log.channel[event],
+                    kind: kind_index(kind),
+                    carried: false,
+                });
                 continue;
             }
             let time = log.time[event];
             self.add_phase(touches, start, time, customer, memory);
             active_features(touches, time, customer, memory, &mut pattern);
             *self.purchases.entry(std::mem::take(&mut pattern)).or_default() += 1;
-            touches.clear();
+            // The touches still in memory go on into the next phase, carried.
+            touches.retain(|touch| time.saturating_sub(touch.time) <= memory);
+            for touch in touches.iter_mut() {
+                touch.carried = true;
+            }
             (start, customer) = (time, true);
         }
         self.add_phase(touches, start, end.max(start), customer, memory);
@@ -308,7 +333,12 @@ impl Tally {
                 let time = high - (touch.time + low).max(start);
                 if time > 0 {
                     self.add_exposure(
-                        Feature::Touch { channel: touch.channel, kind: touch.kind, bin: to_u8(bin) },
+                        Feature::Touch {
+                            channel: touch.channel,
+                            kind: touch.kind,
+                            bin: to_u8(bin),
+                            carried: touch.carried,
+                        },
                         time,
                     );
                 }
@@ -318,10 +348,10 @@ impl Tally {
         self.add_pairs(touches, start, end, memory);
     }
 
-    /// Session terms: while each opener is the latest open click or visit,
-    /// every other touch of the phase so far is its partner.
+    /// Session terms: while each opener is the latest open click or visit
+    /// of the phase, every other touch in memory is its partner.
     fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
-        let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].kind > 0).collect();
+        let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].opens()).collect();
         for (position, &opener) in openers.iter().enumerate() {
             let from = touches[opener].time;
             let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
@@ -334,8 +364,12 @@ impl Tally {
                 let split = partner.time.saturating_add(RECENT);
                 for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
                     if high > low {
-                        let feature =
-                            Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent };
+                        let feature = Feature::Session {
+                            opener: touches[opener].channel,
+                            partner: partner.channel,
+                            recent,
+                            carried: partner.carried,
+                        };
                         self.add_exposure(feature, high - low);
                     }
                 }
@@ -343,10 +377,11 @@ impl Tally {
         }
     }
 
-    /// Pair terms: the time both channels have a touch within the memory.
+    /// Pair terms: the time both channels have a touch of the phase within
+    /// the memory.
     fn add_pairs(&mut self, touches: &[PhaseTouch], start: i64, end: i64, memory: i64) {
         let mut presence: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
-        for touch in touches {
+        for touch in touches.iter().filter(|touch| !touch.carried) {
             let window = (touch.time.max(start), end.min(touch.time.saturating_add(memory)));
             if window.1 <= window.0 {
                 continue;
@@ -369,7 +404,7 @@ impl Tally {
     }
 }
 
-/// A touch of the current phase.
+/// A touch in memory during a phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PhaseTouch {
     /// Microseconds since the epoch.
@@ -378,6 +413,17 @@ pub struct PhaseTouch {
     pub channel: u32,
     /// 0 impression, 1 click, 2 visit.
     pub kind: u8,
+    /// The touch came before the purchase that opened the phase.
+    pub carried: bool,
+}
+
+impl PhaseTouch {
+    /// Whether the touch opens a session: a click or visit of the phase
+    /// itself (a carried one closed its session with the purchase).
+    #[must_use]
+    pub fn opens(&self) -> bool {
+        self.kind > 0 && !self.carried
+    }
 }
 
 /// The kind's index among the touch kinds.
@@ -400,25 +446,29 @@ fn to_u8(value: usize) -> u8 {
     u8::try_from(value).unwrap_or(u8::MAX)
 }
 
-/// The features active at `time` given the phase's `touches` (those up to
-/// `time`, in time order), sorted, into `out`.
+/// The features active at `time` given the `touches` in memory (carried
+/// ones first, then the phase's, up to `time`, in time order), sorted, into
+/// `out`.
 pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory: i64, out: &mut Pattern) {
     out.clear();
     out.push((Feature::Baseline { customer }, 1));
     let alive = |touch: &PhaseTouch| touch.time <= time && time - touch.time <= memory;
     for touch in touches.iter().filter(|touch| alive(touch)) {
-        out.push((Feature::Touch { channel: touch.channel, kind: touch.kind, bin: age_bin(time - touch.time) }, 1));
+        let bin = age_bin(time - touch.time);
+        out.push((Feature::Touch { channel: touch.channel, kind: touch.kind, bin, carried: touch.carried }, 1));
     }
-    let opener = touches.iter().rposition(|touch| touch.kind > 0 && touch.time <= time);
+    let opener = touches.iter().rposition(|touch| touch.opens() && touch.time <= time);
     if let Some(opener) = opener.filter(|&opener| time - touches[opener].time < SESSION) {
         for (index, partner) in touches.iter().enumerate() {
             if index != opener && alive(partner) {
                 let recent = time - partner.time < RECENT;
-                out.push((Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent }, 1));
+                let (opener, partner, carried) = (touches[opener].channel, partner.channel, partner.carried);
+                out.push((Feature::Session { opener, partner, recent, carried }, 1));
             }
         }
     }
-    let mut channels: Vec<u32> = touches.iter().filter(|touch| alive(touch)).map(|touch| touch.channel).collect();
+    let mut channels: Vec<u32> =
+        touches.iter().filter(|touch| alive(touch) && !touch.carried).map(|touch| touch.channel).collect();
     channels.sort_unstable();
     channels.dedup();
     for (index, &low) in channels.iter().enumerate() {
@@ -479,14 +529,24 @@ mod tests {
             // Before the purchase, 30 minutes as a prospect...
             (Feature::Baseline { customer: false }, 30 * MINUTE),
             // ... the impression in its first hour all along, the click for 20 minutes,
-            (Feature::Touch { channel: email, kind: 0, bin: 0 }, 30 * MINUTE),
-            (Feature::Touch { channel: search, kind: 1, bin: 0 }, 20 * MINUTE),
+            (Feature::Touch { channel: email, kind: 0, bin: 0, carried: false }, 30 * MINUTE),
+            (Feature::Touch { channel: search, kind: 1, bin: 0, carried: false }, 20 * MINUTE),
             // the click open with the impression as a recent partner, and the
             // two channels together, from the click to the purchase.
-            (Feature::Session { opener: search, partner: email, recent: true }, 20 * MINUTE),
+            (Feature::Session { opener: search, partner: email, recent: true, carried: false }, 20 * MINUTE),
             (Feature::Pair { low: email, high: search }, 20 * MINUTE),
-            // After it, two days as a customer without touches.
+            // After it, two days as a customer, with both touches carried
+            // through their bins: the impression from 30 minutes old, the click
+            // from 20 minutes old, to the end of the log.
             (Feature::Baseline { customer: true }, 2 * MICROS_PER_DAY),
+            (Feature::Touch { channel: email, kind: 0, bin: 0, carried: true }, 30 * MINUTE),
+            (Feature::Touch { channel: email, kind: 0, bin: 1, carried: true }, 5 * MICROS_PER_HOUR),
+            (Feature::Touch { channel: email, kind: 0, bin: 2, carried: true }, 18 * MICROS_PER_HOUR),
+            (Feature::Touch { channel: email, kind: 0, bin: 3, carried: true }, MICROS_PER_DAY + 30 * MINUTE),
+            (Feature::Touch { channel: search, kind: 1, bin: 0, carried: true }, 40 * MINUTE),
+            (Feature::Touch { channel: search, kind: 1, bin: 1, carried: true }, 5 * MICROS_PER_HOUR),
+            (Feature::Touch { channel: search, kind: 1, bin: 2, carried: true }, 18 * MICROS_PER_HOUR),
+            (Feature::Touch { channel: search, kind: 1, bin: 3, carried: true }, MICROS_PER_DAY + 20 * MINUTE),
         ]
         .into_iter()
         .map(|(feature, time)| (feature, i128::from(time)))
@@ -494,9 +554,9 @@ mod tests {
         assert_eq!(counts.exposure, expected);
         let pattern = vec![
             (Feature::Baseline { customer: false }, 1),
-            (Feature::Touch { channel: email, kind: 0, bin: 0 }, 1),
-            (Feature::Touch { channel: search, kind: 1, bin: 0 }, 1),
-            (Feature::Session { opener: search, partner: email, recent: true }, 1),
+            (Feature::Touch { channel: email, kind: 0, bin: 0, carried: false }, 1),
+            (Feature::Touch { channel: search, kind: 1, bin: 0, carried: false }, 1),
+            (Feature::Session { opener: search, partner: email, recent: true, carried: false }, 1),
             (Feature::Pair { low: email, high: search }, 1),
         ];
         assert_eq!(counts.purchases.len(), 1);
@@ -510,7 +570,9 @@ mod tests {
         let memory = 10 * MICROS_PER_DAY;
         let counts = Counts::count(&log, 40 * MICROS_PER_DAY, memory);
         let bins: Vec<i128> = (0..7)
-            .map(|bin| counts.exposure.get(&Feature::Touch { channel: 0, kind: 0, bin }).copied().unwrap_or(0))
+            .map(|bin| {
+                counts.exposure.get(&Feature::Touch { channel: 0, kind: 0, bin, carried: false }).copied().unwrap_or(0)
+            })
             .collect();
         let (hour, day) = (i128::from(MICROS_PER_HOUR), i128::from(MICROS_PER_DAY));
         // [0, 1h), [1h, 6h), [6h, 1d), [1d, 3d), [3d, 7d), [7d, 14d) cut at the
@@ -518,6 +580,61 @@ mod tests {
         assert_eq!(bins, [hour, 5 * hour, 18 * hour, 2 * day, 4 * day, 3 * day, 0]);
         assert_eq!(counts.exposure[&Feature::Baseline { customer: false }], 40 * day);
         assert!(counts.purchases.is_empty());
+    }
+
+    #[test]
+    fn touches_before_a_purchase_carry_into_the_next_phase_with_terms_of_their_own() {
+        // An email impression at 0 and a purchase at 30 min; a search click at
+        // day 2 and a purchase 10 min later; the log ends at day 3.
+        let (email, search) = (0, 1);
+        let two_days = 2 * MICROS_PER_DAY;
+        let log = EventLogBuilder::new()
+            .event("u", 0, EventKind::Impression, "email", "", Stage::Awareness, 0)
+            .conversion("u", 30 * MINUTE, 1_000_000)
+            .event("u", two_days, EventKind::Click, "search", "", Stage::Consideration, 0)
+            .conversion("u", two_days + 10 * MINUTE, 1_000_000)
+            .build();
+        let counts = Counts::count(&log, 3 * MICROS_PER_DAY, MEMORY);
+        let (hour, day) = (MICROS_PER_HOUR, MICROS_PER_DAY);
+        let touch = |channel, kind, bin, carried| Feature::Touch { channel, kind, bin, carried };
+        let expected: BTreeMap<Feature, i128> = [
+            (Feature::Baseline { customer: false }, 30 * MINUTE),
+            // A customer from 30 min to the end of the log.
+            (Feature::Baseline { customer: true }, 3 * day - 30 * MINUTE),
+            (touch(email, 0, 0, false), 30 * MINUTE),
+            // After the first purchase the impression is carried, through its
+            // bins: the rest of its first hour, 1–6 h, 6 h–1 d, and 1–3 d (to
+            // the end of the log, across the second purchase).
+            (touch(email, 0, 0, true), 30 * MINUTE),
+            (touch(email, 0, 1, true), 5 * hour),
+            (touch(email, 0, 2, true), 18 * hour),
+            (touch(email, 0, 3, true), 2 * day),
+            // The click: 10 minutes in its own phase, then carried.
+            (touch(search, 1, 0, false), 10 * MINUTE),
+            (touch(search, 1, 0, true), 50 * MINUTE),
+            (touch(search, 1, 1, true), 5 * hour),
+            (touch(search, 1, 2, true), 18 * hour),
+            // The click opens a session whose partner is the carried
+            // impression, older than a day; carried touches make no pair and
+            // open no session.
+            (Feature::Session { opener: search, partner: email, recent: false, carried: true }, 10 * MINUTE),
+        ]
+        .into_iter()
+        .map(|(feature, time)| (feature, i128::from(time)))
+        .collect();
+        assert_eq!(counts.exposure, expected);
+        let first = vec![(Feature::Baseline { customer: false }, 1), (touch(email, 0, 0, false), 1)];
+        let second = vec![
+            (Feature::Baseline { customer: true }, 1),
+            (touch(email, 0, 3, true), 1),
+            (touch(search, 1, 0, false), 1),
+            (Feature::Session { opener: search, partner: email, recent: false, carried: true }, 1),
+        ];
+        let mut patterns: Vec<_> = counts.purchases.into_iter().collect();
+        patterns.sort();
+        let mut wanted = vec![(first, 1), (second, 1)];
+        wanted.sort();
+        assert_eq!(patterns, wanted);
     }
 
     #[test]

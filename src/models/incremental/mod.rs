@@ -161,7 +161,7 @@ impl Incremental {
 
     /// Each touch's own terms in `pattern`: its touch term, half of each
     /// session term it opens or partners, and an equal part of its
-    /// channel's half of each pair term.
+    /// channel's half of each pair term (among the phase's own touches).
     fn touch_terms(&self, touches: &[PhaseTouch], at: i64) -> Vec<f64> {
         let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
         let term = |feature: Feature| self.term(feature);
@@ -173,26 +173,27 @@ impl Incremental {
                         channel: touch.channel,
                         kind: touch.kind,
                         bin: features::age_bin(at - touch.time),
+                        carried: touch.carried,
                     })
                 } else {
                     0.0
                 }
             })
             .collect();
-        let opener = touches.iter().rposition(|touch| touch.kind > 0 && touch.time <= at);
-        if let Some(opener) = opener.filter(|&opener| at - touches[opener].time < SESSION) {
+        let opener = touches.iter().rposition(|touch| touch.opens() && touch.time <= at);
+        if let Some(opener_index) = opener.filter(|&opener| at - touches[opener].time < SESSION) {
             for (index, partner) in touches.iter().enumerate() {
-                if index != opener && alive(partner) {
+                if index != opener_index && alive(partner) {
                     let recent = at - partner.time < RECENT;
-                    let value =
-                        term(Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent });
-                    own[opener] += value / 2.0;
+                    let (opener, partner, carried) = (touches[opener_index].channel, partner.channel, partner.carried);
+                    let value = term(Feature::Session { opener, partner, recent, carried });
+                    own[opener_index] += value / 2.0;
                     own[index] += value / 2.0;
                 }
             }
         }
         let mut by_channel: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
+        for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
             by_channel.entry(touch.channel).or_default().push(index);
         }
         let channels: Vec<(u32, &Vec<usize>)> = by_channel.iter().map(|(&code, list)| (code, list)).collect();
@@ -258,11 +259,13 @@ impl Incremental {
         // while a click or visit is open, per (open touch, channel): gathered
         // once, then added up for each subset.
         let mut own = vec![0.0; count];
+        // Channels with a touch of the phase itself: those make pairs.
         let mut present = vec![false; count];
         for touch in touches.iter().filter(|touch| alive(touch)) {
             let bin = features::age_bin(at - touch.time);
-            own[slot(touch)] += self.term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin });
-            present[slot(touch)] = true;
+            let carried = touch.carried;
+            own[slot(touch)] += self.term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin, carried });
+            present[slot(touch)] |= !carried;
         }
         let mut pairs = vec![0.0; count * count];
         for low in (0..count).filter(|&low| present[low]) {
@@ -274,7 +277,7 @@ impl Incremental {
         // is younger than a session: one of these candidates, latest first.
         let candidates: Vec<usize> = (0..touches.len())
             .rev()
-            .filter(|&index| touches[index].kind > 0 && touches[index].time <= at)
+            .filter(|&index| touches[index].opens() && touches[index].time <= at)
             .take_while(|&index| at - touches[index].time < SESSION)
             .collect();
         let sessions: Vec<(usize, Vec<f64>)> = candidates
@@ -285,8 +288,9 @@ impl Incremental {
                     touches.iter().enumerate().filter(|&(index, partner)| index != opener && alive(partner))
                 {
                     let recent = at - partner.time < RECENT;
+                    let (channel, carried) = (partner.channel, partner.carried);
                     let feature =
-                        Feature::Session { opener: touches[opener].channel, partner: partner.channel, recent };
+                        Feature::Session { opener: touches[opener].channel, partner: channel, recent, carried };
                     partners[slot(partner)] += self.term(feature);
                 }
                 (slot(&touches[opener]), partners)
@@ -376,6 +380,7 @@ impl AttributionModel for Incremental {
                 time: path.converted_at - path.age(index),
                 channel: path.channel_code(index),
                 kind: kind_index(path.kind(index)),
+                carried: index < path.earlier(),
             })
             .collect();
         self.credit(&touches, path.converted_at, path.customer, weights)
@@ -412,8 +417,8 @@ mod tests {
     /// search click ten minutes before it.
     const AT: i64 = 10 * MICROS_PER_DAY;
     const TOUCHES: [PhaseTouch; 2] = [
-        PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0 },
-        PhaseTouch { time: AT - HOUR / 6, channel: SEARCH, kind: 1 },
+        PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0, carried: false },
+        PhaseTouch { time: AT - HOUR / 6, channel: SEARCH, kind: 1, carried: false },
     ];
 
     #[test]
@@ -422,9 +427,9 @@ mod tests {
         // session with the email touch 4, which only counts when both are there.
         let model = model(&[
             (Feature::Baseline { customer: false }, 1.0),
-            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 2.0),
-            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 3.0),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true }, 4.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1, carried: false }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 4.0),
         ]);
         // v(∅) = 1, v(email) = 3, v(search) = 4, v(both) = 10: email's Shapley
         // value is ½(3 − 1) + ½(10 − 4) = 4, search's ½(4 − 1) + ½(10 − 3) = 5.
@@ -443,16 +448,16 @@ mod tests {
         let third = 30;
         let model = model(&[
             (Feature::Baseline { customer: false }, 1.0),
-            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 2.0),
-            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 3.0),
-            (Feature::Touch { channel: third, kind: 2, bin: 0 }, 0.5),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true }, 4.0),
-            (Feature::Session { opener: third, partner: EMAIL, recent: true }, 1.5),
-            (Feature::Session { opener: third, partner: SEARCH, recent: true }, 0.25),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1, carried: false }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
+            (Feature::Touch { channel: third, kind: 2, bin: 0, carried: false }, 0.5),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 4.0),
+            (Feature::Session { opener: third, partner: EMAIL, recent: true, carried: false }, 1.5),
+            (Feature::Session { opener: third, partner: SEARCH, recent: true, carried: false }, 0.25),
             (Feature::Pair { low: EMAIL, high: SEARCH }, 0.75),
             (Feature::Pair { low: SEARCH, high: third }, 0.125),
         ]);
-        let visit = PhaseTouch { time: AT - HOUR / 12, channel: third, kind: 2 };
+        let visit = PhaseTouch { time: AT - HOUR / 12, channel: third, kind: 2, carried: false };
         for touches in [&TOUCHES[..], &[TOUCHES[0], TOUCHES[1], visit], &[TOUCHES[0], visit, TOUCHES[1]]] {
             let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
             channels.sort_unstable();
@@ -466,11 +471,57 @@ mod tests {
     }
 
     #[test]
+    fn a_touch_from_before_the_previous_purchase_is_credited_by_its_carried_terms() {
+        // The email impression came before the customer's previous purchase
+        // (2 days before this one); the search click is the journey's own.
+        let touches = [
+            PhaseTouch { time: AT - 2 * MICROS_PER_DAY, channel: EMAIL, kind: 0, carried: true },
+            PhaseTouch { time: AT - HOUR / 6, channel: SEARCH, kind: 1, carried: false },
+        ];
+        let model = model(&[
+            (Feature::Baseline { customer: true }, 1.0),
+            // Fresh terms of the same touch do not apply to a carried one.
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 3, carried: false }, 100.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 3, carried: true }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: true }, 4.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: false }, 100.0),
+            // Carried touches make no pairs.
+            (Feature::Pair { low: EMAIL, high: SEARCH }, 100.0),
+        ]);
+        // v(∅) = 1, v(email) = 3, v(search) = 4, v(both) = 10, as above.
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&touches, AT, true, &mut weights);
+        assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
+        assert!((weights[0] - 4.0).abs() < 1e-12 && (weights[1] - 5.0).abs() < 1e-12, "{weights:?}");
+    }
+
+    #[test]
+    fn a_carried_click_opens_no_session() {
+        // The click came before the previous purchase, ten minutes ago: its
+        // session ended with that purchase, so the impression since has no
+        // session term with it.
+        let touches = [
+            PhaseTouch { time: AT - HOUR / 6, channel: SEARCH, kind: 1, carried: true },
+            PhaseTouch { time: AT - HOUR / 12, channel: EMAIL, kind: 0, carried: false },
+        ];
+        let model = model(&[
+            (Feature::Baseline { customer: true }, 1.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: true }, 1.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 0, carried: false }, 2.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 100.0),
+        ]);
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&touches, AT, true, &mut weights);
+        assert_eq!((baseline, weights), (1.0, [1.0, 2.0]));
+    }
+
+    #[test]
     fn a_customer_purchase_starts_from_the_customer_baseline() {
         let model = model(&[
             (Feature::Baseline { customer: false }, 1.0),
             (Feature::Baseline { customer: true }, 6.0),
-            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0 }, 2.0),
+            (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 2.0),
         ]);
         let mut weights = [0.0; 2];
         let baseline = model.credit(&TOUCHES, AT, true, &mut weights);
@@ -481,13 +532,13 @@ mod tests {
     #[test]
     fn touches_of_one_channel_share_its_credit_by_their_own_terms() {
         let touches = [
-            PhaseTouch { time: AT - 3 * MICROS_PER_DAY - HOUR, channel: EMAIL, kind: 0 },
-            PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0 },
+            PhaseTouch { time: AT - 3 * MICROS_PER_DAY - HOUR, channel: EMAIL, kind: 0, carried: false },
+            PhaseTouch { time: AT - 2 * HOUR, channel: EMAIL, kind: 0, carried: false },
         ];
         let model = model(&[
             (Feature::Baseline { customer: false }, 2.0),
-            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1 }, 3.0),
-            (Feature::Touch { channel: EMAIL, kind: 0, bin: 4 }, 1.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 1, carried: false }, 3.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 4, carried: false }, 1.0),
         ]);
         let mut weights = [0.0; 2];
         let baseline = model.credit(&touches, AT, false, &mut weights);
@@ -501,10 +552,10 @@ mod tests {
         let baseline = model(&[]).credit(&TOUCHES, AT, false, &mut weights);
         assert_eq!((baseline, weights), (1.0, [0.0, 0.0]));
         // Touches too old to matter add nothing either.
-        let old = [PhaseTouch { time: AT - 31 * MICROS_PER_DAY, channel: EMAIL, kind: 0 }];
+        let old = [PhaseTouch { time: AT - 31 * MICROS_PER_DAY, channel: EMAIL, kind: 0, carried: false }];
         let model = model(&[
             (Feature::Baseline { customer: false }, 2.0),
-            (Feature::Touch { channel: EMAIL, kind: 0, bin: 6 }, 3.0),
+            (Feature::Touch { channel: EMAIL, kind: 0, bin: 6, carried: false }, 3.0),
         ]);
         let mut weights = [0.0; 1];
         assert_eq!((model.credit(&old, AT, false, &mut weights), weights), (2.0, [0.0]));
@@ -514,7 +565,7 @@ mod tests {
     fn the_fit_recovers_a_rate_from_its_own_sums() {
         // 100 days as a prospect with 10 purchases: b = 0.1 a day; 5 days
         // after an email touch with 3 purchases: the touch adds 0.6 − 0.1 = 0.5.
-        let touch = Feature::Touch { channel: EMAIL, kind: 0, bin: 4 };
+        let touch = Feature::Touch { channel: EMAIL, kind: 0, bin: 4, carried: false };
         let baseline = Feature::Baseline { customer: false };
         let mut counts = Counts::default();
         counts.exposure.insert(baseline, i128::from(105 * MICROS_PER_DAY));
