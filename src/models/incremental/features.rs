@@ -43,7 +43,7 @@ pub const SESSION: i64 = MICROS_PER_HOUR;
 pub const RECENT: i64 = MICROS_PER_DAY;
 
 /// One additive term of the purchase rate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Feature {
     /// The rate without any touch: a prospect's, or a customer's after a
     /// first purchase.
@@ -84,6 +84,28 @@ pub enum Feature {
         /// The higher channel code.
         high: u32,
     },
+}
+
+/// One or two words per feature, each field in its own bits: equal features
+/// hash equal, and a pattern of features hashes in a few writes.
+impl std::hash::Hash for Feature {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let flag = |value: bool| u64::from(value);
+        match *self {
+            Self::Baseline { customer } => state.write_u64(flag(customer)),
+            Self::Touch { channel, kind, bin, carried } => state.write_u64(
+                1 << 62 | u64::from(channel) << 24 | u64::from(kind) << 16 | u64::from(bin) << 8 | flag(carried),
+            ),
+            Self::Session { opener, partner, recent, carried } => {
+                state.write_u64(2 << 62 | flag(recent) << 1 | flag(carried));
+                state.write_u64(u64::from(opener) << 32 | u64::from(partner));
+            }
+            Self::Pair { low, high } => {
+                state.write_u64(3 << 62);
+                state.write_u64(u64::from(low) << 32 | u64::from(high));
+            }
+        }
+    }
 }
 
 impl Feature {
@@ -208,6 +230,18 @@ struct Tally {
     dense: Vec<i128>,
     exposure: FastMap<Feature, i128>,
     purchases: FastMap<Pattern, u64>,
+    /// Scratch of the pair terms, kept between phases.
+    pairs: PairScratch,
+}
+
+/// What [`Tally::add_pairs`] reuses from one phase to the next: each touch's
+/// window by channel, the windows merged per channel, and where each
+/// channel's merged windows are.
+#[derive(Default)]
+struct PairScratch {
+    windows: Vec<(u32, i64, i64)>,
+    merged: Vec<(i64, i64)>,
+    channels: Vec<(u32, std::ops::Range<usize>)>,
 }
 
 impl Tally {
@@ -269,12 +303,16 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, other: Self) {
+    fn add(&mut self, mut other: Self) {
         for (mine, theirs) in self.dense.iter_mut().zip(&other.dense) {
             *mine += theirs;
         }
         for (feature, time) in other.exposure {
             *self.exposure.entry(feature).or_default() += time;
+        }
+        // The smaller map goes into the larger: sums, so the same either way.
+        if other.purchases.len() > self.purchases.len() {
+            std::mem::swap(&mut self.purchases, &mut other.purchases);
         }
         for (pattern, count) in other.purchases {
             *self.purchases.entry(pattern).or_default() += count;
@@ -312,7 +350,12 @@ impl Tally {
             let time = log.time[event];
             self.add_phase(touches, start, time, customer, memory);
             active_features(touches, time, customer, memory, &mut pattern);
-            *self.purchases.entry(std::mem::take(&mut pattern)).or_default() += 1;
+            match self.purchases.get_mut(&pattern) {
+                Some(count) => *count += 1,
+                None => {
+                    self.purchases.insert(pattern.clone(), 1);
+                }
+            }
             // The touches still in memory go on into the next phase, carried.
             touches.retain(|touch| time.saturating_sub(touch.time) <= memory);
             for touch in touches.iter_mut() {
@@ -380,27 +423,44 @@ impl Tally {
     /// Pair terms: the time both channels have a touch of the phase within
     /// the memory.
     fn add_pairs(&mut self, touches: &[PhaseTouch], start: i64, end: i64, memory: i64) {
-        let mut presence: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut scratch = std::mem::take(&mut self.pairs);
+        let PairScratch { windows, merged, channels } = &mut scratch;
+        windows.clear();
         for touch in touches.iter().filter(|touch| !touch.carried) {
             let window = (touch.time.max(start), end.min(touch.time.saturating_add(memory)));
-            if window.1 <= window.0 {
-                continue;
-            }
-            let intervals = presence.entry(touch.channel).or_default();
-            match intervals.last_mut() {
-                Some(last) if window.0 <= last.1 => last.1 = last.1.max(window.1),
-                _ => intervals.push(window),
+            if window.1 > window.0 {
+                windows.push((touch.channel, window.0, window.1));
             }
         }
-        let channels: Vec<(u32, &Vec<(i64, i64)>)> = presence.iter().map(|(&code, list)| (code, list)).collect();
-        for (index, &(low, left)) in channels.iter().enumerate() {
-            for &(high, right) in &channels[index + 1..] {
-                let time = overlap(left, right);
-                if time > 0 {
-                    self.add_exposure(Feature::Pair { low, high }, time);
+        // By channel, then start: each channel's windows merged into
+        // disjoint intervals, one run of `merged` per channel.
+        windows.sort_unstable();
+        merged.clear();
+        channels.clear();
+        for &(channel, low, high) in windows.iter() {
+            match (channels.last_mut(), merged.last_mut()) {
+                (Some((last_channel, _)), Some(last)) if *last_channel == channel && low <= last.1 => {
+                    last.1 = last.1.max(high);
+                }
+                (Some((last_channel, range)), _) if *last_channel == channel => {
+                    merged.push((low, high));
+                    range.end = merged.len();
+                }
+                _ => {
+                    channels.push((channel, merged.len()..merged.len() + 1));
+                    merged.push((low, high));
                 }
             }
         }
+        for (index, (low, left)) in channels.iter().enumerate() {
+            for (high, right) in &channels[index + 1..] {
+                let time = overlap(&merged[left.clone()], &merged[right.clone()]);
+                if time > 0 {
+                    self.add_exposure(Feature::Pair { low: *low, high: *high }, time);
+                }
+            }
+        }
+        self.pairs = scratch;
     }
 }
 
@@ -478,14 +538,13 @@ pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory
     }
     out.sort_unstable();
     // Equal features add up into one count.
-    let mut merged: Pattern = Vec::with_capacity(out.len());
-    for &(feature, count) in out.iter() {
-        match merged.last_mut() {
-            Some((last, total)) if *last == feature => *total += count,
-            _ => merged.push((feature, count)),
+    out.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
         }
-    }
-    *out = merged;
+        same
+    });
 }
 
 /// The total length of the intersection of two sorted lists of disjoint

@@ -215,43 +215,53 @@ impl Incremental {
     /// The credit of one purchase at `at` after `touches`: per touch, and
     /// the baseline's part, in shares of the purchase.
     fn credit(&self, touches: &[PhaseTouch], at: i64, customer: bool, weights: &mut [f64]) -> f64 {
-        let mut pattern = Vec::new();
-        active_features(touches, at, customer, self.memory, &mut pattern);
-        let total = self.rate(&pattern);
-        let own = self.touch_terms(touches, at);
         let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
         channels.sort_unstable();
         channels.dedup();
-        let baseline_rate = self.term(Feature::Baseline { customer });
-        if total <= 0.0 || channels.is_empty() {
+        if channels.is_empty() {
             weights.fill(0.0);
             return 1.0;
         }
-        let values = if channels.len() <= EXACT_LIMIT {
+        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
+        // Each touch's own terms, and their sum and count per channel.
+        let own = self.touch_terms(touches, at);
+        let mut members = vec![0.0; channels.len()];
+        let mut counts = vec![0_u32; channels.len()];
+        for (touch, value) in touches.iter().zip(&own) {
+            members[slot(touch)] += value;
+            counts[slot(touch)] += 1;
+        }
+        // The channels' values and the rate with every channel.
+        let (values, total) = if channels.len() <= EXACT_LIMIT {
             self.shapley(touches, at, customer, &channels)
         } else {
-            channels.iter().map(|&channel| own_total(touches, &own, channel)).collect()
+            let mut pattern = Vec::new();
+            active_features(touches, at, customer, self.memory, &mut pattern);
+            (members.clone(), self.rate(&pattern))
         };
+        if total <= 0.0 {
+            weights.fill(0.0);
+            return 1.0;
+        }
+        let baseline_rate = self.term(Feature::Baseline { customer });
         let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
         let sum: f64 = positive.iter().sum();
         let marketing = (total - baseline_rate).max(0.0);
         for (index, touch) in touches.iter().enumerate() {
-            let slot = channels.binary_search(&touch.channel).unwrap_or(0);
+            let slot = slot(touch);
             let channel_share = if sum > 0.0 { marketing * positive[slot] / sum } else { 0.0 };
-            let members = own_total(touches, &own, touch.channel);
-            weights[index] = if members > 0.0 {
-                channel_share * own[index] / members
+            weights[index] = if members[slot] > 0.0 {
+                channel_share * own[index] / members[slot]
             } else {
-                #[expect(clippy::cast_precision_loss, reason = "a handful of touches")]
-                let count = touches.iter().filter(|other| other.channel == touch.channel).count() as f64;
-                channel_share / count
+                channel_share / f64::from(counts[slot])
             };
         }
         if sum > 0.0 { total - marketing } else { total }
     }
 
-    /// Exact Shapley values of the channels in the fitted rate at `at`.
-    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> Vec<f64> {
+    /// Exact Shapley values of the channels in the fitted rate at `at`, and
+    /// that rate with every channel.
+    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> (Vec<f64>, f64) {
         let count = channels.len();
         let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
@@ -320,7 +330,7 @@ impl Incremental {
         };
         let whole = factorial(count);
         let weights: Vec<f64> = (0..count).map(|size| factorial(size) * factorial(count - size - 1) / whole).collect();
-        (0..count)
+        let shapley = (0..count)
             .map(|player| {
                 let bit = 1 << player;
                 (0..values.len())
@@ -328,7 +338,8 @@ impl Incremental {
                     .map(|subset| weights[subset.count_ones() as usize] * (values[subset | bit] - values[subset]))
                     .sum()
             })
-            .collect()
+            .collect();
+        (shapley, values[values.len() - 1])
     }
 }
 
@@ -355,10 +366,6 @@ pub fn code_pattern<S: std::hash::BuildHasher>(
     let mut coded: Coded = pattern.filter_map(|(feature, times)| Some((*slots.get(&feature)?, times))).collect();
     coded.sort_unstable();
     coded
-}
-
-fn own_total(touches: &[PhaseTouch], own: &[f64], channel: u32) -> f64 {
-    touches.iter().zip(own).filter(|(touch, _)| touch.channel == channel).map(|(_, value)| value).sum()
 }
 
 impl AttributionModel for Incremental {
@@ -464,8 +471,11 @@ mod tests {
             channels.dedup();
             let mut pattern = Vec::new();
             active_features(touches, AT, false, model.memory, &mut pattern);
-            let values = model.shapley(touches, AT, false, &channels);
+            let (values, total) = model.shapley(touches, AT, false, &channels);
             let sum: f64 = values.iter().sum();
+            // The rate with every channel is the features' rate, which the
+            // credit uses as the purchase's total.
+            assert!((total - model.rate(&pattern)).abs() < 1e-12, "{touches:?}: {total}");
             assert!((sum - (model.rate(&pattern) - 1.0)).abs() < 1e-12, "{touches:?}: {values:?}");
         }
     }
