@@ -58,8 +58,10 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 /// rescaled. `incremental` reads the touches as logged, whatever the path
 /// transform, and keeps a part of each conversion for the baseline: its
 /// shares follow the logged touches (the `path` column's touches unless a
-/// transform rewrote them) and its `baseline_incremental` column holds the
-/// baseline's part, so that a row's shares and that part sum to 1.
+/// transform rewrote them), its `baseline_incremental` column holds the
+/// baseline's part and `earlier_incremental` the part of the user's touches
+/// from before the previous purchase, so that a row's shares and those two
+/// parts sum to 1.
 pub struct JourneysFile {
     target: std::path::PathBuf,
     temporary: tempfile::NamedTempFile,

@@ -5,11 +5,11 @@
 //! purchase, to the next purchase or the end of the log. At each instant of
 //! a phase the rate is a sum of features of the touches still in memory
 //! ([`Feature`]): the phase's own, and those *carried* over from before the
-//! phase's opening purchase, which have terms of their own; the fit needs, per feature, its **exposure** (the time it
-//! was active, summed over every phase of every user) and, per purchase,
-//! the features active at that instant. Both are sums over users, exact in
-//! integers, so they merge across threads, buckets and machines in any
-//! order ([`Counts::add`]).
+//! phase's opening purchase, which have terms of their own; the fit needs,
+//! per feature, its **exposure** (the time it was active, summed over every
+//! phase of every user) and, per purchase, the features active at that
+//! instant. Both are sums over users, exact in integers, so they merge
+//! across threads, buckets and machines in any order ([`Counts::add`]).
 
 use std::collections::BTreeMap;
 
