@@ -55,6 +55,15 @@ fn raise(py: Python<'_>, failure: Failure) -> PyErr {
     error
 }
 
+/// Runs `work` with the GIL released, its error raised as the command line
+/// reports it ([`raise`]).
+fn released<T: Send, E: Into<Failure> + Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T, E> + Send,
+) -> PyResult<T> {
+    py.detach(work).map_err(|error| raise(py, error.into()))
+}
+
 fn internal(message: impl std::fmt::Display) -> PyErr {
     InternalError::new_err(format!("internal error: {message}"))
 }
@@ -70,7 +79,7 @@ fn flags(command: &str) -> PyResult<Vec<(String, String, String, String)>> {
 #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
 #[pyfunction]
 fn command(py: Python<'_>, name: &str, arguments: Vec<String>) -> PyResult<()> {
-    py.detach(|| embed::command(name, &arguments)).map_err(|failure| raise(py, failure))
+    released(py, || embed::command(name, &arguments))
 }
 
 /// Runs `run`, `validate` or `paths` with its flags and in-memory tables;
@@ -96,8 +105,7 @@ fn run(
         tables.into_iter().map(|(name, table)| Ok((name, import_table(&table)?))).collect()
     };
     let (events, spend) = (import(events)?, import(spend)?);
-    let (report, text) =
-        py.detach(|| embed::run(mode, &arguments, events, spend)).map_err(|failure| raise(py, failure))?;
+    let (report, text) = released(py, || embed::run(mode, &arguments, events, spend))?;
     Ok((report.summary.status.as_str().to_owned(), report.out, text))
 }
 
@@ -219,7 +227,7 @@ fn read_table(py: Python<'_>, path: PathBuf) -> PyResult<Table> {
 #[expect(clippy::needless_pass_by_value, reason = "PyO3 hands arguments over as owned values")]
 #[pyfunction]
 fn publish(py: Python<'_>, source: PathBuf, target: PathBuf) -> PyResult<PathBuf> {
-    py.detach(|| copy_report(&source, &target)).map_err(|error| raise(py, Failure::from(error)))
+    released(py, || copy_report(&source, &target))
 }
 
 fn copy_report(source: &Path, target: &Path) -> touchpath::Result<PathBuf> {
@@ -260,7 +268,7 @@ fn job_of(py: Python<'_>, bytes: &[u8]) -> PyResult<Job> {
 #[pyfunction]
 fn user_keys(py: Python<'_>, job: &[u8], table: &Bound<'_, PyAny>) -> PyResult<Table> {
     let (job, frame) = (job_of(py, job)?, import_table(table)?);
-    let frame = py.detach(|| partitions::user_keys(&job, frame)).map_err(|error| raise(py, error.into()))?;
+    let frame = released(py, || partitions::user_keys(&job, frame))?;
     Ok(Table { frame })
 }
 
@@ -268,7 +276,7 @@ fn user_keys(py: Python<'_>, job: &[u8], table: &Bound<'_, PyAny>) -> PyResult<T
 #[pyfunction]
 fn partition_latest(py: Python<'_>, job: &[u8], table: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     let (job, frame) = (job_of(py, job)?, import_table(table)?);
-    py.detach(|| partitions::latest(&job, frame)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::latest(&job, frame))
 }
 
 /// A table of histogram bars: kind, key, value, count.
@@ -322,20 +330,20 @@ fn partition_count(
 /// split into shards: `(shard, patterns)`.
 #[pyfunction]
 fn pattern_shards(py: Python<'_>, index: &[u8], patterns: &[u8]) -> PyResult<Vec<(u32, Vec<u8>)>> {
-    py.detach(|| partitions::pattern_shards(index, patterns)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::pattern_shards(index, patterns))
 }
 
 /// Adds two parts of one shard of purchase patterns.
 #[pyfunction]
 fn merge_shards(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
-    py.detach(|| partitions::merge_shards(left, right)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::merge_shards(left, right))
 }
 
 /// The shards' answers to one request, `(shard, answer)`, added up in
 /// shard order (and the Newton step taken from them).
 #[pyfunction]
 fn add_answers(py: Python<'_>, request: &[u8], answers: Vec<(u32, Vec<u8>)>) -> PyResult<Vec<u8>> {
-    py.detach(|| partitions::add_answers(request, answers)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::add_answers(request, answers))
 }
 
 /// One shard of purchase patterns, on a worker: answers the driver's
@@ -349,26 +357,26 @@ struct Shard {
 impl Shard {
     #[new]
     fn new(py: Python<'_>, patterns: &[u8]) -> PyResult<Self> {
-        let shard = py.detach(|| partitions::Shard::decode(patterns)).map_err(|error| raise(py, error.into()))?;
+        let shard = released(py, || partitions::Shard::decode(patterns))?;
         Ok(Self { shard })
     }
 
     /// The shard's sums for one of the driver's requests.
     fn answer(&self, py: Python<'_>, request: &[u8]) -> PyResult<Vec<u8>> {
-        py.detach(|| self.shard.answer(request)).map_err(|error| raise(py, error.into()))
+        released(py, || self.shard.answer(request))
     }
 }
 
 /// Merges two partitions' encoded states.
 #[pyfunction]
 fn merge_states(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
-    py.detach(|| partitions::merge_states(left, right)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::merge_states(left, right))
 }
 
 /// Adds two partitions' encoded tallies.
 #[pyfunction]
 fn merge_tallies(py: Python<'_>, left: &[u8], right: &[u8]) -> PyResult<Vec<u8>> {
-    py.detach(|| partitions::merge_tallies(left, right)).map_err(|error| raise(py, error.into()))
+    released(py, || partitions::merge_tallies(left, right))
 }
 
 /// The models fitted from the driver's fit, on a worker: pass 2.
@@ -381,7 +389,7 @@ struct Fitted {
 impl Fitted {
     #[new]
     fn new(py: Python<'_>, fit: &[u8]) -> PyResult<Self> {
-        let fitted = py.detach(|| partitions::Fitted::decode(fit)).map_err(|error| raise(py, error.into()))?;
+        let fitted = released(py, || partitions::Fitted::decode(fit))?;
         Ok(Self { fitted })
     }
 
@@ -389,15 +397,14 @@ impl Fitted {
     /// bars as a table.
     fn credit(&self, py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Table)> {
         let frame = import_table(table)?;
-        let credited =
-            py.detach(|| partitions::credit(&self.fitted, frame)).map_err(|error| raise(py, error.into()))?;
+        let credited = released(py, || partitions::credit(&self.fitted, frame))?;
         Ok((credited.tally, bars_table(&credited.bars)?))
     }
 
     /// A partition's rows of the per-conversion table.
     fn journeys(&self, py: Python<'_>, table: &Bound<'_, PyAny>) -> PyResult<Table> {
         let frame = import_table(table)?;
-        let frame = py.detach(|| partitions::journeys(&self.fitted, frame)).map_err(|error| raise(py, error.into()))?;
+        let frame = released(py, || partitions::journeys(&self.fitted, frame))?;
         Ok(Table { frame })
     }
 }
@@ -467,13 +474,13 @@ impl Driver {
     /// `add_answers`.
     fn fit_answer(&mut self, py: Python<'_>, total: &[u8]) -> PyResult<()> {
         let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
-        py.detach(|| driver.fit_answer(total)).map_err(|error| raise(py, error.into()))
+        released(py, || driver.fit_answer(total))
     }
 
     /// Fits the models; the fit to broadcast.
     fn fit(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
         let (_, driver) = self.planned.as_mut().ok_or_else(|| internal("the run is finished"))?;
-        py.detach(|| driver.fit()).map_err(|error| raise(py, error.into()))
+        released(py, || driver.fit())
     }
 
     /// Adds the tallies and writes the report; returns the summary's

@@ -536,15 +536,8 @@ pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory
             out.push((Feature::Pair { low, high }, 1));
         }
     }
-    out.sort_unstable();
     // Equal features add up into one count.
-    out.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            kept.1 += later.1;
-        }
-        same
-    });
+    super::solve::sort_adding(out);
 }
 
 /// The total length of the intersection of two sorted lists of disjoint

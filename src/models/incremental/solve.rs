@@ -77,15 +77,20 @@ pub fn split_shards(patterns: impl IntoIterator<Item = (Coded, u64)>) -> Vec<Vec
 /// purchases added.
 #[must_use]
 pub fn merge_coded(mut coded: Vec<(Coded, u64)>) -> Vec<(Coded, u64)> {
-    coded.sort_unstable();
-    coded.dedup_by(|later, kept| {
+    sort_adding(&mut coded);
+    coded
+}
+
+/// Sorts `items` by key, the counts of equal keys added into one item.
+pub fn sort_adding<K: Ord, N: Ord + std::ops::AddAssign + Copy>(items: &mut Vec<(K, N)>) {
+    items.sort_unstable();
+    items.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
         if same {
             kept.1 += later.1;
         }
         same
     });
-    coded
 }
 
 /// A shard's patterns, merged ([`merge_coded`]), in the form the sums run
