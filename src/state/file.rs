@@ -24,7 +24,7 @@ pub const MANIFEST_FILE: &str = "state.json";
 pub const STATE_FILE: &str = "state.bin";
 
 /// The version of the state format; states of another version are refused.
-pub const STATE_FORMAT: u32 = 3;
+pub const STATE_FORMAT: u32 = 4;
 
 /// What a state directory holds, readable without decoding the body: enough
 /// to refuse states that cannot merge before reading them.

@@ -65,9 +65,12 @@ pub enum Feature {
     },
     /// While the latest click or visit on `opener` is open (younger than
     /// [`SESSION`]), each other touch of `partner` within the memory;
-    /// `recent` when the partner is younger than [`RECENT`].
+    /// `recent` when the partner is younger than [`RECENT`]. The latest
+    /// impression opens a session of its own (`seen`) beside it: a moment
+    /// when an ad was seen is a moment to buy too, but not one a click
+    /// should lose to.
     Session {
-        /// Channel of the open click or visit.
+        /// Channel of the open touch.
         opener: u32,
         /// Channel of the other touch.
         partner: u32,
@@ -75,6 +78,8 @@ pub enum Feature {
         recent: bool,
         /// The partner came before the purchase that opened the phase.
         carried: bool,
+        /// The open touch is an impression (else a click or visit).
+        seen: bool,
     },
     /// Channels `low < high` both touched within the memory, in the phase
     /// itself (carried touches make no pairs).
@@ -96,8 +101,8 @@ impl std::hash::Hash for Feature {
             Self::Touch { channel, kind, bin, carried } => state.write_u64(
                 1 << 62 | u64::from(channel) << 24 | u64::from(kind) << 16 | u64::from(bin) << 8 | flag(carried),
             ),
-            Self::Session { opener, partner, recent, carried } => {
-                state.write_u64(2 << 62 | flag(recent) << 1 | flag(carried));
+            Self::Session { opener, partner, recent, carried, seen } => {
+                state.write_u64(2 << 62 | flag(seen) << 2 | flag(recent) << 1 | flag(carried));
                 state.write_u64(u64::from(opener) << 32 | u64::from(partner));
             }
             Self::Pair { low, high } => {
@@ -115,8 +120,8 @@ impl Feature {
         match self {
             Self::Baseline { .. } => self,
             Self::Touch { channel, kind, bin, carried } => Self::Touch { channel: code(channel), kind, bin, carried },
-            Self::Session { opener, partner, recent, carried } => {
-                Self::Session { opener: code(opener), partner: code(partner), recent, carried }
+            Self::Session { opener, partner, recent, carried, seen } => {
+                Self::Session { opener: code(opener), partner: code(partner), recent, carried, seen }
             }
             Self::Pair { low, high } => {
                 let (low, high) = (code(low), code(high));
@@ -219,6 +224,10 @@ const DENSE_CHANNELS: usize = 32;
 /// Touch terms per channel: 3 kinds × 7 age bins × carried or not.
 const TOUCH_SLOTS: usize = 3 * 7 * 2;
 
+/// Session terms per (opener, partner): opened by an impression or not ×
+/// recent or not × carried or not.
+const SESSION_SLOTS: usize = 2 * 2 * 2;
+
 /// [`Counts`] while they are being counted: the terms of touches in an
 /// array indexed by channel (when the log has few channels), the others
 /// hashed.
@@ -249,7 +258,8 @@ impl Tally {
         if channels > DENSE_CHANNELS {
             return Self::default();
         }
-        Self { channels, dense: vec![0; TOUCH_SLOTS * channels + 5 * channels * channels], ..Self::default() }
+        let terms = TOUCH_SLOTS * channels + (SESSION_SLOTS + 1) * channels * channels;
+        Self { channels, dense: vec![0; terms], ..Self::default() }
     }
 
     /// The array slot of a term: touches by channel, kind, bin and
@@ -263,11 +273,14 @@ impl Tally {
             Feature::Baseline { .. } => None,
             Feature::Touch { channel, kind, bin, carried } => code(channel)
                 .map(|channel| ((channel * 3 + usize::from(kind)) * 7 + usize::from(bin)) * 2 + usize::from(carried)),
-            Feature::Session { opener, partner, recent, carried } => {
+            Feature::Session { opener, partner, recent, carried, seen } => {
                 let (opener, partner) = (code(opener)?, code(partner)?);
-                Some(touches + (opener * count + partner) * 4 + usize::from(recent) * 2 + usize::from(carried))
+                let flags = usize::from(seen) * 4 + usize::from(recent) * 2 + usize::from(carried);
+                Some(touches + (opener * count + partner) * SESSION_SLOTS + flags)
             }
-            Feature::Pair { low, high } => Some(touches + 4 * count * count + code(low)? * count + code(high)?),
+            Feature::Pair { low, high } => {
+                Some(touches + SESSION_SLOTS * count * count + code(low)? * count + code(high)?)
+            }
         }
     }
 
@@ -285,12 +298,13 @@ impl Tally {
                 bin: to_u8(bin),
                 carried,
             }
-        } else if slot < touches + 4 * count * count {
+        } else if slot < touches + SESSION_SLOTS * count * count {
             let rest = slot - touches;
-            let (pair, recent, carried) = (rest / 4, rest % 4 >= 2, rest % 2 == 1);
-            Feature::Session { opener: channel(pair / count), partner: channel(pair % count), recent, carried }
+            let (pair, flags) = (rest / SESSION_SLOTS, rest % SESSION_SLOTS);
+            let (seen, recent, carried) = (flags & 4 != 0, flags & 2 != 0, flags & 1 != 0);
+            Feature::Session { opener: channel(pair / count), partner: channel(pair % count), recent, carried, seen }
         } else {
-            let rest = slot - touches - 4 * count * count;
+            let rest = slot - touches - SESSION_SLOTS * count * count;
             Feature::Pair { low: channel(rest / count), high: channel(rest % count) }
         }
     }
@@ -392,28 +406,34 @@ impl Tally {
     }
 
     /// Session terms: while each opener is the latest open click or visit
-    /// of the phase, every other touch in memory is its partner.
+    /// (or the latest open impression) of the phase, every other touch in
+    /// memory is its partner.
     fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
-        let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].opens()).collect();
-        for (position, &opener) in openers.iter().enumerate() {
-            let from = touches[opener].time;
-            let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
-            let until = end.min(from + SESSION).min(next);
-            if until <= from {
-                continue;
-            }
-            for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
-                let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
-                let split = partner.time.saturating_add(RECENT);
-                for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
-                    if high > low {
-                        let feature = Feature::Session {
-                            opener: touches[opener].channel,
-                            partner: partner.channel,
-                            recent,
-                            carried: partner.carried,
-                        };
-                        self.add_exposure(feature, high - low);
+        for seen in [false, true] {
+            let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].opens(seen)).collect();
+            for (position, &opener) in openers.iter().enumerate() {
+                let from = touches[opener].time;
+                let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
+                let until = end.min(from + SESSION).min(next);
+                if until <= from {
+                    continue;
+                }
+                for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
+                    let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
+                    let split = partner.time.saturating_add(RECENT);
+                    for (recent, low, high) in
+                        [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)]
+                    {
+                        if high > low {
+                            let feature = Feature::Session {
+                                opener: touches[opener].channel,
+                                partner: partner.channel,
+                                recent,
+                                carried: partner.carried,
+                                seen,
+                            };
+                            self.add_exposure(feature, high - low);
+                        }
                     }
                 }
             }
@@ -478,11 +498,12 @@ pub struct PhaseTouch {
 }
 
 impl PhaseTouch {
-    /// Whether the touch opens a session: a click or visit of the phase
-    /// itself (a carried one closed its session with the purchase).
+    /// Whether the touch opens a session of its kind: an impression when
+    /// `seen`, else a click or visit, of the phase itself (a carried one
+    /// closed its session with the purchase).
     #[must_use]
-    pub fn opens(&self) -> bool {
-        self.kind > 0 && !self.carried
+    pub fn opens(&self, seen: bool) -> bool {
+        (self.kind == 0) == seen && !self.carried
     }
 }
 
@@ -517,13 +538,15 @@ pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory
         let bin = age_bin(time - touch.time);
         out.push((Feature::Touch { channel: touch.channel, kind: touch.kind, bin, carried: touch.carried }, 1));
     }
-    let opener = touches.iter().rposition(|touch| touch.opens() && touch.time <= time);
-    if let Some(opener) = opener.filter(|&opener| time - touches[opener].time < SESSION) {
-        for (index, partner) in touches.iter().enumerate() {
-            if index != opener && alive(partner) {
-                let recent = time - partner.time < RECENT;
-                let (opener, partner, carried) = (touches[opener].channel, partner.channel, partner.carried);
-                out.push((Feature::Session { opener, partner, recent, carried }, 1));
+    for seen in [false, true] {
+        let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= time);
+        if let Some(opener) = opener.filter(|&opener| time - touches[opener].time < SESSION) {
+            for (index, partner) in touches.iter().enumerate() {
+                if index != opener && alive(partner) {
+                    let recent = time - partner.time < RECENT;
+                    let (opener, partner, carried) = (touches[opener].channel, partner.channel, partner.carried);
+                    out.push((Feature::Session { opener, partner, recent, carried, seen }, 1));
+                }
             }
         }
     }
@@ -583,9 +606,18 @@ mod tests {
             // ... the impression in its first hour all along, the click for 20 minutes,
             (Feature::Touch { channel: email, kind: 0, bin: 0, carried: false }, 30 * MINUTE),
             (Feature::Touch { channel: search, kind: 1, bin: 0, carried: false }, 20 * MINUTE),
-            // the click open with the impression as a recent partner, and the
-            // two channels together, from the click to the purchase.
-            (Feature::Session { opener: search, partner: email, recent: true, carried: false }, 20 * MINUTE),
+            // the click open with the impression as a recent partner, the
+            // impression open (a session of its own kind) with the click as
+            // its partner, and the two channels together, from the click to
+            // the purchase.
+            (
+                Feature::Session { opener: search, partner: email, recent: true, carried: false, seen: false },
+                20 * MINUTE,
+            ),
+            (
+                Feature::Session { opener: email, partner: search, recent: true, carried: false, seen: true },
+                20 * MINUTE,
+            ),
             (Feature::Pair { low: email, high: search }, 20 * MINUTE),
             // After it, two days as a customer, with both touches carried
             // through their bins: the impression from 30 minutes old, the click
@@ -608,7 +640,8 @@ mod tests {
             (Feature::Baseline { customer: false }, 1),
             (Feature::Touch { channel: email, kind: 0, bin: 0, carried: false }, 1),
             (Feature::Touch { channel: search, kind: 1, bin: 0, carried: false }, 1),
-            (Feature::Session { opener: search, partner: email, recent: true, carried: false }, 1),
+            (Feature::Session { opener: email, partner: search, recent: true, carried: false, seen: true }, 1),
+            (Feature::Session { opener: search, partner: email, recent: true, carried: false, seen: false }, 1),
             (Feature::Pair { low: email, high: search }, 1),
         ];
         assert_eq!(counts.purchases.len(), 1);
@@ -669,7 +702,10 @@ mod tests {
             // The click opens a session whose partner is the carried
             // impression, older than a day; carried touches make no pair and
             // open no session.
-            (Feature::Session { opener: search, partner: email, recent: false, carried: true }, 10 * MINUTE),
+            (
+                Feature::Session { opener: search, partner: email, recent: false, carried: true, seen: false },
+                10 * MINUTE,
+            ),
         ]
         .into_iter()
         .map(|(feature, time)| (feature, i128::from(time)))
@@ -680,7 +716,7 @@ mod tests {
             (Feature::Baseline { customer: true }, 1),
             (touch(email, 0, 3, true), 1),
             (touch(search, 1, 0, false), 1),
-            (Feature::Session { opener: search, partner: email, recent: false, carried: true }, 1),
+            (Feature::Session { opener: search, partner: email, recent: false, carried: true, seen: false }, 1),
         ];
         let mut patterns: Vec<_> = counts.purchases.into_iter().collect();
         patterns.sort();

@@ -36,8 +36,9 @@ pub const EXACT_LIMIT: usize = 12;
 /// — a baseline `b` (a prospect's, or a customer's), each touch's own
 /// effect by its channel, kind and age (7 bins up to the lookback), the
 /// effect of other touches while the latest click or visit is open (within
-/// an hour: a session's closing), and a term for each pair of channels
-/// touched together. Every term is ≥ 0. The terms are the maximum
+/// an hour: a session's closing), the same while the latest impression is
+/// open (a session of its own beside the click's), and a term for each pair
+/// of channels touched together. Every term is ≥ 0. The terms are the maximum
 /// likelihood of the purchases under this rate (a Poisson process),
 /// computed from sums over users: each term's exposure time and the terms
 /// active at each purchase (see [`Counts`]). This is the additive hazard of
@@ -77,7 +78,7 @@ impl Incremental {
     pub const NAME: &'static str = "incremental";
 
     /// The formula, in one line.
-    pub const FORMULA: &'static str = "rate λ(t) = b + Σ β(channel, kind, age) + Σ γ(open click × other touch) + \
+    pub const FORMULA: &'static str = "rate λ(t) = b + Σ β(channel, kind, age) + Σ γ(open click or impression × other touch) + \
          Σ δ(channel pair), fitted by maximum likelihood on every journey; a purchase's credit = Shapley value of \
          each channel in λ at the purchase, with λ(∅)/λ to (baseline)";
 
@@ -180,13 +181,16 @@ impl Incremental {
                 }
             })
             .collect();
-        let opener = touches.iter().rposition(|touch| touch.opens() && touch.time <= at);
-        if let Some(opener_index) = opener.filter(|&opener| at - touches[opener].time < SESSION) {
+        for seen in [false, true] {
+            let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= at);
+            let Some(opener_index) = opener.filter(|&opener| at - touches[opener].time < SESSION) else {
+                continue;
+            };
             for (index, partner) in touches.iter().enumerate() {
                 if index != opener_index && alive(partner) {
                     let recent = at - partner.time < RECENT;
                     let (opener, partner, carried) = (touches[opener_index].channel, partner.channel, partner.carried);
-                    let value = term(Feature::Session { opener, partner, recent, carried });
+                    let value = term(Feature::Session { opener, partner, recent, carried, seen });
                     own[opener_index] += value / 2.0;
                     own[index] += value / 2.0;
                 }
@@ -283,16 +287,19 @@ impl Incremental {
                 pairs[low * count + high] = self.term(Feature::Pair { low: channels[low], high: channels[high] });
             }
         }
-        // The open touch of a subset is its latest click or visit, if that
-        // is younger than a session: one of these candidates, latest first.
-        let candidates: Vec<usize> = (0..touches.len())
-            .rev()
-            .filter(|&index| touches[index].opens() && touches[index].time <= at)
-            .take_while(|&index| at - touches[index].time < SESSION)
-            .collect();
-        let sessions: Vec<(usize, Vec<f64>)> = candidates
-            .iter()
-            .map(|&opener| {
+        // The open touches of a subset are its latest click or visit and its
+        // latest impression, each if younger than a session: per kind, one
+        // of these candidates, latest first, with its partners' terms.
+        let sessions: Vec<(bool, usize, Vec<f64>)> = [false, true]
+            .into_iter()
+            .flat_map(|seen| {
+                (0..touches.len())
+                    .rev()
+                    .filter(move |&index| touches[index].opens(seen) && touches[index].time <= at)
+                    .take_while(move |&index| at - touches[index].time < SESSION)
+                    .map(move |opener| (seen, opener))
+            })
+            .map(|(seen, opener)| {
                 let mut partners = vec![0.0; count];
                 for (_, partner) in
                     touches.iter().enumerate().filter(|&(index, partner)| index != opener && alive(partner))
@@ -300,10 +307,10 @@ impl Incremental {
                     let recent = at - partner.time < RECENT;
                     let (channel, carried) = (partner.channel, partner.carried);
                     let feature =
-                        Feature::Session { opener: touches[opener].channel, partner: channel, recent, carried };
+                        Feature::Session { opener: touches[opener].channel, partner: channel, recent, carried, seen };
                     partners[slot(partner)] += self.term(feature);
                 }
-                (slot(&touches[opener]), partners)
+                (seen, slot(&touches[opener]), partners)
             })
             .collect();
         let baseline = self.term(Feature::Baseline { customer });
@@ -317,8 +324,11 @@ impl Incremental {
                         rate += pairs[low * count + high];
                     }
                 }
-                if let Some((_, partners)) = sessions.iter().find(|(opener, _)| kept(*opener)) {
-                    rate += (0..count).filter(|&slot| kept(slot)).map(|slot| partners[slot]).sum::<f64>();
+                for seen in [false, true] {
+                    let open = sessions.iter().find(|(kind, opener, _)| *kind == seen && kept(*opener));
+                    if let Some((_, _, partners)) = open {
+                        rate += (0..count).filter(|&slot| kept(slot)).map(|slot| partners[slot]).sum::<f64>();
+                    }
                 }
                 rate
             })
@@ -436,7 +446,7 @@ mod tests {
             (Feature::Baseline { customer: false }, 1.0),
             (Feature::Touch { channel: EMAIL, kind: 0, bin: 1, carried: false }, 2.0),
             (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 4.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false, seen: false }, 4.0),
         ]);
         // v(∅) = 1, v(email) = 3, v(search) = 4, v(both) = 10: email's Shapley
         // value is ½(3 − 1) + ½(10 − 4) = 4, search's ½(4 − 1) + ½(10 − 3) = 5.
@@ -444,6 +454,33 @@ mod tests {
         let baseline = model.credit(&TOUCHES, AT, false, &mut weights);
         assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
         assert!((weights[0] - 4.0).abs() < 1e-12 && (weights[1] - 5.0).abs() < 1e-12, "{weights:?}");
+    }
+
+    #[test]
+    fn an_impression_opens_a_session_of_its_own_beside_the_open_click() {
+        // A search click 20 minutes before the purchase, an email impression
+        // 10 minutes before it: the click's session with the email touch (4)
+        // stays open, and the impression's with the search touch (2) opens
+        // beside it. v(∅) = v(email) = v(search) = 1, v(both) = 7: 3 each.
+        let touches = [
+            PhaseTouch { time: AT - HOUR / 3, channel: SEARCH, kind: 1, carried: false },
+            PhaseTouch { time: AT - HOUR / 6, channel: EMAIL, kind: 0, carried: false },
+        ];
+        let model = model(&[
+            (Feature::Baseline { customer: false }, 1.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false, seen: false }, 4.0),
+            (Feature::Session { opener: EMAIL, partner: SEARCH, recent: true, carried: false, seen: true }, 2.0),
+        ]);
+        let mut weights = [0.0; 2];
+        let baseline = model.credit(&touches, AT, false, &mut weights);
+        assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
+        assert!((weights[0] - 3.0).abs() < 1e-12 && (weights[1] - 3.0).abs() < 1e-12, "{weights:?}");
+        // An impression more than an hour old is closed: the click's session
+        // alone, 2 each.
+        let older = [touches[0], PhaseTouch { time: AT - 2 * HOUR, ..touches[1] }];
+        let baseline = model.credit(&older, AT, false, &mut weights);
+        assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
+        assert!((weights[0] - 2.0).abs() < 1e-12 && (weights[1] - 2.0).abs() < 1e-12, "{weights:?}");
     }
 
     #[test]
@@ -458,14 +495,24 @@ mod tests {
             (Feature::Touch { channel: EMAIL, kind: 0, bin: 1, carried: false }, 2.0),
             (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
             (Feature::Touch { channel: third, kind: 2, bin: 0, carried: false }, 0.5),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 4.0),
-            (Feature::Session { opener: third, partner: EMAIL, recent: true, carried: false }, 1.5),
-            (Feature::Session { opener: third, partner: SEARCH, recent: true, carried: false }, 0.25),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false, seen: false }, 4.0),
+            (Feature::Session { opener: third, partner: EMAIL, recent: true, carried: false, seen: false }, 1.5),
+            (Feature::Session { opener: third, partner: SEARCH, recent: true, carried: false, seen: false }, 0.25),
             (Feature::Pair { low: EMAIL, high: SEARCH }, 0.75),
             (Feature::Pair { low: SEARCH, high: third }, 0.125),
+            (Feature::Session { opener: EMAIL, partner: SEARCH, recent: true, carried: false, seen: true }, 0.6),
+            (Feature::Session { opener: EMAIL, partner: third, recent: true, carried: false, seen: true }, 0.3),
+            (Feature::Session { opener: EMAIL, partner: EMAIL, recent: true, carried: false, seen: true }, 0.2),
         ]);
         let visit = PhaseTouch { time: AT - HOUR / 12, channel: third, kind: 2, carried: false };
-        for touches in [&TOUCHES[..], &[TOUCHES[0], TOUCHES[1], visit], &[TOUCHES[0], visit, TOUCHES[1]]] {
+        // An email impression within the hour opens a session of its own.
+        let seen = PhaseTouch { time: AT - HOUR / 4, ..TOUCHES[0] };
+        for touches in [
+            &TOUCHES[..],
+            &[TOUCHES[0], TOUCHES[1], visit],
+            &[TOUCHES[0], visit, TOUCHES[1]],
+            &[TOUCHES[0], seen, TOUCHES[1], visit],
+        ] {
             let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
             channels.sort_unstable();
             channels.dedup();
@@ -494,8 +541,8 @@ mod tests {
             (Feature::Touch { channel: EMAIL, kind: 0, bin: 3, carried: false }, 100.0),
             (Feature::Touch { channel: EMAIL, kind: 0, bin: 3, carried: true }, 2.0),
             (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: false }, 3.0),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: true }, 4.0),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: false }, 100.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: true, seen: false }, 4.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: false, carried: false, seen: false }, 100.0),
             // Carried touches make no pairs.
             (Feature::Pair { low: EMAIL, high: SEARCH }, 100.0),
         ]);
@@ -519,7 +566,7 @@ mod tests {
             (Feature::Baseline { customer: true }, 1.0),
             (Feature::Touch { channel: SEARCH, kind: 1, bin: 0, carried: true }, 1.0),
             (Feature::Touch { channel: EMAIL, kind: 0, bin: 0, carried: false }, 2.0),
-            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false }, 100.0),
+            (Feature::Session { opener: SEARCH, partner: EMAIL, recent: true, carried: false, seen: false }, 100.0),
         ]);
         let mut weights = [0.0; 2];
         let baseline = model.credit(&touches, AT, true, &mut weights);

@@ -352,8 +352,72 @@ pub fn settle(request: &Request, total: Option<Answer>) -> Option<Answer> {
     }
     let full = full_gradient(&gradient, exposure);
     let free = free_terms(theta, &full, exposure, floors);
-    let direction = newton_direction(&hessian, &full, &free);
+    let direction = bounded_direction(&hessian, &full, &free, theta, floors);
     Some(Answer::Newton { gradient, direction })
+}
+
+/// Rounds of [`bounded_direction`] at most.
+const BOUND_ROUNDS: usize = 8;
+
+/// The Newton step over the `free` terms, aware of the bound at 0: a term
+/// pulled down (negative gradient) whose full step would cross 0 is sent to
+/// exactly 0 (`d = −θ`), and the step of the others is solved again with it
+/// there (`H_FF d_F = g_F − H_FR d_R`), for a few rounds. Without this, such
+/// terms are cut at 0 by the projection after a step computed as if they
+/// could go below, and the fit zig-zags for many steps while the set of
+/// terms at 0 settles.
+fn bounded_direction(
+    hessian: &[f64],
+    gradient: &[f64],
+    free: &[usize],
+    theta: &[f64],
+    floors: &[usize],
+) -> Option<Vec<f64>> {
+    let entry = |row: usize, column: usize| {
+        let (high, low) = (row.max(column), row.min(column));
+        hessian[high * (high + 1) / 2 + low]
+    };
+    let mut bound = vec![false; free.len()];
+    let mut direction = newton_direction(hessian, gradient, free)?;
+    for _ in 0..BOUND_ROUNDS {
+        let crossing: Vec<usize> = (0..free.len())
+            .filter(|&position| {
+                let feature = free[position];
+                !bound[position]
+                    && !floors.contains(&feature)
+                    && gradient[feature] < 0.0
+                    && theta[feature] + direction[position] < 0.0
+            })
+            .collect();
+        if crossing.is_empty() {
+            break;
+        }
+        for position in crossing {
+            bound[position] = true;
+        }
+        let (moving, held): (Vec<usize>, Vec<usize>) = (0..free.len()).partition(|&position| !bound[position]);
+        // The right-hand side of the moving terms, with the held ones at 0.
+        let mut adjusted = gradient.to_vec();
+        for &row in &moving {
+            let feature = free[row];
+            adjusted[feature] +=
+                held.iter().map(|&column| entry(feature, free[column]) * theta[free[column]]).sum::<f64>();
+        }
+        let moving_features: Vec<usize> = moving.iter().map(|&position| free[position]).collect();
+        let solved = if moving_features.is_empty() {
+            Vec::new()
+        } else {
+            newton_direction(hessian, &adjusted, &moving_features)?
+        };
+        direction = vec![0.0; free.len()];
+        for (&position, value) in moving.iter().zip(solved) {
+            direction[position] = value;
+        }
+        for &position in &held {
+            direction[position] = -theta[free[position]];
+        }
+    }
+    Some(direction)
 }
 
 /// The gradient of `ℓ` from the patterns' part of it.
@@ -782,6 +846,22 @@ mod tests {
         let (theta, fit) = fit(&shards(&[]), &[100.0, 10.0], &[0]);
         assert_eq!(theta, [0.0, 0.0]);
         assert!(fit.residual.is_finite(), "{fit:?}");
+    }
+
+    #[test]
+    fn a_term_whose_step_crosses_zero_is_sent_to_zero_and_the_others_solved_again() {
+        // H = [[1, ½], [½, 1]], g = (1, −2), θ = (1, ½): the plain Newton step
+        // H⁻¹g = (8/3, −10/3) would take term 1 below 0. It goes to exactly 0
+        // (d₁ = −½), and term 0 is solved with it there:
+        // d₀ = (g₀ − H₀₁ d₁) / H₀₀ = 1 + ¼ = 1.25.
+        let hessian = [1.0, 0.5, 1.0];
+        let plain = newton_direction(&hessian, &[1.0, -2.0], &[0, 1]).expect("solvable");
+        assert!((plain[0] - 8.0 / 3.0).abs() < 1e-6 && (plain[1] + 10.0 / 3.0).abs() < 1e-6, "{plain:?}");
+        let bounded = bounded_direction(&hessian, &[1.0, -2.0], &[0, 1], &[1.0, 0.5], &[]).expect("solvable");
+        assert!((bounded[0] - 1.25).abs() < 1e-6 && (bounded[1] + 0.5).abs() < 1e-12, "{bounded:?}");
+        // A floor (a baseline) is never sent to 0; nor is a term pulled up.
+        let floored = bounded_direction(&hessian, &[1.0, -2.0], &[0, 1], &[1.0, 0.5], &[1]).expect("solvable");
+        assert_eq!(floored, plain);
     }
 
     #[test]
