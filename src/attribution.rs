@@ -255,16 +255,22 @@ pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn Attribution
 }
 
 /// Into `logged`, the touches a model reading the logged path credits for
-/// `journey`: the user's earlier touches still in the lookback
+/// `journey`: the user's earlier touches still within `incremental`'s memory
 /// ([`crate::journey::earlier_touches`]), then the journey's own, each once;
-/// returns how many are earlier.
-pub(crate) fn logged_path(log: &EventLog, journey: &Journey, config: &Config, logged: &mut TransformedPath) -> usize {
-    crate::journey::earlier_touches(log, journey, config.lookback, &mut logged.touches);
+/// returns how many are earlier, and how many of those came before the
+/// user's previous purchase.
+pub(crate) fn logged_path(
+    log: &EventLog,
+    journey: &Journey,
+    config: &Config,
+    logged: &mut TransformedPath,
+) -> (usize, usize) {
+    let carried = crate::journey::earlier_touches(log, journey, config.rate_memory(), &mut logged.touches);
     let earlier = logged.touches.len();
     logged.touches.extend(journey.path.clone());
     logged.counts.clear();
     logged.counts.resize(logged.touches.len(), 1);
-    earlier
+    (earlier, carried)
 }
 
 fn credit_journey(
@@ -284,7 +290,7 @@ fn credit_journey(
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
     config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
-    let earlier = logged_path(log, journey, config, &mut scratch.logged);
+    let (earlier, carried) = logged_path(log, journey, config, &mut scratch.logged);
     let positions = scratch.credits.positions.iter_mut();
     for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
         let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
@@ -301,7 +307,7 @@ fn credit_journey(
         }
         let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion])
             .repeat(!journey.first_purchase)
-            .with_earlier(if model.reads_logged_path() { earlier } else { 0 });
+            .with_earlier(if model.reads_logged_path() { earlier } else { 0 }, carried);
         let length = path.len();
         // One slot per touch, and one for the baseline.
         scratch.weights.resize(length + 1, 0.0);

@@ -92,6 +92,9 @@ impl InputTable {
     }
 }
 
+/// The default of [`Config::incremental_memory`], in days.
+pub const DEFAULT_INCREMENTAL_MEMORY_DAYS: i64 = 60;
+
 /// The default of [`Config::max_events_per_user`].
 pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 
@@ -113,6 +116,11 @@ pub struct Config {
     pub channel_classes: BTreeMap<String, TouchClass>,
     /// How far back from a conversion touches still count (default 30 days).
     pub lookback: Lookback,
+    /// How long a touch can change `incremental`'s purchase rate, and so be
+    /// credited by it (default 60 days; the lookback when that is longer).
+    /// Effects that outlast the lookback would otherwise be read as the
+    /// baseline, or given to whatever opened a session on them.
+    pub incremental_memory: Lookback,
     /// The zone naive timestamps are read in (default UTC).
     pub timezone: TimeZone,
     /// The largest share of rejected rows a run may publish results on
@@ -201,6 +209,7 @@ impl Default for Config {
             channel_stages: default_channel_stages(),
             channel_classes: default_channel_classes(),
             lookback: Lookback::default(),
+            incremental_memory: Lookback::new(Duration::days(DEFAULT_INCREMENTAL_MEMORY_DAYS)),
             timezone: TimeZone::default(),
             max_reject_rate: 0.05,
             direct_channels: vec!["direct".to_owned()],
@@ -248,6 +257,17 @@ impl Config {
         config.channel_classes = normalized_keys(std::mem::take(&mut config.channel_classes), "channel_classes")?;
         config.direct_channels = config.direct_channels.iter().map(|channel| normalize_channel(channel)).collect();
         Ok(config)
+    }
+
+    /// How long a touch can change `incremental`'s purchase rate: the longer
+    /// of [`Config::incremental_memory`] and the lookback (no limit when
+    /// either has none).
+    #[must_use]
+    pub fn rate_memory(&self) -> Lookback {
+        match (self.lookback.window(), self.incremental_memory.window()) {
+            (Some(lookback), Some(memory)) => Lookback::new(lookback.max(memory)),
+            _ => Lookback::NONE,
+        }
     }
 
     /// Checks the values no type can rule out.
@@ -408,7 +428,7 @@ mod tests {
         assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
-        assert_eq!(keys.len(), 15, "{keys:?}");
+        assert_eq!(keys.len(), 16, "{keys:?}");
         for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");
@@ -416,6 +436,16 @@ mod tests {
             });
             assert!(shown, "`{key}` is missing from the template");
         }
+    }
+
+    #[test]
+    fn the_rate_memory_is_the_longer_of_the_memory_and_the_lookback() {
+        let memory = |text: &str| Config::parse(text).map(|config| config.rate_memory().to_string());
+        assert_eq!(memory(""), Ok("60d".to_owned()));
+        assert_eq!(memory("lookback = \"90d\""), Ok("90d".to_owned()));
+        assert_eq!(memory("incremental_memory = \"14d\""), Ok("30d".to_owned()));
+        assert_eq!(memory("lookback = \"none\""), Ok("none".to_owned()));
+        assert_eq!(memory("incremental_memory = \"none\""), Ok("none".to_owned()));
     }
 
     #[test]

@@ -572,7 +572,7 @@ impl Fitted {
             ..Aggregates::default()
         };
         let job = Job::decode(&fit.job)?;
-        let memory = job.config.lookback.memory();
+        let memory = job.config.rate_memory().memory();
         let fitted =
             fit.incremental.map(|(terms, report)| Incremental::new(terms.into_iter().collect(), memory, report));
         let hazard = fitted.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
@@ -732,7 +732,7 @@ impl Driver {
                 return Err(unfinished());
             }
             let (features, solver) = self.solver.take().ok_or_else(unfinished)?;
-            Some(Incremental::solved(&features, solver, config.lookback.memory()))
+            Some(Incremental::solved(&features, solver, config.rate_memory().memory()))
         } else {
             None
         };

@@ -145,15 +145,23 @@ def test_what_reaches_the_driver_does_not_grow_with_the_log(local, tmp_path):
     """Ten times the users, the same channels, every model: about the same
     bytes (the coalitions, chain states and rate terms seen still grow a
     little at these sizes). `incremental`'s purchase patterns, which grow
-    with the log, stay on the executors."""
+    with the log, stay on the executors: its fit sends the driver one answer
+    of a few numbers per rate term per request, and makes a few requests per
+    Newton step (how many steps depends on the data, not on its size)."""
     sizes = {}
     for users in (2_000, 20_000):
         data = touchpath.generate(tmp_path / f"log-{users}", users=users, seed=3, format="parquet")
         events = local.read.parquet(str(data / "events.parquet"))
         result = touchpath.spark.run(events, partitions=4, out=tmp_path / f"out-{users}")
         assert result.summary["rows"]["accepted"] > 5 * users
-        assert result.summary["incremental"]["iterations"] > 3, result.summary["incremental"]
-        sizes[users] = result.driver_bytes
+        fit = result.summary["incremental"]
+        requests, fit_bytes = result.driver_fit
+        # A Newton step asks for its derivatives and at most 40 halvings of
+        # its line search, 8 at a time.
+        assert fit["iterations"] >= 2 and 3 <= requests <= 6 * (fit["iterations"] + 2), (requests, fit)
+        # An answer is at most a gradient and a step: two numbers per term.
+        assert fit_bytes <= requests * (16 * fit["features"] + 1024), (fit_bytes, requests, fit)
+        sizes[users] = result.driver_bytes - fit_bytes
     assert sizes[20_000] < 1.6 * sizes[2_000], sizes
 
 

@@ -177,7 +177,12 @@ class Result:
     Parquet dataset written, as a Spark DataFrame)."""
     driver_bytes: Optional[int] = None
     """On Spark: the bytes the executors sent the driver (states, tallies,
-    first paths)."""
+    first paths, `incremental`'s fit answers)."""
+    driver_fit: Optional[tuple] = None
+    """On Spark: `incremental`'s fit, as (requests to the executors, bytes
+    of their answers); each answer holds a few numbers per rate term, so it
+    does not grow with the log, and the requests are at most a few per
+    Newton step."""
     _scratch: Any = field(default=None, repr=False)
 
     def write(self, out: str | os.PathLike) -> Path:

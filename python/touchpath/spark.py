@@ -207,10 +207,10 @@ def run(
         tallies: list = []
         medians: list = []
         journeys = None
-        fit_bytes = 0
+        fit_requests, fit_bytes = 0, 0
         if driver.attributes():
             with _phase("fit"):
-                fit_bytes = _fit_incremental(driver, counted)
+                fit_requests, fit_bytes = _fit_incremental(driver, counted)
                 fit = driver.fit()
             broadcast = session.sparkContext.broadcast(fit)
             credited = prepared.mapInArrow(_credit(broadcast, arrow_schema), _CREDIT_SCHEMA).persist(
@@ -251,6 +251,7 @@ def run(
     result = _result(status, Path(out), text, None, scratch)
     result.journeys = journeys
     result.driver_bytes = collected
+    result.driver_fit = (fit_requests, fit_bytes)
     return result
 
 
@@ -369,20 +370,20 @@ def _medians(bars: Any) -> Any:
     )
 
 
-def _fit_incremental(driver: Any, counted: Any) -> int:
+def _fit_incremental(driver: Any, counted: Any) -> tuple:
     """Runs `incremental`'s fit when the run has it: the purchase patterns
     of every partition are split into shards and added up by shard on the
     executors, where they stay; the driver's solver asks for a few sums over
     them at each Newton step, which the executors compute per shard and add
     up in shard order, taking the Newton step from the summed Hessian there,
     so that the driver receives one small answer per request.
-    Returns the bytes the driver received."""
+    Returns the requests made and the bytes the driver received."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     index = driver.pattern_index()
     if index is None:
-        return 0
+        return 0, 0
     shards = (
         counted.where(F.col("kind") == "patterns")
         .select("state")
@@ -409,7 +410,7 @@ def _fit_incremental(driver: Any, counted: Any) -> int:
     finally:
         shards.unpersist()
     _log.info("incremental: %d requests to the shards of purchase patterns, %d bytes back", rounds, received)
-    return received
+    return rounds, received
 
 
 def _pattern_shards(index: bytes):

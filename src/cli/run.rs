@@ -58,6 +58,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION")]
     lookback: Option<Lookback>,
 
+    /// How long a touch can change `incremental`'s purchase rate (the lookback when longer): 60d, 90d, ... or none [default: 60d].
+    #[arg(long, value_name = "DURATION")]
+    incremental_memory: Option<Lookback>,
+
     /// Time zone of naive timestamps: UTC or an IANA name [default: UTC].
     #[arg(long, value_name = "ZONE")]
     timezone: Option<TimeZone>,
@@ -228,6 +232,9 @@ impl RunArgs {
         }
         if let Some(lookback) = self.lookback {
             config.lookback = lookback;
+        }
+        if let Some(memory) = self.incremental_memory {
+            config.incremental_memory = memory;
         }
         if let Some(zone) = self.timezone {
             config.timezone = zone;

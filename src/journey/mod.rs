@@ -66,28 +66,37 @@ pub struct Journey {
     pub first_purchase: bool,
 }
 
-/// Into `into`, the touches of `journey`'s user from before its previous
-/// purchase that are still within `lookback` of its conversion, oldest
-/// first: what a model reading the logged path sees ahead of the journey's
-/// own touches (their effect need not end at a purchase). Empty for a
+/// Into `into`, the touches of `journey`'s user from before its path that
+/// are still within `memory` of its conversion, oldest first: what a model
+/// reading the logged path sees ahead of the journey's own touches (their
+/// effect need not end at a purchase, nor at the lookback). Returns how many
+/// of them (the first ones) came before the user's previous purchase; the
+/// others came after it but are older than the lookback. Empty for a
 /// journey without conversion.
-pub fn earlier_touches(log: &EventLog, journey: &Journey, lookback: Lookback, into: &mut Vec<usize>) {
+pub fn earlier_touches(log: &EventLog, journey: &Journey, memory: Lookback, into: &mut Vec<usize>) -> usize {
     into.clear();
     let Some(conversion) = journey.conversion else {
-        return;
+        return 0;
     };
     let at = log.time[conversion];
     let first = log.user_events(journey.user as usize).start;
-    // Events are in time order: walk back from the path until one is too old.
+    // Events are in time order: walk back from the path until one is too
+    // old; touches before a purchase are carried.
+    let mut carried = 0;
+    let mut past_purchase = false;
     for index in (first..journey.path.start).rev() {
-        if !lookback.contains(log.time[index], at) {
+        if !memory.contains(log.time[index], at) {
             break;
         }
         if log.kind[index].is_touch() {
             into.push(index);
+            carried += usize::from(past_purchase);
+        } else if log.kind[index] == EventKind::Conversion {
+            past_purchase = true;
         }
     }
     into.reverse();
+    carried
 }
 
 impl Journeys {
@@ -218,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn earlier_touches_are_those_before_the_previous_purchase_still_in_the_lookback() {
+    fn earlier_touches_are_those_before_the_path_still_in_memory() {
         let log = EventLogBuilder::new()
             .touch("u", 0, "display")
             .touch("u", DAY, "search")
@@ -227,28 +236,38 @@ mod tests {
             .conversion("u", 11 * DAY, 20)
             .touch("u", 40 * DAY, "video")
             .conversion("u", 45 * DAY, 30)
+            .touch("v", 0, "display")
+            .touch("v", 20 * DAY, "email")
+            .conversion("v", 45 * DAY, 40)
             .build();
         let lookback = Lookback::new(Duration::days(30));
         let journeys = Journeys::build(&log, lookback);
         let mut earlier = Vec::new();
         let names = |earlier: &[usize]| earlier.iter().map(|&index| log.channel_name(index)).collect::<Vec<_>>();
-        let of =
-            |index: usize, earlier: &mut Vec<usize>| earlier_touches(&log, &journeys.get(index), lookback, earlier);
+        let of = |index: usize, memory: Lookback, earlier: &mut Vec<usize>| {
+            earlier_touches(&log, &journeys.get(index), memory, earlier)
+        };
         // The first purchase has nothing before it; the second sees both
-        // touches of the first journey (9 and 10 days old), not the purchase.
-        of(0, &mut earlier);
+        // touches of the first journey (9 and 10 days old), not the purchase,
+        // both carried across it.
+        assert_eq!(of(0, lookback, &mut earlier), 0);
         assert!(earlier.is_empty());
-        of(1, &mut earlier);
+        assert_eq!(of(1, lookback, &mut earlier), 2);
         assert_eq!(names(&earlier), ["display", "search"]);
-        // At day 45 the email touch is 35 days old: outside the lookback.
-        of(2, &mut earlier);
+        // At day 45 the email touch is 35 days old: outside 30 days.
+        assert_eq!(of(2, lookback, &mut earlier), 0);
         assert!(earlier.is_empty());
         // With 40 days it is in, and the older ones (44 and 45 days) are not.
-        earlier_touches(&log, &journeys.get(2), Lookback::new(Duration::days(40)), &mut earlier);
+        assert_eq!(of(2, Lookback::new(Duration::days(40)), &mut earlier), 1);
         assert_eq!(names(&earlier), ["email"]);
-        // Without a window, every earlier touch.
-        earlier_touches(&log, &journeys.get(2), Lookback::NONE, &mut earlier);
+        // Without a limit, every earlier touch, all before a purchase.
+        assert_eq!(of(2, Lookback::NONE, &mut earlier), 3);
         assert_eq!(names(&earlier), ["display", "search", "email"]);
+        // v's display touch is 45 days old: not in its 30-day journey, but
+        // earlier with a 60-day memory, and not carried (no purchase since).
+        assert_eq!(names(&journeys.get(3).path.collect::<Vec<_>>()), ["email"]);
+        assert_eq!(of(3, Lookback::new(Duration::days(60)), &mut earlier), 0);
+        assert_eq!(names(&earlier), ["display"]);
     }
 
     #[test]

@@ -44,10 +44,11 @@ pub struct Path<'a> {
     converted_at: i64,
     /// The conversion is a repeat purchase.
     customer: bool,
-    /// How many of the first touches came before the user's previous
-    /// purchase (only in a model's logged path, see
-    /// [`AttributionModel::reads_logged_path`]).
+    /// How many of the first touches came before the journey's own (only
+    /// in a model's logged path, see [`AttributionModel::reads_logged_path`]).
     earlier: usize,
+    /// How many of those came before the user's previous purchase.
+    carried: usize,
 }
 
 impl<'a> Path<'a> {
@@ -55,7 +56,7 @@ impl<'a> Path<'a> {
     /// `counts[i]` touches) leading to a conversion at `converted_at`.
     #[must_use]
     pub fn new(log: &'a EventLog, touches: &'a [usize], counts: &'a [u32], converted_at: i64) -> Self {
-        Self { log, touches, counts, converted_at, customer: false, earlier: 0 }
+        Self { log, touches, counts, converted_at, customer: false, earlier: 0, carried: 0 }
     }
 
     /// The same path, leading to a repeat purchase when `customer`.
@@ -65,19 +66,27 @@ impl<'a> Path<'a> {
         self
     }
 
-    /// The same path, whose first `earlier` touches came before the user's
-    /// previous purchase.
+    /// The same path, whose first `earlier` touches came before the
+    /// journey's own, the first `carried` of them before the user's previous
+    /// purchase.
     #[must_use]
-    pub fn with_earlier(mut self, earlier: usize) -> Self {
+    pub fn with_earlier(mut self, earlier: usize, carried: usize) -> Self {
         self.earlier = earlier;
+        self.carried = carried.min(earlier);
         self
+    }
+
+    /// How many of the first touches came before the journey's own.
+    #[must_use]
+    pub fn earlier(&self) -> usize {
+        self.earlier
     }
 
     /// How many of the first touches came before the user's previous
     /// purchase.
     #[must_use]
-    pub fn earlier(&self) -> usize {
-        self.earlier
+    pub fn carried(&self) -> usize {
+        self.carried
     }
 
     /// The kind of touch `index`.
@@ -148,7 +157,7 @@ pub trait AttributionModel: Send + Sync {
     /// True for models that read every touch of the journey as logged,
     /// whatever the path transform (`incremental`, fitted on real timing),
     /// preceded by the user's touches from before the previous purchase
-    /// that are still within the lookback ([`crate::journey::earlier_touches`]);
+    /// that are still within its memory ([`crate::journey::earlier_touches`]);
     /// they also credit conversions without touches to the baseline.
     fn reads_logged_path(&self) -> bool {
         false
@@ -227,6 +236,7 @@ pub fn describe(config: &Config) -> Vec<ModelDescription> {
             "time_decay" => vec![format!("half_life = {}", config.half_life)],
             "position_based" => vec![format!("position_weights = [{weights}]")],
             "markov" => vec![format!("markov_order = {}", config.markov_order)],
+            "incremental" => vec![format!("incremental_memory = {}", config.rate_memory())],
             _ => Vec::new(),
         }
     };
@@ -336,7 +346,7 @@ pub fn build(
         models.push(timed("shapley", &mut || Ok(Box::new(Shapley::from_coalitions(coalitions))))?);
     }
     if is_selected(config, Incremental::NAME) {
-        let memory = config.lookback.memory();
+        let memory = config.rate_memory().memory();
         models.push(timed(Incremental::NAME, &mut || {
             Ok(Box::new(match hazard {
                 Hazard::Counts(counts) => Incremental::fit(counts, memory),

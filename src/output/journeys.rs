@@ -60,8 +60,8 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 /// shares follow the logged touches (the `path` column's touches unless a
 /// transform rewrote them), its `baseline_incremental` column holds the
 /// baseline's part and `earlier_incremental` the part of the user's touches
-/// from before the previous purchase, so that a row's shares and those two
-/// parts sum to 1.
+/// from before the journey (before the previous purchase, or older than the
+/// lookback), so that a row's shares and those two parts sum to 1.
 pub struct JourneysFile {
     target: std::path::PathBuf,
     temporary: tempfile::NamedTempFile,
@@ -210,9 +210,10 @@ fn collect_rows(
         let moment = if journey.first_purchase { moment_of_truth(log, &path.touches, scores) } else { None };
         let repeat = !journey.first_purchase;
         let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]).repeat(repeat);
-        let earlier = crate::attribution::logged_path(log, &journey, config, &mut logged);
-        let logged_view =
-            Path::new(log, &logged.touches, &logged.counts, log.time[conversion]).repeat(repeat).with_earlier(earlier);
+        let (earlier, carried) = crate::attribution::logged_path(log, &journey, config, &mut logged);
+        let logged_view = Path::new(log, &logged.touches, &logged.counts, log.time[conversion])
+            .repeat(repeat)
+            .with_earlier(earlier, carried);
         let mut credits = Vec::with_capacity(models.len() + 2);
         for model in models {
             let view = if model.reads_logged_path() { &logged_view } else { &view };

@@ -151,7 +151,7 @@ impl Aggregates {
             aggregates.coalitions = Shapley::count(log, journeys, config);
         }
         if models::is_selected(config, Incremental::NAME) {
-            aggregates.hazard = incremental::Counts::count(log, end, config.lookback.memory());
+            aggregates.hazard = incremental::Counts::count(log, end, config.rate_memory().memory());
         }
         aggregates.kpis = Kpis::compute(log, journeys, config);
         aggregates

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use super::{Aggregates, ChainCounts};
 use crate::config::Config;
+use crate::event::EventKind;
 use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
 use crate::journey::Journeys;
 use crate::models::chain::{StateKey, Target};
@@ -158,10 +159,16 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
                 continue;
             }
             // The journey, and the earlier touches a model reading the
-            // logged path credits with it.
-            crate::journey::earlier_touches(log, &journey, config.lookback, &mut earlier);
+            // logged path credits with it, with the purchases between them
+            // (which tell the carried touches from the others).
+            crate::journey::earlier_touches(log, &journey, config.rate_memory(), &mut earlier);
             for index in earlier.iter().copied().chain(journey.path.clone()).chain(std::iter::once(conversion)) {
                 keep[index - events.start] = true;
+            }
+            if let Some(&oldest) = earlier.first() {
+                for index in (oldest..journey.path.start).filter(|&index| log.kind[index] == EventKind::Conversion) {
+                    keep[index - events.start] = true;
+                }
             }
             credited.push(journey);
         }

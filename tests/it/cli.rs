@@ -419,4 +419,23 @@ fn journeys_out_gives_incremental_shares_baseline_and_earlier_touches_that_make_
     // D's conversion has no touch: all of it is the baseline's.
     assert!(journeys.contains("D,2026-01-06T00:00:00Z,(none),first,0,,,20.00,,1.000000000,0.000000000"), "{journeys}");
     assert_eq!(rows, 4);
+
+    // With a 7-day lookback, A's journey is its paid search click alone, but
+    // `incremental` still remembers its email click and paid social
+    // impression (8 and 15 days old, within its 60-day memory) and credits
+    // them as earlier touches; with a 7-day memory too, it does not.
+    let earlier_of_a = |memory: &str| {
+        let out = format!("out-{memory}");
+        let journeys = format!("journeys-{memory}.csv");
+        let mut args = vec!["run", "--events", events, "--out", &out, "--journeys-out", &journeys];
+        args.extend(["--models", "incremental", "--lookback", "7d", "--incremental-memory", memory]);
+        let output = workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = workspace.read(&journeys);
+        let line = text.lines().find(|line| line.starts_with("A,")).unwrap_or_else(|| panic!("{text}")).to_owned();
+        assert!(line.contains(",paid_search,"), "{line}");
+        line.rsplit(',').next().unwrap().parse::<f64>().unwrap()
+    };
+    assert!(earlier_of_a("60d") > 0.0);
+    assert!(earlier_of_a("7d").abs() < 1e-12);
 }

@@ -397,7 +397,7 @@ impl AttributionModel for Incremental {
                 time: path.converted_at - path.age(index),
                 channel: path.channel_code(index),
                 kind: kind_index(path.kind(index)),
-                carried: index < path.earlier(),
+                carried: index < path.carried(),
             })
             .collect();
         self.credit(&touches, path.converted_at, path.customer, weights)
