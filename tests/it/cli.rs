@@ -412,7 +412,8 @@ fn journeys_out_gives_incremental_shares_baseline_and_earlier_touches_that_make_
         let units = |share: &str| -> u64 { share.replace('.', "").parse().unwrap() };
         let credited: u64 = touches.split(" > ").filter(|share| !share.is_empty()).map(units).sum();
         assert_eq!(credited + units(baseline) + units(earlier), 1_000_000_000, "{line}");
-        // Only first purchases here: nothing came before a previous one.
+        // Only first purchases here, every touch within the lookback:
+        // nothing comes before a journey.
         assert_eq!(earlier, "0.000000000", "{line}");
         rows += 1;
     }

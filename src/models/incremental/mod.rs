@@ -554,6 +554,43 @@ mod tests {
     }
 
     #[test]
+    fn an_earlier_touch_without_a_purchase_since_is_credited_by_its_fresh_terms() {
+        // A display impression 40 days before the purchase (older than a
+        // 30-day lookback, within a 60-day memory) and a search click 10
+        // minutes before it, no purchase between: the impression comes before
+        // the journey but is not carried. v(∅) = 1, v(display) = 3,
+        // v(search) = 4, v(both) = 6: 2 and 3 (with its carried term, 100).
+        use crate::event::{EventKind, Stage};
+        use crate::event_log::EventLogBuilder;
+        let at = 40 * MICROS_PER_DAY;
+        let log = EventLogBuilder::new()
+            .event("u", 0, EventKind::Impression, "display", "", Stage::Awareness, 0)
+            .event("u", at - HOUR / 6, EventKind::Click, "search", "", Stage::Consideration, 0)
+            .conversion("u", at, 1_000_000)
+            .build();
+        let code = |name: &str| log.channels.code_of(name).expect("a channel of the log");
+        let (display, search) = (code("display"), code("search"));
+        let terms = [
+            (Feature::Baseline { customer: false }, 1.0),
+            (Feature::Touch { channel: display, kind: 0, bin: 6, carried: false }, 2.0),
+            (Feature::Touch { channel: display, kind: 0, bin: 6, carried: true }, 100.0),
+            (Feature::Touch { channel: search, kind: 1, bin: 0, carried: false }, 3.0),
+        ];
+        let fit = Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 };
+        let model = Incremental::new(terms.into_iter().collect(), 60 * MICROS_PER_DAY, fit);
+        let (touches, counts) = ([0, 1], [1, 1]);
+        let path = Path::new(&log, &touches, &counts, at).with_earlier(1, 0);
+        let mut weights = [0.0; 2];
+        let baseline = model.weights_with_baseline(&path, &mut weights);
+        assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
+        assert!((weights[0] - 2.0).abs() < 1e-12 && (weights[1] - 3.0).abs() < 1e-12, "{weights:?}");
+        // Before a purchase, the same touch is carried: its carried term.
+        let carried = Path::new(&log, &touches, &counts, at).with_earlier(1, 1);
+        model.weights_with_baseline(&carried, &mut weights);
+        assert!((weights[0] - 100.0).abs() < 1e-9, "{weights:?}");
+    }
+
+    #[test]
     fn a_carried_click_opens_no_session() {
         // The click came before the previous purchase, ten minutes ago: its
         // session ended with that purchase, so the impression since has no
