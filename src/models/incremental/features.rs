@@ -505,6 +505,35 @@ impl PhaseTouch {
     pub fn opens(&self, seen: bool) -> bool {
         (self.kind == 0) == seen && !self.carried
     }
+
+    /// Whether the touch is in memory at `at`: not after it, and at most
+    /// `memory` before it.
+    #[must_use]
+    pub fn in_memory(&self, at: i64, memory: i64) -> bool {
+        self.time <= at && at - self.time <= memory
+    }
+
+    /// The touch's own term at `at`, by its age then.
+    #[must_use]
+    pub fn term_at(&self, at: i64) -> Feature {
+        Feature::Touch { channel: self.channel, kind: self.kind, bin: age_bin(at - self.time), carried: self.carried }
+    }
+
+    /// The term the touch brings at `at` as a partner of `opener`'s session
+    /// of kind `seen`.
+    #[must_use]
+    pub fn partner_term(&self, opener: &Self, at: i64, seen: bool) -> Feature {
+        let recent = at - self.time < RECENT;
+        Feature::Session { opener: opener.channel, partner: self.channel, recent, carried: self.carried, seen }
+    }
+}
+
+/// The touch whose session of kind `seen` is open at `at`: the latest of
+/// `touches` up to `at` that opens one, if younger than [`SESSION`].
+#[must_use]
+pub fn open_session(touches: &[PhaseTouch], at: i64, seen: bool) -> Option<usize> {
+    let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= at)?;
+    (at - touches[opener].time < SESSION).then_some(opener)
 }
 
 /// The kind's index among the touch kinds.
@@ -533,19 +562,15 @@ fn to_u8(value: usize) -> u8 {
 pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory: i64, out: &mut Pattern) {
     out.clear();
     out.push((Feature::Baseline { customer }, 1));
-    let alive = |touch: &PhaseTouch| touch.time <= time && time - touch.time <= memory;
+    let alive = |touch: &PhaseTouch| touch.in_memory(time, memory);
     for touch in touches.iter().filter(|touch| alive(touch)) {
-        let bin = age_bin(time - touch.time);
-        out.push((Feature::Touch { channel: touch.channel, kind: touch.kind, bin, carried: touch.carried }, 1));
+        out.push((touch.term_at(time), 1));
     }
     for seen in [false, true] {
-        let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= time);
-        if let Some(opener) = opener.filter(|&opener| time - touches[opener].time < SESSION) {
+        if let Some(opener) = open_session(touches, time, seen) {
             for (index, partner) in touches.iter().enumerate() {
                 if index != opener && alive(partner) {
-                    let recent = time - partner.time < RECENT;
-                    let (opener, partner, carried) = (touches[opener].channel, partner.channel, partner.carried);
-                    out.push((Feature::Session { opener, partner, recent, carried, seen }, 1));
+                    out.push((partner.partner_term(&touches[opener], time, seen), 1));
                 }
             }
         }

@@ -164,34 +164,18 @@ impl Incremental {
     /// session term it opens or partners, and an equal part of its
     /// channel's half of each pair term (among the phase's own touches).
     fn touch_terms(&self, touches: &[PhaseTouch], at: i64) -> Vec<f64> {
-        let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
+        let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
         let term = |feature: Feature| self.term(feature);
-        let mut own: Vec<f64> = touches
-            .iter()
-            .map(|touch| {
-                if alive(touch) {
-                    term(Feature::Touch {
-                        channel: touch.channel,
-                        kind: touch.kind,
-                        bin: features::age_bin(at - touch.time),
-                        carried: touch.carried,
-                    })
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let mut own: Vec<f64> =
+            touches.iter().map(|touch| if alive(touch) { term(touch.term_at(at)) } else { 0.0 }).collect();
         for seen in [false, true] {
-            let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= at);
-            let Some(opener_index) = opener.filter(|&opener| at - touches[opener].time < SESSION) else {
+            let Some(opener) = features::open_session(touches, at, seen) else {
                 continue;
             };
             for (index, partner) in touches.iter().enumerate() {
-                if index != opener_index && alive(partner) {
-                    let recent = at - partner.time < RECENT;
-                    let (opener, partner, carried) = (touches[opener_index].channel, partner.channel, partner.carried);
-                    let value = term(Feature::Session { opener, partner, recent, carried, seen });
-                    own[opener_index] += value / 2.0;
+                if index != opener && alive(partner) {
+                    let value = term(partner.partner_term(&touches[opener], at, seen));
+                    own[opener] += value / 2.0;
                     own[index] += value / 2.0;
                 }
             }
@@ -267,19 +251,17 @@ impl Incremental {
     /// that rate with every channel.
     fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> (Vec<f64>, f64) {
         let count = channels.len();
-        let alive = |touch: &PhaseTouch| touch.time <= at && at - touch.time <= self.memory;
+        let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
         // The rate is a sum of parts per channel, per pair of channels and,
-        // while a click or visit is open, per (open touch, channel): gathered
+        // while a touch's session is open, per (open touch, channel): gathered
         // once, then added up for each subset.
         let mut own = vec![0.0; count];
         // Channels with a touch of the phase itself: those make pairs.
         let mut present = vec![false; count];
         for touch in touches.iter().filter(|touch| alive(touch)) {
-            let bin = features::age_bin(at - touch.time);
-            let carried = touch.carried;
-            own[slot(touch)] += self.term(Feature::Touch { channel: touch.channel, kind: touch.kind, bin, carried });
-            present[slot(touch)] |= !carried;
+            own[slot(touch)] += self.term(touch.term_at(at));
+            present[slot(touch)] |= !touch.carried;
         }
         let mut pairs = vec![0.0; count * count];
         for low in (0..count).filter(|&low| present[low]) {
@@ -304,11 +286,7 @@ impl Incremental {
                 for (_, partner) in
                     touches.iter().enumerate().filter(|&(index, partner)| index != opener && alive(partner))
                 {
-                    let recent = at - partner.time < RECENT;
-                    let (channel, carried) = (partner.channel, partner.carried);
-                    let feature =
-                        Feature::Session { opener: touches[opener].channel, partner: channel, recent, carried, seen };
-                    partners[slot(partner)] += self.term(feature);
+                    partners[slot(partner)] += self.term(partner.partner_term(&touches[opener], at, seen));
                 }
                 (seen, slot(&touches[opener]), partners)
             })

@@ -366,11 +366,12 @@ const BOUND_ROUNDS: usize = 8;
 /// Without this, such terms are cut at 0 by the projection after a step
 /// computed as if they could go below: every other step then failed the
 /// line search until halved six or seven times, and the set of terms at 0
-/// settled slowly. Three steps are weighed: holding every term that
-/// crosses, holding only those the gradient pulls down (Bertsekas' rule),
-/// and the plain step; the one whose full step, cut at the bounds, rises
-/// most under the quadratic model `g · d − ½ dᵀ H d` is taken (with few
-/// purchases per term the first can be a poor step, with many the best).
+/// settled slowly. Two ways of holding are weighed: only the terms the
+/// gradient pulls down (Bertsekas' rule), and every term that crosses; the
+/// one whose full step, cut at the bounds as the line search cuts it, rises
+/// more under the quadratic model `g · d − ½ dᵀ H d` is taken (with few
+/// purchases per term the second can be a poor step, with many the better).
+/// The plain step stands when neither can be solved.
 fn bounded_direction(
     hessian: &[f64],
     gradient: &[f64],
@@ -379,47 +380,44 @@ fn bounded_direction(
     floors: &[usize],
 ) -> Option<Vec<f64>> {
     let plain = newton_direction(hessian, gradient, free)?;
-    let entry = |row: usize, column: usize| {
-        let (high, low) = (row.max(column), row.min(column));
-        hessian[high * (high + 1) / 2 + low]
-    };
-    // The rise the quadratic model predicts for the full step, cut at the
-    // bounds as the line search cuts it.
     let predicted = |direction: &[f64]| {
-        let moved: Vec<f64> = free
-            .iter()
-            .zip(direction)
-            .map(|(&feature, &delta)| {
-                let lowest = if floors.contains(&feature) { theta[feature] * 1e-3 } else { 0.0 };
-                (theta[feature] + delta).max(lowest) - theta[feature]
-            })
-            .collect();
+        let next = step(theta, free, direction, floors, 0);
+        let moved: Vec<f64> = free.iter().map(|&feature| next[feature] - theta[feature]).collect();
         let linear: f64 = free.iter().zip(&moved).map(|(&feature, &delta)| gradient[feature] * delta).sum();
         let mut curvature = 0.0;
         for (row, &feature) in free.iter().enumerate() {
             for (column, &other) in free.iter().enumerate() {
-                curvature += moved[row] * entry(feature, other) * moved[column];
+                curvature += moved[row] * triangle(hessian, feature, other) * moved[column];
             }
         }
         linear - curvature / 2.0
     };
-    // Later candidates win only when strictly better: the choice is the
-    // same on every machine.
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    for any_term in [false, true] {
-        if let Some(direction) = held_at_zero(hessian, gradient, free, theta, floors, &plain, any_term) {
-            let rise = predicted(&direction);
-            if best.as_ref().is_none_or(|(most, _)| rise > *most) {
-                best = Some((rise, direction));
-            }
-        }
+    let Some((pulled_down, skipped)) = held_at_zero(hessian, gradient, free, theta, floors, &plain, false) else {
+        return Some(held_at_zero(hessian, gradient, free, theta, floors, &plain, true).map_or(plain, |(d, _)| d));
+    };
+    // Holding every crossing term only differs when a term pulled up was
+    // left to cross; the later way wins only when strictly better, so the
+    // choice is the same on every machine.
+    if skipped
+        && let Some((every, _)) = held_at_zero(hessian, gradient, free, theta, floors, &plain, true)
+        && predicted(&every) > predicted(&pulled_down)
+    {
+        return Some(every);
     }
-    Some(best.map_or(plain, |(_, direction)| direction))
+    Some(pulled_down)
+}
+
+/// The entry `(row, column)` of a symmetric matrix given by its lower
+/// triangle, row by row.
+fn triangle(matrix: &[f64], row: usize, column: usize) -> f64 {
+    let (high, low) = (row.max(column), row.min(column));
+    matrix[high * (high + 1) / 2 + low]
 }
 
 /// [`bounded_direction`]'s rounds from the `plain` step: the terms whose
 /// step crosses 0 (pulled down only, unless `any_term`) are held at 0 and
-/// the others solved again.
+/// the others solved again. Also says whether a crossing term was left to
+/// cross because the gradient pulls it up.
 fn held_at_zero(
     hessian: &[f64],
     gradient: &[f64],
@@ -428,27 +426,24 @@ fn held_at_zero(
     floors: &[usize],
     plain: &[f64],
     any_term: bool,
-) -> Option<Vec<f64>> {
-    let entry = |row: usize, column: usize| {
-        let (high, low) = (row.max(column), row.min(column));
-        hessian[high * (high + 1) / 2 + low]
-    };
+) -> Option<(Vec<f64>, bool)> {
     let mut bound = vec![false; free.len()];
     let mut direction = plain.to_vec();
+    let mut skipped = false;
     for _ in 0..BOUND_ROUNDS {
         let crossing: Vec<usize> = (0..free.len())
             .filter(|&position| {
                 let feature = free[position];
-                !bound[position]
-                    && !floors.contains(&feature)
-                    && (any_term || gradient[feature] < 0.0)
-                    && theta[feature] + direction[position] < 0.0
+                !bound[position] && !floors.contains(&feature) && theta[feature] + direction[position] < 0.0
             })
             .collect();
-        if crossing.is_empty() {
+        let held_now: Vec<usize> =
+            crossing.iter().copied().filter(|&position| any_term || gradient[free[position]] < 0.0).collect();
+        skipped |= held_now.len() < crossing.len();
+        if held_now.is_empty() {
             break;
         }
-        for position in crossing {
+        for position in held_now {
             bound[position] = true;
         }
         let (moving, held): (Vec<usize>, Vec<usize>) = (0..free.len()).partition(|&position| !bound[position]);
@@ -457,7 +452,7 @@ fn held_at_zero(
         for &row in &moving {
             let feature = free[row];
             adjusted[feature] +=
-                held.iter().map(|&column| entry(feature, free[column]) * theta[free[column]]).sum::<f64>();
+                held.iter().map(|&column| triangle(hessian, feature, free[column]) * theta[free[column]]).sum::<f64>();
         }
         let moving_features: Vec<usize> = moving.iter().map(|&position| free[position]).collect();
         let solved = if moving_features.is_empty() {
@@ -473,7 +468,7 @@ fn held_at_zero(
             direction[position] = -theta[free[position]];
         }
     }
-    Some(direction)
+    Some((direction, skipped))
 }
 
 /// The gradient of `ℓ` from the patterns' part of it.
