@@ -290,7 +290,7 @@ fn credit_journey(
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
     config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
-    let (earlier, carried) = logged_path(log, journey, config, &mut scratch.logged);
+    let (_, carried) = logged_path(log, journey, config, &mut scratch.logged);
     let positions = scratch.credits.positions.iter_mut();
     for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
         let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
@@ -307,7 +307,7 @@ fn credit_journey(
         }
         let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion])
             .repeat(!journey.first_purchase)
-            .with_earlier(if model.reads_logged_path() { earlier } else { 0 }, carried);
+            .with_carried(if model.reads_logged_path() { carried } else { 0 });
         let length = path.len();
         // One slot per touch, and one for the baseline.
         scratch.weights.resize(length + 1, 0.0);

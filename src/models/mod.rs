@@ -44,10 +44,9 @@ pub struct Path<'a> {
     converted_at: i64,
     /// The conversion is a repeat purchase.
     customer: bool,
-    /// How many of the first touches came before the journey's own (only
-    /// in a model's logged path, see [`AttributionModel::reads_logged_path`]).
-    earlier: usize,
-    /// How many of those came before the user's previous purchase.
+    /// How many of the first touches came before the user's previous
+    /// purchase (only in a model's logged path, see
+    /// [`AttributionModel::reads_logged_path`]).
     carried: usize,
 }
 
@@ -56,7 +55,7 @@ impl<'a> Path<'a> {
     /// `counts[i]` touches) leading to a conversion at `converted_at`.
     #[must_use]
     pub fn new(log: &'a EventLog, touches: &'a [usize], counts: &'a [u32], converted_at: i64) -> Self {
-        Self { log, touches, counts, converted_at, customer: false, earlier: 0, carried: 0 }
+        Self { log, touches, counts, converted_at, customer: false, carried: 0 }
     }
 
     /// The same path, leading to a repeat purchase when `customer`.
@@ -66,20 +65,12 @@ impl<'a> Path<'a> {
         self
     }
 
-    /// The same path, whose first `earlier` touches came before the
-    /// journey's own, the first `carried` of them before the user's previous
-    /// purchase.
+    /// The same path, whose first `carried` touches came before the user's
+    /// previous purchase.
     #[must_use]
-    pub fn with_earlier(mut self, earlier: usize, carried: usize) -> Self {
-        self.earlier = earlier;
-        self.carried = carried.min(earlier);
+    pub fn with_carried(mut self, carried: usize) -> Self {
+        self.carried = carried;
         self
-    }
-
-    /// How many of the first touches came before the journey's own.
-    #[must_use]
-    pub fn earlier(&self) -> usize {
-        self.earlier
     }
 
     /// How many of the first touches came before the user's previous

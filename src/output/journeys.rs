@@ -211,9 +211,8 @@ fn collect_rows(
         let repeat = !journey.first_purchase;
         let view = Path::new(log, &path.touches, &path.counts, log.time[conversion]).repeat(repeat);
         let (earlier, carried) = crate::attribution::logged_path(log, &journey, config, &mut logged);
-        let logged_view = Path::new(log, &logged.touches, &logged.counts, log.time[conversion])
-            .repeat(repeat)
-            .with_earlier(earlier, carried);
+        let logged_view =
+            Path::new(log, &logged.touches, &logged.counts, log.time[conversion]).repeat(repeat).with_carried(carried);
         let mut credits = Vec::with_capacity(models.len() + 2);
         for model in models {
             let view = if model.reads_logged_path() { &logged_view } else { &view };

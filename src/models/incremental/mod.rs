@@ -557,13 +557,13 @@ mod tests {
         let fit = Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 };
         let model = Incremental::new(terms.into_iter().collect(), 60 * MICROS_PER_DAY, fit);
         let (touches, counts) = ([0, 1], [1, 1]);
-        let path = Path::new(&log, &touches, &counts, at).with_earlier(1, 0);
+        let path = Path::new(&log, &touches, &counts, at).with_carried(0);
         let mut weights = [0.0; 2];
         let baseline = model.weights_with_baseline(&path, &mut weights);
         assert!((baseline - 1.0).abs() < 1e-12, "{baseline}");
         assert!((weights[0] - 2.0).abs() < 1e-12 && (weights[1] - 3.0).abs() < 1e-12, "{weights:?}");
         // Before a purchase, the same touch is carried: its carried term.
-        let carried = Path::new(&log, &touches, &counts, at).with_earlier(1, 1);
+        let carried = Path::new(&log, &touches, &counts, at).with_carried(1);
         model.weights_with_baseline(&carried, &mut weights);
         assert!((weights[0] - 100.0).abs() < 1e-9, "{weights:?}");
     }
