@@ -460,7 +460,7 @@ pub fn add_answers(request: &[u8], mut answers: Vec<(u32, Vec<u8>)>) -> Result<V
 /// One shard of purchase patterns, every partition's added up, ready to
 /// answer the driver's solver.
 pub struct Shard {
-    patterns: Vec<incremental::ShardPattern>,
+    patterns: incremental::ShardPatterns,
     /// The rate terms its patterns need: one more than the largest number.
     terms: usize,
 }
@@ -473,7 +473,7 @@ impl Shard {
     /// Bytes that do not decode.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let patterns = incremental::shard_patterns(decode(bytes, "a shard of purchase patterns")?);
-        let terms = patterns.iter().flat_map(|pattern| &pattern.features).map(|&(slot, _)| slot + 1).max().unwrap_or(0);
+        let terms = patterns.features();
         Ok(Self { patterns, terms })
     }
 

@@ -328,6 +328,7 @@ impl Tally {
         if other.purchases.len() > self.purchases.len() {
             std::mem::swap(&mut self.purchases, &mut other.purchases);
         }
+        self.purchases.reserve(other.purchases.len());
         for (pattern, count) in other.purchases {
             *self.purchases.entry(pattern).or_default() += count;
         }

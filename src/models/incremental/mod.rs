@@ -12,16 +12,12 @@ pub use self::features::{
     AGE_EDGES, Counts, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Pattern as ShardPattern, Request, SHARDS, Solver, merge_coded, settle, shard_patterns,
+    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_patterns,
     split_shards,
 };
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;
 use crate::time::MICROS_PER_DAY;
-
-/// Channel sets up to this size are credited by exact Shapley values over
-/// the fitted rate; larger ones by splitting each term among its channels.
-pub const EXACT_LIMIT: usize = 12;
 
 /// Credit by the incremental effect of each touch on the purchase rate.
 ///
@@ -52,11 +48,10 @@ pub const EXACT_LIMIT: usize = 12;
 /// attribution using a recurrent neural network", for the Shapley value of
 /// a counterfactual rate). Negative values (a channel whose removal would
 /// let an earlier click's session count) are set to 0 and the rest
-/// renormalised. A channel's credit is split among its touches in
-/// proportion to the terms each brings, equally when those are 0. Above
-/// [`EXACT_LIMIT`] channels, each term is split equally among the channels
-/// it involves (the Shapley value when no removal changes which click is
-/// open).
+/// renormalised. The values are exact for any number of channels, in
+/// closed form ([`Incremental::shapley`]). A channel's credit is split among
+/// its touches in proportion to the terms each brings, equally when those
+/// are 0.
 ///
 /// Assumptions, and when it fails, are in `docs/models.md`: touches are
 /// taken as given (their arrival depends only on what the log shows), and
@@ -93,7 +88,7 @@ impl Incremental {
             .par_iter()
             .map(|(pattern, &count)| (code_pattern(pattern.iter().copied(), &slots), count))
             .collect();
-        let shards: Vec<Vec<solve::Pattern>> =
+        let shards: Vec<solve::Patterns> =
             solve::split_shards(coded).into_par_iter().map(solve::shard_patterns).collect();
         let mut solver = Self::solver(counts);
         solve::solve(&mut solver, &shards);
@@ -156,48 +151,9 @@ impl Incremental {
     }
 
     /// The rate of a pattern of active features.
+    #[cfg(test)]
     fn rate(&self, pattern: &[(Feature, u32)]) -> f64 {
         pattern.iter().map(|(feature, count)| self.term(*feature) * f64::from(*count)).sum()
-    }
-
-    /// Each touch's own terms in `pattern`: its touch term, half of each
-    /// session term it opens or partners, and an equal part of its
-    /// channel's half of each pair term (among the phase's own touches).
-    fn touch_terms(&self, touches: &[PhaseTouch], at: i64) -> Vec<f64> {
-        let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
-        let term = |feature: Feature| self.term(feature);
-        let mut own: Vec<f64> =
-            touches.iter().map(|touch| if alive(touch) { term(touch.term_at(at)) } else { 0.0 }).collect();
-        for seen in [false, true] {
-            let Some(opener) = features::open_session(touches, at, seen) else {
-                continue;
-            };
-            for (index, partner) in touches.iter().enumerate() {
-                if index != opener && alive(partner) {
-                    let value = term(partner.partner_term(&touches[opener], at, seen));
-                    own[opener] += value / 2.0;
-                    own[index] += value / 2.0;
-                }
-            }
-        }
-        let mut by_channel: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
-            by_channel.entry(touch.channel).or_default().push(index);
-        }
-        let channels: Vec<(u32, &Vec<usize>)> = by_channel.iter().map(|(&code, list)| (code, list)).collect();
-        for (position, &(low, lows)) in channels.iter().enumerate() {
-            for &(high, highs) in &channels[position + 1..] {
-                let value = term(Feature::Pair { low, high }) / 2.0;
-                for members in [lows, highs] {
-                    #[expect(clippy::cast_precision_loss, reason = "a handful of touches")]
-                    let part = value / members.len() as f64;
-                    for &index in members {
-                        own[index] += part;
-                    }
-                }
-            }
-        }
-        own
     }
 
     /// The credit of one purchase at `at` after `touches`: per touch, and
@@ -211,25 +167,17 @@ impl Incremental {
             return 1.0;
         }
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
-        // Each touch's own terms, and their sum and count per channel.
-        let own = self.touch_terms(touches, at);
+        let Shares { values, own, total } = self.shapley(touches, at, customer, &channels);
+        if total <= 0.0 {
+            weights.fill(0.0);
+            return 1.0;
+        }
+        // Each channel's own terms and touches, to split its credit.
         let mut members = vec![0.0; channels.len()];
         let mut counts = vec![0_u32; channels.len()];
         for (touch, value) in touches.iter().zip(&own) {
             members[slot(touch)] += value;
             counts[slot(touch)] += 1;
-        }
-        // The channels' values and the rate with every channel.
-        let (values, total) = if channels.len() <= EXACT_LIMIT {
-            self.shapley(touches, at, customer, &channels)
-        } else {
-            let mut pattern = Vec::new();
-            active_features(touches, at, customer, self.memory, &mut pattern);
-            (members.clone(), self.rate(&pattern))
-        };
-        if total <= 0.0 {
-            weights.fill(0.0);
-            return 1.0;
         }
         let baseline_rate = self.term(Feature::Baseline { customer });
         let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
@@ -247,88 +195,125 @@ impl Incremental {
         if sum > 0.0 { total - marketing } else { total }
     }
 
-    /// Exact Shapley values of the channels in the fitted rate at `at`, and
-    /// that rate with every channel.
-    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> (Vec<f64>, f64) {
+    /// The Shapley values of `channels` (sorted) in the fitted rate at `at`,
+    /// each touch's own terms, and the rate with every channel, in closed
+    /// form: the rate is a sum of simple games whose values are known.
+    ///
+    /// - A touch term of channel `c` is a game of `c` alone: all to `c`.
+    /// - A pair term counts when both channels are there: half to each.
+    /// - A session term of the candidate opener `o` (the latest open touch of
+    ///   its kind in a subset, younger than [`SESSION`]) with partner `c`
+    ///   counts when `o` and `c` are in the subset and no later candidate's
+    ///   channel is: with `A = {o, c}` (`a` players) and `B` the later
+    ///   candidates' channels (`b` players), a game `1[A ⊆ S, B ∩ S = ∅]`,
+    ///   whose Shapley value is `(a − 1)! b! / (a + b)!` for each player of
+    ///   `A` and `−a! (b − 1)! / (a + b)!` for each of `B` (a random order
+    ///   counts it for `i ∈ A` when `i` comes after the rest of `A` and
+    ///   before all of `B`).
+    ///
+    /// Each touch's own terms, which split its channel's credit among the
+    /// channel's touches: its touch term, half of each term of the open
+    /// session it opens or partners, and an equal part of its channel's half
+    /// of each pair term (among the phase's own touches).
+    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> Shares {
         let count = channels.len();
         let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
-        // The rate is a sum of parts per channel, per pair of channels and,
-        // while a touch's session is open, per (open touch, channel): gathered
-        // once, then added up for each subset.
-        let mut own = vec![0.0; count];
-        // Channels with a touch of the phase itself: those make pairs.
-        let mut present = vec![false; count];
-        for touch in touches.iter().filter(|touch| alive(touch)) {
-            own[slot(touch)] += self.term(touch.term_at(at));
-            present[slot(touch)] |= !touch.carried;
+        let mut shares = Shares {
+            values: vec![0.0; count],
+            own: vec![0.0; touches.len()],
+            total: self.term(Feature::Baseline { customer }),
+        };
+        // Touch terms; the phase's own touches per channel make pairs.
+        let mut members = vec![0_u32; count];
+        for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
+            let value = self.term(touch.term_at(at));
+            shares.own[index] += value;
+            shares.values[slot(touch)] += value;
+            shares.total += value;
+            members[slot(touch)] += u32::from(!touch.carried);
         }
-        let mut pairs = vec![0.0; count * count];
-        for low in (0..count).filter(|&low| present[low]) {
-            for high in (low + 1..count).filter(|&high| present[high]) {
-                pairs[low * count + high] = self.term(Feature::Pair { low: channels[low], high: channels[high] });
+        for low in (0..count).filter(|&low| members[low] > 0) {
+            for high in (low + 1..count).filter(|&high| members[high] > 0) {
+                let value = self.term(Feature::Pair { low: channels[low], high: channels[high] });
+                if value == 0.0 {
+                    continue;
+                }
+                shares.values[low] += value / 2.0;
+                shares.values[high] += value / 2.0;
+                shares.total += value;
+                for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
+                    let channel = slot(touch);
+                    if channel == low || channel == high {
+                        shares.own[index] += value / 2.0 / f64::from(members[channel]);
+                    }
+                }
             }
         }
-        // The open touches of a subset are its latest click or visit and its
-        // latest impression, each if younger than a session: per kind, one
-        // of these candidates, latest first, with its partners' terms.
-        let sessions: Vec<(bool, usize, Vec<f64>)> = [false, true]
-            .into_iter()
-            .flat_map(|seen| {
-                (0..touches.len())
-                    .rev()
-                    .filter(move |&index| touches[index].opens(seen) && touches[index].time <= at)
-                    .take_while(move |&index| at - touches[index].time < SESSION)
-                    .map(move |opener| (seen, opener))
-            })
-            .map(|(seen, opener)| {
-                let mut partners = vec![0.0; count];
-                for (_, partner) in
-                    touches.iter().enumerate().filter(|&(index, partner)| index != opener && alive(partner))
-                {
-                    partners[slot(partner)] += self.term(partner.partner_term(&touches[opener], at, seen));
+        // Sessions: the candidates of each kind, latest first.
+        let mut partners = vec![0.0; count];
+        let mut later: Vec<usize> = Vec::new();
+        for seen in [false, true] {
+            later.clear();
+            let candidates = (0..touches.len())
+                .rev()
+                .filter(|&index| touches[index].opens(seen) && touches[index].time <= at)
+                .take_while(|&index| at - touches[index].time < SESSION);
+            for (rank, opener) in candidates.enumerate() {
+                let channel = slot(&touches[opener]);
+                if later.contains(&channel) {
+                    // A later candidate of its own channel always closes it.
+                    continue;
                 }
-                (seen, slot(&touches[opener]), partners)
-            })
-            .collect();
-        let baseline = self.term(Feature::Baseline { customer });
-        let values: Vec<f64> = (0..1_usize << count)
-            .map(|subset| {
-                let kept = |slot: usize| subset & (1 << slot) != 0;
-                let mut rate = baseline;
-                for low in (0..count).filter(|&low| kept(low)) {
-                    rate += own[low];
-                    for high in (low + 1..count).filter(|&high| kept(high)) {
-                        rate += pairs[low * count + high];
+                partners.fill(0.0);
+                for (index, partner) in touches.iter().enumerate() {
+                    if index == opener || !alive(partner) {
+                        continue;
+                    }
+                    let value = self.term(partner.partner_term(&touches[opener], at, seen));
+                    partners[slot(partner)] += value;
+                    if rank == 0 {
+                        // The open session, with every channel.
+                        shares.own[opener] += value / 2.0;
+                        shares.own[index] += value / 2.0;
+                        shares.total += value;
                     }
                 }
-                for seen in [false, true] {
-                    let open = sessions.iter().find(|(kind, opener, _)| *kind == seen && kept(*opener));
-                    if let Some((_, _, partners)) = open {
-                        rate += (0..count).filter(|&slot| kept(slot)).map(|slot| partners[slot]).sum::<f64>();
+                #[expect(clippy::cast_precision_loss, reason = "a handful of candidates")]
+                let b = later.len() as f64;
+                for (partner, &value) in partners.iter().enumerate() {
+                    if value == 0.0 || later.contains(&partner) {
+                        continue;
+                    }
+                    let (inside, outside) = if partner == channel {
+                        (1.0 / (b + 1.0), if b > 0.0 { 1.0 / (b * (b + 1.0)) } else { 0.0 })
+                    } else {
+                        let inside = 1.0 / ((b + 1.0) * (b + 2.0));
+                        (inside, if b > 0.0 { 2.0 / (b * (b + 1.0) * (b + 2.0)) } else { 0.0 })
+                    };
+                    shares.values[channel] += value * inside;
+                    if partner != channel {
+                        shares.values[partner] += value * inside;
+                    }
+                    for &closing in &later {
+                        shares.values[closing] -= value * outside;
                     }
                 }
-                rate
-            })
-            .collect();
-        // Shapley weights by coalition size: |S|! (n − |S| − 1)! / n!, exact
-        // in f64 for at most EXACT_LIMIT channels.
-        let factorial = |value: usize| {
-            (1..=value).map(|factor| f64::from(u32::try_from(factor).unwrap_or(u32::MAX))).product::<f64>()
-        };
-        let whole = factorial(count);
-        let weights: Vec<f64> = (0..count).map(|size| factorial(size) * factorial(count - size - 1) / whole).collect();
-        let shapley = (0..count)
-            .map(|player| {
-                let bit = 1 << player;
-                (0..values.len())
-                    .filter(|subset| subset & bit == 0)
-                    .map(|subset| weights[subset.count_ones() as usize] * (values[subset | bit] - values[subset]))
-                    .sum()
-            })
-            .collect();
-        (shapley, values[values.len() - 1])
+                later.push(channel);
+            }
+        }
+        shares
     }
+}
+
+/// What [`Incremental::shapley`] gives for one purchase.
+struct Shares {
+    /// Per channel, its Shapley value in the fitted rate.
+    values: Vec<f64>,
+    /// Per touch, its own terms.
+    own: Vec<f64>,
+    /// The rate with every channel.
+    total: f64,
 }
 
 /// The features the fit on `counts` numbers, in order: those with an
@@ -496,12 +481,92 @@ mod tests {
             channels.dedup();
             let mut pattern = Vec::new();
             active_features(touches, AT, false, model.memory, &mut pattern);
-            let (values, total) = model.shapley(touches, AT, false, &channels);
+            let Shares { values, total, .. } = model.shapley(touches, AT, false, &channels);
             let sum: f64 = values.iter().sum();
             // The rate with every channel is the features' rate, which the
             // credit uses as the purchase's total.
             assert!((total - model.rate(&pattern)).abs() < 1e-12, "{touches:?}: {total}");
             assert!((sum - (model.rate(&pattern) - 1.0)).abs() < 1e-12, "{touches:?}: {values:?}");
+        }
+    }
+
+    /// The Shapley values of `channels` by every subset: `v(S)` is the rate
+    /// with only the touches of `S`, with the session of the latest open
+    /// touch of each kind in `S`.
+    fn by_subsets(model: &Incremental, touches: &[PhaseTouch], at: i64, channels: &[u32]) -> Vec<f64> {
+        let count = channels.len();
+        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
+        let rate = |subset: usize| {
+            let kept: Vec<PhaseTouch> =
+                touches.iter().copied().filter(|touch| subset & (1 << slot(touch)) != 0).collect();
+            let mut pattern = Vec::new();
+            active_features(&kept, at, false, model.memory, &mut pattern);
+            model.rate(&pattern)
+        };
+        let rates: Vec<f64> = (0..1_usize << count).map(rate).collect();
+        let factorial =
+            |value: usize| (1..=value).map(|factor| f64::from(u32::try_from(factor).unwrap_or(0))).product::<f64>();
+        (0..count)
+            .map(|player| {
+                (0..rates.len())
+                    .filter(|subset| subset & (1 << player) == 0)
+                    .map(|subset| {
+                        let size = subset.count_ones() as usize;
+                        factorial(size) * factorial(count - size - 1) / factorial(count)
+                            * (rates[subset | 1 << player] - rates[subset])
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_closed_form_is_the_shapley_value_over_every_subset() {
+        // Random terms and touches of five channels, several candidates of
+        // each kind open at once, some touches of one channel: the closed
+        // form against the 2^5 subsets' rates.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            u32::try_from(seed % u64::from(bound)).unwrap_or(0)
+        };
+        for _ in 0..200 {
+            let mut terms = vec![(Feature::Baseline { customer: false }, 1.0)];
+            for opener in 0..5 {
+                for partner in 0..5 {
+                    for seen in [false, true] {
+                        let value = f64::from(next(4)) * 0.5;
+                        let feature = Feature::Session { opener, partner, recent: true, carried: false, seen };
+                        terms.push((feature, value));
+                    }
+                    if opener < partner {
+                        terms.push((Feature::Pair { low: opener, high: partner }, f64::from(next(3)) * 0.25));
+                    }
+                }
+                for kind in 0..3 {
+                    terms.push((Feature::Touch { channel: opener, kind, bin: 0, carried: false }, f64::from(next(5))));
+                }
+            }
+            let model = model(&terms);
+            let mut touches: Vec<PhaseTouch> = (0..2 + next(6))
+                .map(|_| PhaseTouch {
+                    time: AT - (1 + i64::from(next(50))) * HOUR / 60,
+                    channel: next(5),
+                    kind: u8::try_from(next(3)).unwrap_or(0),
+                    carried: false,
+                })
+                .collect();
+            touches.sort_by_key(|touch| touch.time);
+            let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
+            channels.sort_unstable();
+            channels.dedup();
+            let Shares { values, .. } = model.shapley(&touches, AT, false, &channels);
+            let expected = by_subsets(&model, &touches, AT, &channels);
+            for (value, expected) in values.iter().zip(&expected) {
+                assert!((value - expected).abs() < 1e-9, "{touches:?}: {values:?} against {expected:?}");
+            }
         }
     }
 
