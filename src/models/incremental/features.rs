@@ -211,8 +211,15 @@ impl Counts {
                     left
                 },
             );
-        // Integer sums: the order they were added in does not matter.
-        let purchases = std::mem::take(&mut tally.purchases);
+        // Integer sums: the order they were added in does not matter. Each
+        // purchase's pattern is counted once, here, in one map made to size
+        // (counted in each thread's map instead, then those maps merged, the
+        // hashing and merging took 0.6 s of 1.5 at 10 million events).
+        let bought = std::mem::take(&mut tally.purchases);
+        let mut purchases = FastMap::with_capacity_and_hasher(bought.len(), foldhash::fast::RandomState::default());
+        for pattern in bought {
+            *purchases.entry(pattern).or_default() += 1;
+        }
         Self { end, exposure: tally.into_exposure(), purchases }
     }
 }
@@ -238,7 +245,8 @@ struct Tally {
     /// Touch, session and pair terms by [`Tally::slot`].
     dense: Vec<i128>,
     exposure: FastMap<Feature, i128>,
-    purchases: FastMap<Pattern, u64>,
+    /// Each purchase's pattern.
+    purchases: Vec<Pattern>,
     /// Scratch of the pair terms, kept between phases.
     pairs: PairScratch,
 }
@@ -324,14 +332,12 @@ impl Tally {
         for (feature, time) in other.exposure {
             *self.exposure.entry(feature).or_default() += time;
         }
-        // The smaller map goes into the larger: sums, so the same either way.
+        // The shorter list goes after the longer: counted later, so the
+        // same either way.
         if other.purchases.len() > self.purchases.len() {
             std::mem::swap(&mut self.purchases, &mut other.purchases);
         }
-        self.purchases.reserve(other.purchases.len());
-        for (pattern, count) in other.purchases {
-            *self.purchases.entry(pattern).or_default() += count;
-        }
+        self.purchases.append(&mut other.purchases);
     }
 
     /// Every term with its exposure: a term appears once it was active for
@@ -365,12 +371,7 @@ impl Tally {
             let time = log.time[event];
             self.add_phase(touches, start, time, customer, memory);
             active_features(touches, time, customer, memory, &mut pattern);
-            match self.purchases.get_mut(&pattern) {
-                Some(count) => *count += 1,
-                None => {
-                    self.purchases.insert(pattern.clone(), 1);
-                }
-            }
+            self.purchases.push(pattern.clone());
             // The touches still in memory go on into the next phase, carried.
             touches.retain(|touch| time.saturating_sub(touch.time) <= memory);
             for touch in touches.iter_mut() {
@@ -411,15 +412,21 @@ impl Tally {
     /// memory is its partner.
     fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
         for seen in [false, true] {
-            let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].opens(seen)).collect();
-            for (position, &opener) in openers.iter().enumerate() {
+            let mut openers = (0..touches.len()).filter(|&index| touches[index].opens(seen)).peekable();
+            while let Some(opener) = openers.next() {
                 let from = touches[opener].time;
-                let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
+                let next = openers.peek().map_or(i64::MAX, |&next| touches[next].time);
                 let until = end.min(from + SESSION).min(next);
                 if until <= from {
                     continue;
                 }
-                for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
+                // Touches are in time order: the partners in memory while
+                // the session is open lie between these two.
+                let first = touches.partition_point(|touch| touch.time.saturating_add(memory) <= from);
+                let last = touches.partition_point(|touch| touch.time < until);
+                for (_, partner) in
+                    touches.iter().enumerate().take(last).skip(first).filter(|&(index, _)| index != opener)
+                {
                     let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
                     let split = partner.time.saturating_add(RECENT);
                     for (recent, low, high) in

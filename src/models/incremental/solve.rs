@@ -181,7 +181,7 @@ pub enum Request {
     /// positive) and, when `newton` is given, the derivatives of a Newton
     /// step at the first of them, asked for ahead: the next step starts
     /// there if the line search keeps it, which saves an engine a round
-    /// trip.
+    /// trip (the likelihood there comes in the same pass).
     LogLikelihood {
         /// Where.
         thetas: Vec<Vec<f64>>,
@@ -292,12 +292,20 @@ impl Answer {
                 Self::Start { seen, terms, purchases }
             }
             Request::LogLikelihood { thetas, newton } => {
-                // The derivatives asked for ahead hold the gradient.
-                let mut gradient = if newton.is_some() { Vec::new() } else { vec![0.0; features] };
+                // The derivatives asked for ahead come with the likelihood at
+                // the first point, in the same pass, and hold the gradient.
+                let first = newton
+                    .as_ref()
+                    .zip(thetas.first())
+                    .map(|(newton, theta)| Self::derivatives(patterns, theta, Some(newton), features, true));
+                let mut gradient = if first.is_some() { Vec::new() } else { vec![0.0; features] };
                 let values = thetas
                     .iter()
                     .enumerate()
                     .map(|(point, theta)| {
+                        if let (0, Some((value, _))) = (point, &first) {
+                            return *value;
+                        }
                         let mut value = 0.0;
                         for (pattern, times) in patterns.iter() {
                             let rate = rate(pattern, theta);
@@ -305,58 +313,73 @@ impl Answer {
                                 return f64::NEG_INFINITY;
                             }
                             value += times * rate.ln();
-                            if point == 0 && newton.is_none() {
+                            if point == 0 {
                                 add_gradient(&mut gradient, pattern, times / rate);
                             }
                         }
                         value
                     })
                     .collect();
-                let first = newton.as_ref().zip(thetas.first()).map(|(newton, theta)| {
-                    let request = Request::Derivatives { theta: theta.clone(), newton: Some(newton.clone()) };
-                    Box::new(Self::of(patterns, &request, features))
-                });
-                Self::LogLikelihood { values, gradient, first }
+                Self::LogLikelihood { values, gradient, first: first.map(|(_, answer)| Box::new(answer)) }
             }
             Request::Derivatives { theta, newton } => {
-                // Each feature's row among those asked for.
-                let mut position = vec![usize::MAX; features];
-                let rows = newton.as_ref().map_or(&[][..], |newton| &newton.rows);
-                for (row, &feature) in rows.iter().enumerate() {
-                    if let Some(slot) = position.get_mut(feature) {
-                        *slot = row;
-                    }
-                }
-                let mut gradient = vec![0.0; features];
-                let mut hessian =
-                    if newton.is_some() { vec![0.0; rows.len() * (rows.len() + 1) / 2] } else { Vec::new() };
-                let mut kept: Vec<(usize, f64)> = Vec::new();
-                for (pattern, times) in patterns.iter() {
-                    let rate = rate(pattern, theta);
-                    let scale = times / rate;
-                    add_gradient(&mut gradient, pattern, scale);
-                    if newton.is_some() {
-                        let weight = scale / rate;
-                        kept.clear();
-                        kept.extend(
-                            pattern
-                                .iter()
-                                .map(|&(feature, count)| (position[feature as usize], f64::from(count)))
-                                .filter(|&(row, _)| row != usize::MAX),
-                        );
-                        // Rows are sorted as features are: row ≥ column for
-                        // each later pair.
-                        for (index, &(row, left)) in kept.iter().enumerate() {
-                            let start = row * (row + 1) / 2;
-                            for &(column, right) in &kept[..=index] {
-                                hessian[start + column] += weight * left * right;
-                            }
-                        }
-                    }
-                }
-                Self::Derivatives { gradient, hessian }
+                Self::derivatives(patterns, theta, newton.as_ref(), features, false).1
             }
         }
+    }
+
+    /// The derivatives at `theta` (the gradient, and the Hessian's rows of
+    /// `newton` when given) and, in the same pass when `valued`,
+    /// `Σ n log(θ · x)` (−∞ when a rate is not positive; else 0).
+    fn derivatives(
+        patterns: &Patterns,
+        theta: &[f64],
+        newton: Option<&Newton>,
+        features: usize,
+        valued: bool,
+    ) -> (f64, Self) {
+        // Each feature's row among those asked for.
+        let mut position = vec![usize::MAX; features];
+        let rows = newton.map_or(&[][..], |newton| &newton.rows);
+        for (row, &feature) in rows.iter().enumerate() {
+            if let Some(slot) = position.get_mut(feature) {
+                *slot = row;
+            }
+        }
+        let (mut value, mut possible) = (0.0, true);
+        let mut gradient = vec![0.0; features];
+        let mut hessian = if newton.is_some() { vec![0.0; rows.len() * (rows.len() + 1) / 2] } else { Vec::new() };
+        let mut kept: Vec<(usize, f64)> = Vec::new();
+        for (pattern, times) in patterns.iter() {
+            let rate = rate(pattern, theta);
+            if rate <= 0.0 {
+                possible = false;
+            } else if valued {
+                value += times * rate.ln();
+            }
+            let scale = times / rate;
+            add_gradient(&mut gradient, pattern, scale);
+            if newton.is_some() {
+                let weight = scale / rate;
+                kept.clear();
+                kept.extend(
+                    pattern
+                        .iter()
+                        .map(|&(feature, count)| (position[feature as usize], f64::from(count)))
+                        .filter(|&(row, _)| row != usize::MAX),
+                );
+                // Rows are sorted as features are: row ≥ column for each
+                // later pair.
+                for (index, &(row, left)) in kept.iter().enumerate() {
+                    let start = row * (row + 1) / 2;
+                    for &(column, right) in &kept[..=index] {
+                        hessian[start + column] += weight * left * right;
+                    }
+                }
+            }
+        }
+        let value = if possible { value } else { f64::NEG_INFINITY };
+        (value, Self::Derivatives { gradient, hessian })
     }
 
     /// Adds the sums of the next shard.
@@ -494,7 +517,8 @@ fn bounded_direction(
     theta: &[f64],
     floors: &[usize],
 ) -> Option<Vec<f64>> {
-    let plain = newton_direction(hessian, gradient, free)?;
+    let factor = Factor::of_block(hessian, free)?;
+    let plain = factor.solve(free.iter().map(|&feature| gradient[feature]).collect());
     let predicted = |direction: &[f64]| {
         let next = step(theta, free, direction, floors, 0);
         let moved: Vec<f64> = free.iter().map(|&feature| next[feature] - theta[feature]).collect();
@@ -507,14 +531,15 @@ fn bounded_direction(
         }
         linear - curvature / 2.0
     };
-    let Some((pulled_down, skipped)) = held_at_zero(hessian, gradient, free, theta, floors, &plain, false) else {
-        return Some(held_at_zero(hessian, gradient, free, theta, floors, &plain, true).map_or(plain, |(d, _)| d));
+    let held = |any_term: bool| held_at_zero(hessian, gradient, free, theta, floors, (&factor, &plain), any_term);
+    let Some((pulled_down, skipped)) = held(false) else {
+        return Some(held(true).map_or(plain, |(direction, _)| direction));
     };
     // Holding every crossing term only differs when a term pulled up was
     // left to cross; the later way wins only when strictly better, so the
     // choice is the same on every machine.
     if skipped
-        && let Some((every, _)) = held_at_zero(hessian, gradient, free, theta, floors, &plain, true)
+        && let Some((every, _)) = held(true)
         && predicted(&every) > predicted(&pulled_down)
     {
         return Some(every);
@@ -529,9 +554,11 @@ fn triangle(matrix: &[f64], row: usize, column: usize) -> f64 {
     matrix[high * (high + 1) / 2 + low]
 }
 
-/// [`bounded_direction`]'s rounds from the `plain` step: the terms whose
-/// step crosses 0 (pulled down only, unless `any_term`) are held at 0 and
-/// the others solved again. Also says whether a crossing term was left to
+/// [`bounded_direction`]'s rounds from the `plain` step and the factor it
+/// was solved with: the terms whose step crosses 0 (pulled down only,
+/// unless `any_term`) are held at 0 and the others solved again, with the
+/// factor less the held terms' rows ([`Factor::without`]) or a new one,
+/// whichever costs less. Also says whether a crossing term was left to
 /// cross because the gradient pulls it up.
 fn held_at_zero(
     hessian: &[f64],
@@ -539,12 +566,15 @@ fn held_at_zero(
     free: &[usize],
     theta: &[f64],
     floors: &[usize],
-    plain: &[f64],
+    (factor, plain): (&Factor, &[f64]),
     any_term: bool,
 ) -> Option<(Vec<f64>, bool)> {
     let mut bound = vec![false; free.len()];
     let mut direction = plain.to_vec();
     let mut skipped = false;
+    // The factor of the moving terms, and their positions among the free.
+    let mut factor = factor.clone();
+    let mut rows: Vec<usize> = (0..free.len()).collect();
     for _ in 0..BOUND_ROUNDS {
         let crossing: Vec<usize> = (0..free.len())
             .filter(|&position| {
@@ -573,7 +603,14 @@ fn held_at_zero(
         let solved = if moving_features.is_empty() {
             Vec::new()
         } else {
-            newton_direction(hessian, &adjusted, &moving_features)?
+            let leaving: Vec<usize> = (0..rows.len()).filter(|&row| bound[rows[row]]).collect();
+            factor = if Factor::removal_work(rows.len(), &leaving) < Factor::work(moving.len()) {
+                factor.without(&leaving)
+            } else {
+                Factor::of_block(hessian, &moving_features)?
+            };
+            rows.clone_from(&moving);
+            factor.solve(moving_features.iter().map(|&feature| adjusted[feature]).collect())
         };
         direction = vec![0.0; free.len()];
         for (&position, value) in moving.iter().zip(solved) {
@@ -674,7 +711,9 @@ impl Solver {
     /// one), and with more than one the derivatives at the full step (where
     /// the next Newton step starts when the search keeps it) are asked for
     /// ahead: an engine that pays for each round trip asks for several, one
-    /// process for one; the fit is the same.
+    /// process for one (a guess of the free terms that misses costs a second
+    /// pass, more than the likelihood's pass it spares); the fit is the
+    /// same.
     #[must_use]
     pub fn request(&mut self, candidates: usize) -> Option<Request> {
         match &mut self.stage {
@@ -844,8 +883,6 @@ impl Solver {
         true
     }
 
-    /// Takes the derivatives at θ asked for ahead, if any, as the answer to
-    /// the request they spare: the next Newton step's, or the residual's.
     /// Takes the Newton step asked for ahead, when the guess of its rows
     /// held every free term (else its rows are asked for now).
     fn take_ahead(&mut self, first: Option<Box<Answer>>) -> Result<(), String> {
@@ -947,61 +984,126 @@ pub fn solve(solver: &mut Solver, shards: &[Patterns]) {
 
 /// Solves `H_FF d = g_F` for the free block, with `H = Σ n x xᵀ / λ²` the
 /// negated Hessian (positive semi-definite; `hessian` its lower triangle
-/// over every feature); a small ridge keeps terms that always move
-/// together solvable.
+/// over every feature).
+#[cfg(test)]
 fn newton_direction(hessian: &[f64], gradient: &[f64], free: &[usize]) -> Option<Vec<f64>> {
-    let size = free.len();
-    if size == 0 {
-        return None;
-    }
-    let mut block = vec![0.0; size * size];
-    for (row, &feature) in free.iter().enumerate() {
-        let start = feature * (feature + 1) / 2;
-        for (column, &other) in free[..=row].iter().enumerate() {
-            block[row * size + column] = hessian[start + other];
-        }
-    }
-    // The ridge is relative to the largest curvature, so that it means the
-    // same whatever the unit of time of the exposures.
-    let largest = (0..size).map(|position| block[position * size + position]).fold(0.0, f64::max);
-    let ridge = (largest * 1e-12).max(f64::MIN_POSITIVE);
-    for position in 0..size {
-        let diagonal = block[position * size + position];
-        block[position * size + position] = diagonal * (1.0 + 1e-9) + ridge;
-    }
-    let right: Vec<f64> = free.iter().map(|&feature| gradient[feature]).collect();
-    cholesky_solve(&mut block, size, right)
+    let factor = Factor::of_block(hessian, free)?;
+    Some(factor.solve(free.iter().map(|&feature| gradient[feature]).collect()))
 }
 
-/// Solves `A x = b` for a symmetric positive definite `A` given by its
-/// lower triangle (row-major; overwritten by its Cholesky factor).
-fn cholesky_solve(matrix: &mut [f64], size: usize, mut right: Vec<f64>) -> Option<Vec<f64>> {
-    for column in 0..size {
-        let (above, rest) = matrix.split_at_mut((column + 1) * size);
-        let pivot = &mut above[column * size..];
-        let diagonal = pivot[column] - dot(&pivot[..column], &pivot[..column]);
-        if diagonal <= 0.0 || !diagonal.is_finite() {
+/// The Cholesky factor `L` of a symmetric positive definite matrix
+/// (`A = L Lᵀ`), its lower triangle row by row in a square array.
+#[derive(Clone, Debug)]
+struct Factor {
+    size: usize,
+    matrix: Vec<f64>,
+}
+
+impl Factor {
+    /// The factor of the block of `hessian` (a lower triangle over every
+    /// feature) over `free`, with a small ridge that keeps terms that always
+    /// move together solvable; `None` when the block is empty or not
+    /// positive definite.
+    fn of_block(hessian: &[f64], free: &[usize]) -> Option<Self> {
+        let size = free.len();
+        if size == 0 {
             return None;
         }
-        let diagonal = diagonal.sqrt();
-        pivot[column] = diagonal;
-        let pivot = &pivot[..column];
-        for row in rest.chunks_exact_mut(size) {
-            row[column] = (row[column] - dot(&row[..column], pivot)) / diagonal;
+        let mut matrix = vec![0.0; size * size];
+        for (row, &feature) in free.iter().enumerate() {
+            let start = feature * (feature + 1) / 2;
+            for (column, &other) in free[..=row].iter().enumerate() {
+                matrix[row * size + column] = hessian[start + other];
+            }
         }
-    }
-    for row in 0..size {
-        right[row] =
-            (right[row] - dot(&matrix[row * size..row * size + row], &right[..row])) / matrix[row * size + row];
-    }
-    for row in (0..size).rev() {
-        let mut value = right[row];
-        for k in row + 1..size {
-            value -= matrix[k * size + row] * right[k];
+        // The ridge is relative to the largest curvature, so that it means
+        // the same whatever the unit of time of the exposures.
+        let largest = (0..size).map(|position| matrix[position * size + position]).fold(0.0, f64::max);
+        let ridge = (largest * 1e-12).max(f64::MIN_POSITIVE);
+        for position in 0..size {
+            let diagonal = matrix[position * size + position];
+            matrix[position * size + position] = diagonal * (1.0 + 1e-9) + ridge;
         }
-        right[row] = value / matrix[row * size + row];
+        for column in 0..size {
+            let (above, rest) = matrix.split_at_mut((column + 1) * size);
+            let pivot = &mut above[column * size..];
+            let diagonal = pivot[column] - dot(&pivot[..column], &pivot[..column]);
+            if diagonal <= 0.0 || !diagonal.is_finite() {
+                return None;
+            }
+            let diagonal = diagonal.sqrt();
+            pivot[column] = diagonal;
+            let pivot = &pivot[..column];
+            for row in rest.chunks_exact_mut(size) {
+                row[column] = (row[column] - dot(&row[..column], pivot)) / diagonal;
+            }
+        }
+        Some(Self { size, matrix })
     }
-    Some(right)
+
+    /// Multiply-adds of factoring a block of `size` terms, about.
+    fn work(size: usize) -> usize {
+        size * size * size / 6 + size * size
+    }
+
+    /// Multiply-adds of [`Factor::without`] the rows `leaving` of a factor
+    /// of `size` rows, about.
+    fn removal_work(size: usize, leaving: &[usize]) -> usize {
+        leaving.iter().map(|&row| 3 * (size - row) * (size - row) + size * size).sum()
+    }
+
+    /// `A⁻¹ b`, by forward then backward substitution.
+    fn solve(&self, mut right: Vec<f64>) -> Vec<f64> {
+        let (size, matrix) = (self.size, &self.matrix);
+        for row in 0..size {
+            right[row] =
+                (right[row] - dot(&matrix[row * size..row * size + row], &right[..row])) / matrix[row * size + row];
+        }
+        for row in (0..size).rev() {
+            let mut value = right[row];
+            for k in row + 1..size {
+                value -= matrix[k * size + row] * right[k];
+            }
+            right[row] = value / matrix[row * size + row];
+        }
+        right
+    }
+
+    /// The factor of `A` less the rows and columns `leaving` (sorted), from
+    /// this one: removing row `p` of `L` leaves `L̃` with `L̃ L̃ᵀ` the smaller
+    /// matrix, lower triangular but for one entry right of the diagonal in
+    /// each row below `p`; Givens rotations of adjacent columns clear them
+    /// one after another (Golub and Van Loan, "Matrix computations", §6.5).
+    fn without(&self, leaving: &[usize]) -> Self {
+        let mut factor = self.clone();
+        for &removed in leaving.iter().rev() {
+            let size = factor.size;
+            let matrix = &mut factor.matrix;
+            // Old rows below the removed one, each to lose the entry at its
+            // old diagonal.
+            for column in removed..size - 1 {
+                let row = column + 1;
+                let (a, b) = (matrix[row * size + column], matrix[row * size + column + 1]);
+                let norm = a.hypot(b);
+                let (cos, sin) = if norm > 0.0 { (a / norm, b / norm) } else { (1.0, 0.0) };
+                for below in row..size {
+                    let (x, y) = (matrix[below * size + column], matrix[below * size + column + 1]);
+                    matrix[below * size + column] = cos * x + sin * y;
+                    matrix[below * size + column + 1] = cos * y - sin * x;
+                }
+                matrix[row * size + column] = norm;
+                matrix[row * size + column + 1] = 0.0;
+            }
+            // Drop the removed row and the last column, now empty.
+            let smaller = size - 1;
+            let mut kept = vec![0.0; smaller * smaller];
+            for (to, from) in (0..size).filter(|&row| row != removed).enumerate() {
+                kept[to * smaller..to * smaller + smaller].copy_from_slice(&matrix[from * size..from * size + smaller]);
+            }
+            factor = Self { size: smaller, matrix: kept };
+        }
+        factor
+    }
 }
 
 /// `Σ a_i b_i`, in eight running sums added in a fixed order: the same on
@@ -1099,6 +1201,34 @@ mod tests {
         // d₀ = 3 + 0.9 · 0.1 = 3.09.
         let bounded = bounded_direction(&[1.0, 0.9, 1.0], &[3.0, 0.5], &[0, 1], &[1.0, 0.1], &[]).expect("solvable");
         assert!((bounded[0] - 3.09).abs() < 1e-6 && (bounded[1] + 0.1).abs() < 1e-12, "{bounded:?}");
+    }
+
+    #[test]
+    fn a_factor_less_some_rows_solves_as_the_factor_of_the_rest() {
+        // A = Σ x xᵀ over a few vectors, plus the identity, on 7 terms: the
+        // factor of all of it less terms 1, 4 and 6 solves A's block over
+        // the others as that block's own factor does.
+        let vectors = [
+            [1.0, 2.0, 0.0, 1.0, 3.0, 0.5, 1.0],
+            [0.0, 1.0, 4.0, 2.0, 1.0, 0.0, 2.0],
+            [3.0, 0.0, 1.0, 1.0, 0.0, 2.0, 1.0],
+        ];
+        let mut hessian = vec![0.0; 7 * 8 / 2];
+        for row in 0..7 {
+            for column in 0..=row {
+                let product: f64 = vectors.iter().map(|vector| vector[row] * vector[column]).sum();
+                hessian[row * (row + 1) / 2 + column] = product + if row == column { 1.0 } else { 0.0 };
+            }
+        }
+        let all: Vec<usize> = (0..7).collect();
+        let rest = [0, 2, 3, 5];
+        let right = vec![1.0, -2.0, 0.5, 3.0];
+        let reduced = Factor::of_block(&hessian, &all).expect("positive definite").without(&[1, 4, 6]);
+        let direct = Factor::of_block(&hessian, &rest).expect("positive definite");
+        let (by_removal, by_factor) = (reduced.solve(right.clone()), direct.solve(right));
+        for (left, right) in by_removal.iter().zip(&by_factor) {
+            assert!((left - right).abs() < 1e-9 * right.abs().max(1.0), "{by_removal:?} against {by_factor:?}");
+        }
     }
 
     #[test]
