@@ -329,8 +329,8 @@ impl Answer {
     }
 
     /// The derivatives at `theta` (the gradient, and the Hessian's rows of
-    /// `newton` when given) and, in the same pass when `valued`,
-    /// `Σ n log(θ · x)` (−∞ when a rate is not positive; else 0).
+    /// `newton` when given) and, in the same pass, `Σ n log(θ · x)` when
+    /// `valued` (0 when not; −∞ either way when a rate is not positive).
     fn derivatives(
         patterns: &Patterns,
         theta: &[f64],
