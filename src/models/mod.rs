@@ -147,8 +147,9 @@ pub trait AttributionModel: Send + Sync {
 
     /// True for models that read every touch of the journey as logged,
     /// whatever the path transform (`incremental`, fitted on real timing),
-    /// preceded by the user's touches from before the previous purchase
-    /// that are still within its memory ([`crate::journey::earlier_touches`]);
+    /// preceded by the user's earlier touches still within its memory
+    /// (those from before the previous purchase, and those older than the
+    /// lookback: [`crate::journey::earlier_touches`]);
     /// they also credit conversions without touches to the baseline.
     fn reads_logged_path(&self) -> bool {
         false

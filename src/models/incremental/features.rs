@@ -540,8 +540,17 @@ impl PhaseTouch {
 /// `touches` up to `at` that opens one, if younger than [`SESSION`].
 #[must_use]
 pub fn open_session(touches: &[PhaseTouch], at: i64, seen: bool) -> Option<usize> {
-    let opener = touches.iter().rposition(|touch| touch.opens(seen) && touch.time <= at)?;
-    (at - touches[opener].time < SESSION).then_some(opener)
+    session_candidates(touches, at, seen).next()
+}
+
+/// The touches that could hold the session of kind `seen` open at `at`,
+/// latest first: those up to `at` that open one and are younger than
+/// [`SESSION`]. Without the later ones, the next is the open one.
+pub fn session_candidates(touches: &[PhaseTouch], at: i64, seen: bool) -> impl Iterator<Item = usize> + '_ {
+    (0..touches.len())
+        .rev()
+        .filter(move |&index| touches[index].opens(seen) && touches[index].time <= at)
+        .take_while(move |&index| at - touches[index].time < SESSION)
 }
 
 /// The kind's index among the touch kinds.

@@ -255,11 +255,7 @@ impl Incremental {
         let mut later: Vec<usize> = Vec::new();
         for seen in [false, true] {
             later.clear();
-            let candidates = (0..touches.len())
-                .rev()
-                .filter(|&index| touches[index].opens(seen) && touches[index].time <= at)
-                .take_while(|&index| at - touches[index].time < SESSION);
-            for (rank, opener) in candidates.enumerate() {
+            for (rank, opener) in features::session_candidates(touches, at, seen).enumerate() {
                 let channel = slot(&touches[opener]);
                 if later.contains(&channel) {
                     // A later candidate of its own channel always closes it.

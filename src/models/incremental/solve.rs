@@ -292,35 +292,30 @@ impl Answer {
                 Self::Start { seen, terms, purchases }
             }
             Request::LogLikelihood { thetas, newton } => {
-                // The derivatives asked for ahead come with the likelihood at
-                // the first point, in the same pass, and hold the gradient.
-                let first = newton
-                    .as_ref()
-                    .zip(thetas.first())
-                    .map(|(newton, theta)| Self::derivatives(patterns, theta, Some(newton), features, true));
-                let mut gradient = if first.is_some() { Vec::new() } else { vec![0.0; features] };
-                let values = thetas
-                    .iter()
-                    .enumerate()
-                    .map(|(point, theta)| {
-                        if let (0, Some((value, _))) = (point, &first) {
-                            return *value;
+                // The first point's likelihood comes with its derivatives, in
+                // one pass: its gradient, and its Newton step's Hessian when
+                // asked for ahead (which then holds the gradient).
+                let (mut values, mut gradient, mut first) = (Vec::with_capacity(thetas.len()), Vec::new(), None);
+                if let Some(theta) = thetas.first() {
+                    let (value, derivatives) = Self::derivatives(patterns, theta, newton.as_ref(), features, true);
+                    values.push(value);
+                    match (newton, derivatives) {
+                        (None, Self::Derivatives { gradient: at_first, .. }) => gradient = at_first,
+                        (_, derivatives) => first = Some(Box::new(derivatives)),
+                    }
+                }
+                values.extend(thetas.iter().skip(1).map(|theta| {
+                    let mut value = 0.0;
+                    for (pattern, times) in patterns.iter() {
+                        let rate = rate(pattern, theta);
+                        if rate <= 0.0 {
+                            return f64::NEG_INFINITY;
                         }
-                        let mut value = 0.0;
-                        for (pattern, times) in patterns.iter() {
-                            let rate = rate(pattern, theta);
-                            if rate <= 0.0 {
-                                return f64::NEG_INFINITY;
-                            }
-                            value += times * rate.ln();
-                            if point == 0 {
-                                add_gradient(&mut gradient, pattern, times / rate);
-                            }
-                        }
-                        value
-                    })
-                    .collect();
-                Self::LogLikelihood { values, gradient, first: first.map(|(_, answer)| Box::new(answer)) }
+                        value += times * rate.ln();
+                    }
+                    value
+                }));
+                Self::LogLikelihood { values, gradient, first }
             }
             Request::Derivatives { theta, newton } => {
                 Self::derivatives(patterns, theta, newton.as_ref(), features, false).1
@@ -722,11 +717,15 @@ impl Solver {
                 thetas: vec![self.theta.clone()],
                 // Every term is above 0 or never at a purchase (then pulled
                 // down): those above 0 are the free ones.
-                newton: (candidates > 1).then(|| self.newton(&self.theta, &vec![0.0; self.theta.len()])),
+                newton: (candidates > 1)
+                    .then(|| Newton::at(&self.exposure, &self.floors, &self.theta, &vec![0.0; self.theta.len()])),
             }),
             Stage::Derivatives => Some(Request::Derivatives {
                 theta: self.theta.clone(),
-                newton: self.known.as_ref().map(|known| self.newton(&self.theta, &self.gradient(known))),
+                newton: self
+                    .known
+                    .as_ref()
+                    .map(|known| Newton::at(&self.exposure, &self.floors, &self.theta, &self.gradient(known))),
             }),
             Stage::Search { gradient, free, direction, tried, asked } => {
                 let end = (*tried + candidates.max(1)).min(MAX_HALVINGS);
@@ -890,13 +889,6 @@ impl Solver {
             (Stage::Derivatives, Some(first @ Answer::Newton { .. })) => self.answer(Some(first)),
             _ => Ok(()),
         }
-    }
-
-    /// What a Newton step at `theta` needs besides the sums: its rows are
-    /// the terms free under `gradient` (the full gradient there, or a guess
-    /// of it).
-    fn newton(&self, theta: &[f64], gradient: &[f64]) -> Newton {
-        Newton::at(&self.exposure, &self.floors, theta, gradient)
     }
 
     fn next_step(&mut self) {
