@@ -235,45 +235,33 @@ const TOUCH_SLOTS: usize = 3 * 7 * 2;
 /// recent or not × carried or not.
 const SESSION_SLOTS: usize = 2 * 2 * 2;
 
-/// [`Counts`] while they are being counted: the terms of touches in an
-/// array indexed by channel (when the log has few channels), the others
-/// hashed.
-#[derive(Default)]
-struct Tally {
-    /// Channels of the log, when the array is used.
+/// Where each touch, session and pair term of a log with few channels sits
+/// in an array: touches by channel, kind, bin and carriage, then sessions by
+/// opener, partner, kind of opener, recency and carriage, then pairs; the
+/// baselines have no slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseSlots {
     channels: usize,
-    /// Touch, session and pair terms by [`Tally::slot`].
-    dense: Vec<i128>,
-    exposure: FastMap<Feature, i128>,
-    /// Each purchase's pattern.
-    purchases: Vec<Pattern>,
-    /// Scratch of the pair terms, kept between phases.
-    pairs: PairScratch,
 }
 
-/// What [`Tally::add_pairs`] reuses from one phase to the next: each touch's
-/// window by channel, the windows merged per channel, and where each
-/// channel's merged windows are.
-#[derive(Default)]
-struct PairScratch {
-    windows: Vec<(u32, i64, i64)>,
-    merged: Vec<(i64, i64)>,
-    channels: Vec<(u32, std::ops::Range<usize>)>,
-}
-
-impl Tally {
-    fn new(channels: usize) -> Self {
-        if channels > DENSE_CHANNELS {
-            return Self::default();
-        }
-        let terms = TOUCH_SLOTS * channels + (SESSION_SLOTS + 1) * channels * channels;
-        Self { channels, dense: vec![0; terms], ..Self::default() }
+impl DenseSlots {
+    /// The layout for channel codes below `channels`; `None` above
+    /// [`DENSE_CHANNELS`] channels.
+    #[must_use]
+    pub fn new(channels: usize) -> Option<Self> {
+        (channels <= DENSE_CHANNELS).then_some(Self { channels })
     }
 
-    /// The array slot of a term: touches by channel, kind, bin and
-    /// carriage, then sessions by opener, partner, recency and carriage,
-    /// then pairs; `None` for the baselines, or without the array.
-    fn slot(&self, feature: Feature) -> Option<usize> {
+    /// Slots in all.
+    #[must_use]
+    pub fn size(self) -> usize {
+        TOUCH_SLOTS * self.channels + (SESSION_SLOTS + 1) * self.channels * self.channels
+    }
+
+    /// The slot of a term; `None` for the baselines and channel codes out of
+    /// range.
+    #[must_use]
+    pub fn slot(self, feature: Feature) -> Option<usize> {
         let count = self.channels;
         let code = |channel: u32| usize::try_from(channel).ok().filter(|&code| code < count);
         let touches = TOUCH_SLOTS * count;
@@ -292,8 +280,9 @@ impl Tally {
         }
     }
 
-    /// The term of array slot `slot`.
-    fn feature(&self, slot: usize) -> Feature {
+    /// The term of slot `slot`.
+    #[must_use]
+    pub fn feature(self, slot: usize) -> Feature {
         let count = self.channels;
         let channel = |index: usize| u32::try_from(index).unwrap_or(u32::MAX);
         let touches = TOUCH_SLOTS * count;
@@ -316,10 +305,43 @@ impl Tally {
             Feature::Pair { low: channel(rest / count), high: channel(rest % count) }
         }
     }
+}
+
+/// [`Counts`] while they are being counted: the terms of touches in an
+/// array indexed by channel (when the log has few channels), the others
+/// hashed.
+#[derive(Default)]
+struct Tally {
+    /// The array's layout, when the log has few channels.
+    slots: Option<DenseSlots>,
+    /// Touch, session and pair terms by [`DenseSlots::slot`].
+    dense: Vec<i128>,
+    exposure: FastMap<Feature, i128>,
+    /// Each purchase's pattern.
+    purchases: Vec<Pattern>,
+    /// Scratch of the pair terms, kept between phases.
+    pairs: PairScratch,
+}
+
+/// What [`Tally::add_pairs`] reuses from one phase to the next: each touch's
+/// window by channel, the windows merged per channel, and where each
+/// channel's merged windows are.
+#[derive(Default)]
+struct PairScratch {
+    windows: Vec<(u32, i64, i64)>,
+    merged: Vec<(i64, i64)>,
+    channels: Vec<(u32, std::ops::Range<usize>)>,
+}
+
+impl Tally {
+    fn new(channels: usize) -> Self {
+        let slots = DenseSlots::new(channels);
+        Self { slots, dense: vec![0; slots.map_or(0, DenseSlots::size)], ..Self::default() }
+    }
 
     fn add_exposure(&mut self, feature: Feature, time: i64) {
         let time = i128::from(time);
-        match self.slot(feature) {
+        match self.slots.and_then(|slots| slots.slot(feature)) {
             Some(slot) => self.dense[slot] += time,
             None => *self.exposure.entry(feature).or_default() += time,
         }
@@ -344,7 +366,10 @@ impl Tally {
     /// some time (the baselines once a phase of theirs was seen).
     fn into_exposure(self) -> BTreeMap<Feature, i128> {
         let dense = self.dense.iter().enumerate().filter(|&(_, &time)| time != 0);
-        let mut exposure: BTreeMap<Feature, i128> = dense.map(|(slot, &time)| (self.feature(slot), time)).collect();
+        let mut exposure: BTreeMap<Feature, i128> = match self.slots {
+            Some(slots) => dense.map(|(slot, &time)| (slots.feature(slot), time)).collect(),
+            None => BTreeMap::new(),
+        };
         exposure.extend(self.exposure);
         exposure
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub use self::features::{
-    AGE_EDGES, Counts, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
+    AGE_EDGES, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
     Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_patterns,
@@ -60,8 +60,8 @@ use crate::time::MICROS_PER_DAY;
 pub struct Incremental {
     /// The fitted terms, purchases per day; terms at 0 are left out.
     terms: BTreeMap<Feature, f64>,
-    /// The same, hashed, for crediting.
-    lookup: FastMap<Feature, f64>,
+    /// The same, for crediting.
+    lookup: Lookup,
     /// How long a touch can matter, microseconds.
     memory: i64,
     /// How the fit ended.
@@ -129,7 +129,7 @@ impl Incremental {
     /// touches that matter for `memory` microseconds, and its fit's report.
     #[must_use]
     pub fn new(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
-        let lookup = terms.iter().map(|(feature, value)| (*feature, *value)).collect();
+        let lookup = Lookup::new(&terms);
         Self { terms, lookup, memory, fit }
     }
 
@@ -147,7 +147,7 @@ impl Incremental {
 
     /// A term's value, purchases per day (0 when not fitted).
     fn term(&self, feature: Feature) -> f64 {
-        self.lookup.get(&feature).copied().unwrap_or(0.0)
+        self.lookup.term(feature)
     }
 
     /// The rate of a pattern of active features.
@@ -299,6 +299,42 @@ impl Incremental {
             }
         }
         shares
+    }
+}
+
+/// The fitted terms as crediting reads them, a few for each touch of every
+/// purchase: in an array laid out by [`DenseSlots`] when the log has few
+/// channels (no hashing), else in a hash map.
+#[derive(Clone, Debug, PartialEq)]
+enum Lookup {
+    Dense { slots: DenseSlots, values: Vec<f64>, baselines: [f64; 2] },
+    Hashed(FastMap<Feature, f64>),
+}
+
+impl Lookup {
+    fn new(terms: &BTreeMap<Feature, f64>) -> Self {
+        let channels = terms.keys().flat_map(|feature| feature.channels()).flatten().max().map_or(0, |code| code + 1);
+        let Some(slots) = usize::try_from(channels).ok().and_then(DenseSlots::new) else {
+            return Self::Hashed(terms.iter().map(|(feature, value)| (*feature, *value)).collect());
+        };
+        let (mut values, mut baselines) = (vec![0.0; slots.size()], [0.0; 2]);
+        for (&feature, &value) in terms {
+            match (feature, slots.slot(feature)) {
+                (Feature::Baseline { customer }, _) => baselines[usize::from(customer)] = value,
+                (_, Some(slot)) => values[slot] = value,
+                (_, None) => {}
+            }
+        }
+        Self::Dense { slots, values, baselines }
+    }
+
+    /// A term's value (0 when not fitted).
+    fn term(&self, feature: Feature) -> f64 {
+        match (self, feature) {
+            (Self::Dense { baselines, .. }, Feature::Baseline { customer }) => baselines[usize::from(customer)],
+            (Self::Dense { slots, values, .. }, _) => slots.slot(feature).map_or(0.0, |slot| values[slot]),
+            (Self::Hashed(terms), _) => terms.get(&feature).copied().unwrap_or(0.0),
+        }
     }
 }
 
