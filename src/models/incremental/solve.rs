@@ -1045,9 +1045,10 @@ impl Factor {
             let diagonal = matrix[position * size + position];
             matrix[position * size + position] = diagonal * (1.0 + 1e-9) + ridge;
         }
-        // Four rows at a time: each row `j` above them is read once for the
-        // four (the matrix outgrows the cache at a few hundred terms), and
-        // every entry is the same sum as one row at a time would give.
+        // `ROWS_AT_ONCE` rows at a time: each row above them is read once
+        // for all of them (the matrix outgrows the cache at a few hundred
+        // terms), and every entry is the same sum as one row at a time
+        // would give.
         for first in (0..size).step_by(ROWS_AT_ONCE) {
             let last = (first + ROWS_AT_ONCE).min(size);
             let (above, block) = matrix.split_at_mut(first * size);
