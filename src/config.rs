@@ -98,6 +98,9 @@ pub const DEFAULT_INCREMENTAL_MEMORY_DAYS: i64 = 60;
 /// The default of [`Config::max_events_per_user`].
 pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 
+/// The default of [`Config::max_rejects_listed`].
+pub const DEFAULT_MAX_REJECTS_LISTED: u64 = 100_000;
+
 /// Everything a run needs to know besides its inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -152,6 +155,13 @@ pub struct Config {
     /// placeholder id, and would otherwise dominate memory and credit. 0
     /// turns the check off.
     pub max_events_per_user: u64,
+    /// How many rejected rows of the touchpoint log `rejects.csv` lists
+    /// (default 100 000): the first, in file and row order. Every rejected
+    /// row is counted by reason in the summary whatever the limit, and those
+    /// not listed are counted as the warning `rejects_not_listed`. A bound on
+    /// what a run holds and what a distributed run sends its driver, however
+    /// dirty the log; 0 lists none.
+    pub max_rejects_listed: u64,
     /// Memory to stay within (`--memory-budget`): a log that looks larger is
     /// read in buckets of users, with the same results. How a run executes,
     /// not what it computes, so it is not written to summaries or states.
@@ -222,6 +232,7 @@ impl Default for Config {
             to: None,
             delimiter: ',',
             max_events_per_user: DEFAULT_MAX_EVENTS_PER_USER,
+            max_rejects_listed: DEFAULT_MAX_REJECTS_LISTED,
             memory_budget: None,
         }
     }
@@ -428,7 +439,7 @@ mod tests {
         assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
-        assert_eq!(keys.len(), 16, "{keys:?}");
+        assert_eq!(keys.len(), 17, "{keys:?}");
         for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");

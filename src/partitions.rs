@@ -32,6 +32,11 @@
 //! Merging states and tallies is exact, associative and commutative, so the
 //! report is byte for byte the one `touchpath run` writes from the same rows
 //! as one table, however the users are split.
+//!
+//! The passes of `touchpath run --bucket K/N` are these same ones, with
+//! files between them (see [`crate::state`]): [`fit_state`] fits a merged
+//! state in the process and gives the bytes [`Fitted::decode`] reads, which
+//! a bucket's second pass credits with.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -340,7 +345,8 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     }
     let events = ingest(job, frame)?;
     let buckets = Buckets { count: partitions, held: BTreeSet::from([partition]) };
-    let (mut state, paths) = State::count(events, buckets, &job.config, end);
+    let mut state = State::count(events, None, buckets, &job.config, Mode::Attribute, job.now, end);
+    let paths = std::mem::take(&mut state.aggregates.paths);
     let bars = take_kpi_bars(&mut state);
     let mut purchases: Vec<(incremental::Pattern, u64)> =
         std::mem::take(&mut state.aggregates.hazard.purchases).into_iter().collect();
@@ -580,10 +586,69 @@ impl Fitted {
         Ok(Self { channels: dictionary(fit.channels), campaigns: dictionary(fit.campaigns), job, analysis })
     }
 
-    fn converting(&self, frame: DataFrame) -> Result<(crate::EventLog, crate::journey::Journeys)> {
-        let events = ingest(&self.job, frame)?;
-        Ok(state::converting_in(events.log, &self.job.config, &self.channels, &self.campaigns))
+    /// The fitted models.
+    #[must_use]
+    pub fn analysis(&self) -> &Analysis {
+        &self.analysis
     }
+
+    /// The fitted models, taken.
+    #[must_use]
+    pub fn into_analysis(self) -> Analysis {
+        self.analysis
+    }
+
+    /// The configuration they were fitted with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.job.config
+    }
+
+    /// The converting journeys to credit of the users of `log` (some
+    /// users' whole log, read as in the first pass), with the run's codes.
+    #[must_use]
+    pub fn converting_of(&self, log: crate::EventLog) -> state::Converting {
+        state::converting_in(log, &self.job.config, &self.channels, &self.campaigns)
+    }
+
+    fn converting(&self, frame: DataFrame) -> Result<state::Converting> {
+        Ok(self.converting_of(ingest(&self.job, frame)?.log))
+    }
+}
+
+/// The models fitted on a state that covers every user, in the process (a
+/// run on one machine: `incremental`'s purchase patterns are in the state),
+/// as [`Fitted::decode`] reads them: the fit of `touchpath merge
+/// --emit-state`, which `touchpath run --bucket K/N --fit` credits with.
+/// `now` is the start the second pass reads rows with.
+///
+/// # Errors
+///
+/// A model that cannot be fitted.
+pub fn fit_state(state: &State, config: &Config, now: i64) -> Result<Vec<u8>> {
+    let incremental = models::is_selected(config, Incremental::NAME)
+        .then(|| Incremental::fit(&state.aggregates.hazard, config.rate_memory().memory()));
+    let job = Job { config: config.clone(), now };
+    Ok(fit_record(&job, state, incremental)?.1)
+}
+
+/// Fits every model on `state`'s counts, `incremental` as given; returns
+/// the models and the fit's bytes (see [`Fitted::decode`]).
+fn fit_record(job: &Job, state: &State, incremental: Option<Incremental>) -> Result<(Analysis, Vec<u8>)> {
+    let aggregates = &state.aggregates;
+    let hazard = incremental.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
+    let analysis = Analysis::fit_with(aggregates, &job.config, hazard)?;
+    let fit = Fit {
+        job: job.encode()?,
+        channels: names(&state.log.channels),
+        campaigns: names(&state.log.campaigns),
+        first_order: aggregates.first_order.clone(),
+        higher_order: aggregates.higher_order.clone(),
+        coalitions: aggregates.coalitions.clone(),
+        incremental: incremental
+            .map(|model| (model.terms().iter().map(|(feature, value)| (*feature, *value)).collect(), model.report())),
+    };
+    Ok((analysis, encode(&fit, "the fit")?))
 }
 
 /// Pass 2: the credit and moments of truth of a partition's converting
@@ -736,21 +801,9 @@ impl Driver {
         } else {
             None
         };
-        let aggregates = &self.state.aggregates;
-        let hazard = incremental.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
-        self.analysis = Some(Analysis::fit_with(aggregates, config, hazard)?);
-        let fit = Fit {
-            job: self.job.encode()?,
-            channels: names(&self.state.log.channels),
-            campaigns: names(&self.state.log.campaigns),
-            first_order: aggregates.first_order.clone(),
-            higher_order: aggregates.higher_order.clone(),
-            coalitions: aggregates.coalitions.clone(),
-            incremental: incremental.map(|model| {
-                (model.terms().iter().map(|(feature, value)| (*feature, *value)).collect(), model.report())
-            }),
-        };
-        encode(&fit, "the fit")
+        let (analysis, fit) = fit_record(&self.job, &self.state, incremental)?;
+        self.analysis = Some(analysis);
+        Ok(fit)
     }
 
     /// Adds the partitions' tallies (pass 2) and writes the report to

@@ -64,6 +64,10 @@ pub struct Request {
     pub bucket: Option<Bucket>,
     /// Write the run's state to `out` instead of a report, to merge later.
     pub emit_state: bool,
+    /// Credit the bucket's converting journeys with the models fitted on
+    /// this merged state (a directory of `touchpath merge --emit-state`),
+    /// and write the credit to `out` (the second pass of a bucket).
+    pub fit: Option<PathBuf>,
     /// Memory to stay within, in bytes: when the log looks larger, it is
     /// read in buckets of users, one after the other.
     pub memory_budget: Option<u64>,
@@ -87,6 +91,7 @@ impl Request {
             mode: Mode::Attribute,
             bucket: None,
             emit_state: false,
+            fit: None,
             memory_budget: None,
         }
     }
@@ -170,6 +175,9 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     let evaluation = read_evaluation(request)?;
     let mut event_files = ingest::discover(&request.events)?;
     event_files.extend(request.event_tables.iter().cloned());
+    if let Some(fit) = &request.fit {
+        return credit_bucket(fit, &event_files, request, config, progress);
+    }
     let mut spend_files = if request.spend.is_empty() { Vec::new() } else { ingest::discover(&request.spend)? };
     spend_files.extend(request.spend_tables.iter().cloned());
     let started = Instant::now();
@@ -185,9 +193,12 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         (None, Some(budget)) => bucket_count(&event_files, budget)?,
         _ => 1,
     };
+    // Converting journeys are kept for the second pass only when this run
+    // publishes the report: a state written for a merge holds counts only.
+    let keep = keeps_journeys(request);
     // A bucketed run also gives the spill, whose directory holds `kept`'s
     // files until the report is written.
-    let (state, _spill, kept) = if count == 1 {
+    let (state, converting, _spill, kept) = if count == 1 {
         // In memory: the whole log, or the rows of one shard's bucket.
         let started = Instant::now();
         progress.begin("reading", Some(event_files.len() as u64));
@@ -195,7 +206,8 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         progress.end();
         log_rows("ingest_events", started, event_files.len(), &events.rows, request.bucket);
         let held = request.bucket.map_or_else(Buckets::whole, Buckets::one);
-        (collect(events, spend, held, config, request.mode, progress), None, None)
+        let (state, converting) = collect(events, spend, held, config, request, keep, progress);
+        (state, converting, None, None)
     } else {
         // Larger than the budget: the log is read once into bucket files on
         // disk, then bucket after bucket is built and merged.
@@ -225,9 +237,13 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             let started = Instant::now();
             let events = spill.bucket(index)?;
             log_rows("read_bucket", started, event_files.len(), &events.rows, Some(bucket));
-            let mut part = collect(events, spend.clone(), Buckets::one(bucket), config, request.mode, progress);
+            let (mut part, converting) =
+                collect(events, spend.clone(), Buckets::one(bucket), config, request, keep, progress);
             if let Some(kept) = &mut kept {
-                kept.take(&mut part)?;
+                match converting {
+                    Some(converting) => kept.take(&mut part, converting)?,
+                    None => kept.take_paths(&mut part)?,
+                }
             }
             merged = Some(match merged {
                 None => part,
@@ -239,33 +255,134 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         if rows.read != rows.accepted + rows.rejected + rows.duplicates {
             return Err(Error::Internal(format!("row accounting does not balance: {rows:?}")));
         }
-        (state, Some(spill), kept)
+        (state, None, Some(spill), kept)
     };
     if request.emit_state {
         return emit(&state, config, request, progress);
     }
-    publish(&state, kept.as_ref(), config, request, &evaluation, progress)
+    let credit = match (&converting, &kept) {
+        (Some(converting), _) => Credit::Journeys(converting),
+        (None, Some(kept)) => Credit::Spilled(kept),
+        (None, None) => Credit::None,
+    };
+    publish(&state, credit, kept.as_ref(), config, request, &evaluation, progress)
 }
 
-/// Whether a bucketed run or a merge moves each bucket's converting journeys
-/// and channel-path totals to disk (see [`SpilledJourneys`]): when it
-/// publishes attribution or paths, not when it writes a state.
+/// Where a published report's attribution takes its credit from.
+enum Credit<'a> {
+    /// The converting journeys, in memory, to credit.
+    Journeys(&'a state::Converting),
+    /// The converting journeys of every bucket, on disk, to credit.
+    Spilled(&'a SpilledJourneys),
+    /// Credited already: the models fitted on the merged state and the sums
+    /// of every bucket's credit (`touchpath run --bucket K/N --fit`).
+    Tallied(Box<(Analysis, Tally)>),
+    /// Nothing to credit: the run does not attribute.
+    None,
+}
+
+/// The second pass of one bucket of `touchpath run --bucket K/N --fit DIR`:
+/// reads the bucket's rows again, with the start its first pass read them
+/// with, credits its converting journeys with the models fitted on the
+/// merged state in `directory`, and writes the sums (a credit) to
+/// `request.out`; with `--journeys-out`, the bucket's rows of the
+/// per-conversion table too.
+fn credit_bucket(
+    directory: &std::path::Path,
+    event_files: &[ingest::SourceFile],
+    request: &Request,
+    config: &Config,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let bucket = request.bucket.ok_or_else(|| Error::Config {
+        setting: "--fit".to_owned(),
+        value: directory.display().to_string(),
+        reason: "credits one bucket: add --bucket K/N".to_owned(),
+    })?;
+    let manifest = state::read_manifest(directory)?;
+    let refused = |reason: &str| Error::State(format!("{}: {reason}", directory.display()));
+    if manifest.is_credit() {
+        return Err(refused("a credit, not a merged state: give the directory `touchpath merge --emit-state` wrote"));
+    }
+    if manifest.config != *config {
+        return Err(refused("made with a different configuration than this run's (flags or configuration file)"));
+    }
+    let fit = state::read_fit(directory, &manifest)?;
+    let state = state::read_state(directory, &manifest)?;
+    if state.buckets.count != bucket.count {
+        return Err(refused(&format!("split users into {} buckets, not {}", state.buckets.count, bucket.count)));
+    }
+    let now = *state.starts.get(&bucket.index).ok_or_else(|| refused("holds no start for this bucket"))?;
+    let started = Instant::now();
+    progress.begin("reading", Some(event_files.len() as u64));
+    let events = ingest::ingest_bucket(event_files, config, now, Some(bucket), progress)?;
+    progress.end();
+    log_rows("ingest_events", started, event_files.len(), &events.rows, Some(bucket));
+    if !state::same_files(&events.files, &state.events.files) {
+        return Err(refused("was counted from other input files (paths or contents differ)"));
+    }
+    let started = Instant::now();
+    progress.begin("attributing", None);
+    let fitted = crate::partitions::Fitted::decode(&fit)?;
+    let (log, journeys) = fitted.converting_of(events.log);
+    let analysis = fitted.analysis();
+    let tally = analysis.tally(&log, &journeys, config);
+    if let Some(target) = &request.journeys_out {
+        let mut file = output::JourneysFile::create(target, &analysis.models)?;
+        file.append(&log, &journeys, config, &analysis.models, &analysis.scores)?;
+        file.commit(&analysis.models)?;
+    }
+    progress.end();
+    tracing::info!(
+        event = "phase",
+        phase = "credit",
+        seconds = started.elapsed().as_secs_f64(),
+        bucket = %bucket,
+        journeys = journeys.len()
+    );
+    let credit = state::Credit {
+        buckets: Buckets::one(bucket),
+        events: state.events.files.clone(),
+        fit: manifest.fit.clone().unwrap_or_default(),
+        tally,
+    };
+    let out = state::write_credit(&request.out, &credit, config)?;
+    Ok(Report { summary: summarize(config, &state), out, reports: None, paths: None, mode: Mode::Attribute })
+}
+
+/// Whether a run keeps its converting journeys for the second pass: when it
+/// publishes attribution, not when it writes a state.
+fn keeps_journeys(request: &Request) -> bool {
+    request.mode == Mode::Attribute && !request.emit_state
+}
+
+/// Whether a bucketed run moves each bucket's converting journeys and
+/// channel-path totals to disk (see [`SpilledJourneys`]): when it publishes
+/// attribution or paths, not when it writes a state.
 fn keeps_on_disk(request: &Request) -> bool {
     request.mode != Mode::Validate && !request.emit_state
 }
 
-/// Rebuilds the journeys of one ingest and counts them into a state.
+/// Rebuilds the journeys of one ingest and counts them into a state; with
+/// `keep`, returns too its converting journeys, for the second pass.
 fn collect(
     events: ingest::EventIngest,
     spend: Option<ingest::SpendIngest>,
     held: Buckets,
     config: &Config,
-    mode: Mode,
+    request: &Request,
+    keep: bool,
     progress: &dyn Progress,
-) -> State {
+) -> (State, Option<state::Converting>) {
     let started = Instant::now();
     progress.begin(&journeys_phase(&held), None);
-    let part = State::collect(events, spend, held, config, mode);
+    let (mode, now) = (request.mode, request.now);
+    let (part, converting) = if keep {
+        let (part, converting) = State::collect(events, spend, held, config, mode, now);
+        (part, Some(converting))
+    } else {
+        (State::count(events, spend, held, config, mode, now, None), None)
+    };
     progress.end();
     if !part.set_aside.is_empty() {
         let events = part.set_aside.iter().map(|user| user.events).sum::<u64>();
@@ -279,7 +396,7 @@ fn collect(
         converting = part.stats.journeys.converting,
         non_converting = part.stats.journeys.non_converting
     );
-    part
+    (part, converting)
 }
 
 /// What the journeys phase says: the bucket when there are several.
@@ -290,15 +407,20 @@ fn journeys_phase(held: &Buckets) -> String {
     }
 }
 
-/// Merges the states in `directories` and publishes the report, or the
-/// merged state with [`Request::emit_state`]. The configuration is the
-/// states' own; `request.events` and `request.spend` are not used.
+/// Merges the states and credits in `directories` and publishes the report,
+/// or writes the merged state (with the models fitted on it once it covers
+/// every bucket) or the merged credit with [`Request::emit_state`]. A report
+/// that attributes needs the two passes of every bucket: the merged state
+/// with its fit, and the credit of every bucket made with that fit
+/// (`touchpath run --bucket K/N --fit`); one of `validate` or `paths` needs
+/// the states only. The configuration is the states' own;
+/// `request.events` and `request.spend` are not used.
 ///
 /// # Errors
 ///
-/// A state that cannot be read, states that cannot be merged (different
-/// versions, configurations, inputs or bucket splits, or missing buckets
-/// when publishing), and any output that cannot be written.
+/// A state or credit that cannot be read, parts that cannot be merged
+/// (different versions, configurations, inputs, bucket splits or fits, or
+/// missing buckets when publishing), and any output that cannot be written.
 pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress) -> Result<Report> {
     let Some((first, rest)) = directories.split_first() else {
         return Err(Error::State("no state to merge".to_owned()));
@@ -325,44 +447,55 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     let config = &manifest.config;
     let request = Request { mode: manifest.mode, ..request.clone() };
     let evaluation = read_evaluation(&request)?;
-    if request.journeys_out.is_some() && request.mode == Mode::Attribute {
-        check_request(&request)?;
-    }
-    // As in a bucketed run, the states' converting journeys wait on disk
-    // until every state is merged and the models are fitted.
-    let spill = if keeps_on_disk(&request) {
-        Some(output::staging_dir(&output::parent_dir(&request.out)?, ".touchpath-spill-")?)
-    } else {
-        None
-    };
-    let mut kept = spill.as_ref().map(|directory| SpilledJourneys::new(directory.path()));
-    let mut merged: Option<State> = None;
-    progress.begin("reading states", Some(directories.len() as u64));
-    for (directory, manifest) in directories.iter().zip(&manifests) {
-        let started = Instant::now();
-        let mut state = state::read_state(directory, manifest)?;
-        if let Some(kept) = &mut kept {
-            kept.take(&mut state)?;
-        }
-        progress.advance(1);
-        tracing::info!(
-            event = "phase",
-            phase = "read_state",
-            seconds = started.elapsed().as_secs_f64(),
-            state = %directory.display(),
-            users = state.stats.users
-        );
-        merged = Some(match merged {
-            None => state,
-            Some(merged) => merged.merge(state).map_err(|error| match error {
-                Error::State(reason) => Error::State(format!("{}: {reason}", directory.display())),
-                other => other,
-            })?,
+    if let Some(target) = &request.journeys_out {
+        return Err(Error::Input {
+            path: target.clone(),
+            reason: "each bucket writes its own rows of the per-conversion table: pass --journeys-out to \
+                     `touchpath run --bucket K/N --fit DIR`"
+                .to_owned(),
         });
     }
-    progress.end();
-    let state = merged.ok_or_else(|| Error::State("no state to merge".to_owned()))?;
+    // The credits are small sums: merged as they are read.
+    let mut credit: Option<state::Credit> = None;
+    for (directory, manifest) in directories.iter().zip(&manifests).filter(|(_, manifest)| manifest.is_credit()) {
+        let part = state::read_credit(directory, manifest)?;
+        credit = Some(match credit {
+            None => part,
+            Some(credit) => credit.merge(part).map_err(in_directory(directory))?,
+        });
+    }
+    let states: Vec<(&PathBuf, &state::Manifest)> =
+        directories.iter().zip(&manifests).filter(|(_, manifest)| !manifest.is_credit()).collect();
+    // The states' channel-path totals wait on disk until every state is
+    // merged, so that a merge holds one state at a time and the sums.
+    let spill = if request.emit_state {
+        None
+    } else {
+        Some(output::staging_dir(&output::parent_dir(&request.out)?, ".touchpath-spill-")?)
+    };
+    let mut kept = spill.as_ref().map(|directory| SpilledJourneys::new(directory.path()));
+    let merged = read_states(&states, kept.as_mut(), progress)?;
+    let Some(state) = merged else {
+        // Credits alone: merged in steps, to be published with the state.
+        let credit = credit.ok_or_else(|| Error::State("no state to merge".to_owned()))?;
+        if !request.emit_state {
+            return Err(Error::State(
+                "a report needs the merged state the credits were made with: give its directory \
+                 (of `touchpath merge --emit-state`) with the credits"
+                    .to_owned(),
+            ));
+        }
+        let out = state::write_credit(&request.out, &credit, config)?;
+        let files = credit.events.clone();
+        let summary = summarize(config, &State::empty(credit.buckets, None, files));
+        return Ok(Report { summary, out, reports: None, paths: None, mode: request.mode });
+    };
     if request.emit_state {
+        if credit.is_some() {
+            return Err(Error::State(
+                "states and credits do not merge into one directory: merge the credits on their own".to_owned(),
+            ));
+        }
         return emit(&state, config, &request, progress);
     }
     if !state.buckets.complete() {
@@ -374,20 +507,116 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
             missing.join(", ")
         )));
     }
-    publish(&state, kept.as_ref(), config, &request, &evaluation, progress)
+    let attributes = request.mode == Mode::Attribute && summarize(config, &state).status == Status::Ok;
+    let credit = match credit {
+        Some(credit) if attributes => {
+            let fitted = fitted_with(&states, &credit)?;
+            Credit::Tallied(Box::new((fitted.into_analysis(), credit.tally)))
+        }
+        None if attributes => {
+            return Err(Error::State(
+                "a report that attributes needs each bucket's credit: merge the states with --emit-state DIR, \
+                 run `touchpath run --bucket K/N --fit DIR --emit-state CREDIT` for every bucket, then merge \
+                 DIR and the credits"
+                    .to_owned(),
+            ));
+        }
+        _ => Credit::None,
+    };
+    publish(&state, credit, kept.as_ref(), config, &request, &evaluation, progress)
+}
+
+/// Reads and merges `states`, one at a time, moving their channel-path
+/// totals to `kept` when given.
+fn read_states(
+    states: &[(&PathBuf, &state::Manifest)],
+    mut kept: Option<&mut SpilledJourneys>,
+    progress: &dyn Progress,
+) -> Result<Option<State>> {
+    let mut merged: Option<State> = None;
+    progress.begin("reading states", Some(states.len() as u64));
+    for &(directory, manifest) in states {
+        let started = Instant::now();
+        let mut state = state::read_state(directory, manifest)?;
+        if let Some(kept) = kept.as_deref_mut() {
+            kept.take_paths(&mut state)?;
+        }
+        progress.advance(1);
+        tracing::info!(
+            event = "phase",
+            phase = "read_state",
+            seconds = started.elapsed().as_secs_f64(),
+            state = %directory.display(),
+            users = state.stats.users
+        );
+        merged = Some(match merged {
+            None => state,
+            Some(merged) => merged.merge(state).map_err(in_directory(directory))?,
+        });
+    }
+    progress.end();
+    Ok(merged)
+}
+
+/// Names `directory` in a refusal to merge it.
+fn in_directory(directory: &std::path::Path) -> impl Fn(Error) -> Error + '_ {
+    move |error| match error {
+        Error::State(reason) => Error::State(format!("{}: {reason}", directory.display())),
+        other => other,
+    }
+}
+
+/// The models of the one merged state among `states`, checked to be those
+/// `credit` was made with, for every bucket.
+fn fitted_with(states: &[(&PathBuf, &state::Manifest)], credit: &state::Credit) -> Result<crate::partitions::Fitted> {
+    let &[(directory, manifest)] = states else {
+        return Err(Error::State(
+            "give one merged state (of `touchpath merge --emit-state`) with the credits, not the buckets' states"
+                .to_owned(),
+        ));
+    };
+    let fit = state::read_fit(directory, manifest)?;
+    if manifest.fit.as_deref() != Some(credit.fit.as_str()) {
+        return Err(Error::State(format!(
+            "the credits were made with another fit than that of {}: credit every bucket with it again",
+            directory.display()
+        )));
+    }
+    if credit.buckets.count != manifest.buckets.count || !credit.buckets.complete() {
+        let missing: Vec<String> =
+            credit.buckets.missing().iter().map(|index| format!("{index}/{}", credit.buckets.count)).collect();
+        return Err(Error::State(format!("the credit of bucket(s) {} is missing", missing.join(", "))));
+    }
+    if !state::same_files(&credit.events, &manifest.events) {
+        return Err(Error::State(
+            "the credits were made from different input files (paths or contents differ)".to_owned(),
+        ));
+    }
+    crate::partitions::Fitted::decode(&fit)
 }
 
 fn check_request(request: &Request) -> Result<()> {
     if let Some(target) = &request.journeys_out
         && request.mode == Mode::Attribute
     {
-        if request.emit_state {
+        if request.emit_state && request.fit.is_none() {
             return Err(Error::Input {
                 path: target.clone(),
-                reason: "--journeys-out is written when a report is published, not with --emit-state".to_owned(),
+                reason: "--journeys-out is written when a report is published, or by a bucket's second pass \
+                         (--fit), not with a state"
+                    .to_owned(),
             });
         }
         output::check_journeys_target(target)?;
+    }
+    if let Some(fit) = &request.fit
+        && (request.bucket.is_none() || request.mode != Mode::Attribute)
+    {
+        return Err(Error::Config {
+            setting: "--fit".to_owned(),
+            value: fit.display().to_string(),
+            reason: "credits one bucket of `touchpath run`: add --bucket K/N".to_owned(),
+        });
     }
     if request.bucket.is_some() && !request.emit_state {
         return Err(Error::Config {
@@ -399,13 +628,24 @@ fn check_request(request: &Request) -> Result<()> {
     Ok(())
 }
 
-/// Writes `state` to `request.out`.
+/// Writes `state` to `request.out`; with the models fitted on it when it
+/// covers every bucket of a run that attributes, for the buckets' second
+/// pass.
 fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progress) -> Result<Report> {
     let started = Instant::now();
-    progress.begin("writing the state", None);
-    let out = state::write_state(&request.out, state, config, request.mode)?;
-    progress.end();
     let summary = summarize(config, state);
+    let fit = if state.buckets.complete() && request.mode == Mode::Attribute && summary.status == Status::Ok {
+        progress.begin("fitting", None);
+        let now = state.starts.values().copied().max().unwrap_or(request.now);
+        let fit = crate::partitions::fit_state(state, config, now)?;
+        progress.end();
+        Some(fit)
+    } else {
+        None
+    };
+    progress.begin("writing the state", None);
+    let out = state::write_state(&request.out, state, config, request.mode, fit.as_deref())?;
+    progress.end();
     tracing::info!(
         event = "phase",
         phase = "write_state",
@@ -421,11 +661,13 @@ pub(crate) fn read_evaluation(request: &Request) -> Result<Vec<ScenarioScore>> {
     request.evaluation.as_deref().map_or_else(|| Ok(Vec::new()), crate::evaluate::read_scores)
 }
 
-/// Finalises the report of a complete state and writes it. The converting
-/// journeys are the state's own, or on disk in `kept` for a bucketed run.
+/// Finalises the report of a complete state and writes it, with the credit
+/// `credit` gives; the channel-path totals are the state's own, or on disk
+/// in `paths` for a bucketed run or a merge.
 fn publish(
     state: &State,
-    kept: Option<&SpilledJourneys>,
+    credit: Credit<'_>,
+    paths: Option<&SpilledJourneys>,
     config: &Config,
     request: &Request,
     evaluation: &[ScenarioScore],
@@ -439,34 +681,12 @@ fn publish(
     let (reports, journeys_file) = if summary.status == Status::Ok && request.mode == Mode::Attribute {
         let started = Instant::now();
         progress.begin("attributing", None);
-        let analysis = Analysis::fit(&state.aggregates, config)?;
-        let mut journeys_file = match &request.journeys_out {
-            Some(target) => Some(output::JourneysFile::create(target, &analysis.models)?),
-            None => None,
-        };
-        let mut tally = analysis.empty_tally();
-        let mut credit = |log: &EventLog, journeys: &Journeys| -> Result<()> {
-            tally = std::mem::take(&mut tally).merge(analysis.tally(log, journeys, config));
-            if let Some(file) = &mut journeys_file {
-                file.append(log, journeys, config, &analysis.models, &analysis.scores)?;
-            }
-            Ok(())
-        };
-        match kept {
-            // Credit does not depend on the order of users, the journeys
-            // file does: only that needs the merge into user-id order.
-            Some(kept) if request.journeys_out.is_none() => {
-                let each = |log: &EventLog, journeys: &Journeys| Ok(analysis.tally(log, journeys, config));
-                tally = kept.fold(&state.log, || analysis.empty_tally(), each, Tally::merge)?;
-            }
-            Some(kept) => kept.batches(&state.log, JOURNEYS_PER_BATCH, credit)?,
-            None => credit(&state.log, &state.journeys)?,
-        }
+        let (analysis, tally, journeys_file) = attribute(state, credit, config, request)?;
         let mut reports =
             Reports::finish(&state.log, &state.aggregates, &analysis, tally, config, spend_rows, request.top);
-        if let Some(kept) = kept {
-            // The channel paths went to disk with the journeys.
-            reports.channel_paths = kept.channel_paths(&state.log, request.top)?;
+        if let Some(spilled) = paths {
+            // The channel paths went to disk.
+            reports.channel_paths = spilled.channel_paths(&state.log, request.top)?;
         }
         progress.end();
         tracing::info!(
@@ -483,24 +703,65 @@ fn publish(
     if let Some(reports) = &reports {
         summary.add_reports(reports);
     }
-    let paths = if summary.status == Status::Ok && request.mode == Mode::Paths {
-        let paths = &state.aggregates.paths;
-        let channels = match kept {
-            Some(kept) => kept.channel_paths(&state.log, request.top)?,
-            None => paths.channel_rows(&state.log, request.top),
+    let spilled = paths;
+    let path_rows = if summary.status == Status::Ok && request.mode == Mode::Paths {
+        let totals = &state.aggregates.paths;
+        let channels = match spilled {
+            Some(spilled) => spilled.channel_paths(&state.log, request.top)?,
+            None => totals.channel_rows(&state.log, request.top),
         };
-        Some(PathRows { channels, stages: paths.stage_rows(request.top), top: request.top })
+        Some(PathRows { channels, stages: totals.stage_rows(request.top), top: request.top })
     } else {
         None
     };
 
     let started = Instant::now();
-    let out = write_report(state, &summary, reports.as_ref(), paths.as_ref(), config, request, evaluation, progress)?;
+    let out =
+        write_report(state, &summary, reports.as_ref(), path_rows.as_ref(), config, request, evaluation, progress)?;
     if let Some((file, analysis)) = journeys_file {
         file.commit(&analysis.models)?;
     }
     let out = commit_report(out, &summary, started, progress)?;
-    Ok(Report { summary, out, reports, paths, mode: request.mode })
+    Ok(Report { summary, out, reports, paths: path_rows, mode: request.mode })
+}
+
+/// The models, the sums of credit and moments of truth, and the journeys
+/// file being written (with `--journeys-out`) of a run that attributes.
+fn attribute(
+    state: &State,
+    credit: Credit<'_>,
+    config: &Config,
+    request: &Request,
+) -> Result<(Analysis, Tally, Option<output::JourneysFile>)> {
+    if let Credit::Tallied(tallied) = credit {
+        let (analysis, tally) = *tallied;
+        return Ok((analysis, tally, None));
+    }
+    let analysis = Analysis::fit(&state.aggregates, config)?;
+    let mut journeys_file = match &request.journeys_out {
+        Some(target) => Some(output::JourneysFile::create(target, &analysis.models)?),
+        None => None,
+    };
+    let mut tally = analysis.empty_tally();
+    let mut credit_batch = |log: &EventLog, journeys: &Journeys| -> Result<()> {
+        tally = std::mem::take(&mut tally).merge(analysis.tally(log, journeys, config));
+        if let Some(file) = &mut journeys_file {
+            file.append(log, journeys, config, &analysis.models, &analysis.scores)?;
+        }
+        Ok(())
+    };
+    match credit {
+        // Credit does not depend on the order of users, the journeys file
+        // does: only that needs the merge into user-id order.
+        Credit::Spilled(kept) if request.journeys_out.is_none() => {
+            let each = |log: &EventLog, journeys: &Journeys| Ok(analysis.tally(log, journeys, config));
+            tally = kept.fold(&state.log, || analysis.empty_tally(), each, Tally::merge)?;
+        }
+        Credit::Spilled(kept) => kept.batches(&state.log, JOURNEYS_PER_BATCH, credit_batch)?,
+        Credit::Journeys((log, journeys)) => credit_batch(log, journeys)?,
+        Credit::Tallied(_) | Credit::None => {}
+    }
+    Ok((analysis, tally, journeys_file))
 }
 
 /// Writes the report of a complete state to a staging directory beside
@@ -584,6 +845,10 @@ fn write_reports(
 /// status: whether results can be published.
 pub(crate) fn summarize(config: &Config, state: &State) -> Summary {
     let mut warnings = state.events.warnings.clone();
+    let unlisted = state.events.rows.rejected.saturating_sub(state.events.rejects.len() as u64);
+    if unlisted > 0 {
+        *warnings.entry(Warning::RejectsNotListed).or_default() += unlisted;
+    }
     if let Some(spend) = &state.spend {
         for (warning, count) in &spend.warnings {
             *warnings.entry(*warning).or_default() += count;

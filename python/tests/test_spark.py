@@ -83,7 +83,9 @@ def test_a_spark_run_writes_the_bytes_of_a_run_on_one_table(local, tmp_path):
 def test_the_spend_table_can_be_a_spark_dataframe_and_options_apply(local, tmp_path):
     events = local.createDataFrame(sample_table())
     spend = local.createDataFrame(pl.read_csv(SAMPLE / "spend.csv", infer_schema_length=0).to_arrow())
-    options = {"lookback": "14d", "models": ["last_click", "linear", "markov", "shapley"], "top": 7}
+    # Fewer rejected rows listed than the sample has: each partition keeps
+    # its first, every merge the first of the union, as one run on the table.
+    options = {"lookback": "14d", "models": ["last_click", "linear", "markov", "shapley"], "top": 7, "max_rejects_listed": 50}
     result = touchpath.spark.run(events, spend=spend, partitions=2, out=tmp_path / "spark", **options)
     expected = expected_report(tmp_path, **options)
     got = files(result.out)
@@ -95,6 +97,8 @@ def test_the_spend_table_can_be_a_spark_dataframe_and_options_apply(local, tmp_p
     summary.pop("inputs"), want.pop("inputs")
     assert summary == want
     assert len(result.paths) == 7
+    assert result.rejects.height == 50
+    assert summary["warnings"]["rejects_not_listed"] == summary["rows"]["rejected"] - 50
 
 
 def test_journeys_are_written_by_the_executors(local, tmp_path):

@@ -186,8 +186,8 @@ pub struct Planned {
 ///
 /// A [`Failure`] as the command line reports bad arguments, and for flags
 /// that have no meaning when an engine reads the log: `--events` (the log is
-/// the engine's table), `--bucket` and `--emit-state` (the engine splits
-/// and merges) and `--journeys-out` (the engine writes the per-conversion
+/// the engine's table), `--bucket`, `--emit-state` and `--fit` (the engine
+/// splits, fits and merges) and `--journeys-out` (the engine writes the per-conversion
 /// table itself).
 pub fn plan(arguments: &[String]) -> Result<Planned, Failure> {
     let mut parser = RunArgs::augment_args(clap::Command::new("run").no_binary_name(true));
@@ -198,6 +198,7 @@ pub fn plan(arguments: &[String]) -> Result<Planned, Failure> {
         ("events", !request.events.is_empty()),
         ("bucket", request.bucket.is_some()),
         ("emit-state", request.emit_state),
+        ("fit", request.fit.is_some()),
         ("journeys-out", request.journeys_out.is_some()),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {

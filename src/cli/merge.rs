@@ -13,11 +13,14 @@ use super::terminal;
 /// Flags of `touchpath merge`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  touchpath run --events logs/ --bucket 0/4 --emit-state state/0   # one per bucket, anywhere
-  touchpath merge state/0 state/1 state/2 state/3 --out report
-  touchpath merge state/0 state/1 --emit-state state/01           # merge part, finish later")]
+  touchpath run --events logs/ --bucket 0/4 --emit-state state/0     # pass 1, one per bucket, anywhere
+  touchpath merge state/0 state/1 state/2 state/3 --emit-state fit   # the counts of all, and the models
+  touchpath run --events logs/ --bucket 0/4 --fit fit --emit-state credit/0   # pass 2, one per bucket
+  touchpath merge fit credit/0 credit/1 credit/2 credit/3 --out report
+  touchpath merge state/0 state/1 --emit-state state/01             # merge part, finish later")]
 pub struct MergeArgs {
-    /// State directories written by `touchpath run --emit-state`.
+    /// State directories written by `touchpath run --emit-state` or `touchpath
+    /// merge --emit-state`, and the buckets' credits (`touchpath run --fit`).
     #[arg(required = true, value_name = "STATE")]
     states: Vec<PathBuf>,
 
@@ -26,16 +29,12 @@ pub struct MergeArgs {
     out: Option<PathBuf>,
 
     /// Write the merged state here instead of a report, to merge again later.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "journeys_out"])]
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
     emit_state: Option<PathBuf>,
 
     /// How many paths `paths.csv` and `stage_paths.csv` list.
     #[arg(long, value_name = "N", default_value_t = 100)]
     top: usize,
-
-    /// Also write one row per conversion to this CSV or Parquet file.
-    #[arg(long, value_name = "FILE")]
-    journeys_out: Option<PathBuf>,
 
     /// Show the scores of a scenario evaluation (`evaluate.csv`) in the
     /// report's "Which model to trust" section.
@@ -62,14 +61,18 @@ pub fn execute(args: &MergeArgs) -> anyhow::Result<()> {
     let out = args.emit_state.clone().or_else(|| args.out.clone()).unwrap_or_else(|| PathBuf::from("touchpath-out"));
     let request = Request {
         top: args.top,
-        journeys_out: args.journeys_out.clone(),
         evaluation: args.evaluation.clone(),
         emit_state: args.emit_state.is_some(),
         ..Request::new(Vec::new(), out)
     };
     let report = merge(&args.states, &request, &Bars::new())?;
     if request.emit_state {
-        terminal::note(&terminal::render_state(&report.summary, &report.out, None));
+        let credit = crate::state::read_manifest(&report.out).is_ok_and(|manifest| manifest.is_credit());
+        terminal::note(&if credit {
+            terminal::render_credit(&report.out, None)
+        } else {
+            terminal::render_state(&report.summary, &report.out, None)
+        });
         return Ok(());
     }
     print_report(&report, &report.summary.config, report.mode, args.format)

@@ -130,6 +130,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     max_events_per_user: Option<u64>,
 
+    /// List at most this many rejected rows in rejects.csv, the first in
+    /// file and row order (all are counted in the summary) [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_rejects_listed: Option<u64>,
+
     /// Worker threads [default: one per core]; results never depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -146,9 +151,15 @@ pub struct RunArgs {
     bucket: Option<Bucket>,
 
     /// Write the run's partial state to this directory instead of a report,
-    /// for `touchpath merge`.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "journeys_out"])]
+    /// for `touchpath merge` (with --fit: the bucket's credit).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
     emit_state: Option<PathBuf>,
+
+    /// The second pass of a bucket: credit its conversions with the models
+    /// fitted on this merged state (`touchpath merge --emit-state DIR` of
+    /// every bucket's state), and write the credit to --emit-state.
+    #[arg(long, value_name = "DIR", requires = "bucket")]
+    fit: Option<PathBuf>,
 }
 
 /// How the model comparison is printed.
@@ -272,6 +283,9 @@ impl RunArgs {
         if let Some(limit) = self.max_events_per_user {
             config.max_events_per_user = limit;
         }
+        if let Some(limit) = self.max_rejects_listed {
+            config.max_rejects_listed = limit;
+        }
         if self.memory_budget.is_some() {
             config.memory_budget = self.memory_budget;
         }
@@ -306,6 +320,10 @@ pub fn execute(args: &RunArgs, mode: Mode) -> anyhow::Result<()> {
             .context("cannot start the worker threads")?;
     }
     let report = run_with_progress(&request, &config, &Bars::new())?;
+    if request.fit.is_some() {
+        terminal::note(&terminal::render_credit(&report.out, args.bucket));
+        return Ok(());
+    }
     if request.emit_state {
         terminal::note(&terminal::render_state(&report.summary, &report.out, args.bucket));
         return Ok(());
@@ -346,6 +364,7 @@ impl RunArgs {
             mode,
             bucket: self.bucket,
             emit_state: self.emit_state.is_some(),
+            fit: self.fit.clone(),
             memory_budget: config.memory_budget.map(|size| size.0).or_else(crate::run::default_memory_budget),
             ..Request::new(Vec::new(), PathBuf::new())
         };

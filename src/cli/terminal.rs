@@ -144,6 +144,13 @@ pub fn render_state(summary: &Summary, out: &std::path::Path, bucket: Option<cra
     )
 }
 
+/// What the second pass of a bucket (`run --bucket K/N --fit`) says.
+#[must_use]
+pub fn render_credit(out: &std::path::Path, bucket: Option<crate::bucket::Bucket>) -> String {
+    let part = bucket.map_or_else(String::new, |bucket| format!(" of bucket {bucket}"));
+    format!("credit{part} written to {}\n", out.display())
+}
+
 /// The short human summary of a run.
 pub fn render_summary(summary: &Summary, out: &std::path::Path, mode: Mode) -> String {
     let mut text = String::new();

@@ -91,6 +91,9 @@ pub enum Warning {
     TimestampInFuture,
     /// A spend row names a channel never seen in the touchpoint log.
     SpendChannelNotInLog,
+    /// A rejected row of the touchpoint log is counted but not listed in
+    /// `rejects.csv` (past `max_rejects_listed`).
+    RejectsNotListed,
 }
 
 impl Warning {
@@ -103,6 +106,7 @@ impl Warning {
             Self::TimestampBefore1990 => "timestamp_before_1990",
             Self::TimestampInFuture => "timestamp_in_future",
             Self::SpendChannelNotInLog => "spend_channel_not_in_log",
+            Self::RejectsNotListed => "rejects_not_listed",
         }
     }
 }

@@ -19,6 +19,10 @@ use crate::{Error, Result};
 /// lets a later run replace the directory.
 pub const SUMMARY_FILE: &str = "summary.json";
 
+/// The manifest of a state or credit directory (see [`crate::state`]),
+/// which a run writing a state may replace as a report replaces a report.
+pub const MANIFEST_FILE: &str = "state.json";
+
 /// A run's output directory while it is being written.
 #[derive(Debug)]
 pub struct OutputDir {
@@ -32,8 +36,9 @@ impl OutputDir {
     /// # Errors
     ///
     /// [`Error::Input`] when `target` exists but is not a directory, or is a
-    /// non-empty directory without a `summary.json` (so not a previous
-    /// report: touchpath never replaces other files); [`Error::Io`] when the
+    /// non-empty directory without a `summary.json` or a `state.json` (so not
+    /// a previous report or state: touchpath never replaces other files);
+    /// [`Error::Io`] when the
     /// staging directory cannot be created.
     pub fn create(target: &Path) -> Result<Self> {
         if target.exists() {
@@ -44,10 +49,11 @@ impl OutputDir {
                 });
             }
             let empty = fs::read_dir(target).map_err(|error| Error::io(target, error))?.next().is_none();
-            if !empty && !target.join(SUMMARY_FILE).is_file() {
+            if !empty && !target.join(SUMMARY_FILE).is_file() && !target.join(MANIFEST_FILE).is_file() {
                 return Err(Error::Input {
                     path: target.to_owned(),
-                    reason: "is not empty and holds no touchpath report (no summary.json); refusing to replace it"
+                    reason: "is not empty and holds no touchpath report or state (no summary.json or state.json); \
+                             refusing to replace it"
                         .to_owned(),
                 });
             }

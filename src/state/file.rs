@@ -1,5 +1,6 @@
-//! The on-disk form of a [`State`]: a directory with a JSON manifest and a
-//! binary body. See `docs/state.md`.
+//! The on-disk forms of a [`State`] and of a bucket's credit: a directory
+//! with a JSON manifest and a binary body (and, for a state covering every
+//! bucket, the models fitted on it). See `docs/state.md`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -12,26 +13,35 @@ use super::{Aggregates, Buckets, EventAccount, State};
 use crate::config::{Config, EVENT_COLUMNS, SPEND_COLUMNS};
 use crate::event_log::{EventLog, SetAsideUser};
 use crate::ingest::{FileRows, Reject, RejectReason, RowCounts, SpendIngest, SpendRow, Warning};
-use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, Journeys};
+use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats};
 use crate::output::OutputDir;
+use crate::report::Tally;
 use crate::run::Mode;
 use crate::{Error, Result};
 
-/// The manifest's file name.
-pub const MANIFEST_FILE: &str = "state.json";
+pub use crate::output::MANIFEST_FILE;
 
 /// The body's file name.
 pub const STATE_FILE: &str = "state.bin";
 
+/// The fitted models' file name, in a state that covers every bucket.
+pub const FIT_FILE: &str = "fit.bin";
+
 /// The version of the state format; states of another version are refused.
-pub const STATE_FORMAT: u32 = 4;
+pub const STATE_FORMAT: u32 = 5;
+
+/// The manifest's `format` of a state (the counts of a first pass).
+pub const STATE_KIND: &str = "touchpath-state";
+
+/// The manifest's `format` of a credit (the sums of a second pass).
+pub const CREDIT_KIND: &str = "touchpath-credit";
 
 /// What a state directory holds, readable without decoding the body: enough
 /// to refuse states that cannot merge before reading them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Always `touchpath-state`.
+    /// [`STATE_KIND`] or [`CREDIT_KIND`].
     pub format: String,
     /// [`STATE_FORMAT`] when written.
     pub format_version: u32,
@@ -51,6 +61,18 @@ pub struct Manifest {
     pub body_bytes: u64,
     /// BLAKE3 hash of the body, in hex.
     pub body_blake3: String,
+    /// BLAKE3 hash (hex) of the fitted models: of a state's [`FIT_FILE`],
+    /// which a state covering every bucket of a run that attributes holds;
+    /// of the fit a credit was credited with.
+    pub fit: Option<String>,
+}
+
+impl Manifest {
+    /// True for a credit, false for a state.
+    #[must_use]
+    pub fn is_credit(&self) -> bool {
+        self.format == CREDIT_KIND
+    }
 }
 
 /// A rejected row, with owned strings.
@@ -118,28 +140,146 @@ struct SpendRecord {
 struct Body {
     rows: RowCounts,
     rejects: Vec<RejectRecord>,
+    listed: u64,
     warnings: BTreeMap<Warning, u64>,
     set_aside: Vec<SetAsideUser>,
     spend: Option<SpendRecord>,
     stats: StatsRecord,
     aggregates: Aggregates,
     log: EventLog,
-    journeys: Journeys,
+    starts: BTreeMap<u32, i64>,
 }
 
 /// Writes `state` into the directory `target`, atomically (the directory is
-/// replaced whole).
+/// replaced whole), with the models fitted on it when given.
 ///
 /// # Errors
 ///
 /// When the directory cannot be written.
-pub fn write_state(target: &Path, state: &State, config: &Config, mode: Mode) -> Result<PathBuf> {
-    let (manifest, bytes) = encode_body(state, config, mode)?;
-    let json = serde_json::to_string_pretty(&manifest).map_err(|error| Error::Internal(error.to_string()))? + "\n";
+pub fn write_state(target: &Path, state: &State, config: &Config, mode: Mode, fit: Option<&[u8]>) -> Result<PathBuf> {
+    let (mut manifest, bytes) = encode_body(state, config, mode)?;
+    manifest.fit = fit.map(|fit| blake3::hash(fit).to_hex().to_string());
     let out = OutputDir::create(target)?;
-    out.write(STATE_FILE, |sink| sink.write_all(&bytes))?;
+    if let Some(fit) = fit {
+        out.write(FIT_FILE, |sink| sink.write_all(fit))?;
+    }
+    write_body(out, &manifest, &bytes)
+}
+
+fn write_body(out: OutputDir, manifest: &Manifest, bytes: &[u8]) -> Result<PathBuf> {
+    let json = serde_json::to_string_pretty(manifest).map_err(|error| Error::Internal(error.to_string()))? + "\n";
+    out.write(STATE_FILE, |sink| sink.write_all(bytes))?;
     out.write(MANIFEST_FILE, |sink| sink.write_all(json.as_bytes()))?;
     out.commit()
+}
+
+/// The models fitted on the state in `directory` ([`FIT_FILE`]), given its
+/// manifest.
+///
+/// # Errors
+///
+/// [`Error::State`] when the state holds none, [`Error::Io`] when it cannot
+/// be read, [`Error::Input`] when it does not match the manifest.
+pub fn read_fit(directory: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
+    let Some(hash) = manifest.fit.as_deref().filter(|_| !manifest.is_credit()) else {
+        return Err(Error::State(format!(
+            "{} holds no fitted models: merge the states of every bucket with `touchpath merge ... --emit-state DIR` \
+             (a run that attributes) and give that directory",
+            directory.display()
+        )));
+    };
+    let path = directory.join(FIT_FILE);
+    let bytes = fs::read(&path).map_err(|error| Error::io(&path, error))?;
+    if blake3::hash(&bytes).to_hex().as_str() != hash {
+        return Err(Error::Input {
+            path,
+            reason: "does not match its manifest (truncated, corrupted or replaced)".to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The credit of some buckets: the sums of their second pass, with the
+/// fit they were credited with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credit {
+    /// The buckets credited.
+    pub buckets: Buckets,
+    /// The touchpoint log's files, with their hashes.
+    pub events: Vec<FileRows>,
+    /// The BLAKE3 hash of the fit (see [`Manifest::fit`]).
+    pub fit: String,
+    /// The sums.
+    pub tally: Tally,
+}
+
+impl Credit {
+    /// Adds the credit of other buckets, credited with the same fit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] when the fits, the bucket splits or the input files
+    /// differ, or a bucket is in both.
+    pub fn merge(mut self, other: Self) -> Result<Self> {
+        if self.fit != other.fit {
+            return Err(Error::State("the credits were made with different fits".to_owned()));
+        }
+        if self.buckets.count != other.buckets.count {
+            return Err(Error::State("the credits split users into different numbers of buckets".to_owned()));
+        }
+        if let Some(shared) = self.buckets.held.intersection(&other.buckets.held).next() {
+            return Err(Error::State(format!("bucket {shared}/{} is credited twice", self.buckets.count)));
+        }
+        if !super::same_files(&self.events, &other.events) {
+            return Err(Error::State(
+                "the credits were made from different input files (paths or contents differ)".to_owned(),
+            ));
+        }
+        self.buckets.held.extend(other.buckets.held);
+        self.tally = self.tally.merge(other.tally);
+        Ok(self)
+    }
+}
+
+/// Writes `credit` into the directory `target`, atomically.
+///
+/// # Errors
+///
+/// When the directory cannot be written.
+pub fn write_credit(target: &Path, credit: &Credit, config: &Config) -> Result<PathBuf> {
+    let bytes = postcard::to_stdvec(&credit.tally)
+        .map_err(|error| Error::Internal(format!("cannot encode a credit: {error}")))?;
+    let manifest = Manifest {
+        format: CREDIT_KIND.to_owned(),
+        format_version: STATE_FORMAT,
+        touchpath_version: env!("CARGO_PKG_VERSION").to_owned(),
+        buckets: credit.buckets.clone(),
+        mode: Mode::Attribute,
+        config: config.clone(),
+        events: credit.events.clone(),
+        spend: None,
+        body_bytes: bytes.len() as u64,
+        body_blake3: blake3::hash(&bytes).to_hex().to_string(),
+        fit: Some(credit.fit.clone()),
+    };
+    write_body(OutputDir::create(target)?, &manifest, &bytes)
+}
+
+/// Reads the credit in `directory`, given its manifest.
+///
+/// # Errors
+///
+/// As [`read_state`].
+pub fn read_credit(directory: &Path, manifest: &Manifest) -> Result<Credit> {
+    let (bytes, path) = read_body(directory, manifest)?;
+    let tally: Tally =
+        postcard::from_bytes(&bytes).map_err(|_| Error::Input { path, reason: "cannot be decoded".to_owned() })?;
+    Ok(Credit {
+        buckets: manifest.buckets.clone(),
+        events: manifest.events.clone(),
+        fit: manifest.fit.clone().unwrap_or_default(),
+        tally,
+    })
 }
 
 /// Reads the manifest of the state in `directory`.
@@ -154,8 +294,10 @@ pub fn read_manifest(directory: &Path) -> Result<Manifest> {
     let invalid = |reason: String| Error::Input { path: path.clone(), reason };
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|error| invalid(format!("not a touchpath state manifest: {error}")))?;
-    if value.get("format").and_then(serde_json::Value::as_str) != Some("touchpath-state") {
-        return Err(invalid("not a touchpath state manifest (no `\"format\": \"touchpath-state\"`)".to_owned()));
+    if !matches!(value.get("format").and_then(serde_json::Value::as_str), Some(STATE_KIND | CREDIT_KIND)) {
+        return Err(invalid(format!(
+            "not a touchpath state manifest (no `\"format\": \"{STATE_KIND}\"` or `\"{CREDIT_KIND}\"`)"
+        )));
     }
     let version = value.get("format_version").and_then(serde_json::Value::as_u64);
     let writer = value.get("touchpath_version").and_then(serde_json::Value::as_str).unwrap_or("unknown");
@@ -177,13 +319,22 @@ pub fn read_manifest(directory: &Path) -> Result<Manifest> {
 /// [`Error::Io`] when it cannot be read, [`Error::Input`] when the body does
 /// not match the manifest or cannot be decoded.
 pub fn read_state(directory: &Path, manifest: &Manifest) -> Result<State> {
+    let (bytes, path) = read_body(directory, manifest)?;
+    decode_body(&bytes, manifest, &path)
+}
+
+/// The body of the state or credit in `directory`, checked against its
+/// manifest, and its path.
+fn read_body(directory: &Path, manifest: &Manifest) -> Result<(Vec<u8>, PathBuf)> {
     let path = directory.join(STATE_FILE);
     let bytes = fs::read(&path).map_err(|error| Error::io(&path, error))?;
-    let invalid = |reason: &str| Error::Input { path: path.clone(), reason: reason.to_owned() };
     if bytes.len() as u64 != manifest.body_bytes || blake3::hash(&bytes).to_hex().as_str() != manifest.body_blake3 {
-        return Err(invalid("does not match its manifest (truncated, corrupted or replaced)"));
+        return Err(Error::Input {
+            path,
+            reason: "does not match its manifest (truncated, corrupted or replaced)".to_owned(),
+        });
     }
-    decode_body(&bytes, manifest, &path)
+    Ok((bytes, path))
 }
 
 /// The state a manifest and its body describe; `path` names the body in
@@ -226,6 +377,7 @@ fn decode_body(bytes: &[u8], manifest: &Manifest, path: &Path) -> Result<State> 
         events: EventAccount {
             rows: body.rows,
             rejects: rejects(body.rejects)?,
+            listed: body.listed,
             warnings: body.warnings,
             files: manifest.events.clone(),
         },
@@ -234,7 +386,7 @@ fn decode_body(bytes: &[u8], manifest: &Manifest, path: &Path) -> Result<State> 
         stats: journey_stats,
         aggregates: body.aggregates,
         log: body.log,
-        journeys: body.journeys,
+        starts: body.starts,
     };
     state.check_consistent().map_err(|reason| invalid(&reason))?;
     Ok(state)
@@ -246,6 +398,7 @@ fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, 
     let body = Body {
         rows: state.events.rows.clone(),
         rejects: state.events.rejects.iter().map(RejectRecord::from).collect(),
+        listed: state.events.listed,
         warnings: state.events.warnings.clone(),
         set_aside: state.set_aside.clone(),
         spend: state.spend.as_ref().map(|spend| SpendRecord {
@@ -265,12 +418,12 @@ fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, 
         },
         aggregates: state.aggregates.clone(),
         log: state.log.clone(),
-        journeys: state.journeys.clone(),
+        starts: state.starts.clone(),
     };
     let bytes =
         postcard::to_stdvec(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
     let manifest = Manifest {
-        format: "touchpath-state".to_owned(),
+        format: STATE_KIND.to_owned(),
         format_version: STATE_FORMAT,
         touchpath_version: env!("CARGO_PKG_VERSION").to_owned(),
         buckets: state.buckets.clone(),
@@ -280,6 +433,7 @@ fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, 
         spend: state.spend.as_ref().map(|spend| spend.files.clone()),
         body_bytes: bytes.len() as u64,
         body_blake3: blake3::hash(&bytes).to_hex().to_string(),
+        fit: None,
     };
     Ok((manifest, bytes))
 }

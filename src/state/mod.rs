@@ -14,10 +14,17 @@
 //! - transition counts of the Markov chains and coalition counts of the
 //!   Shapley game, over every journey;
 //! - KPI counters and path totals;
-//! - the events of every converting journey whose conversion falls in the
-//!   analysis period, with the journeys themselves: the data-driven models
-//!   can only credit a conversion once they are fitted on every user, so
-//!   these are kept until the merge.
+//! - each bucket's start (the instant after which a timestamp is in the
+//!   future), so that a bucket's second pass reads its rows as the first did.
+//!
+//! A state does not hold the converting journeys: the data-driven models can
+//! only credit a conversion once they are fitted on every user's counts, so
+//! crediting is a second pass over each bucket's rows with the fitted models
+//! ([`crate::partitions::Fitted`]), whose sums ([`crate::report::Tally`]) add
+//! up like the state's. A run in memory keeps its converting journeys beside
+//! its state ([`State::collect`]) for that pass; a bucketed run on one machine
+//! keeps them on disk ([`SpilledJourneys`]); `touchpath run --bucket K/N
+//! --fit` reads the bucket again.
 //!
 //! Merging unites the dictionaries (sorted, so a code's order is its name's),
 //! renumbers codes, and adds. It is associative and commutative, with
@@ -32,7 +39,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use self::file::{
-    MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, decode, encode, read_manifest, read_state, write_state,
+    CREDIT_KIND, Credit, FIT_FILE, MANIFEST_FILE, Manifest, STATE_FILE, STATE_FORMAT, STATE_KIND, decode, encode,
+    read_credit, read_fit, read_manifest, read_state, write_credit, write_state,
 };
 pub use self::spilled::SpilledJourneys;
 use crate::bucket::Bucket;
@@ -172,8 +180,11 @@ impl Aggregates {
 pub struct EventAccount {
     /// Where every row went.
     pub rows: RowCounts,
-    /// Every rejected row, in file and row order.
+    /// The first rejected rows, in file and row order: at most
+    /// [`EventAccount::listed`].
     pub rejects: Vec<Reject>,
+    /// How many rejected rows are listed at most (`max_rejects_listed`).
+    pub listed: u64,
     /// Warnings on accepted rows, by kind.
     pub warnings: BTreeMap<Warning, u64>,
     /// The files read, with the rows each gave.
@@ -195,12 +206,18 @@ pub struct State {
     pub stats: JourneyStats,
     /// Counts over every journey.
     pub aggregates: Aggregates,
-    /// The events of the converting journeys in the analysis period, with
-    /// the dictionaries of every channel and campaign accepted.
+    /// The dictionaries of every channel and campaign accepted, which the
+    /// codes of [`State::aggregates`] refer to: a log without events.
     pub log: EventLog,
-    /// Those journeys, indexing into [`State::log`].
-    pub journeys: Journeys,
+    /// Each bucket's start, microseconds since the epoch: timestamps after
+    /// it were read as being in the future.
+    pub starts: BTreeMap<u32, i64>,
 }
+
+/// The converting journeys of some users whose conversions fall in the
+/// analysis period, and their events (see [`remap::converting`]), with the
+/// codes of a state's dictionaries: what the second pass credits.
+pub type Converting = (EventLog, Journeys);
 
 impl State {
     /// The state of no user: merging it changes nothing.
@@ -214,13 +231,15 @@ impl State {
             spend,
             stats: JourneyStats::default(),
             aggregates: Aggregates::default(),
-            log: EventLog { user_starts: vec![0], ..EventLog::default() },
-            journeys: Journeys { user_starts: vec![0], ..Journeys::default() },
+            log: remap::dictionaries(&EventLog::default()),
+            starts: BTreeMap::new(),
         }
     }
 
-    /// Builds the state of the users of one ingest: sets aside the users
-    /// with too many events, rebuilds journeys and counts.
+    /// Builds the state of the users of one ingest, read with the run's
+    /// start `now`: sets aside the users with too many events, rebuilds
+    /// journeys and counts. Returns too the converting journeys to credit
+    /// once the models are fitted (none unless `mode` attributes).
     #[must_use]
     pub fn collect(
         events: EventIngest,
@@ -228,35 +247,41 @@ impl State {
         buckets: Buckets,
         config: &Config,
         mode: Mode,
-    ) -> Self {
-        Self::collect_journeys(events, spend, buckets, config, mode, true)
+        now: i64,
+    ) -> (Self, Converting) {
+        Self::collect_journeys(events, spend, buckets, (config, mode, now), true)
     }
 
-    /// [`State::collect`], keeping the converting journeys when
-    /// `keep_converting` (and `mode` attributes).
+    /// [`State::collect`] with `(config, mode, now)`, keeping the converting
+    /// journeys when `keep_converting` (and `mode` attributes).
     fn collect_journeys(
         mut events: EventIngest,
         spend: Option<SpendIngest>,
         buckets: Buckets,
-        config: &Config,
-        mode: Mode,
+        (config, mode, now): (&Config, Mode, i64),
         keep_converting: bool,
-    ) -> Self {
+    ) -> (Self, Converting) {
         let set_aside = events.log.set_aside_users(config.max_events_per_user);
         let journeys = Journeys::build(&events.log, config.lookback);
         let stats = JourneyStats::compute(&events.log, &journeys);
         let end = events.latest.unwrap_or_else(|| events.log.latest());
         let aggregates = Aggregates::compute(&events.log, &journeys, config, mode, end);
-        let (log, journeys) = if mode == Mode::Attribute && keep_converting {
+        let log = remap::dictionaries(&events.log);
+        let converting = if mode == Mode::Attribute && keep_converting {
             remap::converting(&events.log, &journeys, config)
         } else {
-            remap::converting_none(&events.log)
+            (log.clone(), Journeys { user_starts: vec![0], ..Journeys::default() })
         };
-        Self {
+        let bucket_starts = buckets.held.iter().map(|&bucket| (bucket, now)).collect();
+        let mut rejects = events.rejects;
+        rejects.sort_by_key(|reject| (reject.file, reject.record));
+        rejects.truncate(usize::try_from(config.max_rejects_listed).unwrap_or(usize::MAX));
+        let counted = Self {
             buckets,
             events: EventAccount {
                 rows: events.rows,
-                rejects: events.rejects,
+                rejects,
+                listed: config.max_rejects_listed,
                 warnings: events.warnings,
                 files: events.files,
             },
@@ -265,24 +290,31 @@ impl State {
             stats,
             aggregates,
             log,
-            journeys,
-        }
+            starts: bucket_starts,
+        };
+        (counted, converting)
     }
 
-    /// The counts of the users of one ingest, without their converting
-    /// journeys: the first pass over a partition of a distributed run, whose
-    /// converting journeys are credited in a second pass over the same rows
-    /// once every partition is counted (see [`crate::partitions`]). `end` is
-    /// where the whole log's time ends, which a partition cannot see from its
-    /// own rows; the channel and stage path totals are left out too, to be
-    /// summed by the engine (see [`Paths::named_rows`]) rather than carried
-    /// in the state.
+    /// The counts of the users of one ingest, read with the run's start
+    /// `now`, without their converting journeys: the first pass over a
+    /// partition of a distributed run or over a bucket of `touchpath run
+    /// --bucket`, whose converting journeys are credited in a second pass
+    /// over the same rows once every partition is counted (see
+    /// [`crate::partitions`]). `end` is where the whole log's time ends,
+    /// when the rows cannot tell (a partition's rows are not the whole
+    /// log).
     #[must_use]
-    pub fn count(mut events: EventIngest, buckets: Buckets, config: &Config, end: Option<i64>) -> (Self, Paths) {
+    pub fn count(
+        mut events: EventIngest,
+        spend: Option<SpendIngest>,
+        buckets: Buckets,
+        config: &Config,
+        mode: Mode,
+        now: i64,
+        end: Option<i64>,
+    ) -> Self {
         events.latest = end.or(events.latest);
-        let mut state = Self::collect_journeys(events, None, buckets, config, Mode::Attribute, false);
-        let paths = std::mem::take(&mut state.aggregates.paths);
-        (state, paths)
+        Self::collect_journeys(events, spend, buckets, (config, mode, now), false).0
     }
 
     /// Checks that `other` can merge into this state: same inputs, disjoint
@@ -301,12 +333,6 @@ impl State {
         if let Some(shared) = self.buckets.held.intersection(&other.buckets.held).next() {
             return Err(Error::State(format!("bucket {shared}/{} is in two of the states", self.buckets.count)));
         }
-        let same_files = |left: &[FileRows], right: &[FileRows]| {
-            left.len() == right.len()
-                && left.iter().zip(right).all(|(left, right)| {
-                    left.path == right.path && left.blake3 == right.blake3 && left.format == right.format
-                })
-        };
         let spend_files = |state: &Self| state.spend.as_ref().map(|spend| spend.files.clone()).unwrap_or_default();
         let (mine, theirs) = (&self.aggregates.hazard, &other.aggregates.hazard);
         if !mine.exposure.is_empty() && !theirs.exposure.is_empty() && mine.end != theirs.end {
@@ -331,20 +357,14 @@ impl State {
     ///
     /// # Errors
     ///
-    /// As [`State::check_mergeable`], and [`Error::State`] when one user is
-    /// in both.
+    /// As [`State::check_mergeable`].
     pub fn merge(self, other: Self) -> Result<Self> {
         self.check_mergeable(&other)?;
         let channels = remap::union(&self.log.channels, &other.log.channels);
         let campaigns = remap::union(&self.log.campaigns, &other.log.campaigns);
         let mine = remap::Codes::new(&self.log, &channels, &campaigns);
         let theirs = remap::Codes::new(&other.log, &channels, &campaigns);
-        let (log, journeys) = remap::union_logs(
-            (&self.log, &self.journeys, &mine),
-            (&other.log, &other.journeys, &theirs),
-            channels,
-            campaigns,
-        )?;
+        let log = EventLog { channels, campaigns, ..remap::dictionaries(&EventLog::default()) };
 
         let mut aggregates = mine.aggregates(self.aggregates);
         aggregates.add(theirs.aggregates(other.aggregates));
@@ -357,8 +377,12 @@ impl State {
         for (reason, count) in other.events.rows.rejected_by_reason {
             *events.rows.rejected_by_reason.entry(reason).or_default() += count;
         }
+        // The first of each part's listed rows are the first of all (the
+        // empty state lists none, hence the larger limit).
+        events.listed = events.listed.max(other.events.listed);
         events.rejects.extend(other.events.rejects);
         events.rejects.sort_by_key(|reject| (reject.file, reject.record));
+        events.rejects.truncate(usize::try_from(events.listed).unwrap_or(usize::MAX));
         for (warning, count) in other.events.warnings {
             *events.warnings.entry(warning).or_default() += count;
         }
@@ -373,54 +397,40 @@ impl State {
         stats.merge(&other.stats);
         let mut buckets = self.buckets;
         buckets.held.extend(other.buckets.held);
-        Ok(Self { buckets, events, set_aside, spend: self.spend, stats, aggregates, log, journeys })
+        let mut bucket_starts = self.starts;
+        bucket_starts.extend(other.starts);
+        Ok(Self { buckets, events, set_aside, spend: self.spend, stats, aggregates, log, starts: bucket_starts })
     }
 
     /// Checks the invariants finalising relies on, for a state read from
-    /// disk: sorted dictionaries, codes and event indices in range.
+    /// disk: sorted dictionaries, no events, codes in range, a start for
+    /// every bucket held.
     ///
     /// # Errors
     ///
     /// What does not hold.
     pub fn check_consistent(&self) -> std::result::Result<(), String> {
         let log = &self.log;
-        let events = log.len();
-        let channel_ok = |code: u32| code == crate::event_log::NO_CHANNEL_CODE || (code as usize) < log.channels.len();
         let lanes_ok = |state: crate::models::chain::StateKey| {
             (0..4).all(|lane| {
                 let value = (state >> (32 * lane)) & 0xFFFF_FFFF;
                 value == 0 || (value as usize) <= log.channels.len()
             })
         };
-        let columns = [log.kind.len(), log.channel.len(), log.campaign.len(), log.stage.len(), log.revenue.len()];
-        let journeys = &self.journeys;
-        let journey_columns = [
-            journeys.path_start.len(),
-            journeys.path_end.len(),
-            journeys.conversion.len(),
-            journeys.first_purchase.len(),
-        ];
-        let starts_ok = |starts: &[usize], count: usize, total: usize| {
-            starts.len() == count + 1
-                && starts.first() == Some(&0)
-                && starts.last() == Some(&total)
-                && starts.windows(2).all(|pair| pair[0] <= pair[1])
-        };
         let spend_ok =
             self.spend.as_ref().is_none_or(|spend| spend.rejects.iter().all(|reject| reject.file < spend.files.len()));
-        let checks: [(&dyn Fn() -> bool, &str); 11] = [
+        let checks: [(&dyn Fn() -> bool, &str); 6] = [
             (
-                &|| spend_ok && self.events.rejects.iter().all(|reject| reject.file < self.events.files.len()),
+                &|| {
+                    spend_ok
+                        && self.events.rejects.len() as u64 <= self.events.listed
+                        && self.events.rejects.iter().all(|reject| reject.file < self.events.files.len())
+                },
                 "rejected rows",
             ),
             (&|| log.users.is_sorted() && log.channels.is_sorted() && log.campaigns.is_sorted(), "dictionaries"),
-            (&|| columns.iter().all(|&length| length == events), "event columns"),
-            (&|| starts_ok(&log.user_starts, log.user_count(), events), "users' events"),
-            (&|| log.channel.iter().all(|&code| channel_ok(code)), "channel codes"),
-            (&|| log.campaign.iter().all(|&code| (code as usize) < log.campaigns.len()), "campaign codes"),
-            (&|| journey_columns.iter().all(|&length| length == journeys.len()), "journey columns"),
-            (&|| starts_ok(&journeys.user_starts, log.user_count(), journeys.len()), "users' journeys"),
-            (&|| self.journeys_in_range(), "journeys"),
+            (&|| log.is_empty() && log.user_count() == 0 && log.user_starts == [0], "events"),
+            (&|| self.starts.keys().copied().eq(self.buckets.held.iter().copied()), "bucket starts"),
             (
                 &|| {
                     [&self.aggregates.first_order, &self.aggregates.higher_order].iter().all(|counts| {
@@ -456,32 +466,21 @@ impl State {
         }
     }
 
-    /// True when every journey indexes its own user's events, with a
-    /// conversion after its path.
-    fn journeys_in_range(&self) -> bool {
-        let (log, journeys) = (&self.log, &self.journeys);
-        if journeys.user_starts.len() != log.user_starts.len() {
-            return false;
-        }
-        (0..log.user_count()).all(|user| {
-            let events = log.user_events(user);
-            (journeys.user_starts[user]..journeys.user_starts[user + 1]).all(|index| {
-                let journey = journeys.get(index);
-                journey.user as usize == user
-                    && events.start <= journey.path.start
-                    && journey.path.start <= journey.path.end
-                    && journey
-                        .conversion
-                        .is_some_and(|conversion| journey.path.end <= conversion && conversion < events.end)
-            })
-        })
-    }
-
     /// The names of every channel accepted.
     #[must_use]
     pub fn channels(&self) -> &Dictionary {
         &self.log.channels
     }
+}
+
+/// True when two lists of input files name the same files with the same
+/// contents (paths, formats, hashes), whatever rows each part read.
+pub(crate) fn same_files(left: &[FileRows], right: &[FileRows]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .all(|(left, right)| left.path == right.path && left.blake3 == right.blake3 && left.format == right.format)
 }
 
 /// The converting journeys in the analysis period of the users of `log`,

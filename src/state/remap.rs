@@ -1,7 +1,5 @@
 //! Renumbering codes into united dictionaries, and the logs of converting
-//! journeys a state keeps.
-
-use std::cmp::Ordering;
+//! journeys the second pass credits.
 
 use super::{Aggregates, ChainCounts};
 use crate::config::Config;
@@ -10,7 +8,6 @@ use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
 use crate::journey::Journeys;
 use crate::models::chain::{StateKey, Target};
 use crate::report::Paths;
-use crate::{Error, Result};
 
 /// The sorted union of two dictionaries.
 pub(super) fn union(left: &Dictionary, right: &Dictionary) -> Dictionary {
@@ -204,15 +201,15 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
     (kept, kept_journeys)
 }
 
-/// No journey, with the dictionaries of channels and campaigns whole.
-pub(super) fn converting_none(log: &EventLog) -> (EventLog, Journeys) {
-    let kept = EventLog {
+/// A log without events, with the dictionaries of channels and campaigns of
+/// `log`: what a state keeps of its users' log.
+pub(super) fn dictionaries(log: &EventLog) -> EventLog {
+    EventLog {
         channels: log.channels.clone(),
         campaigns: log.campaigns.clone(),
         user_starts: vec![0],
         ..EventLog::default()
-    };
-    (kept, Journeys { user_starts: vec![0], ..Journeys::default() })
+    }
 }
 
 fn copy_event(
@@ -228,52 +225,6 @@ fn copy_event(
     into.campaign.push(campaign(from.campaign[index]));
     into.stage.push(from.stage[index]);
     into.revenue.push(from.revenue[index]);
-}
-
-/// Unites two kept logs of disjoint users, in user-name order.
-pub(super) fn union_logs(
-    left: (&EventLog, &Journeys, &Codes),
-    right: (&EventLog, &Journeys, &Codes),
-    channels: Dictionary,
-    campaigns: Dictionary,
-) -> Result<(EventLog, Journeys)> {
-    let mut log = EventLog { channels, campaigns, ..EventLog::default() };
-    let mut journeys = Journeys::default();
-    let mut users: Vec<Box<str>> = Vec::with_capacity(left.0.user_count() + right.0.user_count());
-    let (mut next_left, mut next_right) = (0, 0);
-    loop {
-        let left_name = (next_left < left.0.user_count()).then(|| left.0.users.get(code(next_left)));
-        let right_name = (next_right < right.0.user_count()).then(|| right.0.users.get(code(next_right)));
-        let side = match (left_name, right_name) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(left_name), Some(right_name)) => left_name.cmp(right_name),
-        };
-        let (source, user) = match side {
-            Ordering::Less => {
-                next_left += 1;
-                (&left, next_left - 1)
-            }
-            Ordering::Greater => {
-                next_right += 1;
-                (&right, next_right - 1)
-            }
-            Ordering::Equal => {
-                return Err(Error::State(format!(
-                    "user {:?} is in two of the states: were they made with the same bucket split?",
-                    left.0.users.get(code(next_left))
-                )));
-            }
-        };
-        let (from, from_journeys, codes) = *source;
-        users.push(Box::from(from.users.get(code(user))));
-        append_user(&mut log, &mut journeys, (from, from_journeys, codes), user);
-    }
-    log.user_starts.push(log.time.len());
-    journeys.user_starts.push(journeys.len());
-    log.users = Dictionary::from_sorted(users);
-    Ok((log, journeys))
 }
 
 /// Appends the events and journeys of `user` of `from` to a log being

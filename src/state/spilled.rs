@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::State;
 use super::remap::{Codes, append_user};
+use super::{Converting, State};
 use crate::event_log::{Dictionary, EventLog};
 use crate::ingest::spill::{read_frame, read_frames, write_frame};
 use crate::journey::Journeys;
@@ -66,9 +66,10 @@ struct PathChunk {
 /// A channel path (channel code, touches it stands for) and its totals.
 type PathRow = (Vec<(u32, u32)>, PathTotals);
 
-/// One bucket's file.
+/// One bucket's dictionaries, and its file of converting journeys if it has
+/// one.
 struct BucketFile {
-    path: PathBuf,
+    path: Option<PathBuf>,
     channels: Dictionary,
     campaigns: Dictionary,
 }
@@ -94,18 +95,15 @@ impl SpilledJourneys {
         Self { chunk_users: users.max(1), ..Self::new(directory) }
     }
 
-    /// Moves the converting journeys of `state` to a file and its
-    /// channel-path totals to the part files, leaving it with its
-    /// dictionaries of channels and campaigns, no journey and no channel
-    /// path.
+    /// Writes the converting journeys of a bucket (of [`State::collect`]) to a
+    /// file, and moves the channel-path totals of its `state` to the part
+    /// files, leaving it without channel paths.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be written.
-    pub fn take(&mut self, state: &mut State) -> Result<()> {
-        let (log, journeys) = super::remap::converting_none(&state.log);
-        let log = std::mem::replace(&mut state.log, log);
-        let journeys = std::mem::replace(&mut state.journeys, journeys);
+    pub fn take(&mut self, state: &mut State, converting: Converting) -> Result<()> {
+        let (log, journeys) = converting;
         let path = self.directory.join(format!("journeys-{:05}.bin", self.buckets.len()));
         let io = |error| Error::io(&path, error);
         let mut writer = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
@@ -126,13 +124,27 @@ impl SpilledJourneys {
             }
         }
         writer.into_inner().map_err(|error| io(error.into_error()))?;
-        self.take_paths(state)?;
-        self.buckets.push(BucketFile { path, channels: log.channels, campaigns: log.campaigns });
+        self.move_paths(state)?;
+        self.buckets.push(BucketFile { path: Some(path), channels: log.channels, campaigns: log.campaigns });
         Ok(())
     }
 
-    /// Appends the channel-path totals of `state` to the part files.
-    fn take_paths(&mut self, state: &mut State) -> Result<()> {
+    /// Moves the channel-path totals of `state` to the part files, leaving
+    /// it without channel paths: for a merge, whose states hold no journeys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a part file cannot be written.
+    pub fn take_paths(&mut self, state: &mut State) -> Result<()> {
+        self.move_paths(state)?;
+        let (channels, campaigns) = (state.log.channels.clone(), state.log.campaigns.clone());
+        self.buckets.push(BucketFile { path: None, channels, campaigns });
+        Ok(())
+    }
+
+    /// Appends the channel-path totals of `state` to the part files, as
+    /// those of the next bucket.
+    fn move_paths(&mut self, state: &mut State) -> Result<()> {
         let paths = std::mem::take(&mut state.aggregates.paths.channels);
         let mut parts: Vec<Vec<PathRow>> = vec![Vec::new(); PATH_PARTS];
         for (path, totals) in paths {
@@ -232,8 +244,8 @@ impl SpilledJourneys {
         let (channels, campaigns) = (&dictionaries.channels, &dictionaries.campaigns);
         let mut total = identity();
         for bucket in &self.buckets {
+            let Some(path) = &bucket.path else { continue };
             let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
-            let path = &bucket.path;
             let mut reader =
                 BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
             loop {
@@ -276,9 +288,9 @@ impl SpilledJourneys {
         let mut cursors = self
             .buckets
             .iter()
-            .map(|bucket| {
+            .filter_map(|bucket| {
                 let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
-                Cursor::open(&bucket.path, codes)
+                bucket.path.as_ref().map(|path| Cursor::open(path, codes))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut heap = BinaryHeap::new();

@@ -50,7 +50,7 @@ fn log_of(users: &[Vec<(u8, u8, bool, u32)>], index: u32, count: u32) -> EventLo
     builder.build()
 }
 
-fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> State {
+fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> (State, Converting) {
     let accepted = log.len() as u64;
     let events = EventIngest {
         log,
@@ -60,10 +60,10 @@ fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> St
         files: Vec::new(),
         latest: Some(latest),
     };
-    State::collect(events, None, buckets, config, Mode::Attribute)
+    State::collect(events, None, buckets, config, Mode::Attribute, 0)
 }
 
-fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec<State> {
+fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec<(State, Converting)> {
     (0..count)
         .map(|index| {
             let bucket = Bucket::new(index, count).unwrap();
@@ -72,8 +72,12 @@ fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec
         .collect()
 }
 
-fn reports(state: &State, config: &Config) -> Reports {
-    Reports::compute(&state.log, &state.journeys, &state.aggregates, config, &[], 100).unwrap().0
+fn reports(state: &State, (log, journeys): &Converting, config: &Config) -> Reports {
+    Reports::compute(log, journeys, &state.aggregates, config, &[], 100).unwrap().0
+}
+
+fn states(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec<State> {
+    parts(users, count, config).into_iter().map(|(state, _)| state).collect()
 }
 
 fn config() -> Config {
@@ -86,7 +90,7 @@ proptest! {
     #[test]
     fn merge_is_associative_and_commutative_with_an_identity(users in users_strategy()) {
         let config = config();
-        let [a, b, c]: [State; 3] = parts(&users, 3, &config).try_into().unwrap();
+        let [a, b, c]: [State; 3] = states(&users, 3, &config).try_into().unwrap();
         let left = a.clone().merge(b.clone()).unwrap().merge(c.clone()).unwrap();
         let right = a.clone().merge(b.clone().merge(c.clone()).unwrap()).unwrap();
         prop_assert_eq!(&left, &right);
@@ -98,19 +102,28 @@ proptest! {
     }
 
     #[test]
-    fn merged_buckets_report_what_the_whole_log_reports(users in users_strategy(), count in 1_u32..5) {
+    fn two_passes_over_buckets_report_what_the_whole_log_reports(users in users_strategy(), count in 1_u32..5) {
         let config = config();
-        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
-        let merged = parts(&users, count, &config)
+        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+        let merged = states(&users, count, &config)
             .into_iter()
             .reduce(|left, right| left.merge(right).unwrap())
             .unwrap();
         prop_assert!(merged.buckets.complete());
         prop_assert_eq!(&merged.stats, &whole.stats);
         prop_assert_eq!(&merged.log, &whole.log);
-        prop_assert_eq!(&merged.journeys, &whole.journeys);
         prop_assert_eq!(&merged.aggregates, &whole.aggregates);
-        prop_assert_eq!(reports(&merged, &config), reports(&whole, &config));
+        // The second pass: each bucket's log read again and credited with
+        // the models fitted on the merged counts.
+        let analysis = Analysis::fit(&merged.aggregates, &config).unwrap();
+        let tally = (0..count)
+            .map(|index| {
+                let (log, journeys) = converting_in(log_of(&users, index, count), &config, &merged.log.channels, &merged.log.campaigns);
+                analysis.tally(&log, &journeys, &config)
+            })
+            .fold(analysis.empty_tally(), crate::report::Tally::merge);
+        let two_passes = Reports::finish(&merged.log, &merged.aggregates, &analysis, tally, &config, &[], 100);
+        prop_assert_eq!(two_passes, reports(&whole, &converting, &config));
     }
 }
 
@@ -152,14 +165,14 @@ proptest! {
         batch in 1_usize..6,
     ) {
         let config = config();
-        let whole = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
         let directory = tempfile::tempdir().unwrap();
         let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk);
         let merged = parts(&users, count, &config)
             .into_iter()
-            .map(|mut part| {
-                kept.take(&mut part).unwrap();
-                prop_assert_eq!(part.log.len() + part.journeys.len(), 0);
+            .map(|(mut part, journeys)| {
+                kept.take(&mut part, journeys).unwrap();
+                prop_assert!(part.aggregates.paths.channels.is_empty());
                 Ok(part)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?
@@ -184,9 +197,9 @@ proptest! {
         })
         .unwrap();
         // Whole users, in order, each batch but the last with `batch` journeys or more.
-        prop_assert_eq!(names, whole.log.users.iter().map(str::to_owned).collect::<Vec<_>>());
+        prop_assert_eq!(names, converting.0.users.iter().map(str::to_owned).collect::<Vec<_>>());
         prop_assert!(sizes.iter().rev().skip(1).all(|&size| size >= batch), "{:?}", sizes);
-        let expected: Vec<UserRows> = (0..whole.log.user_count()).map(|user| user_rows(&whole.log, &whole.journeys, user)).collect();
+        let expected: Vec<UserRows> = (0..converting.0.user_count()).map(|user| user_rows(&converting.0, &converting.1, user)).collect();
         prop_assert_eq!(rows, expected);
         // Chunk by chunk in no set order, the same sums.
         let folded = kept
@@ -201,7 +214,7 @@ proptest! {
         let mut batched = Reports::finish(&merged.log, &merged.aggregates, &analysis, tally, &config, &[], 100);
         prop_assert!(merged.aggregates.paths.channels.is_empty(), "channel paths are on disk");
         batched.channel_paths = kept.channel_paths(&merged.log, 100).unwrap();
-        prop_assert_eq!(&batched, &reports(&whole, &config));
+        prop_assert_eq!(&batched, &reports(&whole, &converting, &config));
         for top in [0, 1, 3] {
             prop_assert_eq!(kept.channel_paths(&merged.log, top).unwrap(), whole.aggregates.paths.channel_rows(&whole.log, top));
         }
@@ -212,31 +225,81 @@ proptest! {
 fn a_user_in_two_spilled_buckets_is_refused() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (0, 0, true, 500)]];
-    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+    let (state, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
     let directory = tempfile::tempdir().unwrap();
     let mut kept = SpilledJourneys::new(directory.path());
-    kept.take(&mut state.clone()).unwrap();
-    kept.take(&mut state.clone()).unwrap();
+    kept.take(&mut state.clone(), converting.clone()).unwrap();
+    kept.take(&mut state.clone(), converting).unwrap();
     let error = kept.batches(&state.log, 10, |_, _| Ok(())).unwrap_err();
     assert!(error.to_string().contains(r#"user "user0" is in two buckets"#), "{error}");
 }
 
 #[test]
-fn a_state_survives_the_disk_and_is_checked() {
+fn a_state_survives_the_disk_with_its_fit_and_is_checked() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (2, 1, false, 0), (0, 0, true, 500)], vec![(3, 2, false, 0)]];
-    let state = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+    let (state, _) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
     let directory = tempfile::tempdir().unwrap();
     let target = directory.path().join("state");
-    write_state(&target, &state, &config, Mode::Attribute).unwrap();
+    write_state(&target, &state, &config, Mode::Attribute, Some(b"the fit")).unwrap();
     let manifest = read_manifest(&target).unwrap();
     assert_eq!(manifest.config, config);
+    assert!(!manifest.is_credit());
     assert_eq!(read_state(&target, &manifest).unwrap(), state);
+    assert_eq!(read_fit(&target, &manifest).unwrap(), b"the fit");
+    std::fs::write(target.join(FIT_FILE), b"another fit").unwrap();
+    let error = read_fit(&target, &manifest).unwrap_err().to_string();
+    assert!(error.contains("does not match its manifest"), "{error}");
+
+    // Without a fit (a state of some buckets), the second pass is refused.
+    write_state(&target, &state, &config, Mode::Attribute, None).unwrap();
+    let manifest = read_manifest(&target).unwrap();
+    let error = read_fit(&target, &manifest).unwrap_err().to_string();
+    assert!(error.contains("holds no fitted models"), "{error}");
 
     let mut broken = state.clone();
-    broken.journeys.conversion[0] = 99;
-    assert_eq!(broken.check_consistent(), Err("inconsistent state: journeys".to_owned()));
+    broken.starts.clear();
+    assert_eq!(broken.check_consistent(), Err("inconsistent state: bucket starts".to_owned()));
+    let mut broken = state.clone();
+    broken.log.time.push(0);
+    assert_eq!(broken.check_consistent(), Err("inconsistent state: events".to_owned()));
     let mut broken = state;
-    broken.log.channel[0] = 40;
-    assert_eq!(broken.check_consistent(), Err("inconsistent state: channel codes".to_owned()));
+    broken.aggregates.coalitions.insert(vec![40], Default::default());
+    assert_eq!(broken.check_consistent(), Err("inconsistent state: aggregate channel codes".to_owned()));
+}
+
+#[test]
+fn credits_survive_the_disk_and_merge_only_with_the_same_fit() {
+    let config = config();
+    let users = vec![vec![(1, 0, false, 0), (0, 0, true, 500)], vec![(3, 2, false, 0), (2, 1, true, 900)]];
+    let merged = states(&users, 2, &config).into_iter().reduce(|left, right| left.merge(right).unwrap()).unwrap();
+    let analysis = Analysis::fit(&merged.aggregates, &config).unwrap();
+    let credit_of = |index: u32, fit: &str| {
+        let (log, journeys) =
+            converting_in(log_of(&users, index, 2), &config, &merged.log.channels, &merged.log.campaigns);
+        Credit {
+            buckets: Buckets::one(Bucket::new(index, 2).unwrap()),
+            events: Vec::new(),
+            fit: fit.to_owned(),
+            tally: analysis.tally(&log, &journeys, &config),
+        }
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("credit");
+    let credit = credit_of(0, "abc");
+    write_credit(&target, &credit, &config).unwrap();
+    let manifest = read_manifest(&target).unwrap();
+    assert!(manifest.is_credit());
+    assert_eq!(read_credit(&target, &manifest).unwrap(), credit);
+    let error = read_fit(&target, &manifest).unwrap_err().to_string();
+    assert!(error.contains("holds no fitted models"), "{error}");
+
+    let both = credit.clone().merge(credit_of(1, "abc")).unwrap();
+    assert!(both.buckets.complete());
+    let whole = credit_of(1, "abc").merge(credit.clone()).unwrap();
+    assert_eq!(both, whole, "in any order");
+    let error = credit.clone().merge(credit_of(1, "def")).unwrap_err().to_string();
+    assert!(error.contains("different fits"), "{error}");
+    let error = credit.clone().merge(credit_of(0, "abc")).unwrap_err().to_string();
+    assert!(error.contains("bucket 0/2 is credited twice"), "{error}");
 }

@@ -161,6 +161,9 @@ fn a_directory_of_other_files_is_never_replaced() {
     workspace.write("home/thesis.tex", "precious");
     let output = workspace.touchpath(&["run", "--events", "events.csv", "--out", "home"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("holds no touchpath report (no summary.json); refusing to replace it"));
+    assert!(
+        stderr(&output)
+            .contains("holds no touchpath report or state (no summary.json or state.json); refusing to replace it")
+    );
     assert_eq!(workspace.read("home/thesis.tex"), "precious");
 }

@@ -1,6 +1,8 @@
-//! Shards and merges: `run --bucket K/N --emit-state` in separate processes,
-//! then `merge`, give the bytes of a single run; so does a run bucketed by
-//! `--memory-budget`. States that do not belong together are refused.
+//! Shards and merges: the two passes of `run --bucket K/N` in separate
+//! processes (counts, then credit with the models fitted on the merged
+//! counts), then `merge`, give the bytes of a single run; so does a run
+//! bucketed by `--memory-budget`. States and credits that do not belong
+//! together are refused.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,6 +30,40 @@ fn report_files(workspace: &Workspace, out: &str) -> BTreeMap<String, Vec<u8>> {
         files.insert(entry.file_name().to_string_lossy().into_owned(), fs::read(entry.path()).unwrap());
     }
     files
+}
+
+/// The rows of the per-conversion files `names` (CSV, one per bucket), with
+/// their header, sorted: a single run's rows, in another order.
+fn journey_rows(workspace: &Workspace, names: &[String]) -> Vec<u8> {
+    let mut header = None;
+    let mut rows = Vec::new();
+    for name in names {
+        let text = fs::read_to_string(workspace.path(name)).unwrap();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap().to_owned();
+        assert!(header.get_or_insert_with(|| first.clone()) == &first, "{name}: the same header");
+        let part: Vec<&str> = lines.collect();
+        assert!(part.is_sorted(), "{name}: each bucket's rows in user-id order");
+        rows.extend(part.into_iter().map(str::to_owned));
+    }
+    rows.sort();
+    let mut text = header.unwrap_or_default() + "\n";
+    for row in rows {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// `expected` with its journeys file's rows sorted, as [`journey_rows`] gives
+/// them.
+fn with_sorted_journeys(
+    mut expected: BTreeMap<String, Vec<u8>>,
+    workspace: &Workspace,
+    out: &str,
+) -> BTreeMap<String, Vec<u8>> {
+    expected.insert("journeys.csv".to_owned(), journey_rows(workspace, &[format!("{out}.journeys.csv")]));
+    expected
 }
 
 fn assert_same(expected: &BTreeMap<String, Vec<u8>>, actual: &BTreeMap<String, Vec<u8>>, what: &str) {
@@ -68,32 +104,69 @@ impl Inputs {
         report(&self.workspace, out, output.stdout)
     }
 
-    /// `count` shards, each its own process, then a merge into `out`.
-    fn sharded(&self, out: &str, count: u32, settings: &[&str]) -> BTreeMap<String, Vec<u8>> {
-        let mut states = Vec::new();
-        for index in 0..count {
-            let (bucket, state) = (format!("{index}/{count}"), format!("{out}-state-{index}"));
-            let mut args = vec!["run", "--bucket", &bucket, "--emit-state", &state];
-            args.extend(self.args(settings));
-            let output = self.workspace.touchpath(&args);
-            assert!(output.status.success(), "{}", stderr(&output));
-            assert!(self.workspace.path(&state).join("state.json").is_file());
-            states.push(state);
-        }
-        let journeys = format!("{out}.journeys.csv");
-        let mut args = vec!["merge", "--out", out, "--format", "csv", "--journeys-out", &journeys];
-        // Merged in reverse: the order of states does not matter.
-        args.extend(states.iter().rev().map(String::as_str));
+    /// The first pass of bucket `index` of `count` into `state`.
+    fn count(&self, index: u32, count: u32, state: &str, settings: &[&str]) {
+        let bucket = format!("{index}/{count}");
+        let mut args = vec!["run", "--bucket", &bucket, "--emit-state", state];
+        args.extend(self.args(settings));
         let output = self.workspace.touchpath(&args);
         assert!(output.status.success(), "{}", stderr(&output));
-        report(&self.workspace, out, output.stdout)
+        assert!(self.workspace.path(state).join("state.json").is_file());
+    }
+
+    /// The second pass of bucket `index` of `count` with the fit in `fit`:
+    /// its credit into `credit`, its rows of the per-conversion table into
+    /// `credit.journeys.csv`.
+    fn credit(&self, index: u32, count: u32, fit: &str, credit: &str, settings: &[&str]) {
+        let (bucket, journeys) = (format!("{index}/{count}"), format!("{credit}.journeys.csv"));
+        let mut args =
+            vec!["run", "--bucket", &bucket, "--fit", fit, "--emit-state", credit, "--journeys-out", &journeys];
+        args.extend(self.args(settings));
+        let output = self.workspace.touchpath(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stderr(&output).contains(&format!("credit of bucket {bucket} written to")), "{}", stderr(&output));
+    }
+
+    fn merge(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["merge"];
+        all.extend_from_slice(args);
+        let output = self.workspace.touchpath(&all);
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    }
+
+    /// `count` shards, each pass of each its own process, then a merge into
+    /// `out`; the journeys files of the buckets' second passes, rows sorted.
+    fn sharded(&self, out: &str, count: u32, settings: &[&str]) -> BTreeMap<String, Vec<u8>> {
+        let states: Vec<String> = (0..count).map(|index| format!("{out}-state-{index}")).collect();
+        for (index, state) in (0..count).zip(&states) {
+            self.count(index, count, state, settings);
+        }
+        let fit = format!("{out}-fit");
+        let mut args = vec!["--emit-state", &fit];
+        args.extend(states.iter().map(String::as_str));
+        self.merge(&args);
+        assert!(self.workspace.path(&fit).join("fit.bin").is_file(), "a state of every bucket holds its fit");
+        let credits: Vec<String> = (0..count).map(|index| format!("{out}-credit-{index}")).collect();
+        for (index, credit) in (0..count).zip(&credits) {
+            self.credit(index, count, &fit, credit, settings);
+        }
+        // Merged in reverse: the order of credits does not matter.
+        let mut args = vec!["--out", out, "--format", "csv", &fit];
+        args.extend(credits.iter().rev().map(String::as_str));
+        let output = self.merge(&args);
+        let mut files = report_files(&self.workspace, out);
+        let journeys: Vec<String> = credits.iter().map(|credit| format!("{credit}.journeys.csv")).collect();
+        files.insert("journeys.csv".to_owned(), journey_rows(&self.workspace, &journeys));
+        files.insert("stdout".to_owned(), output.stdout);
+        files
     }
 }
 
 #[test]
 fn four_shards_merged_give_the_bytes_of_a_single_run() {
     let inputs = inputs();
-    let single = inputs.single("single", &[]);
+    let single = with_sorted_journeys(inputs.single("single", &[]), &inputs.workspace, "single");
     assert!(single.contains_key("report.html") && single.contains_key("removal_effects.csv"));
     assert_same(&single, &inputs.sharded("merged", 4, &[]), "4 shards");
 }
@@ -102,37 +175,30 @@ fn four_shards_merged_give_the_bytes_of_a_single_run() {
 fn shards_agree_with_a_period_a_transform_and_a_higher_order_chain() {
     let inputs = inputs();
     let settings = ["--from", "2026-01-20", "--path-transform", "frequency", "--markov-order", "2", "--lookback", "7d"];
-    let single = inputs.single("single", &settings);
+    let single = with_sorted_journeys(inputs.single("single", &settings), &inputs.workspace, "single");
     assert_same(&single, &inputs.sharded("merged", 3, &settings), "3 shards");
 }
 
 #[test]
 fn merging_in_steps_gives_the_same_report() {
     let inputs = inputs();
-    let single = inputs.single("single", &[]);
+    let mut single = inputs.single("single", &[]);
+    single.remove("journeys.csv");
     for index in 0..4 {
-        let (bucket, state) = (format!("{index}/4"), format!("state-{index}"));
-        let mut args = vec!["run", "--bucket", &bucket, "--emit-state", &state];
-        args.extend(inputs.args(&[]));
-        assert!(inputs.workspace.touchpath(&args).status.success());
+        inputs.count(index, 4, &format!("state-{index}"), &[]);
     }
-    let output = inputs.workspace.touchpath(&["merge", "state-0", "state-2", "--emit-state", "state-02"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let output = inputs.workspace.touchpath(&["merge", "state-3", "state-1", "--emit-state", "state-13"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let output = inputs.workspace.touchpath(&[
-        "merge",
-        "state-13",
-        "state-02",
-        "--out",
-        "merged",
-        "--format",
-        "csv",
-        "--journeys-out",
-        "merged.journeys.csv",
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_same(&single, &report(&inputs.workspace, "merged", output.stdout), "merged in steps");
+    inputs.merge(&["state-0", "state-2", "--emit-state", "state-02"]);
+    assert!(!inputs.workspace.path("state-02/fit.bin").exists(), "half the buckets: no fit");
+    inputs.merge(&["state-3", "state-1", "--emit-state", "state-13"]);
+    inputs.merge(&["state-13", "state-02", "--emit-state", "fit"]);
+    for index in 0..4 {
+        inputs.credit(index, 4, "fit", &format!("credit-{index}"), &[]);
+    }
+    inputs.merge(&["credit-3", "credit-0", "--emit-state", "credit-03"]);
+    let output = inputs.merge(&["fit", "credit-2", "credit-03", "credit-1", "--out", "merged", "--format", "csv"]);
+    let mut merged = report_files(&inputs.workspace, "merged");
+    merged.insert("stdout".to_owned(), output.stdout);
+    assert_same(&single, &merged, "merged in steps");
 }
 
 #[test]
@@ -218,6 +284,31 @@ fn states_that_do_not_belong_together_are_refused() {
     refused(&["merge", "a0", "--out", "out"], "bucket 1/2 is missing");
     refused(&["merge", "a0", "nowhere", "--out", "out"], "nowhere");
     refused(&["run", "--bucket", "0/2", "--out", "out"], "--emit-state");
+
+    // Every bucket's counts, but no credit: attribution needs the second pass.
+    refused(&["merge", "a0", "a1", "--out", "out"], "needs each bucket's credit");
+    let run = |bucket: &str, fit: &str, credit: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--bucket", bucket, "--fit", fit, "--emit-state", credit];
+        args.extend(inputs.args(extra));
+        inputs.workspace.touchpath(&args)
+    };
+    let output = run("0/2", "a0", "credit-0", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("holds no fitted models"), "{}", stderr(&output));
+    let output = inputs.workspace.touchpath(&["merge", "a0", "a1", "--emit-state", "fit"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run("0/2", "fit", "credit-0", &["--lookback", "7d"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("different configuration"), "{}", stderr(&output));
+    let output = run("0/3", "fit", "credit-0", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("split users into 2 buckets, not 3"), "{}", stderr(&output));
+    assert!(run("0/2", "fit", "credit-0", &[]).status.success());
+    refused(&["merge", "fit", "credit-0", "--out", "out"], "the credit of bucket(s) 1/2 is missing");
+    refused(&["merge", "a0", "a1", "credit-0", "--out", "out"], "give one merged state");
+    refused(&["merge", "credit-0", "--out", "out"], "needs the merged state the credits were made with");
+    refused(&["merge", "fit", "credit-0", "credit-0", "--out", "out"], "bucket 0/2 is credited twice");
+    refused(&["merge", "fit", "credit-0", "--out", "out", "--journeys-out", "j.csv"], "unexpected argument");
 
     // A state from another version, or damaged, is refused by name.
     let manifest = inputs.workspace.path("a1/state.json");
@@ -307,4 +398,28 @@ fn read_in_chunks(format: &str) {
     let (spilled, planned) = run("spilled", Some("4MB"));
     assert!(planned, "several buckets");
     assert_same(&whole, &spilled, "read in chunks and spilled");
+}
+
+#[test]
+fn rejects_csv_lists_the_first_rejected_rows_and_the_summary_counts_the_rest() {
+    let inputs = inputs();
+    let all = inputs.single("all", &[]);
+    let listed = inputs.single("listed", &["--max-rejects-listed", "5"]);
+    let all_rows = String::from_utf8(all["rejects.csv"].clone()).unwrap();
+    let rows: Vec<&str> = all_rows.lines().collect();
+    assert!(rows.len() > 6, "the dirty log has more rejected rows than listed");
+    let expected = rows[..6].join("\n") + "\n";
+    assert_eq!(String::from_utf8(listed["rejects.csv"].clone()).unwrap(), expected, "the header and the first five");
+    let summary: serde_json::Value = serde_json::from_slice(&listed["summary.json"]).unwrap();
+    let rejected = summary["rows"]["rejected"].as_u64().unwrap();
+    assert_eq!(rejected, rows.len() as u64 - 1, "every rejected row is counted");
+    assert_eq!(summary["warnings"]["rejects_not_listed"].as_u64(), Some(rejected - 5));
+    for name in ["channels.csv", "campaigns.csv", "journeys.csv", "set_aside_users.csv", "stdout"] {
+        assert!(all[name] == listed[name], "{name}: the same results");
+    }
+    // Shards and a bucketed run list the same first rows.
+    let settings = ["--max-rejects-listed", "5"];
+    let sharded = inputs.sharded("sharded", 3, &settings);
+    assert_eq!(sharded["rejects.csv"], listed["rejects.csv"]);
+    assert_eq!(sharded["summary.json"], listed["summary.json"]);
 }
