@@ -8,6 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use touchpath::attribution::attribute;
 use touchpath::bucket::Bucket;
+use touchpath::config::Mode;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{discover, ingest_bucket, ingest_events};
 use touchpath::journey::Journeys;
@@ -15,7 +16,6 @@ use touchpath::models::chain::Chain;
 use touchpath::models::incremental::{self, Incremental};
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
 use touchpath::progress::Silent;
-use touchpath::run::Mode;
 use touchpath::state::{Buckets, State};
 use touchpath::{Config, FileFormat};
 

@@ -101,6 +101,20 @@ pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 /// The default of [`Config::max_rejects_listed`].
 pub const DEFAULT_MAX_REJECTS_LISTED: u64 = 100_000;
 
+/// How much of the job to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Everything: accounting, attribution and every report.
+    #[default]
+    Attribute,
+    /// Ingest and accounting only: `summary.json` and the reject files.
+    Validate,
+    /// Accounting and the conversion paths (`paths.csv`, `stage_paths.csv`),
+    /// without attribution.
+    Paths,
+}
+
 /// Everything a run needs to know besides its inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod attribution;
 pub mod bucket;
 pub mod cli;

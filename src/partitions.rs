@@ -36,7 +36,7 @@
 //! The passes of `touchpath run --bucket K/N` are these same ones, with
 //! files between them (see [`crate::state`]): [`fit_state`] fits a merged
 //! state in the process and gives the bytes [`Fitted::decode`] reads, which
-//! a bucket's second pass credits with.
+//! a bucket's second pass credits with; [`crate::state::fit`] holds both.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -44,17 +44,20 @@ use std::path::Path;
 use polars::prelude::{DataFrame, DataType};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::aggregate::PathTotals;
+use crate::config::Mode;
 use crate::event_log::Dictionary;
 use crate::ingest::{self, EventIngest, SourceFile, SpendIngest};
+use crate::models;
 pub use crate::models::incremental::SHARDS;
 use crate::models::incremental::{self, Answer, Coded, Feature, Incremental, Solver};
-use crate::models::{self, Hazard};
 use crate::output::journeys_table;
 use crate::progress::Silent;
-use crate::report::{Analysis, PathTotals, Reports, Tally, rank_rows};
-use crate::run::{self, Mode, Report, Request};
-use crate::state::{self, Aggregates, Buckets, ChainCounts, State};
+use crate::report::{Analysis, Reports, Tally, rank_rows};
+use crate::run::{self, Report, Request};
+pub use crate::state::fit::{Fitted, Job, fit_state};
+use crate::state::fit::{fit_record, names};
+use crate::state::{self, Buckets, State};
 use crate::summary::Status;
 use crate::{Error, Result};
 
@@ -70,49 +73,6 @@ pub const KEY_COLUMN: &str = "__touchpath_user";
 
 /// What the reports call the log handed over by the engine.
 pub const EVENTS_TABLE: &str = "<events>";
-
-/// What every partition needs to know of the run: its configuration and
-/// its start (timestamps after it count as being in the future).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    /// The run's configuration.
-    pub config: Config,
-    /// The run's start, microseconds since the epoch.
-    pub now: i64,
-}
-
-impl Job {
-    /// The job of a run `request` describes.
-    #[must_use]
-    pub fn new(config: Config, request: &Request) -> Self {
-        Self { config, now: request.now }
-    }
-
-    /// Whether pass 0 ([`latest`]) is needed: only `incremental` counts time
-    /// up to the end of the log.
-    #[must_use]
-    pub fn needs_end(&self) -> bool {
-        models::is_selected(&self.config, Incremental::NAME)
-    }
-
-    /// The job as bytes, to send to the partitions.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Internal`] when it cannot be encoded.
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|error| Error::Internal(format!("cannot encode the job: {error}")))
-    }
-
-    /// The job [`Job::encode`] wrote.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Internal`] for bytes that are not a job of this version.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|error| Error::Internal(format!("not a touchpath job: {error}")))
-    }
-}
 
 /// The partitioning key of each row of `frame` (any rows of the log, with
 /// at least its user id column), as a table of one column, [`KEY_COLUMN`]:
@@ -362,10 +322,6 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, patterns, paths, bars })
 }
 
-fn names(dictionary: &Dictionary) -> Vec<String> {
-    dictionary.iter().map(str::to_owned).collect()
-}
-
 fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }
@@ -533,124 +489,6 @@ pub fn merge_tallies(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
     postcard::to_stdvec(&merged).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
 }
 
-/// The fit the partitions credit with: the counts the models are fitted on
-/// and the run's dictionaries of channels and campaigns. Small: it grows
-/// with channels, chain states, coalitions and purchase patterns, not with
-/// the log.
-#[derive(Serialize, Deserialize)]
-struct Fit {
-    /// [`Job::encode`]'s bytes (a configuration is JSON, not postcard).
-    job: Vec<u8>,
-    channels: Vec<String>,
-    campaigns: Vec<String>,
-    first_order: ChainCounts,
-    higher_order: ChainCounts,
-    coalitions: crate::models::shapley::Coalitions,
-    /// `incremental`'s fitted terms and its fit's report, when it runs.
-    incremental: Option<(Vec<(Feature, f64)>, incremental::Fit)>,
-}
-
-/// The models of a run, fitted from the bytes [`Driver::fit`] gives, ready
-/// to credit partitions. Fitting is deterministic, so every partition that
-/// refits from the same bytes credits alike.
-pub struct Fitted {
-    job: Job,
-    channels: Dictionary,
-    campaigns: Dictionary,
-    analysis: Analysis,
-}
-
-impl Fitted {
-    /// Fits the models the bytes describe.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Internal`] for bytes that are not a fit of this version; a
-    /// model that cannot be fitted.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let fit: Fit = postcard::from_bytes(bytes)
-            .map_err(|error| Error::Internal(format!("not a touchpath fit of this version: {error}")))?;
-        let dictionary = |names: Vec<String>| Dictionary::from_sorted(names.into_iter().map(Box::from).collect());
-        let aggregates = Aggregates {
-            first_order: fit.first_order,
-            higher_order: fit.higher_order,
-            coalitions: fit.coalitions,
-            ..Aggregates::default()
-        };
-        let job = Job::decode(&fit.job)?;
-        let memory = job.config.rate_memory().memory();
-        let fitted =
-            fit.incremental.map(|(terms, report)| Incremental::new(terms.into_iter().collect(), memory, report));
-        let hazard = fitted.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
-        let analysis = Analysis::fit_with(&aggregates, &job.config, hazard)?;
-        Ok(Self { channels: dictionary(fit.channels), campaigns: dictionary(fit.campaigns), job, analysis })
-    }
-
-    /// The fitted models.
-    #[must_use]
-    pub fn analysis(&self) -> &Analysis {
-        &self.analysis
-    }
-
-    /// The fitted models, taken.
-    #[must_use]
-    pub fn into_analysis(self) -> Analysis {
-        self.analysis
-    }
-
-    /// The configuration they were fitted with.
-    #[must_use]
-    pub fn config(&self) -> &Config {
-        &self.job.config
-    }
-
-    /// The converting journeys to credit of the users of `log` (some
-    /// users' whole log, read as in the first pass), with the run's codes.
-    #[must_use]
-    pub fn converting_of(&self, log: crate::EventLog) -> state::Converting {
-        state::converting_in(log, &self.job.config, &self.channels, &self.campaigns)
-    }
-
-    fn converting(&self, frame: DataFrame) -> Result<state::Converting> {
-        Ok(self.converting_of(ingest(&self.job, frame)?.log))
-    }
-}
-
-/// The models fitted on a state that covers every user, in the process (a
-/// run on one machine: `incremental`'s purchase patterns are in the state),
-/// as [`Fitted::decode`] reads them: the fit of `touchpath merge
-/// --emit-state`, which `touchpath run --bucket K/N --fit` credits with.
-/// `now` is the start the second pass reads rows with.
-///
-/// # Errors
-///
-/// A model that cannot be fitted.
-pub fn fit_state(state: &State, config: &Config, now: i64) -> Result<Vec<u8>> {
-    let incremental = models::is_selected(config, Incremental::NAME)
-        .then(|| Incremental::fit(&state.aggregates.hazard, config.rate_memory().memory()));
-    let job = Job { config: config.clone(), now };
-    Ok(fit_record(&job, state, incremental)?.1)
-}
-
-/// Fits every model on `state`'s counts, `incremental` as given; returns
-/// the models and the fit's bytes (see [`Fitted::decode`]).
-fn fit_record(job: &Job, state: &State, incremental: Option<Incremental>) -> Result<(Analysis, Vec<u8>)> {
-    let aggregates = &state.aggregates;
-    let hazard = incremental.as_ref().map_or(Hazard::Counts(&aggregates.hazard), Hazard::Fitted);
-    let analysis = Analysis::fit_with(aggregates, &job.config, hazard)?;
-    let fit = Fit {
-        job: job.encode()?,
-        channels: names(&state.log.channels),
-        campaigns: names(&state.log.campaigns),
-        first_order: aggregates.first_order.clone(),
-        higher_order: aggregates.higher_order.clone(),
-        coalitions: aggregates.coalitions.clone(),
-        incremental: incremental
-            .map(|model| (model.terms().iter().map(|(feature, value)| (*feature, *value)).collect(), model.report())),
-    };
-    Ok((analysis, encode(&fit, "the fit")?))
-}
-
 /// Pass 2: the credit and moments of truth of a partition's converting
 /// journeys, encoded, and the moments' histograms.
 ///
@@ -658,9 +496,9 @@ fn fit_record(job: &Job, state: &State, incremental: Option<Incremental>) -> Res
 ///
 /// A column that cannot be read.
 pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Credited> {
-    let (log, journeys) = fitted.converting(frame)?;
-    let mut tally = fitted.analysis.tally(&log, &journeys, &fitted.job.config);
-    let bars = take_moment_bars(&mut tally, &fitted.channels);
+    let (log, journeys) = converting(fitted, frame)?;
+    let mut tally = fitted.analysis().tally(&log, &journeys, fitted.config());
+    let bars = take_moment_bars(&mut tally, fitted.channels());
     let tally =
         postcard::to_stdvec(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))?;
     Ok(Credited { tally, bars })
@@ -673,9 +511,14 @@ pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Credited> {
 ///
 /// A column that cannot be read.
 pub fn journeys(fitted: &Fitted, frame: DataFrame) -> Result<DataFrame> {
-    let (log, journeys) = fitted.converting(frame)?;
-    let analysis = &fitted.analysis;
-    journeys_table(&log, &journeys, &fitted.job.config, &analysis.models, &analysis.scores)
+    let (log, journeys) = converting(fitted, frame)?;
+    let analysis = fitted.analysis();
+    journeys_table(&log, &journeys, fitted.config(), &analysis.models, &analysis.scores)
+}
+
+/// The converting journeys of a partition's rows, to credit with `fitted`.
+fn converting(fitted: &Fitted, frame: DataFrame) -> Result<state::Converting> {
+    Ok(fitted.converting_of(ingest(fitted.job(), frame)?.log))
 }
 
 /// The driver's side: the merged state of every partition, then the
@@ -826,7 +669,6 @@ impl Driver {
     ) -> Result<Report> {
         let Self { job, mut state, analysis, .. } = self;
         let config = &job.config;
-        let evaluation = run::read_evaluation(request)?;
         let mut summary = run::summarize(config, &state);
         for (warning, count) in &summary.warnings {
             tracing::warn!(event = "warning", warning = warning.as_str(), count);
@@ -845,13 +687,13 @@ impl Driver {
                 Reports::finish(&state.log, &state.aggregates, &analysis, tally, config, spend_rows, request.top);
             reports.channel_paths = rank_rows(channel_paths, request.top);
             reports.stage_paths = rank_rows(stage_paths, request.top);
-            summary.add_reports(&reports);
+            reports.record_in(&mut summary);
             Some(reports)
         } else {
             None
         };
         let started = std::time::Instant::now();
-        let out = run::write_report(&state, &summary, reports.as_ref(), None, config, request, &evaluation, &Silent)?;
+        let out = run::write_report(&state, &summary, reports.as_ref(), None, config, request, &Silent)?;
         let out = run::commit_report(out, &summary, started, &Silent)?;
         Ok(Report { summary, out, reports, paths: None, mode: Mode::Attribute })
     }

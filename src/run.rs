@@ -4,36 +4,23 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::aggregate::PathTotals;
 use crate::bucket::Bucket;
-use crate::config::Config;
-use crate::evaluate::ScenarioScore;
+use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
 use crate::ingest::{self, RowCounts, Warning};
 use crate::journey::Journeys;
 use crate::models;
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::progress::{Progress, Silent};
-use crate::report::{Analysis, PathTotals, Reports, Tally, write_path_rows};
+use crate::report::ScenarioScore;
+use crate::report::{Analysis, Reports, Tally, write_path_rows};
 use crate::state::{self, Buckets, SpilledJourneys, State};
 use crate::summary::{Inputs, SetAside, SpendSummary, Status, Summary};
 use crate::{Error, Result};
 
-/// How much of the job to run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Everything: accounting, attribution and every report.
-    #[default]
-    Attribute,
-    /// Ingest and accounting only: `summary.json` and the reject files.
-    Validate,
-    /// Accounting and the conversion paths (`paths.csv`, `stage_paths.csv`),
-    /// without attribution.
-    Paths,
-}
-
 /// What to run on and where to write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Request {
     /// Touchpoint log files or directories.
     pub events: Vec<PathBuf>,
@@ -54,9 +41,10 @@ pub struct Request {
     /// Where to write one row per conversion (CSV or Parquet), if anywhere;
     /// only in [`Mode::Attribute`].
     pub journeys_out: Option<PathBuf>,
-    /// The `evaluate.csv` of a scenario evaluation, whose scores the
-    /// report's "Which model to trust" section shows; read before the log.
-    pub evaluation: Option<PathBuf>,
+    /// The scores of a scenario evaluation (`evaluate.csv`, read with
+    /// [`crate::evaluate::read_scores`]), which the report's "Which model to
+    /// trust" section shows.
+    pub evaluation: Vec<ScenarioScore>,
     /// How much of the job to run.
     pub mode: Mode,
     /// Read only the users of this bucket, and write their partial state to
@@ -87,7 +75,7 @@ impl Request {
             now: i64::MAX,
             top: 100,
             journeys_out: None,
-            evaluation: None,
+            evaluation: Vec::new(),
             mode: Mode::Attribute,
             bucket: None,
             emit_state: false,
@@ -172,7 +160,6 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     config.validate()?;
     models::check_selection(config)?;
     check_request(request)?;
-    let evaluation = read_evaluation(request)?;
     let mut event_files = ingest::discover(&request.events)?;
     event_files.extend(request.event_tables.iter().cloned());
     if let Some(fit) = &request.fit {
@@ -265,7 +252,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         (None, Some(kept)) => Credit::Spilled(kept),
         (None, None) => Credit::None,
     };
-    publish(&state, credit, kept.as_ref(), config, request, &evaluation, progress)
+    publish(&state, credit, kept.as_ref(), config, request, progress)
 }
 
 /// Where a published report's attribution takes its credit from.
@@ -323,7 +310,7 @@ fn credit_bucket(
     }
     let started = Instant::now();
     progress.begin("attributing", None);
-    let fitted = crate::partitions::Fitted::decode(&fit)?;
+    let fitted = state::fit::Fitted::decode(&fit)?;
     let (log, journeys) = fitted.converting_of(events.log);
     let analysis = fitted.analysis();
     let tally = analysis.tally(&log, &journeys, config);
@@ -446,7 +433,6 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
     }
     let config = &manifest.config;
     let request = Request { mode: manifest.mode, ..request.clone() };
-    let evaluation = read_evaluation(&request)?;
     if let Some(target) = &request.journeys_out {
         return Err(Error::Input {
             path: target.clone(),
@@ -523,7 +509,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
         }
         _ => Credit::None,
     };
-    publish(&state, credit, kept.as_ref(), config, &request, &evaluation, progress)
+    publish(&state, credit, kept.as_ref(), config, &request, progress)
 }
 
 /// Reads and merges `states`, one at a time, moving their channel-path
@@ -568,7 +554,7 @@ fn in_directory(directory: &std::path::Path) -> impl Fn(Error) -> Error + '_ {
 
 /// The models of the one merged state among `states`, checked to be those
 /// `credit` was made with, for every bucket.
-fn fitted_with(states: &[(&PathBuf, &state::Manifest)], credit: &state::Credit) -> Result<crate::partitions::Fitted> {
+fn fitted_with(states: &[(&PathBuf, &state::Manifest)], credit: &state::Credit) -> Result<state::fit::Fitted> {
     let &[(directory, manifest)] = states else {
         return Err(Error::State(
             "give one merged state (of `touchpath merge --emit-state`) with the credits, not the buckets' states"
@@ -592,7 +578,7 @@ fn fitted_with(states: &[(&PathBuf, &state::Manifest)], credit: &state::Credit) 
             "the credits were made from different input files (paths or contents differ)".to_owned(),
         ));
     }
-    crate::partitions::Fitted::decode(&fit)
+    state::fit::Fitted::decode(&fit)
 }
 
 fn check_request(request: &Request) -> Result<()> {
@@ -637,7 +623,7 @@ fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progre
     let fit = if state.buckets.complete() && request.mode == Mode::Attribute && summary.status == Status::Ok {
         progress.begin("fitting", None);
         let now = state.starts.values().copied().max().unwrap_or(request.now);
-        let fit = crate::partitions::fit_state(state, config, now)?;
+        let fit = state::fit::fit_state(state, config, now)?;
         progress.end();
         Some(fit)
     } else {
@@ -656,11 +642,6 @@ fn emit(state: &State, config: &Config, request: &Request, progress: &dyn Progre
     Ok(Report { summary, out, reports: None, paths: None, mode: request.mode })
 }
 
-/// The scores of the request's evaluation file, if it names one.
-pub(crate) fn read_evaluation(request: &Request) -> Result<Vec<ScenarioScore>> {
-    request.evaluation.as_deref().map_or_else(|| Ok(Vec::new()), crate::evaluate::read_scores)
-}
-
 /// Finalises the report of a complete state and writes it, with the credit
 /// `credit` gives; the channel-path totals are the state's own, or on disk
 /// in `paths` for a bucketed run or a merge.
@@ -670,7 +651,6 @@ fn publish(
     paths: Option<&SpilledJourneys>,
     config: &Config,
     request: &Request,
-    evaluation: &[ScenarioScore],
     progress: &dyn Progress,
 ) -> Result<Report> {
     let mut summary = summarize(config, state);
@@ -701,7 +681,7 @@ fn publish(
         (None, None)
     };
     if let Some(reports) = &reports {
-        summary.add_reports(reports);
+        reports.record_in(&mut summary);
     }
     let spilled = paths;
     let path_rows = if summary.status == Status::Ok && request.mode == Mode::Paths {
@@ -716,8 +696,7 @@ fn publish(
     };
 
     let started = Instant::now();
-    let out =
-        write_report(state, &summary, reports.as_ref(), path_rows.as_ref(), config, request, evaluation, progress)?;
+    let out = write_report(state, &summary, reports.as_ref(), path_rows.as_ref(), config, request, progress)?;
     if let Some((file, analysis)) = journeys_file {
         file.commit(&analysis.models)?;
     }
@@ -767,7 +746,6 @@ fn attribute(
 /// Writes the report of a complete state to a staging directory beside
 /// `request.out`: the attribution reports, the path reports, the rejects
 /// and the summary; [`commit_report`] puts it in place.
-#[expect(clippy::too_many_arguments, reason = "the parts of one report")]
 pub(crate) fn write_report(
     state: &State,
     summary: &Summary,
@@ -775,13 +753,12 @@ pub(crate) fn write_report(
     paths: Option<&PathRows>,
     config: &Config,
     request: &Request,
-    evaluation: &[ScenarioScore],
     progress: &dyn Progress,
 ) -> Result<OutputDir> {
     progress.begin("writing the report", None);
     let out = OutputDir::create(&request.out)?;
     if let Some(reports) = reports {
-        write_reports(&out, reports, summary, config, evaluation)?;
+        write_reports(&out, reports, summary, config, &request.evaluation)?;
     }
     if let Some(paths) = paths {
         out.write("paths.csv", |sink| write_path_rows(sink, "path", &paths.channels, paths.top))?;

@@ -7,11 +7,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::ingest::{FileRows, RowCounts, Warning};
 use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats, PathLength};
-use crate::models::Diagnostics;
 use crate::models::chain::SolveReport;
 use crate::models::incremental::Fit;
 use crate::models::shapley::Coverage;
-use crate::report::{ModelTotal, Reports};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -163,26 +161,6 @@ impl Summary {
         }
     }
 
-    /// Records what the attribution found: each model's totals, the moments
-    /// of truth and the data-driven models' diagnostics. Every figure comes
-    /// from merged sums or from models fitted on them, so a bucketed or
-    /// merged run records the same.
-    pub fn add_reports(&mut self, reports: &Reports) {
-        self.models = reports.totals();
-        self.moments = Some(MomentSummary {
-            first_purchases: reports.moments_total,
-            with_moment: reports.moments_total - reports.moments_undecided,
-            without_moment: reports.moments_undecided,
-        });
-        for diagnostics in &reports.diagnostics {
-            match diagnostics {
-                Diagnostics::Markov(solve) => self.markov = Some(*solve),
-                Diagnostics::Shapley(coverage) => self.shapley = Some(*coverage),
-                Diagnostics::Incremental(fit) => self.incremental = Some(*fit),
-            }
-        }
-    }
-
     /// Pretty JSON with a final newline.
     ///
     /// # Errors
@@ -193,14 +171,26 @@ impl Summary {
     }
 }
 
+/// A model's totals, for the summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelTotal {
+    /// The model.
+    pub model: &'static str,
+    /// Credited conversions (equal to the conversions attributed).
+    pub conversions: f64,
+    /// Credited revenue (equal to their revenue).
+    pub revenue: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::Aggregates;
+    use crate::config::Mode;
     use crate::event_log::EventLogBuilder;
     use crate::journey::Journeys;
     use crate::models::chain::Method;
-    use crate::run::Mode;
-    use crate::state::Aggregates;
+    use crate::report::Reports;
 
     #[test]
     fn the_summary_records_moments_and_the_fits_of_the_data_driven_models() {
@@ -219,7 +209,7 @@ mod tests {
         let (reports, _) = Reports::compute(&log, &journeys, &aggregates, &config, &[], 10).unwrap();
         let stats = JourneyStats::compute(&log, &journeys);
         let mut summary = Summary::new(&config, Inputs::default(), RowCounts::default(), BTreeMap::new(), &stats);
-        summary.add_reports(&reports);
+        reports.record_in(&mut summary);
 
         assert_eq!(summary.moments, Some(MomentSummary { first_purchases: 2, with_moment: 1, without_moment: 1 }));
         let markov = summary.markov.unwrap();

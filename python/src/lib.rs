@@ -18,11 +18,11 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use touchpath::aggregate::PathTotals;
 use touchpath::cli::embed::{self, Failure};
+use touchpath::config::Mode;
 use touchpath::output::OutputDir;
 use touchpath::partitions::{self, Job};
-use touchpath::report::PathTotals;
-use touchpath::run::Mode;
 
 create_exception!(_touchpath, TouchpathError, PyException, "Any error touchpath reports.");
 create_exception!(
@@ -256,7 +256,7 @@ fn copy_report(source: &Path, target: &Path) -> touchpath::Result<PathBuf> {
 fn plan_job(py: Python<'_>, arguments: Vec<String>) -> PyResult<(Vec<u8>, bool, usize)> {
     let planned = embed::plan(&arguments).map_err(|failure| raise(py, failure))?;
     let top = planned.request.top;
-    let job = Job::new(planned.config, &planned.request);
+    let job = Job { config: planned.config, now: planned.request.now };
     Ok((job.encode().map_err(|error| raise(py, error.into()))?, job.needs_end(), top))
 }
 
@@ -445,7 +445,7 @@ impl Driver {
                 files.extend(embed::in_memory("spend", spend));
                 let spend =
                     if files.is_empty() { None } else { Some(touchpath::ingest::ingest_spend(&files, config)?) };
-                partitions::Driver::merge(Job::new(config.clone(), &planned.request), &states, spend)
+                partitions::Driver::merge(Job { config: config.clone(), now: planned.request.now }, &states, spend)
             })
             .map_err(|error| raise(py, error.into()))?;
         Ok(Self { planned: Some((planned, driver)) })

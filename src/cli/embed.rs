@@ -15,9 +15,10 @@ use polars::prelude::DataFrame;
 use super::run::RunArgs;
 use super::{Cli, terminal};
 use crate::config::Config;
+use crate::config::Mode;
 use crate::ingest::SourceFile;
 use crate::progress::Silent;
-use crate::run::{Mode, Report, Request, run_with_progress};
+use crate::run::{Report, Request, run_with_progress};
 
 /// How one flag of a subcommand is written.
 #[derive(Clone, Debug, PartialEq, Eq)]

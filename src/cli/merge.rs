@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::evaluate::read_scores;
 use crate::run::{Request, merge};
 use anyhow::Context;
 use clap::Args;
@@ -61,7 +62,7 @@ pub fn execute(args: &MergeArgs) -> anyhow::Result<()> {
     let out = args.emit_state.clone().or_else(|| args.out.clone()).unwrap_or_else(|| PathBuf::from("touchpath-out"));
     let request = Request {
         top: args.top,
-        evaluation: args.evaluation.clone(),
+        evaluation: args.evaluation.as_deref().map(read_scores).transpose()?.unwrap_or_default(),
         emit_state: args.emit_state.is_some(),
         ..Request::new(Vec::new(), out)
     };

@@ -13,7 +13,7 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use crate::run::Mode;
+use crate::config::Mode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Multi-touch attribution: which touchpoints earned the sale?

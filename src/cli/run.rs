@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 
 use crate::Config;
 use crate::bucket::Bucket;
+use crate::config::Mode;
 use crate::config::{ByteSize, InputTable};
+use crate::evaluate::read_scores;
 use crate::event::normalize_channel;
 use crate::journey::PathTransform;
 use crate::report::{OutputFormat, render, write_path_rows};
-use crate::run::{Mode, Report, Request, run_with_progress};
+use crate::run::{Report, Request, run_with_progress};
 use crate::time::{Date, Duration, Lookback, TimeZone};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -360,7 +362,7 @@ impl RunArgs {
             now,
             top: self.top,
             journeys_out: self.journeys_out.clone(),
-            evaluation: self.evaluation.clone(),
+            evaluation: self.evaluation.as_deref().map(read_scores).transpose()?.unwrap_or_default(),
             mode,
             bucket: self.bucket,
             emit_state: self.emit_state.is_some(),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
 
-use crate::run::Mode;
+use crate::config::Mode;
 use crate::summary::{Status, Summary};
 
 /// How stderr is used, set once at start.

@@ -21,7 +21,7 @@
 mod page;
 mod read;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -29,24 +29,13 @@ use serde::Serialize;
 
 pub use self::page::write_html;
 pub use self::read::{read_scores, read_truth};
-use crate::attribution::CreditSums;
 use crate::config::Config;
-use crate::event::NO_CHANNEL;
 use crate::generate::{GenerateOptions, Scenario, TRUTH_FILE, Truth, generate_scenario};
 use crate::output::CsvWriter;
-use crate::report::{ModelCredit, Reports};
+use crate::report::Reports;
+pub use crate::report::{Pair, ScenarioScore, Shares, credit_shares};
 use crate::run::{Request, run};
 use crate::{Error, FileFormat, Result};
-
-/// The pseudo-channel of the credit a model keeps for what would have
-/// happened without marketing.
-pub const BASELINE: &str = "(baseline)";
-
-/// Shares of conversions and of revenue per channel, each in `[0, 1]`.
-pub type Shares = BTreeMap<String, Pair>;
-
-/// A share of conversions and a share of revenue.
-pub type Pair = (f64, f64);
 
 /// How one model did against the truth.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -63,19 +52,6 @@ pub struct Score {
     pub max_error: f64,
     /// The channel of that error.
     pub max_channel: String,
-}
-
-/// One line of `evaluate.csv`: a model's score in one world.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScenarioScore {
-    /// The world (scenario or log) name.
-    pub scenario: String,
-    /// The model.
-    pub model: String,
-    /// Mean absolute error of conversion shares, percentage points.
-    pub mae_conversions: f64,
-    /// Spearman's rank correlation of conversion shares.
-    pub spearman: f64,
 }
 
 /// One world's evaluation.
@@ -183,25 +159,6 @@ pub fn truth_shares(truth: &Truth) -> Shares {
 #[must_use]
 pub fn model_shares(reports: &Reports) -> Vec<(String, Shares)> {
     reports.models.iter().map(|credit| (credit.model.to_owned(), credit_shares(credit))).collect()
-}
-
-/// One model's channel shares of the conversions and revenue it gives to
-/// marketing channels: `(none)` and the baseline left out.
-#[must_use]
-pub fn credit_shares(credit: &ModelCredit) -> Shares {
-    let channels: Vec<(&String, &CreditSums)> = credit
-        .channels
-        .iter()
-        .filter(|(channel, _)| channel.as_str() != NO_CHANNEL && channel.as_str() != BASELINE)
-        .collect();
-    let conversions: i128 = channels.iter().map(|(_, sums)| sums.units).sum();
-    let revenue: i128 = channels.iter().map(|(_, sums)| sums.revenue).sum();
-    #[expect(clippy::cast_precision_loss, reason = "a share: 15 significant digits are plenty")]
-    let share = |part: i128, whole: i128| if whole > 0 { part as f64 / whole as f64 } else { 0.0 };
-    channels
-        .into_iter()
-        .map(|(channel, sums)| (channel.clone(), (share(sums.units, conversions), share(sums.revenue, revenue))))
-        .collect()
 }
 
 /// Scores `model`'s shares against `truth`'s, over every channel of the

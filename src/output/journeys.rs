@@ -326,10 +326,10 @@ mod tests {
     use polars::prelude::{ParquetReader, SerReader};
 
     use super::*;
+    use crate::aggregate::Aggregates;
+    use crate::config::Mode;
     use crate::event_log::EventLogBuilder;
     use crate::report::Analysis;
-    use crate::run::Mode;
-    use crate::state::Aggregates;
 
     /// Each user: email, video, a purchase, email, a repeat purchase.
     fn log(users: &[&str]) -> EventLog {

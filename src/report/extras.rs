@@ -155,12 +155,12 @@ impl Reports {
 
 #[cfg(test)]
 mod tests {
+    use crate::aggregate::Aggregates;
     use crate::config::Config;
+    use crate::config::Mode;
     use crate::event_log::{EventLog, EventLogBuilder};
     use crate::journey::Journeys;
     use crate::report::Reports;
-    use crate::run::Mode;
-    use crate::state::Aggregates;
     use crate::time::{Date, MICROS_PER_DAY, MICROS_PER_SECOND};
 
     /// Every report of `log` under `config`.

@@ -13,21 +13,22 @@ pub mod html;
 mod kpis;
 mod paths;
 pub(crate) mod rounding;
+mod shares;
 mod spend;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 pub use self::classes::ClassTable;
-pub use self::kpis::{Counters, Kpis, is_video_channel, ratio};
-pub use self::paths::{PathTotals, Paths, rank_rows, write_path_rows};
+pub use self::paths::{rank_rows, write_path_rows};
 pub use self::rounding::{Column, apportion_units, format_exact, format_units, round_units};
+pub use self::shares::{Pair, ScenarioScore, Shares, credit_shares};
 pub use self::spend::{PeriodSpend, SpendTotals};
 pub use self::table::{OutputFormat, render};
 use crate::Result;
+use crate::aggregate::Aggregates;
+use crate::aggregate::{Counters, Kpis, PathTotals};
 use crate::attribution::{CreditSums, Credits, credit};
 use crate::config::Config;
 use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
@@ -37,7 +38,7 @@ use crate::journey::Journeys;
 use crate::models::{self, CONVERSION_UNITS};
 use crate::moment::{Moments, StateScores};
 use crate::output::CsvWriter;
-use crate::state::Aggregates;
+use crate::summary::{ModelTotal, MomentSummary, Summary};
 
 /// The model whose credit the others are compared with.
 pub const BASELINE_MODEL: &str = "last_click";
@@ -84,17 +85,6 @@ pub struct ModelCredit {
     pub total: CreditSums,
     /// Credit units per channel landing early, mid and late in paths.
     pub positions: BTreeMap<String, [i128; 3]>,
-}
-
-/// A model's totals, for the summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ModelTotal {
-    /// The model.
-    pub model: &'static str,
-    /// Credited conversions (equal to the conversions attributed).
-    pub conversions: f64,
-    /// Credited revenue (equal to their revenue).
-    pub revenue: f64,
 }
 
 /// One model's credit over a set of groups (channels, stages, classes), as
@@ -335,6 +325,26 @@ impl Reports {
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
+        }
+    }
+
+    /// Records in `summary` what the attribution found: each model's totals, the moments
+    /// of truth and the data-driven models' diagnostics. Every figure comes
+    /// from merged sums or from models fitted on them, so a bucketed or
+    /// merged run records the same.
+    pub fn record_in(&self, summary: &mut Summary) {
+        summary.models = self.totals();
+        summary.moments = Some(MomentSummary {
+            first_purchases: self.moments_total,
+            with_moment: self.moments_total - self.moments_undecided,
+            without_moment: self.moments_undecided,
+        });
+        for diagnostics in &self.diagnostics {
+            match diagnostics {
+                models::Diagnostics::Markov(solve) => summary.markov = Some(*solve),
+                models::Diagnostics::Shapley(coverage) => summary.shapley = Some(*coverage),
+                models::Diagnostics::Incremental(fit) => summary.incremental = Some(*fit),
+            }
         }
     }
 

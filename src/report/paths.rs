@@ -1,134 +1,17 @@
-//! Conversion paths: which sequences of channels (and of funnel stages)
-//! lead to conversions, as analysts know them from conversion-path reports.
+//! The path reports: conversion paths ranked, named and written.
 
-use crate::hash::FastMap;
 use std::io::{self, Write};
 
-use rayon::prelude::*;
-
-use super::{fixed, ratio};
-use crate::config::Config;
+use crate::aggregate::{PathTotals, Paths, ratio};
 use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::EventLog;
-use crate::journey::{Journeys, TransformedPath};
+use crate::hash::FastMap;
 use crate::output::CsvWriter;
 use crate::time::MICROS_PER_DAY;
 
-/// Totals of the journeys that share one path.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PathTotals {
-    /// Journeys with this path, converting or not.
-    pub journeys: u64,
-    /// Of which converted.
-    pub conversions: u64,
-    /// Their revenue, in millionths.
-    pub revenue: i128,
-    /// Logged touches of these journeys (before the path transform).
-    pub touches: u64,
-    /// Sum over converting journeys of the time from first touch to
-    /// conversion, in microseconds.
-    pub time_to_conversion: i128,
-}
-
-impl PathTotals {
-    /// Adds the totals of the same path over other journeys.
-    pub fn add(&mut self, other: Self) {
-        self.journeys += other.journeys;
-        self.conversions += other.conversions;
-        self.revenue += other.revenue;
-        self.touches += other.touches;
-        self.time_to_conversion += other.time_to_conversion;
-    }
-
-    fn fields(&self, path: String) -> [String; 7] {
-        #[expect(clippy::cast_precision_loss, reason = "display")]
-        let mean_days = (self.conversions > 0 && self.touches > 0)
-            .then(|| self.time_to_conversion as f64 / self.conversions as f64 / MICROS_PER_DAY as f64);
-        [
-            path,
-            self.conversions.to_string(),
-            fixed(Some(crate::journey::micros_to_units(self.revenue)), 2),
-            self.journeys.to_string(),
-            fixed(ratio(self.conversions, self.journeys), 6),
-            fixed(ratio(self.touches, self.journeys), 2),
-            fixed(mean_days, 2),
-        ]
-    }
-}
-
-/// Journeys grouped by channel path and by stage path.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Paths {
-    /// Per path of (channel code, touches it stands for); empty for
-    /// conversions without touches.
-    #[serde(serialize_with = "crate::hash::serialize_sorted")]
-    pub channels: FastMap<Vec<(u32, u32)>, PathTotals>,
-    /// Per sequence of stages, consecutive repeats collapsed.
-    #[serde(serialize_with = "crate::hash::serialize_sorted")]
-    pub stages: FastMap<Vec<Stage>, PathTotals>,
-}
+use super::fixed;
 
 impl Paths {
-    /// Groups the journeys that end in the analysis period (at their
-    /// conversion, or at their last touch when they did not convert).
-    #[must_use]
-    pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
-        (0..journeys.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (Self::default(), TransformedPath::default()),
-                |(mut paths, mut path), index| {
-                    let journey = journeys.get(index);
-                    let Some(end) = journey.conversion.or_else(|| journey.path.clone().last()) else {
-                        return (paths, path);
-                    };
-                    if !config.in_period(config.timezone.local_day(log.time[end])) {
-                        return (paths, path);
-                    }
-                    config.path_transform.apply(log, journey.path.clone(), &mut path);
-                    let totals = PathTotals {
-                        journeys: 1,
-                        conversions: u64::from(journey.conversion.is_some()),
-                        revenue: journey.conversion.map_or(0, |conversion| i128::from(log.revenue[conversion])),
-                        touches: journey.path.len() as u64,
-                        time_to_conversion: match journey.conversion {
-                            Some(conversion) if !journey.path.is_empty() => {
-                                i128::from(log.time[conversion] - log.time[journey.path.start])
-                            }
-                            _ => 0,
-                        },
-                    };
-                    let channels: Vec<(u32, u32)> = path
-                        .touches
-                        .iter()
-                        .zip(&path.counts)
-                        .map(|(&touch, &count)| (log.channel[touch], count))
-                        .collect();
-                    let mut stages: Vec<Stage> = path.touches.iter().map(|&touch| log.stage[touch]).collect();
-                    stages.dedup();
-                    paths.channels.entry(channels).or_default().add(totals);
-                    paths.stages.entry(stages).or_default().add(totals);
-                    (paths, path)
-                },
-            )
-            .map(|(paths, _)| paths)
-            .reduce(Self::default, |mut left, right| {
-                left.add(right);
-                left
-            })
-    }
-
-    /// Adds the totals of another set of journeys.
-    pub fn add(&mut self, other: Self) {
-        for (key, totals) in other.channels {
-            self.channels.entry(key).or_default().add(totals);
-        }
-        for (key, totals) in other.stages {
-            self.stages.entry(key).or_default().add(totals);
-        }
-    }
-
     /// The first `top` channel paths by name (`a > b(2) > c`, `(none)` for
     /// no touch), ranked by conversions, then journeys, then name.
     #[must_use]
@@ -236,10 +119,33 @@ pub fn write_path_rows(sink: &mut dyn Write, label: &str, rows: &[(String, PathT
             .map(Some),
     )?;
     for (path, totals) in rows.iter().take(top) {
-        let fields = totals.fields(path.clone());
+        let fields = fields(totals, path.clone());
         writer.record(fields.iter().map(|field| Some(field.as_str())))?;
     }
     Ok(())
+}
+
+/// A path's row in `paths.csv` and `stage_paths.csv`.
+fn fields(totals: &PathTotals, path: String) -> Vec<String> {
+    let mut row = vec![path];
+    row.extend(path_cells(totals));
+    row
+}
+
+/// A path's figures, as `paths.csv` writes them: conversions, revenue,
+/// journeys, conversion rate, touches per journey, mean days to conversion.
+pub(crate) fn path_cells(totals: &PathTotals) -> [String; 6] {
+    #[expect(clippy::cast_precision_loss, reason = "display")]
+    let mean_days = (totals.conversions > 0 && totals.touches > 0)
+        .then(|| totals.time_to_conversion as f64 / totals.conversions as f64 / MICROS_PER_DAY as f64);
+    [
+        totals.conversions.to_string(),
+        fixed(Some(crate::journey::micros_to_units(totals.revenue)), 2),
+        totals.journeys.to_string(),
+        fixed(ratio(totals.conversions, totals.journeys), 6),
+        fixed(ratio(totals.touches, totals.journeys), 2),
+        fixed(mean_days, 2),
+    ]
 }
 
 #[cfg(test)]
@@ -247,8 +153,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::config::Config;
     use crate::event_log::EventLogBuilder;
-    use crate::journey::PathTransform;
+    use crate::journey::{Journeys, PathTransform};
     use crate::time::Lookback;
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::is_video_channel;
+use crate::aggregate::is_video_channel;
 use crate::config::Config;
 use crate::event::Stage;
 use crate::ingest::SpendRow;

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Aggregates, Buckets, EventAccount, State};
+use super::{Buckets, EventAccount, State};
+use crate::aggregate::Aggregates;
+use crate::config::Mode;
 use crate::config::{Config, EVENT_COLUMNS, SPEND_COLUMNS};
 use crate::event_log::{EventLog, SetAsideUser};
 use crate::ingest::{FileRows, Reject, RejectReason, RowCounts, SpendIngest, SpendRow, Warning};
 use crate::journey::{ConversionCounts, JourneyCounts, JourneyStats};
 use crate::output::OutputDir;
 use crate::report::Tally;
-use crate::run::Mode;
 use crate::{Error, Result};
 
 pub use crate::output::MANIFEST_FILE;

@@ -1,13 +1,12 @@
 //! Renumbering codes into united dictionaries, and the logs of converting
 //! journeys the second pass credits.
 
-use super::{Aggregates, ChainCounts};
+use crate::aggregate::{Aggregates, ChainCounts, Paths};
 use crate::config::Config;
 use crate::event::EventKind;
 use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
 use crate::journey::Journeys;
 use crate::models::chain::{StateKey, Target};
-use crate::report::Paths;
 
 /// The sorted union of two dictionaries.
 pub(super) fn union(left: &Dictionary, right: &Dictionary) -> Dictionary {

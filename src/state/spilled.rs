@@ -30,10 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use super::remap::{Codes, append_user};
 use super::{Converting, State};
+use crate::aggregate::{PathTotals, Paths};
 use crate::event_log::{Dictionary, EventLog};
 use crate::ingest::spill::{read_frame, read_frames, write_frame};
 use crate::journey::Journeys;
-use crate::report::{PathTotals, Paths};
 use crate::{Error, Result};
 
 /// Users per chunk of a bucket's file.

@@ -8,12 +8,12 @@ use std::fs;
 use std::path::Path;
 
 use polars::prelude::{CsvReadOptions, DataFrame, IntoColumn, NamedFrom, SerReader, Series};
+use touchpath::aggregate::PathTotals;
 use touchpath::config::Config;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{self, SourceFile};
 use touchpath::models::incremental::Request as FitRequest;
 use touchpath::partitions::{self, Driver, Fitted, Job, KEY_COLUMN, ROW_COLUMN, Shard};
-use touchpath::report::PathTotals;
 use touchpath::run::{self, Request};
 use touchpath::{FileFormat, Result};
 
@@ -34,7 +34,7 @@ fn read_text(path: &Path) -> DataFrame {
 /// engine's hash partitioner splits them), each with the row column and its
 /// rows in reverse order (an engine gives them in any order).
 fn partitions(log: &DataFrame, count: u32) -> Vec<DataFrame> {
-    let job = Job::new(Config::default(), &Request::new(Vec::new(), "out".into()));
+    let job = Job { config: Config::default(), now: i64::MAX };
     let keys = partitions::user_keys(&job, log.clone()).unwrap();
     let keys = keys.column(KEY_COLUMN).unwrap().i64().unwrap().clone();
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); count as usize];
@@ -57,7 +57,7 @@ fn partitions(log: &DataFrame, count: u32) -> Vec<DataFrame> {
 /// The three passes of a distributed run over `parts`, into `out`; with
 /// the fit broadcast to the partitions.
 fn distributed(parts: &[DataFrame], spend: &Path, config: &Config, request: &Request) -> Result<(run::Report, Fitted)> {
-    let job = Job::new(config.clone(), request);
+    let job = Job { config: config.clone(), now: request.now };
     let job = Job::decode(&job.encode()?)?;
     let count = u32::try_from(parts.len()).unwrap();
     let end = if job.needs_end() {
@@ -203,7 +203,7 @@ fn a_missing_partition_is_refused() {
     let log = read_text(&data.join("events.csv"));
     let config = Config::default();
     let request = Request::new(Vec::new(), workspace.path("out"));
-    let job = Job::new(config, &request);
+    let job = Job { config, now: request.now };
     let parts = partitions(&log, 3);
     let count = |index: u32, end: Option<i64>| partitions::count(&job, index, 3, end, parts[index as usize].clone());
     // Each partition ends the log's time where its own rows end, unless
@@ -228,7 +228,7 @@ fn the_incremental_fit_must_be_driven_to_its_end_by_whole_answers() {
     generate(&GenerateOptions { users: 300, seed: 5, dirty: false, format: FileFormat::Csv }, &data).unwrap();
     let log = read_text(&data.join("events.csv"));
     let request = Request::new(Vec::new(), workspace.path("out"));
-    let job = Job::new(Config::default(), &request);
+    let job = Job { config: Config::default(), now: request.now };
     let parts = partitions(&log, 2);
     let end = parts.iter().map(|part| partitions::latest(&job, part.clone()).unwrap()).max().flatten();
     let counted: Vec<partitions::Counted> =

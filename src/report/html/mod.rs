@@ -25,7 +25,7 @@ use std::io::{self, Write};
 use self::numbers::Format;
 use super::Reports;
 use crate::config::Config;
-use crate::evaluate::ScenarioScore;
+use crate::report::ScenarioScore;
 use crate::summary::Summary;
 
 /// The page's stylesheet, screen and print.

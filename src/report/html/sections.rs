@@ -14,10 +14,8 @@ use crate::attribution::CreditSums;
 use crate::config::Config;
 use crate::event::{NO_CHANNEL, Stage, TouchClass};
 use crate::moment::median;
-use crate::report::{
-    ClassTable, ModelCredit, PathTotals, Reports, SpendTotals, change_percent, cpa, fixed, ratio, roas, share,
-};
-use crate::time::MICROS_PER_DAY;
+use crate::report::paths::path_cells;
+use crate::report::{ClassTable, ModelCredit, Reports, SpendTotals, change_percent, cpa, fixed, roas, share};
 
 /// How many channel paths the page lists (fewer when `--top` is smaller).
 pub const PATHS_SHOWN: usize = 20;
@@ -507,23 +505,8 @@ pub(super) fn paths(page: &mut Page, reports: &Reports) {
         .column_as("mean_touches", Format::Ratio)
         .column_as("mean_days_to_conversion", Format::Ratio);
     for (rank, (path, totals)) in reports.channel_paths.iter().take(shown).enumerate() {
-        table.row(vec![(rank + 1).to_string(), path.clone()], path_cells(totals));
+        table.row(vec![(rank + 1).to_string(), path.clone()], path_cells(totals).to_vec());
     }
     page.table(&table);
     page.close_section();
-}
-
-/// A path's figures, as `paths.csv` writes them.
-fn path_cells(totals: &PathTotals) -> Vec<String> {
-    #[expect(clippy::cast_precision_loss, reason = "display")]
-    let mean_days = (totals.conversions > 0 && totals.touches > 0)
-        .then(|| totals.time_to_conversion as f64 / totals.conversions as f64 / MICROS_PER_DAY as f64);
-    vec![
-        totals.conversions.to_string(),
-        fixed(Some(crate::journey::micros_to_units(totals.revenue)), 2),
-        totals.journeys.to_string(),
-        fixed(ratio(totals.conversions, totals.journeys), 6),
-        fixed(ratio(totals.touches, totals.journeys), 2),
-        fixed(mean_days, 2),
-    ]
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{Page, Table};
-use crate::evaluate::{ScenarioScore, credit_shares};
 use crate::report::{ModelCredit, Reports, fixed};
+use crate::report::{ScenarioScore, credit_shares};
 
 /// Each model's share of the conversions it gives to marketing channels
 /// (not to `(none)` nor `(baseline)`), in %, per channel: the shares
