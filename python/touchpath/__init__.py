@@ -246,7 +246,7 @@ def _run(mode: str, events: Any, spend: Any, config: Any, given: dict) -> Result
         arguments = ["--spend", *spend_paths] + arguments
     status, out, text = _native.run(mode, arguments, event_tables, spend_tables)
     if given.get("emit_state") is not None:
-        # A partial state for `touchpath merge`, not a report.
+        # A partial state, or a bucket's credit, for `touchpath merge`: not a report.
         return Result(status=status, summary={}, out=Path(out), text=text, _scratch=scratch)
     return _result(status, Path(out), text, Path(journeys) if journeys else None, scratch)
 

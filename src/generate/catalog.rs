@@ -4,7 +4,7 @@
 //! Everything here is a constant table so that the generator's behaviour is
 //! readable in one place and documented in `docs/generator.md`. Channels and
 //! campaigns are referred to by their index in [`CHANNELS`] and
-//! [`CAMPAIGNS`], which keeps an [`Event`](super::simulate::Event) small.
+//! [`CAMPAIGNS`], which keeps an [`Event`](super::draw::Event) small.
 
 use crate::event::{EventKind, Stage};
 

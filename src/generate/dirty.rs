@@ -13,8 +13,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::draw::{Event, STREAM_DIRT, stream};
 use super::render::{CHANNEL_VARIANT_COUNT, TIMESTAMP_VARIANT_COUNT};
-use super::simulate::{Event, STREAM_DIRT, stream};
 use super::{Expected, Injected};
 use crate::event::EventKind;
 

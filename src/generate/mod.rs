@@ -13,6 +13,7 @@
 
 mod catalog;
 mod dirty;
+mod draw;
 mod render;
 pub mod scenario;
 mod simulate;

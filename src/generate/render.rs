@@ -7,7 +7,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::catalog::{CHANNEL_COUNT, CHANNELS, ChannelId};
-use super::simulate::{Event, SECONDS_PER_DAY, UNICODE_TEMPLATE_COUNT};
+use super::draw::{Event, SECONDS_PER_DAY, UNICODE_TEMPLATE_COUNT};
 
 /// The unicode user-id prefixes; the user's index follows. Each has at least
 /// one character whose NFD form differs from its NFC form.

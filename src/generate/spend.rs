@@ -18,8 +18,8 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::catalog::{CAMPAIGNS, CHANNELS, Campaign, ChannelId};
+use super::draw::{Event, SECONDS_PER_DAY, SPAN_DAYS, SPAN_START, STREAM_SPEND, stream};
 use super::render::{push_cents, push_date, push_number};
-use super::simulate::{Event, SECONDS_PER_DAY, SPAN_DAYS, SPAN_START, STREAM_SPEND, stream};
 use super::write::{create, polars_error};
 use crate::event::{EventKind, Stage};
 use crate::{Error, FileFormat, Result};

@@ -30,11 +30,11 @@ use rand_chacha::ChaCha8Rng;
 use super::catalog::{
     CAMPAIGNS, CHANNEL_COUNT, CHANNELS, CampaignId, ChannelId, NO_CAMPAIGN, TOUCH_KINDS, campaigns_of,
 };
-use super::scenario::World;
-use super::simulate::{
+use super::draw::{
     Event, SECONDS_PER_DAY, SPAN_END, SPAN_START, STREAM_HARVEST, STREAM_WALKS, UNICODE_TEMPLATE_COUNT, pick_weighted,
     standard_normal, stream,
 };
+use super::scenario::World;
 use crate::event::{EventKind, Stage};
 
 /// A set of catalog channels, bit `c` for channel `c`.

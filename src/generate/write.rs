@@ -13,8 +13,8 @@ use rayon::prelude::*;
 
 use super::catalog::{CAMPAIGNS, CHANNELS, NO_CAMPAIGN};
 use super::dirty::{Alteration, BAD_REVENUES, BAD_TIMESTAMPS, Layout, Row, UNKNOWN_EVENT_TYPES};
+use super::draw::Event;
 use super::render::{Vocabulary, push_cents, push_timestamp, push_timestamp_variant};
-use super::simulate::Event;
 use crate::event::EventKind;
 use crate::{Error, FileFormat, Result};
 
