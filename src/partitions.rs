@@ -34,7 +34,7 @@
 //! as one table, however the users are split.
 //!
 //! The passes of `touchpath run --bucket K/N` are these same ones, with
-//! files between them (see [`crate::state`]): [`fit_state`] fits a merged
+//! files between them (see [`crate::state`]): [`crate::state::fit::fit_state`] fits a merged
 //! state in the process and gives the bytes [`Fitted::decode`] reads, which
 //! a bucket's second pass credits with; [`crate::state::fit`] holds both.
 
@@ -55,7 +55,7 @@ use crate::output::journeys_table;
 use crate::progress::Silent;
 use crate::report::{Analysis, Reports, Tally, rank_rows};
 use crate::run::{self, Report, Request};
-pub use crate::state::fit::{Fitted, Job, fit_state};
+pub use crate::state::fit::{Fitted, Job};
 use crate::state::fit::{fit_record, names};
 use crate::state::{self, Buckets, State};
 use crate::summary::Status;

@@ -485,8 +485,7 @@ pub fn merge(directories: &[PathBuf], request: &Request, progress: &dyn Progress
         return emit(&state, config, &request, progress);
     }
     if !state.buckets.complete() {
-        let missing: Vec<String> =
-            state.buckets.missing().iter().map(|index| format!("{index}/{}", state.buckets.count)).collect();
+        let missing = state.buckets.missing_names();
         let (noun, verb) = if missing.len() == 1 { ("bucket", "is") } else { ("buckets", "are") };
         return Err(Error::State(format!(
             "{noun} {} {verb} missing: a report needs every bucket (or pass --emit-state to merge part of them)",
@@ -568,9 +567,16 @@ fn fitted_with(states: &[(&PathBuf, &state::Manifest)], credit: &state::Credit) 
             directory.display()
         )));
     }
-    if credit.buckets.count != manifest.buckets.count || !credit.buckets.complete() {
-        let missing: Vec<String> =
-            credit.buckets.missing().iter().map(|index| format!("{index}/{}", credit.buckets.count)).collect();
+    if credit.buckets.count != manifest.buckets.count {
+        return Err(Error::State(format!(
+            "the credits split users into {} buckets, {} into {}",
+            credit.buckets.count,
+            directory.display(),
+            manifest.buckets.count
+        )));
+    }
+    if !credit.buckets.complete() {
+        let missing = credit.buckets.missing_names();
         return Err(Error::State(format!("the credit of bucket(s) {} is missing", missing.join(", "))));
     }
     if !state::same_files(&credit.events, &manifest.events) {

@@ -189,15 +189,7 @@ pub fn read_fit(directory: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
             directory.display()
         )));
     };
-    let path = directory.join(FIT_FILE);
-    let bytes = fs::read(&path).map_err(|error| Error::io(&path, error))?;
-    if blake3::hash(&bytes).to_hex().as_str() != hash {
-        return Err(Error::Input {
-            path,
-            reason: "does not match its manifest (truncated, corrupted or replaced)".to_owned(),
-        });
-    }
-    Ok(bytes)
+    Ok(read_matching(directory.join(FIT_FILE), None, hash)?.0)
 }
 
 /// The credit of some buckets: the sums of their second pass, with the
@@ -327,9 +319,14 @@ pub fn read_state(directory: &Path, manifest: &Manifest) -> Result<State> {
 /// The body of the state or credit in `directory`, checked against its
 /// manifest, and its path.
 fn read_body(directory: &Path, manifest: &Manifest) -> Result<(Vec<u8>, PathBuf)> {
-    let path = directory.join(STATE_FILE);
+    read_matching(directory.join(STATE_FILE), Some(manifest.body_bytes), &manifest.body_blake3)
+}
+
+/// The bytes of the file at `path`, and the path, when they have the size
+/// (if given) and the BLAKE3 hash its manifest records.
+fn read_matching(path: PathBuf, size: Option<u64>, hash: &str) -> Result<(Vec<u8>, PathBuf)> {
     let bytes = fs::read(&path).map_err(|error| Error::io(&path, error))?;
-    if bytes.len() as u64 != manifest.body_bytes || blake3::hash(&bytes).to_hex().as_str() != manifest.body_blake3 {
+    if size.is_some_and(|size| bytes.len() as u64 != size) || blake3::hash(&bytes).to_hex().as_str() != hash {
         return Err(Error::Input {
             path,
             reason: "does not match its manifest (truncated, corrupted or replaced)".to_owned(),

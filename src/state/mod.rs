@@ -86,6 +86,12 @@ impl Buckets {
     pub fn missing(&self) -> Vec<u32> {
         (0..self.count).filter(|index| !self.held.contains(index)).collect()
     }
+
+    /// The buckets not held, as `K/N`, for messages.
+    #[must_use]
+    pub fn missing_names(&self) -> Vec<String> {
+        self.missing().iter().map(|index| format!("{index}/{}", self.count)).collect()
+    }
 }
 
 /// The touchpoint log's accounting.

@@ -308,6 +308,13 @@ fn states_that_do_not_belong_together_are_refused() {
     refused(&["merge", "a0", "a1", "credit-0", "--out", "out"], "give one merged state");
     refused(&["merge", "credit-0", "--out", "out"], "needs the merged state the credits were made with");
     refused(&["merge", "fit", "credit-0", "credit-0", "--out", "out"], "bucket 0/2 is credited twice");
+    // Credits made with another merged state's fit (here, of another split).
+    shard("0/3", "c0", &[]);
+    shard("2/3", "c2", &[]);
+    let output = inputs.workspace.touchpath(&["merge", "c0", "c1", "c2", "--emit-state", "fit3"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(run("0/3", "fit3", "credit3-0", &[]).status.success());
+    refused(&["merge", "fit", "credit3-0", "--out", "out"], "the credits were made with another fit than that of fit");
     refused(&["merge", "fit", "credit-0", "--out", "out", "--journeys-out", "j.csv"], "unexpected argument");
 
     // A state from another version, or damaged, is refused by name.
