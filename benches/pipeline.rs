@@ -31,8 +31,11 @@ fn pipeline(criterion: &mut Criterion) {
     let mut parquet_files = Vec::new();
     for format in [FileFormat::Csv, FileFormat::Parquet] {
         let out = directory.path().join(format.extension());
-        let report = generate(&GenerateOptions { users: users(), seed: 7, dirty: false, format }, &out)
-            .expect("the generator writes the log");
+        let report = generate(
+            &GenerateOptions { users: users(), seed: 7, dirty: false, format, ..GenerateOptions::default() },
+            &out,
+        )
+        .expect("the generator writes the log");
         let files = discover(&[out.join(format!("events.{}", format.extension()))]).expect("the log exists");
         group.throughput(Throughput::Elements(report.events_written));
         group.bench_function(format.extension(), |bencher| {

@@ -101,9 +101,17 @@ impl Interner {
     pub(crate) fn room(&self) -> usize {
         (u32::MAX as usize).saturating_sub(self.values.len())
     }
+}
 
-    /// The sorted dictionary and, for each first-seen code, its sorted code.
-    pub(crate) fn into_sorted(self) -> (Dictionary, Vec<u32>) {
+/// Strings coded in some order, to be renumbered in byte order.
+pub(crate) trait IntoSorted {
+    /// The sorted dictionary and, indexed by each code given so far, its
+    /// code in the sorted dictionary.
+    fn into_sorted(self) -> (Dictionary, Vec<u32>);
+}
+
+impl IntoSorted for Interner {
+    fn into_sorted(self) -> (Dictionary, Vec<u32>) {
         // Most comparisons are settled by the first 16 bytes, held inline.
         let mut order: Vec<(u128, u32)> = self
             .values
@@ -130,7 +138,7 @@ impl Interner {
 
 /// The first 16 bytes of `value`, zero-padded, as a big-endian number:
 /// two strings whose prefixes differ compare as their prefixes do.
-fn prefix(value: &str) -> u128 {
+pub(crate) fn prefix(value: &str) -> u128 {
     let mut bytes = [0_u8; 16];
     let head = &value.as_bytes()[..value.len().min(16)];
     bytes[..head.len()].copy_from_slice(head);
@@ -261,7 +269,7 @@ impl EventLog {
     /// number of duplicates dropped.
     pub(crate) fn assemble(
         mut events: Vec<Event>,
-        users: Interner,
+        users: impl IntoSorted,
         channels: Interner,
         campaigns: Interner,
     ) -> (Self, u64) {

@@ -23,7 +23,10 @@ enum Format {
 #[command(after_help = "Examples:
   touchpath generate --users 20000 --seed 7 --out datasets/sample --dirty
   touchpath generate --users 2000000 --seed 1 --format parquet --out /data/bench
-  touchpath generate --scenario harvesting --truth --out /tmp/harvesting")]
+  touchpath generate --scenario harvesting --truth --out /tmp/harvesting
+  touchpath generate --users 4200000 --scenario datasets/scenarios/long_journeys.toml \
+      --format parquet --text-timestamps --one-file --out /data/one-file")]
+#[expect(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub struct GenerateArgs {
     /// How many users to simulate (about 5–6 events each).
     #[arg(long, default_value_t = 20_000)]
@@ -53,6 +56,16 @@ pub struct GenerateArgs {
     /// Also write truth.csv: what each channel really caused in this log.
     #[arg(long)]
     truth: bool,
+
+    /// Write a Parquet log's timestamps (and revenue) as ISO-8601 text, as
+    /// many exports do, rather than as typed columns.
+    #[arg(long)]
+    text_timestamps: bool,
+
+    /// Write the events to one file however large, rather than to parts of
+    /// 10 million rows.
+    #[arg(long)]
+    one_file: bool,
 }
 
 /// Writes the files and prints what was written.
@@ -61,7 +74,14 @@ pub fn execute(args: &GenerateArgs) -> anyhow::Result<()> {
         Format::Csv => FileFormat::Csv,
         Format::Parquet => FileFormat::Parquet,
     };
-    let options = GenerateOptions { users: args.users, seed: args.seed, dirty: args.dirty, format };
+    let options = GenerateOptions {
+        users: args.users,
+        seed: args.seed,
+        dirty: args.dirty,
+        format,
+        text_timestamps: args.text_timestamps,
+        one_file: args.one_file,
+    };
     let scenario = Scenario::load(&args.scenario)?;
     let report = generate_scenario(&options, &scenario, args.truth, &args.out)?;
     let truth = if args.truth { format!(" and {TRUTH_FILE}") } else { String::new() };

@@ -99,7 +99,13 @@ pub struct Options {
 /// A scenario out of range, or files that cannot be written or read.
 pub fn evaluate_scenario(scenario: &Scenario, options: &Options, config: &Config) -> Result<Evaluation> {
     let directory = options.out.join(&scenario.name);
-    let generate = GenerateOptions { users: options.users, seed: options.seed, dirty: false, format: FileFormat::Csv };
+    let generate = GenerateOptions {
+        users: options.users,
+        seed: options.seed,
+        dirty: false,
+        format: FileFormat::Csv,
+        ..GenerateOptions::default()
+    };
     let report = generate_scenario(&generate, scenario, true, &directory)?;
     let truth = read_truth(&directory.join(TRUTH_FILE))?;
     let events = directory.join(format!("events.{}", report.format.extension()));

@@ -54,12 +54,21 @@ pub struct GenerateOptions {
     pub dirty: bool,
     /// The format of `events` and `spend`.
     pub format: FileFormat,
+    /// Whether a clean Parquet log's timestamps are ISO-8601 text, as many
+    /// exports write them, rather than typed instants (CSV is always text;
+    /// a dirty log's timestamps are always text).
+    #[serde(default)]
+    pub text_timestamps: bool,
+    /// Whether the events go to one file however many rows they have,
+    /// rather than to parts of [`ROWS_PER_FILE`] rows.
+    #[serde(default)]
+    pub one_file: bool,
 }
 
 impl Default for GenerateOptions {
     /// 10 000 users, seed 42, clean, CSV.
     fn default() -> Self {
-        Self { users: 10_000, seed: 42, dirty: false, format: FileFormat::Csv }
+        Self { users: 10_000, seed: 42, dirty: false, format: FileFormat::Csv, text_timestamps: false, one_file: false }
     }
 }
 
@@ -170,7 +179,8 @@ pub fn generate_scenario(
     truth: bool,
     out_dir: &Path,
 ) -> Result<GenerateReport> {
-    generate_in_parts(options, scenario, truth, out_dir, ROWS_PER_FILE)
+    let rows_per_file = if options.one_file { usize::MAX } else { ROWS_PER_FILE };
+    generate_in_parts(options, scenario, truth, out_dir, rows_per_file)
 }
 
 /// [`generate`], with logs above `rows_per_file` rows written in parts.
@@ -213,11 +223,10 @@ pub(crate) fn generate_in_parts(
         std::fs::create_dir(&events_path).map_err(|source| Error::io(&events_path, source))?;
         for (part, rows) in layout.rows.chunks(rows_per_file.max(1)).enumerate() {
             let path = events_path.join(format!("part-{part:05}.{extension}"));
-            events_written += write::write_events(&path, options.format, &events, &layout, rows, &vocabulary)?;
+            events_written += write::write_events(&path, options, &events, &layout, rows, &vocabulary)?;
         }
     } else {
-        events_written =
-            write::write_events(&events_path, options.format, &events, &layout, &layout.rows, &vocabulary)?;
+        events_written = write::write_events(&events_path, options, &events, &layout, &layout.rows, &vocabulary)?;
     }
     let spend_rows = spend::build(&events, users, options.seed);
     let spend_name = format!("spend.{extension}");

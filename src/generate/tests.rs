@@ -14,7 +14,7 @@ use super::*;
 use crate::event::{EventKind, normalize_channel};
 
 fn options(users: u64, seed: u64, dirty: bool, format: FileFormat) -> GenerateOptions {
-    GenerateOptions { users, seed, dirty, format }
+    GenerateOptions { users, seed, dirty, format, ..GenerateOptions::default() }
 }
 
 fn run(options: &GenerateOptions) -> (tempfile::TempDir, GenerateReport) {
@@ -90,6 +90,33 @@ fn large_logs_are_written_in_parts_holding_the_same_rows() {
     generate(&options, parts.path()).unwrap();
     assert!(!parts.path().join("events").exists());
     assert_eq!(read(whole.path(), "events.csv"), read(parts.path(), "events.csv"));
+}
+
+#[test]
+fn text_timestamps_write_the_csv_files_text_into_parquet() {
+    let csv = options(400, 5, false, FileFormat::Csv);
+    let text = GenerateOptions { text_timestamps: true, one_file: true, ..options(400, 5, false, FileFormat::Parquet) };
+    let (csv_directory, _) = run(&csv);
+    let (text_directory, report) = run(&text);
+    let frame = ParquetReader::new(std::fs::File::open(text_directory.path().join("events.parquet")).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(frame.height() as u64, report.events_written);
+    for name in ["timestamp", "revenue"] {
+        assert_eq!(frame.column(name).unwrap().dtype(), &DataType::String, "{name}");
+    }
+    let texts = |name: &str| -> Vec<String> {
+        let column = frame.column(name).unwrap().str().unwrap();
+        (0..column.len()).map(|row| column.get(row).unwrap_or_default().to_owned()).collect()
+    };
+    let (times, revenues) = (texts("timestamp"), texts("revenue"));
+    let lines = data_lines(csv_directory.path(), "events.csv");
+    assert_eq!(lines.len(), frame.height());
+    for (row, line) in lines.iter().enumerate() {
+        let fields = fields(line);
+        assert_eq!((&fields[1], &fields[6]), (&times[row], &revenues[row]), "row {row}");
+    }
+    assert!(times[0].ends_with('Z') && times[0].contains('T'), "{}", times[0]);
 }
 
 #[test]

@@ -48,16 +48,16 @@ pub(crate) fn polars_error(path: &Path, error: &PolarsError) -> Error {
 /// the number of data rows written.
 pub(crate) fn write_events(
     path: &Path,
-    format: FileFormat,
+    options: &super::GenerateOptions,
     events: &[Event],
     layout: &Layout,
     rows: &[Row],
     vocabulary: &Vocabulary,
 ) -> Result<u64> {
     let view = LogView { events, vocabulary, unicode_ids: layout.unicode_ids };
-    match format {
+    match options.format {
         FileFormat::Csv => write_csv(path, &view, rows)?,
-        FileFormat::Parquet => write_parquet(path, &view, rows, layout.unicode_ids)?,
+        FileFormat::Parquet => write_parquet(path, &view, rows, layout.unicode_ids || options.text_timestamps)?,
         FileFormat::Arrow => return Err(crate::Error::Internal("logs are written to files, not to memory".to_owned())),
     }
     Ok(rows.len() as u64)

@@ -82,6 +82,19 @@ impl Cells {
         matches!(self, Self::Text(_) | Self::Int(_) | Self::Constant(_))
     }
 
+    /// The 16-byte view of a cell of a text column at `row` (its length
+    /// and its bytes when they are few, else where they lie in the column's
+    /// buffers; all ones for a null, a length no text has): two cells with
+    /// the same view hold the same text. `None` for a column of another
+    /// kind.
+    pub(crate) fn view(&self, row: usize) -> Option<u128> {
+        match self {
+            Self::Text(array) if array.is_valid(row) => Some(array.views()[row].as_u128()),
+            Self::Text(_) => Some(u128::MAX),
+            _ => None,
+        }
+    }
+
     /// The cell at `row`.
     pub(crate) fn get(&self, row: usize) -> Cell<'_> {
         match self {

@@ -8,6 +8,7 @@ mod row;
 mod source;
 pub mod spend;
 pub mod spill;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use spend::{SpendIngest, SpendRow, ingest_spend};
 
 use self::cells::Cells;
 use self::row::{EventColumns, ParsedRows, RowContext, parse_rows};
+use self::users::UserCodes;
 use crate::bucket::Bucket;
 use crate::config::{Config, InputTable};
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
@@ -131,12 +133,12 @@ pub fn ingest_bucket(
     progress: &dyn Progress,
 ) -> Result<EventIngest> {
     let mut events: Vec<Event> = Vec::new();
-    let mut users = Interner::default();
+    let users = UserCodes::default();
     let mut channels = Interner::default();
     let mut campaigns = Interner::default();
-    let accounting = read_log(files, config, now, bucket, progress, &mut |source, tasks| {
+    let accounting = read_log(files, config, now, bucket, Some(&users), progress, &mut |source, tasks| {
         for parsed in tasks {
-            add_task(source, parsed, &mut events, [&mut users, &mut channels, &mut campaigns])?;
+            add_task(source, parsed, &mut events, [&mut channels, &mut campaigns])?;
         }
         Ok(())
     })?;
@@ -172,46 +174,69 @@ pub fn user_hashes(source: &SourceFile, config: &Config) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Adds one task's events to the run's, renumbering codes into the run's
-/// dictionaries.
+/// Adds one task's events, whose user ids are coded in the run's
+/// [`UserCodes`], to the run's, renumbering channels and campaigns into the
+/// run's dictionaries.
 fn add_task(
     source: &SourceFile,
     parsed: ParsedRows,
     events: &mut Vec<Event>,
-    interners: [&mut Interner; 3],
+    [channels, campaigns]: [&mut Interner; 2],
 ) -> Result<()> {
-    let values = (parsed.users.values(), parsed.channels.values(), parsed.campaigns.values());
-    add_coded(&source.path, values, parsed.events, events, interners)
+    if parsed.users_full {
+        return Err(too_many(&source.path, "user ids"));
+    }
+    let [channel_remap, campaign_remap] = remap(
+        &source.path,
+        [("channels", parsed.channels.values(), channels), ("campaigns", parsed.campaigns.values(), campaigns)],
+    )?;
+    extend_remapped(events, parsed.events, None, &channel_remap, &campaign_remap);
+    Ok(())
 }
 
-/// Adds `coded` events, whose user, channel and campaign codes index
-/// `values`, to `events`, renumbering the codes into `interners`.
-pub(crate) fn add_coded<User: AsRef<str>>(
+/// For each dictionary of a task (its name for messages, its values, the
+/// run's dictionary), each of its codes in the run's dictionary.
+fn remap<const N: usize>(
     path: &std::path::Path,
-    (user_values, channel_values, campaign_values): (&[User], &[Box<str>], &[Box<str>]),
-    coded: Vec<Event>,
-    events: &mut Vec<Event>,
-    [users, channels, campaigns]: [&mut Interner; 3],
-) -> Result<()> {
-    let full = [
-        ("user ids", &*users, user_values.len()),
-        ("channels", &*channels, channel_values.len()),
-        ("campaigns", &*campaigns, campaign_values.len()),
-    ]
-    .into_iter()
-    .find(|(_, global, local)| *local > global.room());
-    if let Some((what, _, _)) = full {
+    dictionaries: [(&str, &[Box<str>], &mut Interner); N],
+) -> Result<[Vec<u32>; N]> {
+    if let Some((what, _, _)) = dictionaries.iter().find(|(_, local, global)| local.len() > global.room()) {
         return Err(too_many(path, what));
     }
-    let user_remap: Vec<u32> = user_values.iter().map(|value| users.intern(value.as_ref())).collect();
-    let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
-    let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
+    Ok(dictionaries.map(|(_, local, global)| local.iter().map(|value| global.intern(value)).collect()))
+}
+
+/// Adds `coded` to `events`, renumbering codes with the remaps (users kept
+/// as they are without one).
+fn extend_remapped(
+    events: &mut Vec<Event>,
+    coded: Vec<Event>,
+    user_remap: Option<&[u32]>,
+    channel_remap: &[u32],
+    campaign_remap: &[u32],
+) {
     events.extend(coded.into_iter().map(|event| Event {
-        user: user_remap[event.user as usize],
+        user: user_remap.map_or(event.user, |remap| remap[event.user as usize]),
         channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
         campaign: campaign_remap[event.campaign as usize],
         ..event
     }));
+}
+
+/// Adds `coded` events to `events`: user codes through `user_codes` (the
+/// run's [`UserCodes`] of each code), channel and campaign codes, which
+/// index `values`, renumbered into `interners`.
+pub(crate) fn add_coded(
+    path: &std::path::Path,
+    user_codes: &[u32],
+    (channel_values, campaign_values): (&[Box<str>], &[Box<str>]),
+    coded: Vec<Event>,
+    events: &mut Vec<Event>,
+    [channels, campaigns]: [&mut Interner; 2],
+) -> Result<()> {
+    let [channel_remap, campaign_remap] =
+        remap(path, [("channels", channel_values, channels), ("campaigns", campaign_values, campaigns)])?;
+    extend_remapped(events, coded, Some(user_codes), &channel_remap, &campaign_remap);
     Ok(())
 }
 
@@ -263,6 +288,7 @@ pub(crate) fn read_log(
     config: &Config,
     now: i64,
     bucket: Option<Bucket>,
+    users: Option<&UserCodes>,
     progress: &dyn Progress,
     sink: &mut dyn FnMut(&SourceFile, Vec<ParsedRows>) -> Result<()>,
 ) -> Result<Accounting> {
@@ -290,6 +316,7 @@ pub(crate) fn read_log(
                 invalid: &invalid,
                 ragged: &ragged,
                 bucket,
+                users,
             };
             let mut tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
                 .into_par_iter()

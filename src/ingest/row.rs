@@ -8,6 +8,7 @@ use serde::Serialize;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use super::cells::{Cell, Cells};
+use super::users::UserCodes;
 use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::event::{EventKind, Stage, normalize_channel};
@@ -109,6 +110,55 @@ impl Warning {
             Self::RejectsNotListed => "rejects_not_listed",
         }
     }
+}
+
+/// A hash map with a fast hash, for keys that are not attacker-chosen
+/// beyond what a log can hold.
+type FoldMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What was made of the text cells of one column of a range of rows, by
+/// their view ([`Cells::view`]): a dictionary-coded Parquet column (and a
+/// short text in any file) repeats a few views, whose channel, campaign,
+/// stage or event type is worked out once.
+struct ByView<T> {
+    seen: FoldMap<u128, T>,
+}
+
+impl<T> Default for ByView<T> {
+    fn default() -> Self {
+        Self { seen: FoldMap::default() }
+    }
+}
+
+impl<T: Copy> ByView<T> {
+    /// Views kept at most: a column of long distinct texts (a CSV file's
+    /// campaign names, each stored apart) would otherwise keep them all.
+    const MOST: usize = 4096;
+
+    /// What `work_out` gives for the cell at `row` of `cells`, from a cell
+    /// with the same view when there was one. `work_out` returns `None` for
+    /// what is not to be kept (an error).
+    fn get(&mut self, cells: &Cells, row: usize, work_out: impl FnOnce() -> Option<T>) -> Option<T> {
+        let Some(view) = cells.view(row) else { return work_out() };
+        if let Some(&known) = self.seen.get(&view) {
+            return Some(known);
+        }
+        let value = work_out()?;
+        if self.seen.len() < Self::MOST {
+            self.seen.insert(view, value);
+        }
+        Some(value)
+    }
+}
+
+/// The [`ByView`] caches of a range of rows.
+#[derive(Default)]
+struct Seen<'a> {
+    channels: FoldMap<&'a str, (u32, Stage)>,
+    channel_views: ByView<(u32, Stage)>,
+    campaigns: ByView<u32>,
+    kinds: ByView<EventKind>,
+    stages: ByView<Option<Stage>>,
 }
 
 /// What a file's bytes that are not UTF-8 are read as.
@@ -223,6 +273,9 @@ pub(crate) struct ParsedRows {
     /// future, whatever else the row holds and whichever bucket it is in:
     /// where the log's time ends.
     pub(crate) latest: Option<i64>,
+    /// The run's dictionary of user ids ([`RowContext::users`]) had no room
+    /// left for this range's ids.
+    pub(crate) users_full: bool,
 }
 
 impl ParsedRows {
@@ -253,6 +306,9 @@ pub(crate) struct RowContext<'a> {
     pub(crate) ragged: &'a [u64],
     /// Only the rows of this bucket's users are read.
     pub(crate) bucket: Option<Bucket>,
+    /// The run's dictionary of user ids, when tasks code into it directly;
+    /// otherwise each task codes its own ([`ParsedRows::users`]).
+    pub(crate) users: Option<&'a UserCodes>,
 }
 
 impl RowContext<'_> {
@@ -280,7 +336,10 @@ fn reject(reason: RejectReason, column: &'static str, detail: impl Into<Cow<'sta
 pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &RowContext<'_>) -> ParsedRows {
     let mut parsed = ParsedRows::default();
     let mut warnings: HashMap<Warning, u64> = HashMap::new();
-    let mut channel_cache: HashMap<&str, (u32, Stage)> = HashMap::new();
+    let mut seen = Seen::default();
+    // With a shared dictionary, each accepted event's user id, coded at the
+    // end of the range.
+    let mut user_ids: Vec<Cow<'_, str>> = Vec::new();
     for row in rows {
         if let Some(bucket) = context.bucket
             && !bucket.holds(&columns.bucket_key(row))
@@ -289,9 +348,14 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
             parsed.see(columns.valid_time(row, context));
             continue;
         }
-        match parse_row(columns, row, context, &mut parsed, &mut channel_cache, &mut warnings) {
-            Ok(event) => {
+        match parse_row(columns, row, context, &mut parsed, &mut seen, &mut warnings) {
+            Ok((mut event, user)) => {
                 parsed.see(Some(event.time));
+                if context.users.is_some() {
+                    user_ids.push(user);
+                } else {
+                    event.user = parsed.users.intern(&user);
+                }
                 parsed.events.push(event);
             }
             Err(rejection) => parsed.see(columns.valid_time(row, context)).rejects.push(Reject {
@@ -306,6 +370,12 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
         }
     }
     parsed.warnings = warnings.into_iter().collect();
+    if let Some(users) = context.users {
+        match users.code_all(&user_ids) {
+            Some(codes) => parsed.events.iter_mut().zip(codes).for_each(|(event, code)| event.user = code),
+            None => parsed.users_full = true,
+        }
+    }
     parsed
 }
 
@@ -314,9 +384,9 @@ fn parse_row<'a>(
     row: usize,
     context: &RowContext<'_>,
     parsed: &mut ParsedRows,
-    channel_cache: &mut HashMap<&'a str, (u32, Stage)>,
+    seen: &mut Seen<'a>,
     warnings: &mut HashMap<Warning, u64>,
-) -> Result<Event, Rejection> {
+) -> Result<(Event, Cow<'a, str>), Rejection> {
     if columns.all_blank(row) {
         return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
     }
@@ -338,10 +408,17 @@ fn parse_row<'a>(
         .get(row)
         .instant(context.zone)
         .map_err(|error| reject(RejectReason::BadTimestamp, "timestamp", error.describe()))?;
-    let kind = parse_kind(columns.event_type.as_ref().map_or(Cell::Null, |cells| cells.get(row)))?;
+    let kind = match &columns.event_type {
+        Some(cells) => match seen.kinds.get(cells, row, || parse_kind(cells.get(row)).ok()) {
+            Some(kind) => kind,
+            None => parse_kind(cells.get(row))?,
+        },
+        None => parse_kind(Cell::Null)?,
+    };
 
+    let Seen { channels, channel_views, .. } = seen;
     let mut channel_of = |raw: &'a str| {
-        *channel_cache.entry(raw).or_insert_with(|| {
+        *channels.entry(raw).or_insert_with(|| {
             let name = normalize_channel(raw);
             if name.is_empty() {
                 (NO_CHANNEL_CODE, Stage::Unknown)
@@ -350,11 +427,15 @@ fn parse_row<'a>(
             }
         })
     };
-    let (channel, mapped_stage) = if let Cell::Text(raw) = columns.channel.get(row) {
-        channel_of(raw)
-    } else {
-        (NO_CHANNEL_CODE, Stage::Unknown)
-    };
+    let (channel, mapped_stage) = channel_views
+        .get(&columns.channel, row, || {
+            Some(if let Cell::Text(raw) = columns.channel.get(row) {
+                channel_of(raw)
+            } else {
+                (NO_CHANNEL_CODE, Stage::Unknown)
+            })
+        })
+        .unwrap_or((NO_CHANNEL_CODE, Stage::Unknown));
     if channel == NO_CHANNEL_CODE && kind.is_touch() {
         return Err(reject(RejectReason::MissingChannel, "channel", "a touch needs a channel"));
     }
@@ -371,15 +452,30 @@ fn parse_row<'a>(
 
     let default_stage =
         if kind == EventKind::Conversion && channel == NO_CHANNEL_CODE { Stage::Conversion } else { mapped_stage };
-    let stage = match columns.stage.as_ref().map(|cells| cells.get(row)) {
-        Some(cell) if !cell.is_blank() => cell.text().and_then(|text| Stage::parse(&text)).unwrap_or_else(|| {
+    // `Some(None)` for a blank stage, `Some(Some(stage))` for a stage,
+    // `None` for a text that names none.
+    let written = columns.stage.as_ref().and_then(|cells| {
+        seen.stages.get(cells, row, || {
+            let cell = cells.get(row);
+            if cell.is_blank() { Some(None) } else { cell.text().and_then(|text| Stage::parse(&text)).map(Some) }
+        })
+    });
+    let stage = match (&columns.stage, written) {
+        (None, _) | (Some(_), Some(None)) => default_stage,
+        (Some(_), Some(Some(stage))) => stage,
+        (Some(_), None) => {
             *warnings.entry(Warning::UnknownStage).or_default() += 1;
             default_stage
-        }),
-        _ => default_stage,
+        }
     };
-    let campaign = match columns.campaign.as_ref().and_then(|cells| cells.get(row).text()) {
-        Some(text) => parsed.campaigns.intern(text.trim()),
+    let campaign = match &columns.campaign {
+        Some(cells) => seen
+            .campaigns
+            .get(cells, row, || {
+                let text = cells.get(row).text();
+                Some(parsed.campaigns.intern(text.as_deref().map_or("", str::trim)))
+            })
+            .unwrap_or_default(),
         None => parsed.campaigns.intern(""),
     };
 
@@ -388,8 +484,7 @@ fn parse_row<'a>(
     } else if time > context.now {
         *warnings.entry(Warning::TimestampInFuture).or_default() += 1;
     }
-    let user = parsed.users.intern(&user);
-    Ok(Event { user, time, kind, channel, campaign, stage, revenue })
+    Ok((Event { user: 0, time, kind, channel, campaign, stage, revenue }, user))
 }
 
 /// User ids are compared byte for byte after NFC normalisation, so that the

@@ -209,6 +209,10 @@ pub const CHUNK_ROWS: usize = 1 << 20;
 /// at the same time, and the number of chunks. A Parquet file is read in
 /// slices of `rows_per_chunk` rows, a CSV file in chunks of whole records of
 /// about `rows_per_chunk` × 64 bytes, a table in memory whole.
+///
+/// The next chunk is decoded on another thread while `each` works on this
+/// one, so that decoding (partly serial) and parsing overlap; memory holds
+/// at most two chunks' columns, and a third being decoded.
 pub(crate) fn read_chunks(
     source: &SourceFile,
     delimiter: u8,
@@ -219,12 +223,8 @@ pub(crate) fn read_chunks(
         (FileFormat::Parquet, None) => parquet_rows(source)?,
         (FileFormat::Csv, None) => {
             check_not_empty(source)?;
-            return std::thread::scope(|scope| {
-                let hash = scope.spawn(|| hash_file(&source.path));
-                let target = rows_per_chunk.saturating_mul(CSV_CHUNK_BYTES_PER_ROW);
-                let chunks = read_csv_chunks(source, delimiter, target, each)?;
-                Ok((joined(source, hash.join())?, chunks))
-            });
+            let target = rows_per_chunk.saturating_mul(CSV_CHUNK_BYTES_PER_ROW);
+            return pipelined(source, each, &|send| read_csv_chunks(source, delimiter, target, send));
         }
         _ => 0,
     };
@@ -234,17 +234,53 @@ pub(crate) fn read_chunks(
         each(file, 0)?;
         return Ok((blake3, 1));
     }
-    std::thread::scope(|scope| {
-        let hash = scope.spawn(|| hash_file(&source.path));
+    pipelined(source, each, &|send| {
         for offset in (0..rows).step_by(rows_per_chunk) {
             let file = fs::File::open(&source.path).map_err(|error| Error::io(&source.path, error))?;
             let frame = ParquetReader::new(file)
                 .with_slice(Some((offset, rows_per_chunk)))
                 .finish()
                 .map_err(|error| parquet_error(source, &error))?;
-            each(ReadFile { frame, blake3: String::new(), invalid: Vec::new(), ragged: Vec::new() }, offset)?;
+            if !send(ReadFile { frame, blake3: String::new(), invalid: Vec::new(), ragged: Vec::new() }, offset) {
+                break;
+            }
         }
-        Ok((joined(source, hash.join())?, rows.div_ceil(rows_per_chunk)))
+        Ok(rows.div_ceil(rows_per_chunk))
+    })
+}
+
+/// Sends a chunk and the index of its first row; false once nobody takes it.
+type SendChunk<'a> = &'a dyn Fn(ReadFile, usize) -> bool;
+
+/// Reads a file's chunks, sending each; returns how many.
+type Reader<'a> = dyn Fn(SendChunk<'_>) -> Result<usize> + Sync + 'a;
+
+/// Hands what `read` sends ([`ReadFile`] and the index of its first row) to
+/// `each`, one chunk ahead: `read` runs on a thread of its own (and
+/// `send` returns false once `each` has failed, so that `read` stops),
+/// while the file is hashed on a third. Returns the hash and what `read`
+/// returns, the number of chunks.
+fn pipelined(
+    source: &SourceFile,
+    each: &mut dyn FnMut(ReadFile, usize) -> Result<()>,
+    read: &Reader<'_>,
+) -> Result<(String, usize)> {
+    std::thread::scope(|scope| {
+        let hash = scope.spawn(|| hash_file(&source.path));
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(ReadFile, usize)>(1);
+        let reader = scope.spawn(move || read(&|file, offset| sender.send((file, offset)).is_ok()));
+        let mut consumed = Ok(());
+        for (file, offset) in &receiver {
+            consumed = each(file, offset);
+            if consumed.is_err() {
+                break;
+            }
+        }
+        // The reader stops at its next chunk once nobody receives.
+        drop(receiver);
+        let chunks = reader.join().map_err(|_| Error::Internal(format!("reading {} failed", source.path.display())))?;
+        consumed?;
+        Ok((joined(source, hash.join())?, chunks?))
     })
 }
 
@@ -258,14 +294,10 @@ fn joined(source: &SourceFile, hash: std::thread::Result<Result<String>>) -> Res
     hash.map_err(|_| Error::Internal(format!("hashing {} failed", source.path.display())))?
 }
 
-/// Reads a CSV file in chunks of whole records of about `target` bytes;
-/// returns the number of chunks.
-fn read_csv_chunks(
-    source: &SourceFile,
-    delimiter: u8,
-    target: usize,
-    each: &mut dyn FnMut(ReadFile, usize) -> Result<()>,
-) -> Result<usize> {
+/// Reads a CSV file in chunks of whole records of about `target` bytes,
+/// sending each with the index of its first record (until `send` returns
+/// false); returns the number of chunks.
+fn read_csv_chunks(source: &SourceFile, delimiter: u8, target: usize, send: SendChunk<'_>) -> Result<usize> {
     let mut chunks = super::lines::CsvChunks::open(&source.path, target)?;
     let expected = super::lines::field_count(chunks.header(), delimiter);
     let mut count = 0;
@@ -275,8 +307,10 @@ fn read_csv_chunks(
         // The chunk's bytes go before its rows are parsed.
         drop(chunk);
         let offset = usize::try_from(first).map_err(|_| Error::Internal("record index beyond memory".to_owned()))?;
-        each(file, offset)?;
         count += 1;
+        if !send(file, offset) {
+            break;
+        }
     }
     Ok(count)
 }
@@ -425,7 +459,56 @@ pub fn estimate_events(files: &[SourceFile]) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
+
+    /// A CSV file of `rows` records of about 20 bytes.
+    fn csv_file(rows: usize) -> (tempfile::TempDir, SourceFile) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("log.csv");
+        let mut text = String::from("user_id,timestamp\n");
+        for row in 0..rows {
+            writeln!(text, "u{row:05},2026-01-0{}", row % 9 + 1).unwrap();
+        }
+        fs::write(&path, text).unwrap();
+        let source = SourceFile { path, format: FileFormat::Csv, partitions: Vec::new(), table: None };
+        (directory, source)
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_while_the_next_is_read() {
+        let (_directory, source) = csv_file(5_000);
+        let mut seen = Vec::new();
+        // About 64 rows a chunk.
+        let (blake3, chunks) = read_chunks(&source, b',', 1, &mut |file, offset| {
+            seen.push((offset, file.frame.height()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(blake3, hash_file(&source.path).unwrap());
+        assert_eq!(chunks, seen.len());
+        assert!(chunks > 10, "{chunks} chunks");
+        let mut next = 0;
+        for (offset, rows) in seen {
+            assert_eq!(offset, next);
+            next += rows;
+        }
+        assert_eq!(next, 5_000);
+    }
+
+    #[test]
+    fn a_chunk_that_fails_stops_the_reading() {
+        let (_directory, source) = csv_file(5_000);
+        let mut calls = 0;
+        let error = read_chunks(&source, b',', 1, &mut |_, offset| {
+            calls += 1;
+            if offset > 0 { Err(Error::Internal(format!("failed at {offset}"))) } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert_eq!(calls, 2);
+        assert!(error.to_string().contains("failed at"), "{error}");
+    }
 
     #[test]
     fn directories_expand_to_sorted_files_with_partitions() {

@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::row::ParsedRows;
-use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log};
+use super::users::UserCodes;
+use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log, too_many};
 use crate::bucket::bucket_of;
 use crate::config::Config;
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
@@ -247,7 +248,7 @@ pub fn spill(
                 .map_err(|error| Error::io(&path, error))
         })
         .collect::<Result<Vec<_>>>()?;
-    let accounting = read_log(files, config, now, None, progress, &mut |_source, tasks| {
+    let accounting = read_log(files, config, now, None, None, progress, &mut |_source, tasks| {
         // Chunks are built and encoded in parallel, then written in order.
         let encoded: Vec<Vec<(usize, Vec<u8>)>> =
             tasks.par_iter().map(|parsed| encode_task(parsed, count)).collect::<Result<_>>()?;
@@ -308,7 +309,8 @@ impl Spill {
         let path = self.path(index);
         let io = |error| Error::io(&path, error);
         let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
-        let (mut users, mut channels, mut campaigns) = (Interner::default(), Interner::default(), Interner::default());
+        let users = UserCodes::default();
+        let (mut channels, mut campaigns) = (Interner::default(), Interner::default());
         let mut events = Vec::new();
         loop {
             // Chunks are decoded in parallel, a group at a time.
@@ -316,23 +318,31 @@ impl Spill {
             if frames.is_empty() {
                 break;
             }
+            // Each chunk's user ids are coded as it is decoded, in parallel.
             let chunks = frames
                 .par_iter()
                 .map(|bytes| {
-                    postcard::from_bytes::<Chunk>(bytes).map_err(|error| {
+                    let chunk = postcard::from_bytes::<Chunk>(bytes).map_err(|error| {
                         Error::Internal(format!("{}: cannot decode spilled events: {error}", path.display()))
-                    })
+                    })?;
+                    let ids = chunk.users.split().ok_or_else(|| {
+                        Error::Internal(format!("{}: spilled user ids out of bounds", path.display()))
+                    })?;
+                    let codes = users.code_all(&ids).ok_or_else(|| too_many(&path, "user ids"))?;
+                    Ok((chunk, codes))
                 })
                 .collect::<Result<Vec<_>>>()?;
             drop(frames);
-            events.reserve(chunks.iter().map(|chunk| chunk.events.len()).sum());
-            for chunk in chunks {
-                let ids = chunk
-                    .users
-                    .split()
-                    .ok_or_else(|| Error::Internal(format!("{}: spilled user ids out of bounds", path.display())))?;
-                let values = (ids.as_slice(), chunk.channels.as_slice(), chunk.campaigns.as_slice());
-                add_coded(&path, values, chunk.events, &mut events, [&mut users, &mut channels, &mut campaigns])?;
+            events.reserve(chunks.iter().map(|(chunk, _)| chunk.events.len()).sum());
+            for (chunk, user_codes) in chunks {
+                add_coded(
+                    &path,
+                    &user_codes,
+                    (&chunk.channels, &chunk.campaigns),
+                    chunk.events,
+                    &mut events,
+                    [&mut channels, &mut campaigns],
+                )?;
             }
         }
         drop(reader);

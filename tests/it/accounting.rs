@@ -8,7 +8,7 @@ use crate::support::NOW;
 
 fn check_dirty_log(format: FileFormat, users: u64) {
     let directory = tempfile::tempdir().unwrap();
-    let options = GenerateOptions { users, seed: 20_261_122, dirty: true, format };
+    let options = GenerateOptions { users, seed: 20_261_122, dirty: true, format, ..GenerateOptions::default() };
     let report = generate(&options, directory.path()).unwrap();
     let events = directory.path().join(format!("events.{}", format.extension()));
     let ingest = ingest_events(&discover(&[events]).unwrap(), &Config::default(), NOW).unwrap();

@@ -41,7 +41,8 @@ fn run(workspace: &Workspace, out: &str, args: &[&str], keep_inputs: bool) -> BT
 
 fn generated(workspace: &Workspace, format: FileFormat, dirty: bool) -> PathBuf {
     let directory = workspace.path(&format!("{}-{}", format.extension(), if dirty { "dirty" } else { "clean" }));
-    generate(&GenerateOptions { users: 3_000, seed: 11, dirty, format }, &directory).unwrap();
+    generate(&GenerateOptions { users: 3_000, seed: 11, dirty, format, ..GenerateOptions::default() }, &directory)
+        .unwrap();
     directory
 }
 

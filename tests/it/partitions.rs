@@ -140,7 +140,11 @@ fn fit(driver: &mut Driver, patterns: &[Vec<u8>]) -> Result<Vec<u8>> {
 fn partitions_in_any_number_and_order_give_the_bytes_of_a_single_run() {
     let workspace = Workspace::new();
     let data = workspace.path("data");
-    generate(&GenerateOptions { users: 1_500, seed: 11, dirty: true, format: FileFormat::Csv }, &data).unwrap();
+    generate(
+        &GenerateOptions { users: 1_500, seed: 11, dirty: true, format: FileFormat::Csv, ..GenerateOptions::default() },
+        &data,
+    )
+    .unwrap();
     let log = read_text(&data.join("events.csv"));
     let spend = data.join("spend.csv");
     let config = Config::default();
@@ -199,7 +203,11 @@ fn lines(table: &DataFrame) -> Vec<String> {
 fn a_missing_partition_is_refused() {
     let workspace = Workspace::new();
     let data = workspace.path("data");
-    generate(&GenerateOptions { users: 200, seed: 3, dirty: false, format: FileFormat::Csv }, &data).unwrap();
+    generate(
+        &GenerateOptions { users: 200, seed: 3, dirty: false, format: FileFormat::Csv, ..GenerateOptions::default() },
+        &data,
+    )
+    .unwrap();
     let log = read_text(&data.join("events.csv"));
     let config = Config::default();
     let request = Request::new(Vec::new(), workspace.path("out"));
@@ -225,7 +233,11 @@ fn a_missing_partition_is_refused() {
 fn the_incremental_fit_must_be_driven_to_its_end_by_whole_answers() {
     let workspace = Workspace::new();
     let data = workspace.path("data");
-    generate(&GenerateOptions { users: 300, seed: 5, dirty: false, format: FileFormat::Csv }, &data).unwrap();
+    generate(
+        &GenerateOptions { users: 300, seed: 5, dirty: false, format: FileFormat::Csv, ..GenerateOptions::default() },
+        &data,
+    )
+    .unwrap();
     let log = read_text(&data.join("events.csv"));
     let request = Request::new(Vec::new(), workspace.path("out"));
     let job = Job { config: Config::default(), now: request.now };

@@ -83,7 +83,11 @@ struct Inputs {
 fn inputs() -> Inputs {
     let workspace = Workspace::new();
     let directory = workspace.path("data");
-    generate(&GenerateOptions { users: 2_000, seed: 5, dirty: true, format: FileFormat::Csv }, &directory).unwrap();
+    generate(
+        &GenerateOptions { users: 2_000, seed: 5, dirty: true, format: FileFormat::Csv, ..GenerateOptions::default() },
+        &directory,
+    )
+    .unwrap();
     Inputs { events: directory.join("events.csv"), spend: directory.join("spend.csv"), workspace }
 }
 

@@ -1,0 +1,213 @@
+//! One dictionary of user ids that every parse task codes into at once.
+//!
+//! A log has about as many distinct user ids as it has events over a few,
+//! so coding them is most of the work of coding a row. Each parse task
+//! codes its rows' user ids into [`UserCodes`] itself, in parallel with the
+//! others: the dictionary is split into [`SHARDS`] shards by the id's hash,
+//! and a task takes each shard's lock once for all its ids that fall there.
+//! Codes are temporary: [`UserCodes::into_sorted`] renumbers them in byte
+//! order, as the log's dictionary wants, so the order tasks ran in never
+//! shows.
+
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+
+use crate::event_log::{Dictionary, IntoSorted, prefix};
+
+/// Bits of a code that name its shard.
+const SHARD_BITS: u32 = 6;
+
+/// Shards of the dictionary: enough that two to a few dozen threads rarely
+/// wait for one another.
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+
+/// Ids one shard can hold: codes are 32 bits, of which [`SHARD_BITS`] name
+/// the shard.
+const SHARD_ROOM: usize = 1 << (32 - SHARD_BITS);
+
+/// The user ids of a log, coded as parse tasks meet them.
+pub(crate) struct UserCodes {
+    shards: Vec<Mutex<Shard>>,
+    hasher: foldhash::quality::FixedState,
+}
+
+/// The ids whose hash falls in one shard, stored end to end.
+#[derive(Default)]
+struct Shard {
+    /// Each id's index, found by its hash.
+    table: HashTable<u32>,
+    /// Each id's hash, by index, for growing the table.
+    hashes: Vec<u64>,
+    /// Where each id ends in `bytes`.
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Shard {
+    fn get(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        // Only whole `str`s are pushed, so every slice is UTF-8.
+        std::str::from_utf8(&self.bytes[start..self.ends[index]]).unwrap_or_default()
+    }
+
+    /// The index of `value`, added if new; `None` when the shard is full.
+    fn intern(&mut self, hash: u64, value: &str) -> Option<u32> {
+        let Self { table, hashes, ends, bytes } = self;
+        let text = |index: usize| {
+            let start = if index == 0 { 0 } else { ends[index - 1] };
+            &bytes[start..ends[index]]
+        };
+        if let Some(&index) = table.find(hash, |&index| text(index as usize) == value.as_bytes()) {
+            return Some(index);
+        }
+        if ends.len() >= SHARD_ROOM {
+            return None;
+        }
+        let index = u32::try_from(ends.len()).ok()?;
+        bytes.extend_from_slice(value.as_bytes());
+        ends.push(bytes.len());
+        hashes.push(hash);
+        table.insert_unique(hash, index, |&index| hashes[index as usize]);
+        Some(index)
+    }
+}
+
+impl Default for UserCodes {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: foldhash::quality::FixedState::default(),
+        }
+    }
+}
+
+/// A code's shard and its index in the shard.
+fn split(code: u32) -> (usize, usize) {
+    ((code as usize) & (SHARDS - 1), (code >> SHARD_BITS) as usize)
+}
+
+/// The code of the id at `index` of shard `shard` (an index below
+/// [`SHARD_ROOM`], a shard below [`SHARDS`]).
+fn join(shard: usize, index: usize) -> u32 {
+    u32::try_from((index << SHARD_BITS) | shard).unwrap_or(u32::MAX)
+}
+
+impl UserCodes {
+    /// Codes `users` (one id per accepted event of a task, in order) and
+    /// returns their codes in the same order; `None` when a shard is full
+    /// (more than about four billion distinct ids).
+    pub(crate) fn code_all<User: AsRef<str>>(&self, users: &[User]) -> Option<Vec<u32>> {
+        let hashes: Vec<u64> = users.iter().map(|user| self.hasher.hash_one(user.as_ref().as_bytes())).collect();
+        // The rows of each shard, by a counting sort on the shard.
+        // Bits 32 and up: the table itself uses the lowest and the highest.
+        let shard_of = |hash: u64| ((hash >> 32) as usize) & (SHARDS - 1);
+        let mut starts = [0_usize; SHARDS + 1];
+        for &hash in &hashes {
+            starts[shard_of(hash) + 1] += 1;
+        }
+        for shard in 0..SHARDS {
+            starts[shard + 1] += starts[shard];
+        }
+        let mut next = starts;
+        let mut rows = vec![0_usize; users.len()];
+        for (row, &hash) in hashes.iter().enumerate() {
+            let slot = &mut next[shard_of(hash)];
+            rows[*slot] = row;
+            *slot += 1;
+        }
+        let mut codes = vec![0_u32; users.len()];
+        for (shard, lock) in self.shards.iter().enumerate() {
+            let range = starts[shard]..starts[shard + 1];
+            if range.is_empty() {
+                continue;
+            }
+            let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for &row in &rows[range] {
+                let index = guard.intern(hashes[row], users[row].as_ref())?;
+                codes[row] = join(shard, index as usize);
+            }
+        }
+        Some(codes)
+    }
+
+    /// How many distinct ids have been coded.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().map_or(0, |shard| shard.ends.len())).sum()
+    }
+}
+
+impl IntoSorted for UserCodes {
+    /// The ids in byte order and, indexed by temporary code, each id's code
+    /// in that order (`u32::MAX` for codes no id has).
+    fn into_sorted(self) -> (Dictionary, Vec<u32>) {
+        let shards: Vec<Shard> = self
+            .shards
+            .into_iter()
+            .map(|lock| lock.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .collect();
+        let widest = shards.iter().map(|shard| shard.ends.len()).max().unwrap_or(0);
+        let text = |code: u32| {
+            let (shard, index) = split(code);
+            shards[shard].get(index)
+        };
+        // Most comparisons are settled by the first 16 bytes, held inline.
+        let mut order: Vec<(u128, u32)> = shards
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(shard, ids)| {
+                (0..ids.ends.len()).map(move |index| (prefix(ids.get(index)), join(shard, index)))
+            })
+            .collect();
+        order.par_sort_unstable_by(|left, right| left.0.cmp(&right.0).then_with(|| text(left.1).cmp(text(right.1))));
+        let mut remap = vec![u32::MAX; widest << SHARD_BITS];
+        for (rank, &(_, code)) in (0_u32..).zip(&order) {
+            remap[code as usize] = rank;
+        }
+        let values: Vec<Box<str>> = order.par_iter().map(|&(_, code)| Box::from(text(code))).collect();
+        (Dictionary::from_sorted(values), remap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn ids_get_one_code_each_and_sort_in_byte_order() {
+        let codes = UserCodes::default();
+        let first: Vec<Cow<'_, str>> = ["b", "a", "b", "ü", "a"].into_iter().map(Cow::Borrowed).collect();
+        let second: Vec<Cow<'_, str>> = ["c", "a"].into_iter().map(Cow::Borrowed).collect();
+        let first = codes.code_all(&first).unwrap();
+        let second = codes.code_all(&second).unwrap();
+        assert_eq!(first[0], first[2]);
+        assert_eq!(first[1], first[4]);
+        assert_eq!(first[1], second[1]);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(codes.len(), 4);
+        let (dictionary, remap) = codes.into_sorted();
+        assert_eq!(dictionary.iter().collect::<Vec<_>>(), ["a", "b", "c", "ü"]);
+        let sorted = |code: u32| dictionary.get(remap[code as usize]).to_owned();
+        assert_eq!([sorted(first[0]), sorted(first[1]), sorted(first[3]), sorted(second[0])], ["b", "a", "ü", "c"]);
+    }
+
+    #[test]
+    fn ids_sharing_their_first_sixteen_bytes_sort_by_the_rest() {
+        let codes = UserCodes::default();
+        let ids: Vec<Cow<'_, str>> = ["user-0000000000000002", "user-0000000000000001", "user-00000000000000"]
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect();
+        codes.code_all(&ids).unwrap();
+        let (dictionary, _) = codes.into_sorted();
+        assert_eq!(
+            dictionary.iter().collect::<Vec<_>>(),
+            ["user-00000000000000", "user-0000000000000001", "user-0000000000000002"]
+        );
+    }
+}
