@@ -186,57 +186,35 @@ fn add_task(
     if parsed.users_full {
         return Err(too_many(&source.path, "user ids"));
     }
-    let [channel_remap, campaign_remap] = remap(
-        &source.path,
-        [("channels", parsed.channels.values(), channels), ("campaigns", parsed.campaigns.values(), campaigns)],
-    )?;
-    extend_remapped(events, parsed.events, None, &channel_remap, &campaign_remap);
-    Ok(())
-}
-
-/// For each dictionary of a task (its name for messages, its values, the
-/// run's dictionary), each of its codes in the run's dictionary.
-fn remap<const N: usize>(
-    path: &std::path::Path,
-    dictionaries: [(&str, &[Box<str>], &mut Interner); N],
-) -> Result<[Vec<u32>; N]> {
-    if let Some((what, _, _)) = dictionaries.iter().find(|(_, local, global)| local.len() > global.room()) {
-        return Err(too_many(path, what));
-    }
-    Ok(dictionaries.map(|(_, local, global)| local.iter().map(|value| global.intern(value)).collect()))
-}
-
-/// Adds `coded` to `events`, renumbering codes with the remaps (users kept
-/// as they are without one).
-fn extend_remapped(
-    events: &mut Vec<Event>,
-    coded: Vec<Event>,
-    user_remap: Option<&[u32]>,
-    channel_remap: &[u32],
-    campaign_remap: &[u32],
-) {
-    events.extend(coded.into_iter().map(|event| Event {
-        user: user_remap.map_or(event.user, |remap| remap[event.user as usize]),
-        channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
-        campaign: campaign_remap[event.campaign as usize],
-        ..event
-    }));
+    let values = (parsed.channels.values(), parsed.campaigns.values());
+    add_coded(&source.path, None, values, parsed.events, events, [channels, campaigns])
 }
 
 /// Adds `coded` events to `events`: user codes through `user_codes` (the
-/// run's [`UserCodes`] of each code), channel and campaign codes, which
-/// index `values`, renumbered into `interners`.
+/// run's [`UserCodes`] code of each; kept as they are without), channel and
+/// campaign codes, which index `values`, renumbered into `interners`.
 pub(crate) fn add_coded(
     path: &std::path::Path,
-    user_codes: &[u32],
+    user_codes: Option<&[u32]>,
     (channel_values, campaign_values): (&[Box<str>], &[Box<str>]),
     coded: Vec<Event>,
     events: &mut Vec<Event>,
     [channels, campaigns]: [&mut Interner; 2],
 ) -> Result<()> {
-    let [channel_remap, campaign_remap] =
-        remap(path, [("channels", channel_values, channels), ("campaigns", campaign_values, campaigns)])?;
-    extend_remapped(events, coded, Some(user_codes), &channel_remap, &campaign_remap);
+    let full = [("channels", channel_values, &*channels), ("campaigns", campaign_values, &*campaigns)]
+        .into_iter()
+        .find(|(_, local, global)| local.len() > global.room());
+    if let Some((what, _, _)) = full {
+        return Err(too_many(path, what));
+    }
+    let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
+    let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
+    events.extend(coded.into_iter().map(|event| Event {
+        user: user_codes.map_or(event.user, |codes| codes[event.user as usize]),
+        channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
+        campaign: campaign_remap[event.campaign as usize],
+        ..event
+    }));
     Ok(())
 }
 

@@ -337,7 +337,7 @@ impl Spill {
             for (chunk, user_codes) in chunks {
                 add_coded(
                     &path,
-                    &user_codes,
+                    Some(&user_codes),
                     (&chunk.channels, &chunk.campaigns),
                     chunk.events,
                     &mut events,
