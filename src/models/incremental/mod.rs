@@ -83,13 +83,7 @@ impl Incremental {
     pub fn fit(counts: &Counts, memory: i64) -> Self {
         let features = features_of(counts);
         let slots = slots(&features);
-        let coded: Vec<(solve::Coded, u64)> = counts
-            .purchases
-            .par_iter()
-            .map(|(pattern, &count)| (code_pattern(pattern.iter().copied(), &slots), count))
-            .collect();
-        let shards: Vec<solve::Patterns> =
-            solve::split_shards(coded).into_par_iter().map(solve::shard_patterns).collect();
+        let shards = coded_shards(counts, &slots);
         let mut solver = Self::solver(counts);
         solve::solve(&mut solver, &shards);
         Self::solved(&features, solver, memory)
@@ -361,6 +355,31 @@ pub fn slots(features: &[Feature]) -> FastMap<Feature, u32> {
     features.iter().enumerate().map(|(slot, feature)| (*feature, u32::try_from(slot).unwrap_or(u32::MAX))).collect()
 }
 
+/// The purchase patterns of `counts` coded with `slots`, split into shards
+/// ([`solve::shard_of`]) and merged ([`solve::shard_patterns`]). A pattern
+/// is coded twice, once for its shard and once when its shard's turn comes,
+/// so that memory holds the coded patterns of a shard or two at a time
+/// beside the merged ones, rather than every pattern coded in a list of its
+/// own (the patterns grow with the purchases; see `docs/performance.md`).
+fn coded_shards(counts: &Counts, slots: &FastMap<Feature, u32>) -> Vec<solve::Patterns> {
+    let purchases: Vec<(&Pattern, u64)> = counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
+    let code = |pattern: &Pattern| code_pattern(pattern.iter().copied(), slots);
+    #[expect(clippy::cast_possible_truncation, reason = "a shard below SHARDS = 16")]
+    let shards: Vec<u8> = purchases.par_iter().map(|(pattern, _)| solve::shard_of(&code(pattern)) as u8).collect();
+    (0..solve::SHARDS)
+        .into_par_iter()
+        .map(|shard| {
+            let coded: Vec<(Coded, u64)> = purchases
+                .iter()
+                .zip(&shards)
+                .filter(|(_, of)| usize::from(**of) == shard)
+                .map(|((pattern, count), _)| (code(pattern), *count))
+                .collect();
+            solve::shard_patterns(coded)
+        })
+        .collect()
+}
+
 /// A pattern by the numbers of its features, sorted; features without a
 /// number (never exposed) left out.
 #[must_use]
@@ -368,7 +387,8 @@ pub fn code_pattern<S: std::hash::BuildHasher>(
     pattern: impl Iterator<Item = (Feature, u32)>,
     slots: &std::collections::HashMap<Feature, u32, S>,
 ) -> Coded {
-    let mut coded: Coded = pattern.filter_map(|(feature, times)| Some((*slots.get(&feature)?, times))).collect();
+    let mut coded: Coded = Vec::with_capacity(pattern.size_hint().1.unwrap_or_default());
+    coded.extend(pattern.filter_map(|(feature, times)| Some((*slots.get(&feature)?, times))));
     coded.sort_unstable();
     coded
 }
