@@ -112,33 +112,35 @@ pub(crate) trait IntoSorted {
 
 impl IntoSorted for Interner {
     fn into_sorted(self) -> (Dictionary, Vec<u32>) {
-        // Most comparisons are settled by the first 16 bytes, held inline.
-        let mut order: Vec<(u128, u32)> = self
-            .values
-            .par_iter()
-            .enumerate()
-            .map(|(code, value)| (prefix(value), u32::try_from(code).unwrap_or_else(|_| panic_overflow())))
-            .collect();
-        order.par_sort_unstable_by(|left, right| {
-            left.0.cmp(&right.0).then_with(|| self.values[left.1 as usize].cmp(&self.values[right.1 as usize]))
-        });
-        let mut remap = vec![0; self.values.len()];
-        for (rank, &(_, code)) in order.iter().enumerate() {
-            remap[code as usize] = u32::try_from(rank).unwrap_or_else(|_| panic_overflow());
-        }
-        let mut values = self.values;
-        let mut sorted: Vec<Box<str>> = Vec::with_capacity(values.len());
-        let mut slots: Vec<Option<Box<str>>> = values.drain(..).map(Some).collect();
-        for (_, code) in order {
-            sorted.push(slots[code as usize].take().unwrap_or_default());
-        }
-        (Dictionary { values: sorted }, remap)
+        let codes =
+            (0..self.values.len()).map(|code| u32::try_from(code).unwrap_or_else(|_| panic_overflow())).collect();
+        sort_codes(codes, self.values.len(), |code| &self.values[code as usize])
     }
+}
+
+/// Strings renumbered in byte order: `codes` are the codes given, `text`
+/// the string of each, every code below `width`. Returns the sorted
+/// dictionary and, indexed by code, each code's code in it (`u32::MAX` for
+/// a number below `width` that is no code).
+pub(crate) fn sort_codes<'a>(
+    codes: Vec<u32>,
+    width: usize,
+    text: impl Fn(u32) -> &'a str + Sync,
+) -> (Dictionary, Vec<u32>) {
+    // Most comparisons are settled by the first 16 bytes, held inline.
+    let mut order: Vec<(u128, u32)> = codes.into_par_iter().map(|code| (prefix(text(code)), code)).collect();
+    order.par_sort_unstable_by(|left, right| left.0.cmp(&right.0).then_with(|| text(left.1).cmp(text(right.1))));
+    let mut remap = vec![u32::MAX; width];
+    for (rank, &(_, code)) in (0_u32..).zip(&order) {
+        remap[code as usize] = rank;
+    }
+    let values = order.par_iter().map(|&(_, code)| Box::from(text(code))).collect();
+    (Dictionary::from_sorted(values), remap)
 }
 
 /// The first 16 bytes of `value`, zero-padded, as a big-endian number:
 /// two strings whose prefixes differ compare as their prefixes do.
-pub(crate) fn prefix(value: &str) -> u128 {
+fn prefix(value: &str) -> u128 {
     let mut bytes = [0_u8; 16];
     let head = &value.as_bytes()[..value.len().min(16)];
     bytes[..head.len()].copy_from_slice(head);

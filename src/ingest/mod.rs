@@ -8,6 +8,7 @@ mod row;
 mod source;
 pub mod spend;
 pub mod spill;
+mod strings;
 mod users;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::row::ParsedRows;
+use super::strings::Strings;
 use super::users::UserCodes;
 use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log, too_many};
 use crate::bucket::bucket_of;
@@ -93,40 +94,6 @@ struct Chunk {
     channels: Vec<Box<str>>,
     campaigns: Vec<Box<str>>,
     events: Vec<Event>,
-}
-
-/// Strings end to end, one allocation for all: a chunk has one user id per
-/// event or so, and allocating each would cost more than reading it.
-#[derive(Default, Serialize, Deserialize)]
-struct Strings {
-    text: String,
-    /// Where each string ends in `text`.
-    ends: Vec<u32>,
-}
-
-impl Strings {
-    fn push(&mut self, value: &str) {
-        self.text.push_str(value);
-        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// The strings, in order; `None` when `ends` does not cut `text` into
-    /// strings (a damaged file).
-    fn split(&self) -> Option<Vec<&str>> {
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let value = self.text.get(start..end as usize)?;
-                start = end as usize;
-                Some(value)
-            })
-            .collect()
-    }
 }
 
 /// Builds a [`Chunk`] from a task's events, renumbering codes.

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::event_log::{Dictionary, IntoSorted, prefix};
+use super::strings::Strings;
+use crate::event_log::{Dictionary, IntoSorted, sort_codes};
 
 /// Bits of a code that name its shard.
 const SHARD_BITS: u32 = 6;
@@ -34,41 +35,29 @@ pub(crate) struct UserCodes {
     hasher: foldhash::quality::FixedState,
 }
 
-/// The ids whose hash falls in one shard, stored end to end.
+/// The ids whose hash falls in one shard.
 #[derive(Default)]
 struct Shard {
     /// Each id's index, found by its hash.
     table: HashTable<u32>,
     /// Each id's hash, by index, for growing the table.
     hashes: Vec<u64>,
-    /// Where each id ends in `bytes`.
-    ends: Vec<usize>,
-    bytes: Vec<u8>,
+    /// The ids, by index.
+    ids: Strings,
 }
 
 impl Shard {
-    fn get(&self, index: usize) -> &str {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        // Only whole `str`s are pushed, so every slice is UTF-8.
-        std::str::from_utf8(&self.bytes[start..self.ends[index]]).unwrap_or_default()
-    }
-
     /// The index of `value`, added if new; `None` when the shard is full.
     fn intern(&mut self, hash: u64, value: &str) -> Option<u32> {
-        let Self { table, hashes, ends, bytes } = self;
-        let text = |index: usize| {
-            let start = if index == 0 { 0 } else { ends[index - 1] };
-            &bytes[start..ends[index]]
-        };
-        if let Some(&index) = table.find(hash, |&index| text(index as usize) == value.as_bytes()) {
+        let Self { table, hashes, ids } = self;
+        if let Some(&index) = table.find(hash, |&index| ids.get(index as usize) == value) {
             return Some(index);
         }
-        if ends.len() >= SHARD_ROOM {
+        if ids.len() >= SHARD_ROOM {
             return None;
         }
-        let index = u32::try_from(ends.len()).ok()?;
-        bytes.extend_from_slice(value.as_bytes());
-        ends.push(bytes.len());
+        let index = u32::try_from(ids.len()).ok()?;
+        ids.push(value);
         hashes.push(hash);
         table.insert_unique(hash, index, |&index| hashes[index as usize]);
         Some(index)
@@ -136,7 +125,7 @@ impl UserCodes {
     /// How many distinct ids have been coded.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().map_or(0, |shard| shard.ends.len())).sum()
+        self.shards.iter().map(|shard| shard.lock().map_or(0, |shard| shard.ids.len())).sum()
     }
 }
 
@@ -149,26 +138,16 @@ impl IntoSorted for UserCodes {
             .into_iter()
             .map(|lock| lock.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
             .collect();
-        let widest = shards.iter().map(|shard| shard.ends.len()).max().unwrap_or(0);
-        let text = |code: u32| {
-            let (shard, index) = split(code);
-            shards[shard].get(index)
-        };
-        // Most comparisons are settled by the first 16 bytes, held inline.
-        let mut order: Vec<(u128, u32)> = shards
+        let widest = shards.iter().map(|shard| shard.ids.len()).max().unwrap_or(0);
+        let codes: Vec<u32> = shards
             .par_iter()
             .enumerate()
-            .flat_map_iter(|(shard, ids)| {
-                (0..ids.ends.len()).map(move |index| (prefix(ids.get(index)), join(shard, index)))
-            })
+            .flat_map_iter(|(shard, ids)| (0..ids.ids.len()).map(move |index| join(shard, index)))
             .collect();
-        order.par_sort_unstable_by(|left, right| left.0.cmp(&right.0).then_with(|| text(left.1).cmp(text(right.1))));
-        let mut remap = vec![u32::MAX; widest << SHARD_BITS];
-        for (rank, &(_, code)) in (0_u32..).zip(&order) {
-            remap[code as usize] = rank;
-        }
-        let values: Vec<Box<str>> = order.par_iter().map(|&(_, code)| Box::from(text(code))).collect();
-        (Dictionary::from_sorted(values), remap)
+        sort_codes(codes, widest << SHARD_BITS, |code| {
+            let (shard, index) = split(code);
+            shards[shard].ids.get(index)
+        })
     }
 }
 
