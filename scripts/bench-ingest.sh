@@ -86,10 +86,10 @@ if [ "$CSV_USERS" != 0 ]; then
     --memory-budget "$BUDGET" --log-format json --format csv
 fi
 
-python3 - "$WORK" "$DOC" "$BUDGET" "$REPEAT" <<'PY'
+python3 - "$WORK" "$BUDGET" "$REPEAT" <<'PY' | python3 scripts/doc_section.py "$DOC" ingest
 import datetime, json, os, pathlib, platform, re, subprocess, sys
 
-work, doc, budget, repeat = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, budget, repeat = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
 def runs(name):
     path = work / "results" / f"{name}.runs"
@@ -158,12 +158,5 @@ table = "\n".join([
     "|---|---:|---:|---:|---:|",
     *budgeted,
 ])
-begin, end = "<!-- ingest:begin -->", "<!-- ingest:end -->"
-text = doc.read_text()
-if begin not in text:
-    text += f"\n{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
 print(table)
 PY

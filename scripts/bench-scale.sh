@@ -93,10 +93,10 @@ for size in $SIZES; do
   fi
 done
 
-python3 - "$WORK" "$DOC" "$BUDGET" <<'PY'
+python3 - "$WORK" "$BUDGET" <<'PY' | python3 scripts/doc_section.py "$DOC" scale
 import json, os, pathlib, platform, re, subprocess, sys, datetime
 
-work, doc, budget = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+work, budget = pathlib.Path(sys.argv[1]), sys.argv[2]
 # Every size measured so far in WORK, not only this time's.
 sizes = sorted({path.stem.split("-", 1)[1] for path in (work / "results").glob("*.time")}, key=float)
 
@@ -175,12 +175,5 @@ table = "\n".join([
     *rows,
     *(["", "Every run's wall time, in seconds: " + "; ".join(spread) + "."] if spread else []),
 ])
-begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
-text = doc.read_text() if doc.exists() else f"# Performance\n\n{begin}\n{end}\n"
-if begin not in text:
-    text += f"\n{begin}\n{end}\n"
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
 print(table)
 PY
