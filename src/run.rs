@@ -10,7 +10,7 @@ use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
 use crate::ingest::{self, RowCounts, Warning};
 use crate::journey::Journeys;
-use crate::models;
+use crate::models::{self, Incremental};
 use crate::output::{self, OutputDir, SUMMARY_FILE};
 use crate::progress::{Progress, Silent};
 use crate::report::ScenarioScore;
@@ -722,7 +722,18 @@ fn attribute(
         let (analysis, tally) = *tallied;
         return Ok((analysis, tally, None));
     }
-    let analysis = Analysis::fit(&state.aggregates, config)?;
+    let analysis = match credit {
+        // The purchase patterns of a bucketed run wait on disk.
+        Credit::Spilled(kept) if models::is_selected(config, Incremental::NAME) => {
+            let started = Instant::now();
+            let memory = config.rate_memory().memory();
+            let limit = request.memory_budget.map_or(u64::MAX, |budget| budget / PATTERNS_SHARE_OF_BUDGET);
+            let fitted = kept.fit_incremental(&state.log, &state.aggregates.hazard, memory, limit)?;
+            tracing::info!(event = "fit", model = Incremental::NAME, seconds = started.elapsed().as_secs_f64());
+            Analysis::fit_with(&state.aggregates, config, models::Hazard::Fitted(&fitted))?
+        }
+        _ => Analysis::fit(&state.aggregates, config)?,
+    };
     let mut journeys_file = match &request.journeys_out {
         Some(target) => Some(output::JourneysFile::create(target, &analysis.models)?),
         None => None,
@@ -908,6 +919,11 @@ pub const BYTES_PER_EVENT: u64 = 480;
 /// Converting journeys credited at a time in a bucketed run (whole users,
 /// so a batch may hold a few more).
 const JOURNEYS_PER_BATCH: usize = 1 << 18;
+
+/// A bucketed run holds `incremental`'s merged purchase patterns in memory
+/// for its fit up to this share of the memory budget (a half); beyond it,
+/// the patterns' shards are read from disk at each step of the fit.
+const PATTERNS_SHARE_OF_BUDGET: u64 = 2;
 
 /// Logs the end of an ingest phase with its row accounting.
 fn log_rows(phase: &'static str, started: Instant, files: usize, rows: &RowCounts, bucket: Option<Bucket>) {

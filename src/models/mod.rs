@@ -339,12 +339,11 @@ pub fn build(
     }
     if is_selected(config, Incremental::NAME) {
         let memory = config.rate_memory().memory();
-        models.push(timed(Incremental::NAME, &mut || {
-            Ok(Box::new(match hazard {
-                Hazard::Counts(counts) => Incremental::fit(counts, memory),
-                Hazard::Fitted(fitted) => fitted.clone(),
-            }))
-        })?);
+        models.push(match hazard {
+            Hazard::Counts(counts) => timed(Incremental::NAME, &mut || Ok(Box::new(Incremental::fit(counts, memory))))?,
+            // Fitted and logged by whoever fitted it.
+            Hazard::Fitted(fitted) => Box::new(fitted.clone()),
+        });
     }
     Ok(models)
 }

@@ -32,6 +32,7 @@
 
 mod file;
 pub mod fit;
+mod patterns;
 mod remap;
 mod spilled;
 

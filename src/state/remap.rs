@@ -56,7 +56,8 @@ impl Codes {
         }
     }
 
-    fn channel(&self, code: u32) -> u32 {
+    /// The united code of channel `code` (the no-channel code stays).
+    pub(super) fn channel(&self, code: u32) -> u32 {
         if code == NO_CHANNEL_CODE { code } else { self.channels[code as usize] }
     }
 

@@ -28,12 +28,14 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::patterns::{self, PatternShards};
 use super::remap::{Codes, append_user};
 use super::{Converting, State};
 use crate::aggregate::{PathTotals, Paths};
 use crate::event_log::{Dictionary, EventLog};
 use crate::ingest::spill::{read_frame, read_frames, write_frame};
 use crate::journey::Journeys;
+use crate::models::incremental::{self, Incremental};
 use crate::{Error, Result};
 
 /// Users per chunk of a bucket's file.
@@ -66,10 +68,11 @@ struct PathChunk {
 /// A channel path (channel code, touches it stands for) and its totals.
 type PathRow = (Vec<(u32, u32)>, PathTotals);
 
-/// One bucket's dictionaries, and its file of converting journeys if it has
-/// one.
+/// One bucket's dictionaries, its file of converting journeys if it has
+/// one, and its file of `incremental`'s purchase patterns if it has some.
 struct BucketFile {
     path: Option<PathBuf>,
+    patterns: Option<PathBuf>,
     channels: Dictionary,
     campaigns: Dictionary,
 }
@@ -125,7 +128,15 @@ impl SpilledJourneys {
         }
         writer.into_inner().map_err(|error| io(error.into_error()))?;
         self.move_paths(state)?;
-        self.buckets.push(BucketFile { path: Some(path), channels: log.channels, campaigns: log.campaigns });
+        let purchases = std::mem::take(&mut state.aggregates.hazard.purchases);
+        let patterns = if purchases.is_empty() {
+            None
+        } else {
+            let file = self.directory.join(format!("patterns-{:05}.bin", self.buckets.len()));
+            patterns::write_bucket(&file, purchases)?;
+            Some(file)
+        };
+        self.buckets.push(BucketFile { path: Some(path), patterns, channels: log.channels, campaigns: log.campaigns });
         Ok(())
     }
 
@@ -138,8 +149,51 @@ impl SpilledJourneys {
     pub fn take_paths(&mut self, state: &mut State) -> Result<()> {
         self.move_paths(state)?;
         let (channels, campaigns) = (state.log.channels.clone(), state.log.campaigns.clone());
-        self.buckets.push(BucketFile { path: None, channels, campaigns });
+        self.buckets.push(BucketFile { path: None, patterns: None, channels, campaigns });
         Ok(())
+    }
+
+    /// `incremental` fitted on the exposure of `counts` (the merged state's,
+    /// whose purchase patterns [`SpilledJourneys::take`] moved to disk) and
+    /// the patterns of every bucket taken, with the channel codes of
+    /// `dictionaries` and touches that matter for `memory` microseconds.
+    /// The patterns' shards stay in memory up to `limit` bytes, the rest are
+    /// read from disk at each step of the fit; the fit is the same either
+    /// way, and the same as on counts that hold every pattern.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be written, read or decoded.
+    pub fn fit_incremental(
+        &self,
+        dictionaries: &EventLog,
+        counts: &incremental::Counts,
+        memory: i64,
+        limit: u64,
+    ) -> Result<Incremental> {
+        let started = std::time::Instant::now();
+        let slots = incremental::slots(&incremental::features_of(counts));
+        let buckets: Vec<(&Path, Codes)> = self
+            .buckets
+            .iter()
+            .filter_map(|bucket| {
+                let file = bucket.patterns.as_deref()?;
+                let codes = Codes::between(
+                    [&bucket.channels, &bucket.campaigns],
+                    &dictionaries.channels,
+                    &dictionaries.campaigns,
+                );
+                Some((file, codes))
+            })
+            .collect();
+        let shards = PatternShards::build(&buckets, &slots, &self.directory, limit)?;
+        tracing::info!(
+            event = "phase",
+            phase = "fit_patterns",
+            seconds = started.elapsed().as_secs_f64(),
+            shards_on_disk = shards.written()
+        );
+        Incremental::fit_with(counts, memory, |request, features| shards.answer(request, features))
     }
 
     /// Appends the channel-path totals of `state` to the part files, as

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::bucket::bucket_of;
 use crate::event_log::EventLogBuilder;
+use crate::models::Incremental;
 use crate::report::{Analysis, Reports};
 use crate::time::MICROS_PER_DAY;
 
@@ -163,6 +164,7 @@ proptest! {
         count in 1_u32..5,
         chunk in 1_usize..4,
         batch in 1_usize..6,
+        held in 0_u64..3,
     ) {
         let config = config();
         let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
@@ -181,9 +183,16 @@ proptest! {
             .unwrap();
         let mut expected = whole.aggregates.clone();
         expected.paths.channels.clear();
+        expected.hazard.purchases.clear();
         prop_assert_eq!(&merged.aggregates, &expected);
 
-        let analysis = Analysis::fit(&merged.aggregates, &config).unwrap();
+        // `incremental` fitted on the patterns on disk, none, some or all
+        // of the shards held in memory: the fit on the whole log's counts.
+        let memory = config.rate_memory().memory();
+        let limit = [0, 200, u64::MAX][usize::try_from(held).unwrap()];
+        let fitted = kept.fit_incremental(&merged.log, &merged.aggregates.hazard, memory, limit).unwrap();
+        prop_assert_eq!(&fitted, &Incremental::fit(&whole.aggregates.hazard, memory));
+        let analysis = Analysis::fit_with(&merged.aggregates, &config, crate::models::Hazard::Fitted(&fitted)).unwrap();
         let mut tally = analysis.empty_tally();
         let mut names = Vec::new();
         let mut sizes = Vec::new();

@@ -12,8 +12,8 @@ pub use self::features::{
     AGE_EDGES, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_patterns,
-    split_shards,
+    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_of,
+    shard_patterns, solve_with, split_shards,
 };
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;
@@ -87,6 +87,26 @@ impl Incremental {
         let mut solver = Self::solver(counts);
         solve::solve(&mut solver, &shards);
         Self::solved(&features, solver, memory)
+    }
+
+    /// Fits the terms on the exposure of `counts`, the sums over the
+    /// purchase patterns given for each request by `answer` (as
+    /// [`solve::solve_with`]), whoever holds the patterns: coded as
+    /// [`slots`] numbers [`features_of`] `counts`, split and merged into
+    /// shards as [`shard_patterns`] does. The same fit, bit for bit, as
+    /// [`Incremental::fit`] on counts that hold those patterns.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `answer` returns.
+    pub fn fit_with<E>(
+        counts: &Counts,
+        memory: i64,
+        answer: impl FnMut(&Request, usize) -> Result<Vec<Answer>, E>,
+    ) -> Result<Self, E> {
+        let mut solver = Self::solver(counts);
+        solve::solve_with(&mut solver, answer)?;
+        Ok(Self::solved(&features_of(counts), solver, memory))
     }
 
     /// The solver of the fit on `counts`, whose patterns are given to it by

@@ -59,11 +59,74 @@ impl Patterns {
         self.terms.iter().map(|&(feature, _)| feature as usize + 1).max().unwrap_or(0)
     }
 
+    /// Bytes [`Patterns::to_bytes`] writes: what the shard holds in memory,
+    /// to within the vectors' headers.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        16 + self.ends.len() * 16 + self.terms.len() * 8
+    }
+
+    /// The shard as bytes, to be read back by [`Patterns::from_bytes`]: the
+    /// counts of patterns and pairs, then the pattern ends, the pairs and
+    /// the purchases, little-endian, fixed width (a pass reads them back at
+    /// the speed of a copy).
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.bytes());
+        bytes.extend((self.ends.len() as u64).to_le_bytes());
+        bytes.extend((self.terms.len() as u64).to_le_bytes());
+        for &end in &self.ends {
+            bytes.extend((end as u64).to_le_bytes());
+        }
+        for &(feature, count) in &self.terms {
+            bytes.extend(feature.to_le_bytes());
+            bytes.extend(count.to_le_bytes());
+        }
+        for &purchases in &self.purchases {
+            bytes.extend(purchases.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The shard [`Patterns::to_bytes`] wrote.
+    ///
+    /// # Errors
+    ///
+    /// Bytes of another length than their counts say, or pattern ends out
+    /// of order or past the pairs.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let word = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
+        let count = |at: usize| word(at).map(u64::from_le_bytes).and_then(|value| usize::try_from(value).ok());
+        let (Some(patterns), Some(pairs)) = (count(0), count(8)) else {
+            return Err("a shard of patterns shorter than its header".to_owned());
+        };
+        let expected = patterns.checked_mul(16).and_then(|size| size.checked_add(pairs.checked_mul(8)?));
+        if expected.and_then(|size| size.checked_add(16)) != Some(bytes.len()) {
+            return Err(format!("a shard of {patterns} patterns and {pairs} pairs in {} bytes", bytes.len()));
+        }
+        let (ends, rest) = bytes[16..].split_at(patterns * 8);
+        let (terms, purchases) = rest.split_at(pairs * 8);
+        let ends: Vec<usize> =
+            words(ends).map(|word| usize::try_from(u64::from_le_bytes(word)).unwrap_or(usize::MAX)).collect();
+        if ends.windows(2).any(|pair| pair[0] > pair[1]) || ends.last().is_some_and(|&end| end != pairs) {
+            return Err("a shard of patterns whose ends are out of order".to_owned());
+        }
+        let half = |word: [u8; 8], at: usize| u32::from_le_bytes([word[at], word[at + 1], word[at + 2], word[at + 3]]);
+        let terms = words(terms).map(|word| (half(word, 0), half(word, 4))).collect();
+        let purchases = words(purchases).map(f64::from_le_bytes).collect();
+        Ok(Self { ends, terms, purchases })
+    }
+
     /// Each pattern's pairs, and its purchases.
     fn iter(&self) -> impl Iterator<Item = (&[(u32, u32)], f64)> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).map(|(start, &end)| &self.terms[start..end]).zip(self.purchases.iter().copied())
     }
+}
+
+/// Eight bytes at a time.
+fn words(bytes: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
+    bytes.chunks_exact(8).map(|word| <[u8; 8]>::try_from(word).unwrap_or_default())
 }
 
 /// A pattern in the form it travels in: `(feature index, count)` pairs,
@@ -988,19 +1051,42 @@ fn step(theta: &[f64], free: &[usize], direction: &[f64], floors: &[usize], halv
 /// the shards summed in parallel, one line-search step at a time, until it
 /// is done.
 pub fn solve(solver: &mut Solver, shards: &[Patterns]) {
+    let answered = solve_with(solver, |request, features| {
+        Ok::<_, std::convert::Infallible>(
+            shards
+                .par_iter()
+                .filter(|shard| !shard.is_empty())
+                .map(|shard| Answer::of(shard, request, features))
+                .collect(),
+        )
+    });
+    match answered {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
+
+/// Answers `solver`'s requests with the parts `answer` gives for each (one
+/// per shard that has patterns, in shard order), one line-search step at a
+/// time, until it is done: for shards held elsewhere than in memory.
+///
+/// # Errors
+///
+/// Whatever `answer` returns.
+pub fn solve_with<E>(
+    solver: &mut Solver,
+    mut answer: impl FnMut(&Request, usize) -> Result<Vec<Answer>, E>,
+) -> Result<(), E> {
     let features = solver.features();
     while let Some(request) = solver.request(1) {
-        let parts: Vec<Answer> = shards
-            .par_iter()
-            .filter(|shard| !shard.is_empty())
-            .map(|shard| Answer::of(shard, &request, features))
-            .collect();
+        let parts = answer(&request, features)?;
         // The parts answer one request: they always add up.
         let Ok(total) = Answer::total(&parts) else { break };
         if solver.answer(settle(&request, total)).is_err() {
             break;
         }
     }
+    Ok(())
 }
 
 /// Solves `H_FF d = g_F` for the free block, with `H = Σ n x xᵀ / λ²` the
@@ -1205,6 +1291,28 @@ mod tests {
         let mut solver = Solver::new(exposure.to_vec(), floors.to_vec());
         solve(&mut solver, shards);
         solver.finish()
+    }
+
+    #[test]
+    fn a_shard_comes_back_from_its_bytes_and_bad_bytes_are_refused() {
+        let patterns =
+            shard_patterns(vec![(vec![(0, 2), (2, 1)], 3), (vec![(1, 1)], 7), (vec![(0, 2), (2, 1)], 2), (vec![], 1)]);
+        let bytes = patterns.to_bytes();
+        assert_eq!(bytes.len(), patterns.bytes());
+
+        assert_eq!(bytes.len(), 16 + 3 * 16 + 3 * 8);
+        assert_eq!(Patterns::from_bytes(&bytes), Ok(patterns.clone()));
+        assert_eq!(Patterns::from_bytes(&Patterns::default().to_bytes()), Ok(Patterns::default()));
+        assert!(Patterns::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Patterns::from_bytes(&bytes[..8]).is_err());
+        // An end past the pairs.
+        let mut wrong = bytes.clone();
+        wrong[16 + 2 * 8] = 9;
+        assert!(Patterns::from_bytes(&wrong).is_err());
+        // Counts so large their sizes overflow.
+        let mut huge = bytes;
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Patterns::from_bytes(&huge).is_err());
     }
 
     /// The patterns as one process holds them: split into shards, sorted.
