@@ -6,14 +6,15 @@
 //! sets its size (default 50 000 users, about 280 000 events).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use touchpath::aggregate::Aggregates;
 use touchpath::attribution::attribute;
 use touchpath::bucket::Bucket;
 use touchpath::config::Mode;
+use touchpath::event_log::EventLog;
 use touchpath::generate::{GenerateOptions, generate};
 use touchpath::ingest::{discover, ingest_bucket, ingest_events};
 use touchpath::journey::Journeys;
-use touchpath::models::chain::Chain;
-use touchpath::models::incremental::{self, Incremental};
+use touchpath::models::Incremental;
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
 use touchpath::progress::Silent;
 use touchpath::state::{Buckets, State};
@@ -55,58 +56,21 @@ fn pipeline(criterion: &mut Criterion) {
     group.finish();
 
     let journeys = Journeys::build(&log, config.lookback);
-    let first_order = Chain::fit(&log, &journeys, &config, 1);
-    let mut group = criterion.benchmark_group("models");
+    // Every sum the models are fitted on and the reports read, in the one
+    // walk over the journeys a run makes.
+    let mut group = criterion.benchmark_group("counts");
     group.sample_size(10);
     group.throughput(Throughput::Elements(journeys.len() as u64));
-    for model in models::registry(&config) {
-        let single: Vec<Box<dyn AttributionModel>> = vec![model];
-        group.bench_with_input(BenchmarkId::new("attribute", single[0].name()), &single, |bencher, single| {
-            bencher.iter(|| attribute(&log, &journeys, single, &config));
-        });
-    }
-    let rule_based = models::registry(&config);
-    group.bench_function("rule_based_together", |bencher| {
-        bencher.iter(|| attribute(&log, &journeys, &rule_based, &config));
-    });
-    group.bench_function("data_driven_together_with_fitting", |bencher| {
-        bencher.iter(|| {
-            let chain = Chain::fit(&log, &journeys, &config, 1);
-            let data_driven: Vec<Box<dyn AttributionModel>> = vec![
-                Box::new(Markov::new(&chain).expect("the chain converges")),
-                Box::new(Shapley::fit(&log, &journeys, &config)),
-            ];
-            attribute(&log, &journeys, &data_driven, &config)
-        });
-    });
-    group.bench_function("markov_fit_and_attribute", |bencher| {
-        bencher.iter(|| {
-            let chain = Chain::fit(&log, &journeys, &config, 1);
-            let markov: Vec<Box<dyn AttributionModel>> =
-                vec![Box::new(Markov::new(&chain).expect("the chain converges"))];
-            attribute(&log, &journeys, &markov, &config)
-        });
-    });
-    group.bench_function("shapley_fit_and_attribute", |bencher| {
-        bencher.iter(|| {
-            let shapley: Vec<Box<dyn AttributionModel>> = vec![Box::new(Shapley::fit(&log, &journeys, &config))];
-            attribute(&log, &journeys, &shapley, &config)
-        });
-    });
-    let memory = config.lookback.memory();
-    group.bench_function("incremental_fit_and_attribute", |bencher| {
-        bencher.iter(|| {
-            let counts = incremental::Counts::count(&log, log.latest(), memory);
-            let fitted: Vec<Box<dyn AttributionModel>> = vec![Box::new(Incremental::fit(&counts, memory))];
-            attribute(&log, &journeys, &fitted, &config)
-        });
+    group.bench_function("one_walk", |bencher| {
+        bencher.iter(|| Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest()));
     });
     group.finish();
-
-    let coalitions = Shapley::count(&log, &journeys, &config);
-    let hazard = incremental::Counts::count(&log, log.latest(), config.lookback.memory());
-    let all = models::build(&config, &first_order, None, &coalitions, models::Hazard::Counts(&hazard))
-        .expect("the default models exist");
+    let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
+    models_group(criterion, &log, &journeys, &aggregates, &config);
+    let first_order = aggregates.first_order.chain(1);
+    let hazard = models::Hazard::Counts(&aggregates.hazard);
+    let all =
+        models::build(&config, &first_order, None, &aggregates.coalitions, hazard).expect("the default models exist");
     let credits = attribute(&log, &journeys, &all, &config);
     let halves: Vec<State> = (0..2)
         .map(|index| {
@@ -126,6 +90,65 @@ fn pipeline(criterion: &mut Criterion) {
     // their sums added, copies included.
     group.bench_function("bucket_states", |bencher| {
         bencher.iter(|| halves[0].clone().merge(halves[1].clone()).expect("the halves merge"));
+    });
+    group.finish();
+}
+
+/// Each model's credit alone and the models together; the data-driven
+/// models fitted on the counts of the one walk, then crediting.
+fn models_group(
+    criterion: &mut Criterion,
+    log: &EventLog,
+    journeys: &Journeys,
+    aggregates: &Aggregates,
+    config: &Config,
+) {
+    let mut group = criterion.benchmark_group("models");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(journeys.len() as u64));
+    for model in models::registry(config) {
+        let single: Vec<Box<dyn AttributionModel>> = vec![model];
+        group.bench_with_input(BenchmarkId::new("attribute", single[0].name()), &single, |bencher, single| {
+            bencher.iter(|| attribute(log, journeys, single, config));
+        });
+    }
+    let rule_based = models::registry(config);
+    group.bench_function("rule_based_together", |bencher| {
+        bencher.iter(|| attribute(log, journeys, &rule_based, config));
+    });
+    // The data-driven models fitted on the counts of the one walk, then
+    // crediting.
+    group.bench_function("data_driven_together_with_fitting", |bencher| {
+        bencher.iter(|| {
+            let chain = aggregates.first_order.chain(1);
+            let data_driven: Vec<Box<dyn AttributionModel>> = vec![
+                Box::new(Markov::new(&chain).expect("the chain converges")),
+                Box::new(Shapley::from_coalitions(&aggregates.coalitions)),
+            ];
+            attribute(log, journeys, &data_driven, config)
+        });
+    });
+    group.bench_function("markov_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let chain = aggregates.first_order.chain(1);
+            let markov: Vec<Box<dyn AttributionModel>> =
+                vec![Box::new(Markov::new(&chain).expect("the chain converges"))];
+            attribute(log, journeys, &markov, config)
+        });
+    });
+    group.bench_function("shapley_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let shapley: Vec<Box<dyn AttributionModel>> =
+                vec![Box::new(Shapley::from_coalitions(&aggregates.coalitions))];
+            attribute(log, journeys, &shapley, config)
+        });
+    });
+    let memory = config.rate_memory().memory();
+    group.bench_function("incremental_fit_and_attribute", |bencher| {
+        bencher.iter(|| {
+            let fitted: Vec<Box<dyn AttributionModel>> = vec![Box::new(Incremental::fit(&aggregates.hazard, memory))];
+            attribute(log, journeys, &fitted, config)
+        });
     });
     group.finish();
 }

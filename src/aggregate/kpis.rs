@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::hash::FastMap;
 
-use rayon::prelude::*;
-
+use super::{Partial, UserWalk};
 use crate::config::Config;
 use crate::event::{EventKind, Stage};
 use crate::event_log::EventLog;
@@ -24,9 +23,6 @@ use crate::time::MICROS_PER_SECOND;
 /// Units of a relative position: positions are summed as integers in
 /// billionths so that the mean is exact whatever the summation order.
 const POSITION_UNITS: i64 = 1_000_000_000;
-
-/// Users handed to one parallel task, at least.
-const USERS_PER_TASK: usize = 1024;
 
 /// The counters behind one KPI row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,6 +61,11 @@ impl Counters {
         self.converting_journeys += other.converting_journeys;
         self.position_units += other.position_units;
         self.converting_touches += other.converting_touches;
+        // The smaller histogram goes into the larger.
+        let mut other = other;
+        if other.minutes_to_conversion.len() > self.minutes_to_conversion.len() {
+            std::mem::swap(&mut self.minutes_to_conversion, &mut other.minutes_to_conversion);
+        }
         for (minutes, count) in other.minutes_to_conversion {
             *self.minutes_to_conversion.entry(minutes).or_default() += count;
         }
@@ -154,23 +155,70 @@ impl Kpis {
     /// Counts every user's touches and journeys.
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
-        let video: Vec<bool> = log.channels.iter().map(is_video_channel).collect();
-        (0..log.user_count())
-            .into_par_iter()
-            .with_min_len(USERS_PER_TASK)
-            .fold(Self::default, |mut kpis, user| {
-                kpis.add_user(log, journeys, config, &video, user);
-                kpis
-            })
-            .reduce(Self::default, Self::merge)
+        let video = video_channels(log);
+        super::walk(log, journeys, config, || KpiCount::new(&video)).finish()
+    }
+}
+
+/// By channel code, whether a channel is a video channel.
+#[must_use]
+pub fn video_channels(log: &EventLog) -> Vec<bool> {
+    log.channels.iter().map(is_video_channel).collect()
+}
+
+/// Whose minutes to conversion: a channel's or a stage's.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Channel(u32),
+    Stage(Stage),
+}
+
+/// Minutes to conversion held back before they go to the histograms.
+const PENDING_MINUTES: usize = 1 << 16;
+
+/// [`Kpis`] being counted, user after user. The minutes from each
+/// converting touch to its conversion are held in a list and go to the
+/// histograms in sorted batches: a sorted map updated touch by touch spent
+/// half the counting waiting on memory.
+pub struct KpiCount<'a> {
+    /// [`video_channels`] of the log.
+    video: &'a [bool],
+    kpis: Kpis,
+    /// Minutes not yet in the histograms.
+    pending: Vec<(Owner, u64)>,
+    /// How many wait before they go to the histograms.
+    pending_limit: usize,
+    /// Scratch: the channels and stages a user reached, or a journey
+    /// touched (a handful: a short list beats a hash set).
+    channels: Vec<u32>,
+    stages: Vec<Stage>,
+}
+
+impl<'a> KpiCount<'a> {
+    /// No user counted yet, in a log whose video channels are `video`.
+    #[must_use]
+    pub fn new(video: &'a [bool]) -> Self {
+        Self {
+            video,
+            kpis: Kpis::default(),
+            pending: Vec::new(),
+            pending_limit: PENDING_MINUTES,
+            channels: Vec::new(),
+            stages: Vec::new(),
+        }
     }
 
-    /// `video` tells, by channel code, the video channels.
-    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, video: &[bool], user: usize) {
-        // A user reaches a handful of channels and stages: a short list
-        // beats a hash set.
-        let mut channels_reached: Vec<u32> = Vec::new();
-        let mut stages_reached: Vec<Stage> = Vec::new();
+    /// The counters.
+    #[must_use]
+    pub fn finish(mut self) -> Kpis {
+        self.flush();
+        self.kpis
+    }
+
+    fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
+        let Self { video, kpis, channels, stages, .. } = self;
+        channels.clear();
+        stages.clear();
         for index in log.user_events(user) {
             let kind = log.kind[index];
             if !kind.is_touch() || !config.in_period(config.timezone.local_day(log.time[index])) {
@@ -178,7 +226,7 @@ impl Kpis {
             }
             let (channel, stage) = (log.channel[index], log.stage[index]);
             let view = kind == EventKind::Impression && video.get(channel as usize).copied().unwrap_or(false);
-            for counters in [self.channels.entry(channel).or_default(), self.stages.entry(stage).or_default()] {
+            for counters in [kpis.channels.entry(channel).or_default(), kpis.stages.entry(stage).or_default()] {
                 counters.views += u64::from(view);
                 match kind {
                     EventKind::Impression => counters.impressions += 1,
@@ -187,13 +235,13 @@ impl Kpis {
                     EventKind::Conversion => {}
                 }
             }
-            if !channels_reached.contains(&channel) {
-                channels_reached.push(channel);
-                self.channels.entry(channel).or_default().reach += 1;
+            if !channels.contains(&channel) {
+                channels.push(channel);
+                kpis.channels.entry(channel).or_default().reach += 1;
             }
-            if !stages_reached.contains(&stage) {
-                stages_reached.push(stage);
-                self.stages.entry(stage).or_default().reach += 1;
+            if !stages.contains(&stage) {
+                stages.push(stage);
+                kpis.stages.entry(stage).or_default().reach += 1;
             }
         }
         for journey in journeys.of_user(user) {
@@ -204,19 +252,22 @@ impl Kpis {
                 continue;
             }
             let converted = journey.conversion.is_some();
-            let mut touched_channels: Vec<u32> = journey.path.clone().map(|index| log.channel[index]).collect();
-            touched_channels.sort_unstable();
-            touched_channels.dedup();
-            let mut touched_stages: Vec<Stage> = journey.path.clone().map(|index| log.stage[index]).collect();
-            touched_stages.sort_unstable();
-            touched_stages.dedup();
-            for channel in touched_channels {
-                let counters = self.channels.entry(channel).or_default();
+            let Self { kpis, channels, stages, .. } = &mut *self;
+            channels.clear();
+            channels.extend(journey.path.clone().map(|index| log.channel[index]));
+            channels.sort_unstable();
+            channels.dedup();
+            stages.clear();
+            stages.extend(journey.path.clone().map(|index| log.stage[index]));
+            stages.sort_unstable();
+            stages.dedup();
+            for &channel in channels.iter() {
+                let counters = kpis.channels.entry(channel).or_default();
                 counters.journeys += 1;
                 counters.converting_journeys += u64::from(converted);
             }
-            for stage in touched_stages {
-                let counters = self.stages.entry(stage).or_default();
+            for &stage in stages.iter() {
+                let counters = kpis.stages.entry(stage).or_default();
                 counters.journeys += 1;
                 counters.converting_journeys += u64::from(converted);
             }
@@ -238,14 +289,54 @@ impl Kpis {
                 i128::from(POSITION_UNITS) * offset as i128 / last as i128
             };
             let minutes = u64::try_from((converted_at - log.time[index]) / (60 * MICROS_PER_SECOND)).unwrap_or(0);
-            for counters in
-                [self.channels.entry(log.channel[index]).or_default(), self.stages.entry(log.stage[index]).or_default()]
+            let (channel, stage) = (log.channel[index], log.stage[index]);
+            for counters in [self.kpis.channels.entry(channel).or_default(), self.kpis.stages.entry(stage).or_default()]
             {
                 counters.position_units += position;
                 counters.converting_touches += 1;
-                *counters.minutes_to_conversion.entry(minutes).or_default() += 1;
             }
+            self.pending.extend([(Owner::Channel(channel), minutes), (Owner::Stage(stage), minutes)]);
         }
+        if self.pending.len() >= self.pending_limit {
+            self.flush();
+        }
+    }
+
+    /// Puts the pending minutes in the histograms, in order, each distinct
+    /// one once.
+    fn flush(&mut self) {
+        self.pending.sort_unstable();
+        let mut pending = self.pending.iter().peekable();
+        while let Some(&(owner, minutes)) = pending.next() {
+            let mut count = 1;
+            while pending.next_if(|&&next| next == (owner, minutes)).is_some() {
+                count += 1;
+            }
+            let counters = match owner {
+                Owner::Channel(channel) => self.kpis.channels.entry(channel).or_default(),
+                Owner::Stage(stage) => self.kpis.stages.entry(stage).or_default(),
+            };
+            *counters.minutes_to_conversion.entry(minutes).or_default() += count;
+        }
+        self.pending.clear();
+    }
+}
+
+impl Partial for KpiCount<'_> {
+    fn add_user(&mut self, walk: &UserWalk<'_>) {
+        KpiCount::add_user(self, walk.log, walk.journeys, walk.config, walk.user);
+    }
+
+    fn merge(&mut self, mut other: Self) {
+        // The smaller list goes to the larger.
+        if other.pending.len() > self.pending.len() {
+            std::mem::swap(&mut self.pending, &mut other.pending);
+        }
+        self.pending.append(&mut other.pending);
+        if self.pending.len() >= self.pending_limit {
+            self.flush();
+        }
+        self.kpis.add(other.kpis);
     }
 }
 
@@ -281,6 +372,41 @@ mod tests {
         assert_eq!((search.clicks, search.average_position(), search.views), (1, Some(1.0), 0));
         let conversion_stage = &kpis.stages[&Stage::Conversion];
         assert_eq!((conversion_stage.clicks, conversion_stage.visits, conversion_stage.reach), (1, 1, 2));
+    }
+
+    #[test]
+    fn minutes_go_to_the_histograms_the_same_however_often() {
+        // Three users with converting paths of several touches, counted one
+        // user per part, merged, with the pending minutes flushed after
+        // every touch, every few, or only at the end.
+        let mut builder = EventLogBuilder::new();
+        for (user, minutes) in [("a", [90, 30, 5]), ("b", [600, 30, 1]), ("c", [30, 30, 2])] {
+            for (step, before) in minutes.iter().enumerate() {
+                let channel = ["email", "search", "video"][step];
+                builder =
+                    builder.touch(user, 1_000 * 60 * MICROS_PER_SECOND - before * 60 * MICROS_PER_SECOND, channel);
+            }
+            builder = builder.conversion(user, 1_000 * 60 * MICROS_PER_SECOND, 1_000_000);
+        }
+        let log = builder.build();
+        let journeys = Journeys::build(&log, Config::default().lookback);
+        let config = Config::default();
+        let video = video_channels(&log);
+        let expected = Kpis::compute(&log, &journeys, &config);
+        assert_eq!(expected.channels[&log.channels.code_of("search").unwrap()].minutes_to_conversion, [(30, 3)].into());
+        for limit in [1, 2, 4, 1000] {
+            let parts = (0..log.user_count()).map(|user| {
+                let mut part = KpiCount::new(&video);
+                part.pending_limit = limit;
+                part.add_user(&log, &journeys, &config, user);
+                part
+            });
+            let merged = parts.reduce(|mut left, right| {
+                Partial::merge(&mut left, right);
+                left
+            });
+            assert_eq!(merged.unwrap().finish(), expected, "{limit}");
+        }
     }
 
     #[test]

@@ -3,21 +3,182 @@
 //! data-driven models are fitted on, and the reports read. The reports only
 //! render them ([`crate::report`]); states carry and merge them
 //! ([`crate::state`]).
+//!
+//! Every sum is a [`Partial`]: what one user and each of their journeys
+//! add, and how the sums of two sets of users merge. [`walk`] goes over the
+//! users once, in parallel, transforms each journey's path once, and hands
+//! both to every sum; [`Aggregates::compute`] walks once for all of them.
 
 mod kpis;
 mod paths;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use self::kpis::{Counters, Kpis, is_video_channel, ratio};
+pub use self::kpis::{Counters, KpiCount, Kpis, is_video_channel, ratio, video_channels};
 pub use self::paths::{PathTotals, Paths};
 use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
-use crate::journey::Journeys;
+use crate::journey::{Journey, Journeys, TransformedPath};
 use crate::models::chain::{Chain, Counts, add_counts};
 use crate::models::incremental::{self, Incremental};
 use crate::models::shapley::{Coalitions, Shapley, add_coalitions};
 use crate::models::{self};
+
+/// Users of one task of [`walk`].
+const USERS_PER_CHUNK: usize = 1024;
+
+/// One user, as [`walk`] hands them to each sum before their journeys.
+#[derive(Clone, Copy)]
+pub struct UserWalk<'a> {
+    /// The log.
+    pub log: &'a EventLog,
+    /// Its journeys.
+    pub journeys: &'a Journeys,
+    /// The run's configuration.
+    pub config: &'a Config,
+    /// The user's number in `log`.
+    pub user: usize,
+}
+
+/// One journey, as [`walk`] hands it to each sum.
+#[derive(Clone)]
+pub struct JourneyWalk<'a> {
+    /// The log.
+    pub log: &'a EventLog,
+    /// The journey.
+    pub journey: Journey,
+    /// Its path's touches after the configured transform (none when it has
+    /// no touch).
+    pub touches: &'a [usize],
+    /// Touches each of them stands for.
+    pub counts: &'a [u32],
+    /// The run's configuration.
+    pub config: &'a Config,
+}
+
+/// Some consecutive users, as [`walk`] hands them to each sum: their
+/// journeys' paths transformed once, one after the other in one buffer.
+pub struct Chunk<'a> {
+    log: &'a EventLog,
+    journeys: &'a Journeys,
+    config: &'a Config,
+    users: std::ops::Range<usize>,
+    /// The paths of the chunk's journeys.
+    paths: &'a TransformedPath,
+    /// Where each journey's path ends in `paths`.
+    ends: &'a [usize],
+}
+
+impl Chunk<'_> {
+    /// The chunk's users.
+    pub fn users(&self) -> impl Iterator<Item = UserWalk<'_>> {
+        self.users.clone().map(|user| UserWalk { log: self.log, journeys: self.journeys, config: self.config, user })
+    }
+
+    /// The chunk's journeys, user after user, each with its path.
+    pub fn journeys(&self) -> impl Iterator<Item = JourneyWalk<'_>> {
+        let first = self.journeys.user_starts[self.users.start];
+        let last = self.journeys.user_starts[self.users.end];
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        (first..last).zip(starts.zip(self.ends)).map(|(index, (start, &end))| JourneyWalk {
+            log: self.log,
+            journey: self.journeys.get(index),
+            touches: &self.paths.touches[start..end],
+            counts: &self.paths.counts[start..end],
+            config: self.config,
+        })
+    }
+}
+
+/// A sum over users that the first pass counts: what a user adds, what each
+/// of their journeys adds, and the sum of two disjoint sets of users. Sums
+/// are integers (or lists counted as integers), so the order users are
+/// walked and parts merged in never changes them.
+pub trait Partial: Send {
+    /// Adds what `walk`'s user adds before their journeys (nothing, unless
+    /// the sum counts users or events).
+    fn add_user(&mut self, walk: &UserWalk<'_>) {
+        let _ = walk;
+    }
+
+    /// Adds one journey (nothing, unless the sum counts journeys).
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let _ = walk;
+    }
+
+    /// Adds a chunk of users: each user, then each journey. A sum of sums
+    /// hands the chunk to each of its own in turn, so that each keeps its
+    /// tables warm over the whole chunk.
+    fn add_chunk(&mut self, chunk: &Chunk<'_>) {
+        for user in chunk.users() {
+            self.add_user(&user);
+        }
+        for journey in chunk.journeys() {
+            self.add_journey(&journey);
+        }
+    }
+
+    /// Adds the sums of other users, disjoint from these.
+    fn merge(&mut self, other: Self);
+}
+
+/// A sum left out of this run.
+impl<P: Partial> Partial for Option<P> {
+    fn add_chunk(&mut self, chunk: &Chunk<'_>) {
+        if let Some(part) = self {
+            part.add_chunk(chunk);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        match (self.as_mut(), other) {
+            (Some(part), Some(other)) => part.merge(other),
+            (None, Some(other)) => *self = Some(other),
+            (_, None) => {}
+        }
+    }
+}
+
+/// The sum `empty` starts of every user of `log` and their `journeys`:
+/// chunks of users in parallel, each journey's path transformed once per
+/// chunk, the chunk handed to the sum ([`Partial::add_chunk`]).
+pub fn walk<P: Partial>(log: &EventLog, journeys: &Journeys, config: &Config, empty: impl Fn() -> P + Sync) -> P {
+    walk_in_chunks(log, journeys, config, USERS_PER_CHUNK, empty)
+}
+
+/// [`walk`] in chunks of `per_chunk` users.
+fn walk_in_chunks<P: Partial>(
+    log: &EventLog,
+    journeys: &Journeys,
+    config: &Config,
+    per_chunk: usize,
+    empty: impl Fn() -> P + Sync,
+) -> P {
+    let users = log.user_count();
+    (0..users.div_ceil(per_chunk))
+        .into_par_iter()
+        .fold(
+            || (empty(), TransformedPath::default(), Vec::new()),
+            |(mut part, mut paths, mut ends), chunk| {
+                let users = chunk * per_chunk..((chunk + 1) * per_chunk).min(users);
+                paths.touches.clear();
+                paths.counts.clear();
+                ends.clear();
+                for index in journeys.user_starts[users.start]..journeys.user_starts[users.end] {
+                    config.path_transform.append(log, journeys.get(index).path, &mut paths);
+                    ends.push(paths.touches.len());
+                }
+                part.add_chunk(&Chunk { log, journeys, config, users, paths: &paths, ends: &ends });
+                (part, paths, ends)
+            },
+        )
+        .map(|(part, _, _)| part)
+        .reduce(&empty, |mut left, right| {
+            left.merge(right);
+            left
+        })
+}
 
 /// Transition counts of one chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,11 +191,6 @@ pub struct ChainCounts {
 }
 
 impl ChainCounts {
-    fn count(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> Self {
-        let (transitions, journeys) = Chain::count(log, journeys, config, order);
-        Self { transitions, journeys }
-    }
-
     fn add(&mut self, other: Self) {
         add_counts(&mut self.transitions, other.transitions);
         self.journeys += other.journeys;
@@ -66,31 +222,127 @@ pub struct Aggregates {
     pub hazard: incremental::Counts,
 }
 
+/// A chain's counts of one order, being counted.
+struct ChainCount {
+    order: u8,
+    counts: ChainCounts,
+}
+
+impl Partial for ChainCount {
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let converted = walk.journey.conversion.is_some();
+        let counts = &mut self.counts;
+        counts.journeys += Chain::count_journey(&mut counts.transitions, walk.log, walk.touches, converted, self.order);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.counts.add(other.counts);
+    }
+}
+
+/// The Shapley game's coalitions, being counted, with a channel set to
+/// reuse.
+#[derive(Default)]
+struct CoalitionCount {
+    coalitions: Coalitions,
+    set: Vec<u32>,
+}
+
+impl Partial for CoalitionCount {
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let converted = walk.journey.conversion.is_some();
+        Shapley::count_journey(&mut self.coalitions, &mut self.set, walk.log, walk.touches, converted);
+    }
+
+    fn merge(&mut self, other: Self) {
+        add_coalitions(&mut self.coalitions, other.coalitions);
+    }
+}
+
+impl Partial for incremental::Counter {
+    fn add_user(&mut self, walk: &UserWalk<'_>) {
+        self.add_user(walk.log, walk.user);
+    }
+
+    fn merge(&mut self, other: Self) {
+        incremental::Counter::merge(self, other);
+    }
+}
+
+/// Every sum of [`Aggregates`] a run counts, being counted.
+struct Counting<'a> {
+    paths: Paths,
+    first_order: Option<ChainCount>,
+    higher_order: Option<ChainCount>,
+    coalitions: Option<CoalitionCount>,
+    hazard: Option<incremental::Counter>,
+    kpis: Option<KpiCount<'a>>,
+}
+
+impl Partial for Counting<'_> {
+    fn add_chunk(&mut self, chunk: &Chunk<'_>) {
+        self.paths.add_chunk(chunk);
+        self.first_order.add_chunk(chunk);
+        self.higher_order.add_chunk(chunk);
+        self.coalitions.add_chunk(chunk);
+        self.hazard.add_chunk(chunk);
+        self.kpis.add_chunk(chunk);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.paths.merge(other.paths);
+        self.first_order.merge(other.first_order);
+        self.higher_order.merge(other.higher_order);
+        self.coalitions.merge(other.coalitions);
+        self.hazard.merge(other.hazard);
+        self.kpis.merge(other.kpis);
+    }
+}
+
 impl Aggregates {
-    /// Counts what `mode` reports on; `end` is where the whole log's time
-    /// ends (see [`EventIngest::latest`]).
+    /// Counts what `mode` reports on, in one walk over the users and their
+    /// journeys ([`walk`]); `end` is where the whole log's time ends (see
+    /// [`crate::ingest::EventIngest::latest`]).
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config, mode: Mode, end: i64) -> Self {
-        let mut aggregates = Self::default();
+        Self::count_in_chunks(log, journeys, config, mode, end, USERS_PER_CHUNK)
+    }
+
+    /// [`Aggregates::compute`], walking chunks of `per_chunk` users.
+    fn count_in_chunks(
+        log: &EventLog,
+        journeys: &Journeys,
+        config: &Config,
+        mode: Mode,
+        end: i64,
+        per_chunk: usize,
+    ) -> Self {
         if mode == Mode::Validate {
-            return aggregates;
+            return Self::default();
         }
-        aggregates.paths = Paths::compute(log, journeys, config);
-        if mode == Mode::Paths {
-            return aggregates;
+        let attributes = mode != Mode::Paths;
+        let chain = |order: u8| ChainCount { order, counts: ChainCounts::default() };
+        let higher = attributes && models::is_selected(config, "markov") && config.markov_order > 1;
+        let shapley = attributes && models::is_selected(config, "shapley");
+        let hazard = attributes && models::is_selected(config, Incremental::NAME);
+        let memory = config.rate_memory().memory();
+        let video = video_channels(log);
+        let counted = walk_in_chunks(log, journeys, config, per_chunk, || Counting {
+            paths: Paths::default(),
+            first_order: attributes.then(|| chain(1)),
+            higher_order: higher.then(|| chain(config.markov_order)),
+            coalitions: shapley.then(CoalitionCount::default),
+            hazard: hazard.then(|| incremental::Counter::new(log.channels.len(), end, memory)),
+            kpis: attributes.then(|| KpiCount::new(&video)),
+        });
+        Self {
+            first_order: counted.first_order.map(|chain| chain.counts).unwrap_or_default(),
+            higher_order: counted.higher_order.map(|chain| chain.counts).unwrap_or_default(),
+            coalitions: counted.coalitions.map(|count| count.coalitions).unwrap_or_default(),
+            kpis: counted.kpis.map(KpiCount::finish).unwrap_or_default(),
+            paths: counted.paths,
+            hazard: counted.hazard.map(incremental::Counter::finish).unwrap_or_default(),
         }
-        aggregates.first_order = ChainCounts::count(log, journeys, config, 1);
-        if models::is_selected(config, "markov") && config.markov_order > 1 {
-            aggregates.higher_order = ChainCounts::count(log, journeys, config, config.markov_order);
-        }
-        if models::is_selected(config, "shapley") {
-            aggregates.coalitions = Shapley::count(log, journeys, config);
-        }
-        if models::is_selected(config, Incremental::NAME) {
-            aggregates.hazard = incremental::Counts::count(log, end, config.rate_memory().memory());
-        }
-        aggregates.kpis = Kpis::compute(log, journeys, config);
-        aggregates
     }
 
     /// Adds the sums of other users (disjoint from these).
@@ -101,5 +353,74 @@ impl Aggregates {
         self.kpis.add(other.kpis);
         self.paths.add(other.paths);
         self.hazard.add(other.hazard);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::{EventKind, Stage};
+    use crate::event_log::EventLogBuilder;
+    use crate::journey::PathTransform;
+    use crate::time::MICROS_PER_DAY;
+
+    const CHANNELS: [&str; 4] = ["display", "email", "search", "video"];
+
+    /// Users of (channel, is conversion, hours since the previous event).
+    fn log_of(users: &[Vec<(usize, bool, u8)>]) -> EventLog {
+        let mut builder = EventLogBuilder::new();
+        for (user, events) in users.iter().enumerate() {
+            let name = format!("user{user:02}");
+            let mut time = 0;
+            for &(channel, conversion, hours) in events {
+                time += i64::from(hours) * MICROS_PER_DAY / 24;
+                builder = if conversion {
+                    builder.conversion(&name, time, 1_000_000)
+                } else {
+                    let kind = if hours % 2 == 0 { EventKind::Click } else { EventKind::Impression };
+                    builder.event(&name, time, kind, CHANNELS[channel], "", Stage::Consideration, 0)
+                };
+            }
+        }
+        builder.build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Every sum is the same whatever the chunks the users are walked in
+        /// (one user a chunk, a few, all), with each path transform.
+        #[test]
+        fn the_sums_do_not_depend_on_the_chunks(
+            users in proptest::collection::vec(
+                proptest::collection::vec((0_usize..4, proptest::bool::weighted(0.3), 0_u8..60), 1..12),
+                1..24,
+            ),
+            transform in proptest::sample::select(vec!["none", "exposure", "first", "frequency", "remove-if-not-all=email"]),
+        ) {
+            let log = log_of(&users);
+            let config = Config {
+                markov_order: 2,
+                path_transform: transform.parse::<PathTransform>().unwrap(),
+                ..Config::default()
+            };
+            let journeys = Journeys::build(&log, config.lookback);
+            let whole = Aggregates::count_in_chunks(&log, &journeys, &config, Mode::Attribute, log.latest(), 1024);
+            prop_assert!(whole.first_order.journeys > 0);
+            for per_chunk in [1, 2, 5] {
+                let chunked =
+                    Aggregates::count_in_chunks(&log, &journeys, &config, Mode::Attribute, log.latest(), per_chunk);
+                prop_assert_eq!(&chunked, &whole);
+            }
+            // And each sum is what its own count over the journeys gives.
+            prop_assert_eq!(&whole.paths, &Paths::compute(&log, &journeys, &config));
+            let (transitions, counted) = Chain::count(&log, &journeys, &config, 2);
+            prop_assert_eq!(&whole.higher_order, &ChainCounts { transitions, journeys: counted });
+            prop_assert_eq!(&whole.coalitions, &Shapley::count(&log, &journeys, &config));
+            let memory = config.rate_memory().memory();
+            prop_assert_eq!(&whole.hazard, &incremental::Counts::count(&log, log.latest(), memory));
+        }
     }
 }

@@ -4,12 +4,11 @@
 
 use crate::hash::FastMap;
 
-use rayon::prelude::*;
-
+use super::{JourneyWalk, Partial};
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::EventLog;
-use crate::journey::{Journeys, TransformedPath};
+use crate::journey::Journeys;
 
 /// Totals of the journeys that share one path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,50 +54,7 @@ impl Paths {
     /// conversion, or at their last touch when they did not convert).
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
-        (0..journeys.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (Self::default(), TransformedPath::default()),
-                |(mut paths, mut path), index| {
-                    let journey = journeys.get(index);
-                    let Some(end) = journey.conversion.or_else(|| journey.path.clone().last()) else {
-                        return (paths, path);
-                    };
-                    if !config.in_period(config.timezone.local_day(log.time[end])) {
-                        return (paths, path);
-                    }
-                    config.path_transform.apply(log, journey.path.clone(), &mut path);
-                    let totals = PathTotals {
-                        journeys: 1,
-                        conversions: u64::from(journey.conversion.is_some()),
-                        revenue: journey.conversion.map_or(0, |conversion| i128::from(log.revenue[conversion])),
-                        touches: journey.path.len() as u64,
-                        time_to_conversion: match journey.conversion {
-                            Some(conversion) if !journey.path.is_empty() => {
-                                i128::from(log.time[conversion] - log.time[journey.path.start])
-                            }
-                            _ => 0,
-                        },
-                    };
-                    let channels: Vec<(u32, u32)> = path
-                        .touches
-                        .iter()
-                        .zip(&path.counts)
-                        .map(|(&touch, &count)| (log.channel[touch], count))
-                        .collect();
-                    let mut stages: Vec<Stage> = path.touches.iter().map(|&touch| log.stage[touch]).collect();
-                    stages.dedup();
-                    paths.channels.entry(channels).or_default().add(totals);
-                    paths.stages.entry(stages).or_default().add(totals);
-                    (paths, path)
-                },
-            )
-            .map(|(paths, _)| paths)
-            .reduce(Self::default, |mut left, right| {
-                left.add(right);
-                left
-            })
+        super::walk(log, journeys, config, Self::default)
     }
 
     /// Adds the totals of another set of journeys.
@@ -109,5 +65,41 @@ impl Paths {
         for (key, totals) in other.stages {
             self.stages.entry(key).or_default().add(totals);
         }
+    }
+}
+
+impl Partial for Paths {
+    /// Counts a journey that ends in the analysis period (at its conversion,
+    /// or at its last touch when it did not convert).
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let JourneyWalk { log, ref journey, touches, counts, config } = *walk;
+        let Some(end) = journey.conversion.or_else(|| journey.path.clone().last()) else {
+            return;
+        };
+        if !config.in_period(config.timezone.local_day(log.time[end])) {
+            return;
+        }
+        let totals = PathTotals {
+            journeys: 1,
+            conversions: u64::from(journey.conversion.is_some()),
+            revenue: journey.conversion.map_or(0, |conversion| i128::from(log.revenue[conversion])),
+            touches: journey.path.len() as u64,
+            time_to_conversion: match journey.conversion {
+                Some(conversion) if !journey.path.is_empty() => {
+                    i128::from(log.time[conversion] - log.time[journey.path.start])
+                }
+                _ => 0,
+            },
+        };
+        let channels: Vec<(u32, u32)> =
+            touches.iter().zip(counts).map(|(&touch, &count)| (log.channel[touch], count)).collect();
+        let mut stages: Vec<Stage> = touches.iter().map(|&touch| log.stage[touch]).collect();
+        stages.dedup();
+        self.channels.entry(channels).or_default().add(totals);
+        self.stages.entry(stages).or_default().add(totals);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.add(other);
     }
 }

@@ -53,11 +53,19 @@ impl PathTransform {
     pub fn apply(&self, log: &EventLog, touches: Range<usize>, out: &mut TransformedPath) {
         out.touches.clear();
         out.counts.clear();
+        self.append(log, touches, out);
+    }
+
+    /// Rewrites the path `touches` of `log` onto the end of `out`, after the
+    /// paths already there: for many paths in one buffer.
+    pub fn append(&self, log: &EventLog, touches: Range<usize>, out: &mut TransformedPath) {
+        let start = out.touches.len();
         match self {
             Self::None => touches.for_each(|touch| out.push(touch)),
             Self::Exposure => {
                 for touch in touches {
-                    if out.touches.last().is_none_or(|&last| log.channel[last] != log.channel[touch]) {
+                    let kept = &out.touches[start..];
+                    if kept.last().is_none_or(|&last| log.channel[last] != log.channel[touch]) {
                         out.push(touch);
                     }
                 }
@@ -65,13 +73,13 @@ impl PathTransform {
             Self::First | Self::Frequency => {
                 for touch in touches {
                     let channel = log.channel[touch];
-                    match out.touches.iter().position(|&kept| log.channel[kept] == channel) {
-                        Some(position) => out.counts[position] += 1,
+                    match out.touches[start..].iter().position(|&kept| log.channel[kept] == channel) {
+                        Some(position) => out.counts[start + position] += 1,
                         None => out.push(touch),
                     }
                 }
                 if *self == Self::First {
-                    out.counts.fill(1);
+                    out.counts[start..].fill(1);
                 }
             }
             Self::RemoveIfNotAll(channel) => {
@@ -155,6 +163,29 @@ mod tests {
     }
 
     const PATH: [&str; 8] = ["d", "a", "b", "b", "c", "d", "c", "c"];
+
+    #[test]
+    fn paths_appended_to_one_buffer_are_each_transformed_on_their_own() {
+        // Two paths one after the other in the log: the second starts with
+        // the channel the first ends with, and repeats its channels.
+        let mut builder = EventLogBuilder::new();
+        for (time, channel) in (0_i64..).zip(PATH.iter().chain(&["c", "c", "a", "d", "a"])) {
+            builder = builder.touch("u", time, channel);
+        }
+        let log = builder.build();
+        for transform in ["none", "exposure", "first", "frequency", "remove-if-not-all=c"] {
+            let transform: PathTransform = transform.parse().unwrap();
+            let (mut both, mut first, mut second) =
+                (TransformedPath::default(), TransformedPath::default(), TransformedPath::default());
+            transform.append(&log, 0..8, &mut both);
+            transform.append(&log, 8..13, &mut both);
+            transform.apply(&log, 0..8, &mut first);
+            transform.apply(&log, 8..13, &mut second);
+            first.touches.extend(&second.touches);
+            first.counts.extend(&second.counts);
+            assert_eq!(both, first, "{transform}");
+        }
+    }
 
     #[test]
     fn the_reference_path() {

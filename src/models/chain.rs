@@ -178,43 +178,38 @@ impl Chain {
 
     /// The transition counts [`Chain::fit`] solves, and how many journeys
     /// they come from: sums over users, so the counts of disjoint sets of
-    /// users add up to those of their union.
+    /// users add up to those of their union. (A run counts them in its one
+    /// walk over the journeys, [`crate::aggregate::walk`], with
+    /// [`Chain::count_journey`].)
     #[must_use]
     pub fn count(log: &EventLog, journeys: &Journeys, config: &Config, order: u8) -> (Counts, u64) {
-        (0..journeys.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (Counts::default(), TransformedPath::default(), 0_u64),
-                |(mut counts, mut path, mut fitted), index| {
-                    let journey = journeys.get(index);
-                    if journey.path.is_empty() {
-                        return (counts, path, fitted);
-                    }
-                    config.path_transform.apply(log, journey.path.clone(), &mut path);
-                    let mut state = START;
-                    for &touch in &path.touches {
-                        let next = next_state(state, log.channel[touch], order);
-                        if order == 1 && next == state {
-                            continue;
-                        }
-                        *counts.entry((state, Target::State(next))).or_default() += 1;
-                        state = next;
-                    }
-                    let end = if journey.conversion.is_some() { Target::Conversion } else { Target::Null };
-                    *counts.entry((state, end)).or_default() += 1;
-                    fitted += 1;
-                    (counts, path, fitted)
-                },
-            )
-            .map(|(counts, _, fitted)| (counts, fitted))
-            .reduce(
-                || (Counts::default(), 0),
-                |(mut left, left_fitted), (right, right_fitted)| {
-                    add_counts(&mut left, right);
-                    (left, left_fitted + right_fitted)
-                },
-            )
+        let (mut counts, mut fitted, mut path) = (Counts::default(), 0, TransformedPath::default());
+        for index in 0..journeys.len() {
+            let journey = journeys.get(index);
+            config.path_transform.apply(log, journey.path.clone(), &mut path);
+            fitted += Self::count_journey(&mut counts, log, &path.touches, journey.conversion.is_some(), order);
+        }
+        (counts, fitted)
+    }
+
+    /// Adds the transitions of one journey, the touches of its path
+    /// transformed, to `counts`: 1 when it counts (it has a touch), else 0.
+    pub fn count_journey(counts: &mut Counts, log: &EventLog, touches: &[usize], converted: bool, order: u8) -> u64 {
+        if touches.is_empty() {
+            return 0;
+        }
+        let mut state = START;
+        for &touch in touches {
+            let next = next_state(state, log.channel[touch], order);
+            if order == 1 && next == state {
+                continue;
+            }
+            *counts.entry((state, Target::State(next))).or_default() += 1;
+            state = next;
+        }
+        let end = if converted { Target::Conversion } else { Target::Null };
+        *counts.entry((state, end)).or_default() += 1;
+        1
     }
 
     /// Builds the chain from transition counts.

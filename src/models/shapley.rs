@@ -133,33 +133,36 @@ impl Shapley {
     /// The coalition counts [`Shapley::fit`] works from: sums over users.
     #[must_use]
     pub fn count(log: &EventLog, journeys: &Journeys, config: &Config) -> Coalitions {
-        (0..journeys.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (Coalitions::default(), TransformedPath::default(), Vec::new()),
-                |(mut coalitions, mut path, mut set), index| {
-                    let journey = journeys.get(index);
-                    if !journey.path.is_empty() {
-                        config.path_transform.apply(log, journey.path.clone(), &mut path);
-                        fill_set(&mut set, path.touches.iter().map(|&touch| log.channel[touch]));
-                        let converted = u64::from(journey.conversion.is_some());
-                        // Look up by slice first: a key is allocated once per distinct set.
-                        if let Some(entry) = coalitions.get_mut(set.as_slice()) {
-                            entry.0 += 1;
-                            entry.1 += converted;
-                        } else {
-                            coalitions.insert(set.clone(), (1, converted));
-                        }
-                    }
-                    (coalitions, path, set)
-                },
-            )
-            .map(|(coalitions, _, _)| coalitions)
-            .reduce(Coalitions::default, |mut left, right| {
-                add_coalitions(&mut left, right);
-                left
-            })
+        let (mut coalitions, mut path, mut set) = (Coalitions::default(), TransformedPath::default(), Vec::new());
+        for index in 0..journeys.len() {
+            let journey = journeys.get(index);
+            config.path_transform.apply(log, journey.path.clone(), &mut path);
+            Self::count_journey(&mut coalitions, &mut set, log, &path.touches, journey.conversion.is_some());
+        }
+        coalitions
+    }
+
+    /// Adds one journey, the touches of its path transformed, to
+    /// `coalitions` (when it has a touch); `set` is scratch space.
+    pub fn count_journey(
+        coalitions: &mut Coalitions,
+        set: &mut Vec<u32>,
+        log: &EventLog,
+        touches: &[usize],
+        converted: bool,
+    ) {
+        if touches.is_empty() {
+            return;
+        }
+        fill_set(set, touches.iter().map(|&touch| log.channel[touch]));
+        let converted = u64::from(converted);
+        // Look up by slice first: a key is allocated once per distinct set.
+        if let Some(entry) = coalitions.get_mut(set.as_slice()) {
+            entry.0 += 1;
+            entry.1 += converted;
+        } else {
+            coalitions.insert(set.clone(), (1, converted));
+        }
     }
 
     /// Shares for every converting set, from (journeys, conversions) per set.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub use self::features::{
-    AGE_EDGES, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
+    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
 };
 pub use self::solve::{
     Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_of,
