@@ -11,16 +11,12 @@ use std::collections::BTreeMap;
 
 use crate::hash::FastMap;
 
-use rayon::prelude::*;
-
+use crate::aggregate::{JourneyWalk, Partial};
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
 use crate::journey::{Journey, Journeys, TransformedPath};
 use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
-
-/// Journeys handed to one parallel task, at least.
-const JOURNEYS_PER_TASK: usize = 2048;
 
 /// What a share of credit is keyed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -200,7 +196,6 @@ fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f
 /// Scratch space reused across journeys by one task.
 struct Scratch {
     credits: Credits,
-    path: TransformedPath,
     /// The journey's touches as logged, for models that read them so.
     logged: TransformedPath,
     weights: Vec<f64>,
@@ -212,7 +207,6 @@ impl Scratch {
     fn new(models: usize) -> Self {
         Self {
             credits: Credits::new(models),
-            path: TransformedPath::default(),
             logged: TransformedPath::default(),
             weights: Vec::new(),
             units: Vec::new(),
@@ -240,18 +234,40 @@ pub fn attribute(
 /// so batches of users can be credited one after the other and merged.
 #[must_use]
 pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn AttributionModel>], config: &Config) -> Credits {
-    (0..journeys.len())
-        .into_par_iter()
-        .with_min_len(JOURNEYS_PER_TASK)
-        .fold(
-            || Scratch::new(models.len()),
-            |mut scratch, index| {
-                credit_journey(log, &journeys.get(index), models, config, &mut scratch);
-                scratch
-            },
-        )
-        .map(|scratch| scratch.credits)
-        .reduce(|| Credits::new(models.len()), Credits::merge)
+    crate::aggregate::walk(log, journeys, config, || CreditCount::new(models)).finish()
+}
+
+/// Credit sums being counted, journey after journey, in the walk over the
+/// converting journeys ([`crate::aggregate::walk`]).
+pub struct CreditCount<'a> {
+    models: &'a [Box<dyn AttributionModel>],
+    scratch: Scratch,
+}
+
+impl<'a> CreditCount<'a> {
+    /// No journey credited yet by `models`.
+    #[must_use]
+    pub fn new(models: &'a [Box<dyn AttributionModel>]) -> Self {
+        Self { models, scratch: Scratch::new(models.len()) }
+    }
+
+    /// The credit sums, before models with channel targets rescale them.
+    #[must_use]
+    pub fn finish(self) -> Credits {
+        self.scratch.credits
+    }
+}
+
+impl Partial for CreditCount<'_> {
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let JourneyWalk { log, ref journey, touches, counts, config } = *walk;
+        credit_journey(log, journey, touches, counts, self.models, config, &mut self.scratch);
+    }
+
+    fn merge(&mut self, other: Self) {
+        let credits = std::mem::replace(&mut self.scratch.credits, Credits::new(0));
+        self.scratch.credits = credits.merge(other.scratch.credits);
+    }
 }
 
 /// Into `logged`, the touches a model reading the logged path credits for
@@ -273,9 +289,14 @@ pub(crate) fn logged_path(
     (earlier, carried)
 }
 
+/// Credits `journey`, the touches of its transformed path `touches`
+/// standing for `counts` logged ones, when it converted in the analysis
+/// period.
 fn credit_journey(
     log: &EventLog,
     journey: &Journey,
+    touches: &[usize],
+    counts: &[u32],
     models: &[Box<dyn AttributionModel>],
     config: &Config,
     scratch: &mut Scratch,
@@ -289,12 +310,15 @@ fn credit_journey(
     let revenue = log.revenue[conversion];
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
-    config.path_transform.apply(log, journey.path.clone(), &mut scratch.path);
     let (_, carried) = logged_path(log, journey, config, &mut scratch.logged);
     let positions = scratch.credits.positions.iter_mut();
     for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
-        let touches = if model.reads_logged_path() { &scratch.logged } else { &scratch.path };
-        if touches.touches.is_empty() {
+        let (touches, counts) = if model.reads_logged_path() {
+            (scratch.logged.touches.as_slice(), scratch.logged.counts.as_slice())
+        } else {
+            (touches, counts)
+        };
+        if touches.is_empty() {
             // A model with a baseline knows what no touch means: the
             // purchase would have happened anyway.
             let channel = if model.reads_logged_path() { BASELINE_CODE } else { NO_CHANNEL_CODE };
@@ -305,7 +329,7 @@ fn credit_journey(
                 .add(CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) });
             continue;
         }
-        let path = Path::new(log, &touches.touches, &touches.counts, log.time[conversion])
+        let path = Path::new(log, touches, counts, log.time[conversion])
             .repeat(!journey.first_purchase)
             .with_carried(if model.reads_logged_path() { carried } else { 0 });
         let length = path.len();
@@ -322,7 +346,7 @@ fn credit_journey(
         apportion(revenue, &scratch.weights[..slots], &mut scratch.revenue[..slots]);
         let baseline =
             CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
-        for (offset, touch) in touches.touches.iter().map(Some).chain([None]).enumerate() {
+        for (offset, touch) in touches.iter().map(Some).chain([None]).enumerate() {
             if scratch.units[offset] == 0 && scratch.revenue[offset] == 0 {
                 continue;
             }
@@ -408,8 +432,11 @@ mod tests {
             let part = |range: std::ops::Range<usize>| {
                 let mut credits = Credits::new(models.len());
                 let mut scratch = Scratch::new(models.len());
+                let mut path = TransformedPath::default();
                 for index in range {
-                    credit_journey(&log, &journeys.get(index), &models, &config, &mut scratch);
+                    let journey = journeys.get(index);
+                    config.path_transform.apply(&log, journey.path.clone(), &mut path);
+                    credit_journey(&log, &journey, &path.touches, &path.counts, &models, &config, &mut scratch);
                 }
                 credits = credits.merge(scratch.credits);
                 credits

@@ -14,12 +14,11 @@ use std::collections::BTreeMap;
 
 use crate::hash::FastMap;
 
-use rayon::prelude::*;
-
+use crate::aggregate::{JourneyWalk, Partial};
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::EventLog;
-use crate::journey::{Journeys, TransformedPath};
+use crate::journey::Journeys;
 use crate::models::chain::{Chain, START, next_state};
 use crate::time::MICROS_PER_SECOND;
 
@@ -130,30 +129,7 @@ impl Moments {
     /// Finds the moment of truth of every first purchase in the period.
     #[must_use]
     pub fn find(log: &EventLog, journeys: &Journeys, scores: &StateScores, config: &Config) -> Self {
-        (0..journeys.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (Self::default(), TransformedPath::default()),
-                |(mut moments, mut path), index| {
-                    let journey = journeys.get(index);
-                    if let Some(conversion) = journey.conversion
-                        && journey.first_purchase
-                        && !journey.path.is_empty()
-                        && config.in_period(config.timezone.local_day(log.time[conversion]))
-                    {
-                        config.path_transform.apply(log, journey.path.clone(), &mut path);
-                        moments.total += 1;
-                        match moment_of_truth(log, &path.touches, scores) {
-                            Some(moment) => moments.count(log, &path.touches, moment, conversion),
-                            None => moments.undecided += 1,
-                        }
-                    }
-                    (moments, path)
-                },
-            )
-            .map(|(moments, _)| moments)
-            .reduce(Self::default, Self::merge)
+        crate::aggregate::walk(log, journeys, config, || MomentCount::new(scores)).moments
     }
 
     /// Counts touch `moment` of `touches` as the moment of truth of
@@ -177,6 +153,45 @@ impl Moments {
         self.total += other.total;
         self.undecided += other.undecided;
         self
+    }
+}
+
+/// Moments of truth being counted, journey after journey, in the walk over
+/// the converting journeys ([`crate::aggregate::walk`]).
+pub struct MomentCount<'a> {
+    scores: &'a StateScores,
+    /// The moments so far.
+    pub moments: Moments,
+}
+
+impl<'a> MomentCount<'a> {
+    /// No moment counted yet, with the touchpoint scores `scores`.
+    #[must_use]
+    pub fn new(scores: &'a StateScores) -> Self {
+        Self { scores, moments: Moments::default() }
+    }
+}
+
+impl Partial for MomentCount<'_> {
+    /// Counts the moment of truth of a first purchase in the analysis period
+    /// with a touch.
+    fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
+        let JourneyWalk { log, ref journey, touches, config, .. } = *walk;
+        if let Some(conversion) = journey.conversion
+            && journey.first_purchase
+            && !journey.path.is_empty()
+            && config.in_period(config.timezone.local_day(log.time[conversion]))
+        {
+            self.moments.total += 1;
+            match moment_of_truth(log, touches, self.scores) {
+                Some(moment) => self.moments.count(log, touches, moment, conversion),
+                None => self.moments.undecided += 1,
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.moments = std::mem::take(&mut self.moments).merge(other.moments);
     }
 }
 
