@@ -51,7 +51,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn merge(&mut self, other: Self) {
+    fn merge(&mut self, mut other: Self) {
         self.impressions += other.impressions;
         self.clicks += other.clicks;
         self.visits += other.visits;
@@ -62,7 +62,6 @@ impl Counters {
         self.position_units += other.position_units;
         self.converting_touches += other.converting_touches;
         // The smaller histogram goes into the larger.
-        let mut other = other;
         if other.minutes_to_conversion.len() > self.minutes_to_conversion.len() {
             std::mem::swap(&mut self.minutes_to_conversion, &mut other.minutes_to_conversion);
         }
