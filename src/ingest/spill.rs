@@ -68,13 +68,36 @@ pub(crate) fn read_frame(reader: &mut impl Read, path: &Path, bytes: &mut Vec<u8
     Ok(true)
 }
 
+/// Reads the spill file `path` a group of up to `count` frames at a time
+/// (the last group may be smaller), handing each group to `each`, which
+/// decodes its frames in parallel.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be opened, as [`read_frame`], and
+/// whatever `each` returns.
+pub(crate) fn for_frame_groups(
+    path: &Path,
+    count: usize,
+    mut each: impl FnMut(Vec<Vec<u8>>) -> Result<()>,
+) -> Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
+    loop {
+        let frames = read_frames(&mut reader, path, count)?;
+        if frames.is_empty() {
+            return Ok(());
+        }
+        each(frames)?;
+    }
+}
+
 /// Reads up to `count` frames of the spill file `path`; fewer at its end,
 /// none once it is read.
 ///
 /// # Errors
 ///
 /// As [`read_frame`].
-pub(crate) fn read_frames(reader: &mut impl Read, path: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
+fn read_frames(reader: &mut impl Read, path: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
     let mut frames = Vec::with_capacity(count);
     while frames.len() < count {
         let mut bytes = Vec::new();
@@ -275,16 +298,11 @@ impl Spill {
     pub fn bucket(&mut self, index: u32) -> Result<EventIngest> {
         let path = self.path(index);
         let io = |error| Error::io(&path, error);
-        let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io)?);
         let users = UserCodes::default();
         let (mut channels, mut campaigns) = (Interner::default(), Interner::default());
         let mut events = Vec::new();
-        loop {
-            // Chunks are decoded in parallel, a group at a time.
-            let frames = read_frames(&mut reader, &path, CHUNKS_AT_ONCE)?;
-            if frames.is_empty() {
-                break;
-            }
+        // Chunks are decoded in parallel, a group at a time.
+        for_frame_groups(&path, CHUNKS_AT_ONCE, |frames| {
             // Each chunk's user ids are coded as it is decoded, in parallel.
             let chunks = frames
                 .par_iter()
@@ -311,8 +329,8 @@ impl Spill {
                     [&mut channels, &mut campaigns],
                 )?;
             }
-        }
-        drop(reader);
+            Ok(())
+        })?;
         // Each bucket is read once: its file's space is given back now.
         std::fs::remove_file(&path).map_err(io)?;
         let spilled = events.len() as u64;

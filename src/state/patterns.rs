@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::remap::Codes;
 use crate::hash::FastMap;
-use crate::ingest::spill::{read_frame, read_frames, write_frame};
+use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
 use crate::models::incremental::{
     Answer, Coded, Feature, Pattern, Request, SHARDS, ShardPatterns, code_pattern, shard_of, shard_patterns,
 };
@@ -92,13 +92,7 @@ impl PatternShards {
             .collect::<Result<Vec<_>>>()?;
         let mut seen = [false; SHARDS];
         for (path, codes) in buckets {
-            let mut reader =
-                BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
-            loop {
-                let frames = read_frames(&mut reader, path, FRAMES_AT_ONCE)?;
-                if frames.is_empty() {
-                    break;
-                }
+            for_frame_groups(path, FRAMES_AT_ONCE, |frames| {
                 let split = frames
                     .into_par_iter()
                     .map(|bytes| {
@@ -124,7 +118,8 @@ impl PatternShards {
                         }
                     }
                 }
-            }
+                Ok(())
+            })?;
         }
         for (writer, path) in writers {
             writer.into_inner().map_err(|error| Error::io(&path, error.into_error()))?;

@@ -33,7 +33,7 @@ use super::remap::{Codes, append_user};
 use super::{Converting, State};
 use crate::aggregate::{PathTotals, Paths};
 use crate::event_log::{Dictionary, EventLog};
-use crate::ingest::spill::{read_frame, read_frames, write_frame};
+use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
 use crate::journey::Journeys;
 use crate::models::incremental::{self, Incremental};
 use crate::{Error, Result};
@@ -300,13 +300,7 @@ impl SpilledJourneys {
         for bucket in &self.buckets {
             let Some(path) = &bucket.path else { continue };
             let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
-            let mut reader =
-                BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
-            loop {
-                let frames = read_frames(&mut reader, path, CHUNKS_AT_ONCE)?;
-                if frames.is_empty() {
-                    break;
-                }
+            for_frame_groups(path, CHUNKS_AT_ONCE, |frames| {
                 let part = frames
                     .into_par_iter()
                     .map(|bytes| {
@@ -317,8 +311,9 @@ impl SpilledJourneys {
                         each(&chunk.log, &chunk.journeys)
                     })
                     .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
-                total = merge(total, part);
-            }
+                total = merge(std::mem::replace(&mut total, identity()), part);
+                Ok(())
+            })?;
         }
         Ok(total)
     }
