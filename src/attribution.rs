@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use crate::hash::FastMap;
 
 use crate::aggregate::{JourneyWalk, Partial};
+use crate::bootstrap::CreditReplicates;
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
@@ -88,17 +89,28 @@ pub struct Credits {
     pub conversions: u64,
     /// Their revenue, in millionths.
     pub revenue: i128,
+    /// The same credit per bootstrap replicate, when the run draws
+    /// replicates ([`crate::bootstrap`]).
+    pub replicates: CreditReplicates,
 }
 
 impl Credits {
     /// Empty credit for `models` models.
     #[must_use]
     pub fn new(models: usize) -> Self {
+        Self::with_replicates(models, 0)
+    }
+
+    /// Empty credit for `models` models and `replicates` bootstrap
+    /// replicates.
+    #[must_use]
+    pub fn with_replicates(models: usize, replicates: u32) -> Self {
         Self {
             per_model: vec![FastMap::default(); models],
             positions: vec![FastMap::default(); models],
             conversions: 0,
             revenue: 0,
+            replicates: CreditReplicates::new(replicates, models),
         }
     }
 
@@ -124,6 +136,7 @@ impl Credits {
         }
         self.conversions += other.conversions;
         self.revenue += other.revenue;
+        self.replicates.add(other.replicates);
         self
     }
 
@@ -201,16 +214,26 @@ struct Scratch {
     weights: Vec<f64>,
     units: Vec<i64>,
     revenue: Vec<i64>,
+    /// With bootstrap replicates: the user whose weights `replicate_weights`
+    /// holds, one conversion's credit under one model, and a channel set.
+    replicate_user: Option<u32>,
+    replicate_weights: Vec<i64>,
+    credited: Vec<(CreditKey, i64, i64)>,
+    set: Vec<u32>,
 }
 
 impl Scratch {
-    fn new(models: usize) -> Self {
+    fn new(models: usize, replicates: u32) -> Self {
         Self {
-            credits: Credits::new(models),
+            credits: Credits::with_replicates(models, replicates),
             logged: TransformedPath::default(),
             weights: Vec::new(),
             units: Vec::new(),
             revenue: Vec::new(),
+            replicate_user: None,
+            replicate_weights: Vec::new(),
+            credited: Vec::new(),
+            set: Vec::new(),
         }
     }
 }
@@ -234,7 +257,7 @@ pub fn attribute(
 /// so batches of users can be credited one after the other and merged.
 #[must_use]
 pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn AttributionModel>], config: &Config) -> Credits {
-    crate::aggregate::walk(log, journeys, config, || CreditCount::new(models)).finish()
+    crate::aggregate::walk(log, journeys, config, || CreditCount::new(models, config.bootstrap)).finish()
 }
 
 /// Credit sums being counted, journey after journey, in the walk over the
@@ -245,10 +268,11 @@ pub struct CreditCount<'a> {
 }
 
 impl<'a> CreditCount<'a> {
-    /// No journey credited yet by `models`.
+    /// No journey credited yet by `models`, with `replicates` bootstrap
+    /// replicates (0 for none).
     #[must_use]
-    pub fn new(models: &'a [Box<dyn AttributionModel>]) -> Self {
-        Self { models, scratch: Scratch::new(models.len()) }
+    pub fn new(models: &'a [Box<dyn AttributionModel>], replicates: u32) -> Self {
+        Self { models, scratch: Scratch::new(models.len(), replicates) }
     }
 
     /// The credit sums, before models with channel targets rescale them.
@@ -310,9 +334,18 @@ fn credit_journey(
     let revenue = log.revenue[conversion];
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
+    let with_replicates = scratch.credits.replicates.count > 0;
+    if with_replicates {
+        replicate_weights(log, journey, touches, scratch);
+    }
     let (_, carried) = logged_path(log, journey, config, &mut scratch.logged);
     let positions = scratch.credits.positions.iter_mut();
-    for ((model, table), position_table) in models.iter().zip(&mut scratch.credits.per_model).zip(positions) {
+    let replicates = &mut scratch.credits.replicates;
+    let credited = &mut scratch.credited;
+    for (index, ((model, table), position_table)) in
+        models.iter().zip(&mut scratch.credits.per_model).zip(positions).enumerate()
+    {
+        credited.clear();
         let (touches, counts) = if model.reads_logged_path() {
             (scratch.logged.touches.as_slice(), scratch.logged.counts.as_slice())
         } else {
@@ -327,6 +360,10 @@ fn credit_journey(
                 .entry(key)
                 .or_default()
                 .add(CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) });
+            if with_replicates {
+                credited.push((key, CONVERSION_UNITS, revenue));
+                replicates.add_credit(index, credited, &scratch.replicate_weights);
+            }
             continue;
         }
         let path = Path::new(log, touches, counts, log.time[conversion])
@@ -366,8 +403,40 @@ fn credit_journey(
             let sums =
                 CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
             table.entry(key).or_default().add(sums);
+            if with_replicates {
+                credited.push((key, scratch.units[offset], scratch.revenue[offset]));
+            }
+        }
+        if with_replicates {
+            replicates.add_credit(index, credited, &scratch.replicate_weights);
         }
     }
+}
+
+/// Sets the bootstrap weights of `journey`'s user in `scratch` (unless they
+/// are there already), and adds the conversion to the replicates of its
+/// channel set (`touches`, the transformed path's, as `shapley` reads it).
+fn replicate_weights(log: &EventLog, journey: &Journey, touches: &[usize], scratch: &mut Scratch) {
+    let replicates = &mut scratch.credits.replicates;
+    if scratch.replicate_user != Some(journey.user) {
+        crate::bootstrap::user_weights(
+            log.users.get(journey.user),
+            replicates.count as usize,
+            &mut scratch.replicate_weights,
+        );
+        scratch.replicate_user = Some(journey.user);
+    }
+    if touches.is_empty() {
+        return;
+    }
+    let Some(conversion) = journey.conversion else {
+        return;
+    };
+    scratch.set.clear();
+    scratch.set.extend(touches.iter().map(|&touch| log.channel[touch]));
+    scratch.set.sort_unstable();
+    scratch.set.dedup();
+    replicates.add_set(&scratch.set, log.revenue[conversion], &scratch.replicate_weights);
 }
 
 #[cfg(test)]
@@ -431,7 +500,7 @@ mod tests {
             let models = registry(&config);
             let part = |range: std::ops::Range<usize>| {
                 let mut credits = Credits::new(models.len());
-                let mut scratch = Scratch::new(models.len());
+                let mut scratch = Scratch::new(models.len(), 5);
                 let mut path = TransformedPath::default();
                 for index in range {
                     let journey = journeys.get(index);

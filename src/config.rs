@@ -98,6 +98,9 @@ pub const DEFAULT_INCREMENTAL_MEMORY_DAYS: i64 = 60;
 /// The default of [`Config::max_events_per_user`].
 pub const DEFAULT_MAX_EVENTS_PER_USER: u64 = 100_000;
 
+/// The default of [`Config::interval`].
+pub const DEFAULT_INTERVAL: f64 = 0.9;
+
 /// The default of [`Config::max_rejects_listed`].
 pub const DEFAULT_MAX_REJECTS_LISTED: u64 = 100_000;
 
@@ -156,6 +159,13 @@ pub struct Config {
     pub markov_order: u8,
     /// The models to run, by name; empty runs them all.
     pub models: Vec<String>,
+    /// Bootstrap replicates behind the reports' intervals (default 0: no
+    /// intervals); see [`crate::bootstrap`].
+    pub bootstrap: u32,
+    /// The coverage of the reports' intervals, strictly between 0 and 1
+    /// (default 0.9: from the 5th to the 95th percentile of the
+    /// replicates).
+    pub interval: f64,
     /// The analysis period: conversions on or after this date (in
     /// `timezone`), and spend from this date.
     pub from: Option<Date>,
@@ -242,6 +252,8 @@ impl Default for Config {
             path_transform: PathTransform::None,
             markov_order: 1,
             models: Vec::new(),
+            bootstrap: 0,
+            interval: DEFAULT_INTERVAL,
             from: None,
             to: None,
             delimiter: ',',
@@ -325,6 +337,20 @@ impl Config {
                     .check_column(canonical)
                     .map_err(|reason| invalid(&format!("[{}] key", table.config_key()), canonical.clone(), &reason))?;
             }
+        }
+        if self.bootstrap > crate::bootstrap::MAX_REPLICATES {
+            return Err(invalid(
+                "bootstrap",
+                self.bootstrap.to_string(),
+                &format!("expected at most {} replicates", crate::bootstrap::MAX_REPLICATES),
+            ));
+        }
+        if !(self.interval > 0.0 && self.interval < 1.0) {
+            return Err(invalid(
+                "interval",
+                self.interval.to_string(),
+                "expected a coverage between 0 and 1, such as 0.9",
+            ));
         }
         if !(1..=4).contains(&self.markov_order) {
             return Err(invalid("markov_order", self.markov_order.to_string(), "expected 1, 2, 3 or 4"));
@@ -453,7 +479,7 @@ mod tests {
         assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
-        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(keys.len(), 19, "{keys:?}");
         for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");

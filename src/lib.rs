@@ -33,6 +33,7 @@
 
 pub mod aggregate;
 pub mod attribution;
+pub mod bootstrap;
 pub mod bucket;
 pub mod cli;
 pub mod config;

@@ -80,6 +80,17 @@ def test_a_spark_run_writes_the_bytes_of_a_run_on_one_table(local, tmp_path):
     assert result.channels.height > 10
 
 
+def test_bootstrap_intervals_are_those_of_a_run_on_one_table(local, tmp_path):
+    events = local.createDataFrame(sample_table())
+    options = {"bootstrap": 30, "interval": 0.8}
+    result = touchpath.spark.run(events, spend=SAMPLE / "spend.csv", partitions=3, out=tmp_path / "spark", **options)
+    assert result.status == "ok"
+    expected = expected_report(tmp_path, **options)
+    header = expected["channels.csv"].split(b"\n", 1)[0]
+    assert header.endswith(b",conversions_lo,conversions_hi,revenue_lo,revenue_hi,share_of_conversions_lo,share_of_conversions_hi,roas_lo,roas_hi")
+    assert_same_report(result.out, expected)
+
+
 def test_the_spend_table_can_be_a_spark_dataframe_and_options_apply(local, tmp_path):
     events = local.createDataFrame(sample_table())
     spend = local.createDataFrame(pl.read_csv(SAMPLE / "spend.csv", infer_schema_length=0).to_arrow())

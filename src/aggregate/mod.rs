@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::kpis::{Counters, KpiCount, Kpis, is_video_channel, ratio, video_channels};
 pub use self::paths::{PathTotals, Paths};
+use crate::bootstrap::{ReplicateCount, Replicates};
 use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
 use crate::journey::{Journey, Journeys, TransformedPath};
@@ -223,6 +224,9 @@ pub struct Aggregates {
     pub paths: Paths,
     /// The purchase-rate sums `incremental` is fitted on, when it runs.
     pub hazard: incremental::Counts,
+    /// The data-driven models' counts per bootstrap replicate, when the run
+    /// draws replicates ([`crate::bootstrap`]).
+    pub replicates: Replicates,
 }
 
 /// A chain's counts of one order, being counted.
@@ -280,6 +284,7 @@ struct Counting<'a> {
     coalitions: Option<CoalitionCount>,
     hazard: Option<incremental::Counter>,
     kpis: Option<KpiCount<'a>>,
+    replicates: Option<ReplicateCount>,
 }
 
 impl Partial for Counting<'_> {
@@ -290,6 +295,7 @@ impl Partial for Counting<'_> {
         self.coalitions.add_chunk(chunk);
         self.hazard.add_chunk(chunk);
         self.kpis.add_chunk(chunk);
+        self.replicates.add_chunk(chunk);
     }
 
     fn merge(&mut self, other: Self) {
@@ -299,6 +305,7 @@ impl Partial for Counting<'_> {
         self.coalitions.merge(other.coalitions);
         self.hazard.merge(other.hazard);
         self.kpis.merge(other.kpis);
+        self.replicates.merge(other.replicates);
     }
 }
 
@@ -330,6 +337,11 @@ impl Aggregates {
         let hazard = attributes && models::is_selected(config, Incremental::NAME);
         let memory = config.rate_memory().memory();
         let video = video_channels(log);
+        // Replicates of the fits that set credit: `markov`'s chain and
+        // `shapley`'s game.
+        let markov = attributes && models::is_selected(config, "markov");
+        let replicated = config.bootstrap > 0 && (markov || shapley);
+        let replicate_order = markov.then_some(config.markov_order);
         let counted = walk_in_chunks(log, journeys, config, per_chunk, || Counting {
             paths: Paths::default(),
             first_order: attributes.then(|| chain(1)),
@@ -337,6 +349,7 @@ impl Aggregates {
             coalitions: shapley.then(CoalitionCount::default),
             hazard: hazard.then(|| incremental::Counter::new(log.channels.len(), end, memory)),
             kpis: attributes.then(|| KpiCount::new(&video)),
+            replicates: replicated.then(|| ReplicateCount::new(config.bootstrap, replicate_order, shapley)),
         });
         Self {
             first_order: counted.first_order.map(|chain| chain.counts).unwrap_or_default(),
@@ -345,6 +358,7 @@ impl Aggregates {
             kpis: counted.kpis.map(KpiCount::finish).unwrap_or_default(),
             paths: counted.paths,
             hazard: counted.hazard.map(incremental::Counter::finish).unwrap_or_default(),
+            replicates: counted.replicates.map(ReplicateCount::finish).unwrap_or_default(),
         }
     }
 
@@ -356,6 +370,7 @@ impl Aggregates {
         self.kpis.add(other.kpis);
         self.paths.add(other.paths);
         self.hazard.add(other.hazard);
+        self.replicates.add(other.replicates);
     }
 }
 

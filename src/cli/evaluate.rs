@@ -56,6 +56,15 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
+    /// Bootstrap replicates per run: scores then include how often each
+    /// model's intervals hold the true shares [default: 0, none].
+    #[arg(long, value_name = "N")]
+    bootstrap: Option<u32>,
+
+    /// Coverage of the bootstrap intervals [default: 0.9].
+    #[arg(long, value_name = "LEVEL")]
+    interval: Option<f64>,
+
     /// Output directory: one folder per world (log, truth, report), then
     /// evaluate.csv and evaluate.html.
     #[arg(long, value_name = "DIR", default_value = "touchpath-evaluate")]
@@ -64,10 +73,16 @@ pub struct EvaluateArgs {
 
 /// Scores every model on each world and prints the table.
 pub fn execute(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if let Some(replicates) = args.bootstrap {
+        config.bootstrap = replicates;
+    }
+    if let Some(level) = args.interval {
+        config.interval = level;
+    }
     config.validate()?;
     let evaluations = if let Some(truth) = &args.truth {
         if !args.scenario.is_empty() {

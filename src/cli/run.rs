@@ -109,6 +109,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..=4))]
     markov_order: Option<u8>,
 
+    /// Resample users N times (Poisson bootstrap) and report intervals on
+    /// conversions, revenue, shares and ROAS [default: 0, none].
+    #[arg(long, value_name = "N")]
+    bootstrap: Option<u32>,
+
+    /// Coverage of the bootstrap intervals, between 0 and 1 [default: 0.9].
+    #[arg(long, value_name = "LEVEL")]
+    interval: Option<f64>,
+
     /// How many paths `paths.csv` and `stage_paths.csv` list.
     #[arg(long, value_name = "N", default_value_t = 100)]
     top: usize,
@@ -272,6 +281,12 @@ impl RunArgs {
         }
         if let Some(order) = self.markov_order {
             config.markov_order = order;
+        }
+        if let Some(replicates) = self.bootstrap {
+            config.bootstrap = replicates;
+        }
+        if let Some(level) = self.interval {
+            config.interval = level;
         }
         if self.from.is_some() {
             config.from = self.from;

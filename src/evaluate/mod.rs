@@ -52,6 +52,9 @@ pub struct Score {
     pub max_error: f64,
     /// The channel of that error.
     pub max_channel: String,
+    /// With bootstrap intervals: the share of the channels whose true
+    /// conversion share lies inside the model's interval of it.
+    pub coverage: Option<f64>,
 }
 
 /// One world's evaluation.
@@ -140,7 +143,19 @@ pub fn evaluate_log(
         report.reports.as_ref().ok_or_else(|| Error::Internal("the run published no attribution".to_owned()))?;
     let truth_shares = truth_shares(truth);
     let models = model_shares(reports);
-    let scores = models.iter().map(|(model, shares)| score(model, &truth_shares, shares)).collect();
+    let scores = models
+        .iter()
+        .enumerate()
+        .map(|(index, (model, shares))| {
+            let mut score = score(model, &truth_shares, shares);
+            score.coverage = reports
+                .intervals
+                .as_ref()
+                .and_then(|intervals| intervals.models.get(index))
+                .map(|intervals| coverage(&truth_shares, shares, intervals));
+            score
+        })
+        .collect();
     Ok(Evaluation {
         name: name.to_owned(),
         description: String::new(),
@@ -203,7 +218,28 @@ pub fn score(model: &str, truth: &Shares, shares: &Shares) -> Score {
         spearman: spearman(&truth_values, &model_values),
         max_error,
         max_channel: max_channel.cloned().unwrap_or_default(),
+        coverage: None,
     }
+}
+
+/// The share of the channels [`score`] compares (the truth's, and those
+/// the model credits) whose true conversion share lies inside the model's
+/// interval of its share of channel credit.
+#[must_use]
+pub fn coverage(truth: &Shares, shares: &Shares, intervals: &crate::bootstrap::ModelIntervals) -> f64 {
+    let credited = shares.iter().filter(|(_, share)| share.0 > 0.0 || share.1 > 0.0).map(|(channel, _)| channel);
+    let channels: BTreeSet<&String> = truth.keys().chain(credited).collect();
+    let inside = channels
+        .iter()
+        .filter(|channel| {
+            let truth = truth.get(**channel).map_or(0.0, |share| share.0) * 100.0;
+            let interval = intervals.channels.get(**channel).map(|row| row.share_of_channels).unwrap_or_default();
+            interval.lo <= truth && truth <= interval.hi
+        })
+        .count();
+    #[expect(clippy::cast_precision_loss, reason = "a handful of channels")]
+    let coverage = inside as f64 / channels.len().max(1) as f64;
+    coverage
 }
 
 /// Spearman's rank correlation: Pearson's correlation of the ranks, ties
@@ -262,10 +298,11 @@ fn pearson(left: &[f64], right: &[f64]) -> f64 {
 /// Whatever the sink returns.
 pub fn write_csv(evaluations: &[Evaluation], sink: &mut dyn Write) -> io::Result<()> {
     let mut writer = CsvWriter::new(sink);
-    writer.record(
-        ["scenario", "model", "mae_conversions_pp", "mae_revenue_pp", "spearman", "max_error_pp", "max_error_channel"]
-            .map(Some),
-    )?;
+    let header =
+        ["scenario", "model", "mae_conversions_pp", "mae_revenue_pp", "spearman", "max_error_pp", "max_error_channel"];
+    // With bootstrap intervals, how often they hold the truth.
+    let covered = evaluations.iter().flat_map(|evaluation| &evaluation.scores).any(|score| score.coverage.is_some());
+    writer.record(header.into_iter().chain(covered.then_some("interval_coverage")).map(Some))?;
     for evaluation in evaluations {
         for score in &evaluation.scores {
             let fields = [
@@ -277,6 +314,8 @@ pub fn write_csv(evaluations: &[Evaluation], sink: &mut dyn Write) -> io::Result
                 format!("{:.3}", score.max_error),
                 score.max_channel.clone(),
             ];
+            let coverage = covered.then(|| score.coverage.map(|coverage| format!("{coverage:.4}")).unwrap_or_default());
+            let fields: Vec<String> = fields.into_iter().chain(coverage).collect();
             writer.record(fields.iter().map(|field| Some(field.as_str())))?;
         }
     }
@@ -296,10 +335,13 @@ pub fn render_table(evaluations: &[Evaluation]) -> String {
     let width = evaluations.iter().map(|evaluation| evaluation.name.len()).chain(["scenario".len()]).max().unwrap_or(8);
     let columns: Vec<usize> = models.iter().map(|model| model.len().max(8)).collect();
     let mut text = String::new();
-    for (title, pick, decimals) in [
+    let covered = evaluations.iter().flat_map(|evaluation| &evaluation.scores).any(|score| score.coverage.is_some());
+    let sections = [
         ("Mean absolute error of channel conversion shares, percentage points (* best)", 0, 2),
         ("Spearman rank correlation of channels with the truth", 1, 2),
-    ] {
+        ("Share of channels whose true share lies inside the model's bootstrap interval", 2, 2),
+    ];
+    for &(title, pick, decimals) in sections.iter().filter(|section| section.1 < 2 || covered) {
         let _ = writeln!(text, "{title}");
         let _ = write!(text, "{:<width$}", "scenario");
         for (model, column) in models.iter().zip(&columns) {
@@ -313,9 +355,13 @@ pub fn render_table(evaluations: &[Evaluation]) -> String {
                 let cell = evaluation.scores.iter().find(|score| score.model == *model).map_or_else(
                     || "-".to_owned(),
                     |score| {
-                        let value = if pick == 0 { score.mae_conversions } else { score.spearman };
+                        let value = match pick {
+                            0 => Some(score.mae_conversions),
+                            1 => Some(score.spearman),
+                            _ => score.coverage,
+                        };
                         let mark = if pick == 0 && best == Some(*model) { "*" } else { "" };
-                        format!("{value:.decimals$}{mark}")
+                        value.map_or_else(|| "-".to_owned(), |value| format!("{value:.decimals$}{mark}"))
                     },
                 );
                 let _ = write!(text, "  {cell:>column$}");

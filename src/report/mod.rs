@@ -29,6 +29,7 @@ pub use self::table::{OutputFormat, render};
 use crate::Result;
 use crate::aggregate::{Aggregates, Counters, JourneyWalk, Kpis, Partial, PathTotals};
 use crate::attribution::{CreditCount, CreditSums, Credits};
+use crate::bootstrap::{CreditReplicates, Fits, Interval, Intervals, RowIntervals};
 use crate::config::Config;
 use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
@@ -163,7 +164,7 @@ impl Analysis {
     #[must_use]
     pub fn tally(&self, log: &EventLog, journeys: &Journeys, config: &Config) -> Tally {
         let counted = crate::aggregate::walk(log, journeys, config, || Tallying {
-            credits: CreditCount::new(&self.models),
+            credits: CreditCount::new(&self.models, config.bootstrap),
             moments: MomentCount::new(&self.scores),
         });
         Tally { credits: counted.credits.finish(), moments: counted.moments.moments }
@@ -240,6 +241,9 @@ pub struct Reports {
     pub stage_paths: Vec<(String, PathTotals)>,
     /// How many paths `paths.csv` and `stage_paths.csv` list.
     pub top: usize,
+    /// Bootstrap intervals of every model's rows, when the run draws
+    /// replicates.
+    pub intervals: Option<Intervals>,
 }
 
 impl Reports {
@@ -303,6 +307,43 @@ impl Reports {
         reports.channel_paths = aggregates.paths.channel_rows(log, top);
         reports.stage_paths = aggregates.paths.stage_rows(top);
         reports.top = top;
+        if config.bootstrap > 0 {
+            // A second pass that walked no journey holds no replicate sums.
+            if credits.replicates.count == 0 {
+                credits.replicates = CreditReplicates::new(config.bootstrap, analysis.models.len());
+            }
+            let started = std::time::Instant::now();
+            let channels: Vec<String> = reports.channel_names().into_iter().collect();
+            let campaigns: Vec<CampaignKey> = reports.campaign_keys().into_iter().collect();
+            let stages = reports.stages();
+            let fits =
+                Fits { models: &analysis.models, replicates: &aggregates.replicates, credit: &credits.replicates };
+            let intervals =
+                Intervals::compute(log, &fits, &reports.spend, config.interval, (&channels, &campaigns, &stages));
+            tracing::info!(
+                event = "phase",
+                phase = "intervals",
+                seconds = started.elapsed().as_secs_f64(),
+                replicates = intervals.replicates,
+                refits_failed = intervals.refits_failed
+            );
+            // A point estimate outside its own interval: the model's
+            // estimate moves one way under resampling (docs/models.md).
+            for (credit, rows) in reports.models.iter().zip(&intervals.models) {
+                let outside = rows
+                    .channels
+                    .iter()
+                    .filter(|(channel, row)| {
+                        let point = credit.channels.get(*channel).copied().unwrap_or_default().conversions();
+                        point < row.conversions.lo || point > row.conversions.hi
+                    })
+                    .count();
+                if outside > 0 {
+                    tracing::warn!(event = "estimate_outside_interval", model = credit.model, channels = outside);
+                }
+            }
+            reports.intervals = Some(intervals);
+        }
         reports
     }
 
@@ -347,6 +388,7 @@ impl Reports {
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
+            intervals: None,
         }
     }
 
@@ -509,12 +551,15 @@ impl Reports {
                 "cpa",
                 "change_vs_last_click",
             ]
+            .into_iter()
+            .chain(self.interval_columns())
             .map(Some),
         )?;
         let baseline = self.baseline();
         let printed_spend = self.channel_spend();
-        for credit in &self.models {
+        for (index, credit) in self.models.iter().enumerate() {
             let printed = self.channel_credit(credit);
+            let intervals = self.intervals.as_ref().map(|intervals| &intervals.models[index].channels);
             for channel in self.channel_names() {
                 let sums = credit.channels.get(&channel).copied().unwrap_or_default();
                 let spend = self.spend.channels.get(&channel);
@@ -533,7 +578,9 @@ impl Reports {
                     fixed(cpa(sums, spend), 2),
                     fixed(change, 2),
                 ];
-                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+                let bounds = intervals.map(|rows| interval_cells(rows.get(&channel))).into_iter().flatten();
+                let cells: Vec<String> = fields.into_iter().chain(bounds).collect();
+                writer.record(cells.iter().map(|cell| Some(cell.as_str())))?;
             }
         }
         Ok(())
@@ -547,16 +594,13 @@ impl Reports {
     /// Whatever the sink returns.
     pub fn write_campaigns(&self, sink: &mut dyn Write) -> io::Result<()> {
         let mut writer = CsvWriter::new(sink);
-        writer.record(["model", "channel", "campaign", "conversions", "revenue", "spend", "roas", "cpa"].map(Some))?;
-        let keys: BTreeSet<(String, String)> = self
-            .models
-            .iter()
-            .flat_map(|credit| credit.campaigns.keys().cloned())
-            .chain(self.spend.campaigns.keys().cloned())
-            .collect();
+        let header = ["model", "channel", "campaign", "conversions", "revenue", "spend", "roas", "cpa"];
+        writer.record(header.into_iter().chain(self.interval_columns()).map(Some))?;
+        let keys = self.campaign_keys();
         let printed_spend = self.campaign_spend();
-        for credit in &self.models {
+        for (index, credit) in self.models.iter().enumerate() {
             let (conversions, revenue) = Self::campaign_credit(credit, &keys, &self.channel_credit(credit));
+            let intervals = self.intervals.as_ref().map(|intervals| &intervals.models[index].campaigns);
             for key in &keys {
                 let sums = credit.campaigns.get(key).copied().unwrap_or_default();
                 let spend = self.spend.campaigns.get(key);
@@ -570,7 +614,9 @@ impl Reports {
                     fixed(roas(sums, spend), 4),
                     fixed(cpa(sums, spend), 2),
                 ];
-                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+                let bounds = intervals.map(|rows| interval_cells(rows.get(key))).into_iter().flatten();
+                let cells: Vec<String> = fields.into_iter().chain(bounds).collect();
+                writer.record(cells.iter().map(|cell| Some(cell.as_str())))?;
             }
         }
         Ok(())
@@ -586,11 +632,14 @@ impl Reports {
         let mut writer = CsvWriter::new(sink);
         writer.record(
             ["model", "stage", "conversions", "revenue", "share_of_revenue", "spend", "share_of_spend", "roas", "cpa"]
+                .into_iter()
+                .chain(self.interval_columns())
                 .map(Some),
         )?;
         let (printed_spend, spend_shares) = self.stage_spend();
-        for credit in &self.models {
+        for (index, credit) in self.models.iter().enumerate() {
             let printed = self.stage_credit(credit);
+            let intervals = self.intervals.as_ref().map(|intervals| &intervals.models[index].stages);
             for stage in self.stages() {
                 let sums = credit.stages.get(&stage).copied().unwrap_or_default();
                 let spend = self.spend.stages.get(&stage);
@@ -605,10 +654,27 @@ impl Reports {
                     fixed(roas(sums, spend), 4),
                     fixed(cpa(sums, spend), 2),
                 ];
-                writer.record(fields.iter().map(|field| Some(field.as_str())))?;
+                let bounds = intervals.map(|rows| interval_cells(rows.get(&stage))).into_iter().flatten();
+                let cells: Vec<String> = fields.into_iter().chain(bounds).collect();
+                writer.record(cells.iter().map(|cell| Some(cell.as_str())))?;
             }
         }
         Ok(())
+    }
+
+    /// Every (channel, campaign) with credit under any model or with spend.
+    fn campaign_keys(&self) -> BTreeSet<CampaignKey> {
+        self.models
+            .iter()
+            .flat_map(|credit| credit.campaigns.keys().cloned())
+            .chain(self.spend.campaigns.keys().cloned())
+            .collect()
+    }
+
+    /// The interval columns the credit tables end with, when the run drew
+    /// bootstrap replicates.
+    fn interval_columns(&self) -> impl Iterator<Item = &'static str> {
+        self.intervals.iter().flat_map(|_| INTERVAL_COLUMNS)
     }
 
     fn stages(&self) -> Vec<Stage> {
@@ -616,6 +682,52 @@ impl Reports {
             || self.models.iter().any(|credit| credit.stages.contains_key(&Stage::Unknown));
         Stage::ALL.into_iter().filter(|&stage| stage != Stage::Unknown || unknown_used).collect()
     }
+}
+
+/// The columns of [`Reports::intervals`] in `channels.csv`, `campaigns.csv`
+/// and `stages.csv`.
+pub const INTERVAL_COLUMNS: [&str; 8] = [
+    "conversions_lo",
+    "conversions_hi",
+    "revenue_lo",
+    "revenue_hi",
+    "share_of_conversions_lo",
+    "share_of_conversions_hi",
+    "roas_lo",
+    "roas_hi",
+];
+
+/// The cells of [`INTERVAL_COLUMNS`] for one row (0 for a row no replicate
+/// credits; ROAS empty without spend), each lower end rounded down and each
+/// upper end up at the column's decimals, so that a printed interval holds
+/// every value the exact one holds.
+fn interval_cells(row: Option<&RowIntervals>) -> [String; 8] {
+    let row = row.copied().unwrap_or_default();
+    let ends = |interval: Interval, decimals: u32| {
+        [round_end(interval.lo, decimals, false), round_end(interval.hi, decimals, true)]
+    };
+    let [conversions_lo, conversions_hi] = ends(row.conversions, CONVERSION_DECIMALS);
+    let [revenue_lo, revenue_hi] = ends(row.revenue, MONEY_DECIMALS);
+    let [share_lo, share_hi] = ends(row.share_of_conversions, SHARE_DECIMALS);
+    let [roas_lo, roas_hi] = row.roas.map_or_else(|| [String::new(), String::new()], |roas| ends(roas, 4));
+    [conversions_lo, conversions_hi, revenue_lo, revenue_hi, share_lo, share_hi, roas_lo, roas_hi]
+}
+
+/// `value` with `decimals` decimals, rounded up or down; a value within a
+/// millionth of a step of a printed value (floating-point noise on an exact
+/// decimal) is that value.
+fn round_end(value: f64, decimals: u32, up: bool) -> String {
+    let scale = 10_f64.powi(i32::try_from(decimals).unwrap_or(0));
+    let scaled = value * scale;
+    let nearest = scaled.round();
+    let stepped = if (scaled - nearest).abs() <= 1e-6 * nearest.abs().max(1.0) {
+        nearest
+    } else if up {
+        scaled.ceil()
+    } else {
+        scaled.floor()
+    };
+    fixed(Some(stepped / scale), decimals as usize)
 }
 
 /// `values` of campaigns, keyed by (channel, campaign), grouped by channel
@@ -768,6 +880,7 @@ mod tests {
             channel_paths: Vec::new(),
             stage_paths: Vec::new(),
             top: 100,
+            intervals: None,
         }
     }
 

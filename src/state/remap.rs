@@ -131,6 +131,7 @@ impl Codes {
             kpis,
             paths,
             hazard: aggregates.hazard.renumber(|code| self.channel(code)),
+            replicates: aggregates.replicates.renumber(|code| self.channel(code), |state| self.state(state)),
         }
     }
 }

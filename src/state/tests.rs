@@ -82,7 +82,7 @@ fn states(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Ve
 }
 
 fn config() -> Config {
-    Config { markov_order: 2, ..Config::default() }
+    Config { markov_order: 2, bootstrap: 12, ..Config::default() }
 }
 
 proptest! {

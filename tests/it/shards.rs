@@ -184,6 +184,29 @@ fn shards_agree_with_a_period_a_transform_and_a_higher_order_chain() {
 }
 
 #[test]
+fn bootstrap_intervals_of_shards_and_buckets_are_those_of_a_single_run() {
+    let inputs = inputs();
+    let settings = ["--bootstrap", "40", "--interval", "0.8"];
+    let single = with_sorted_journeys(inputs.single("single", &settings), &inputs.workspace, "single");
+    let channels = String::from_utf8_lossy(&single["channels.csv"]).into_owned();
+    assert!(channels.lines().next().unwrap().ends_with(",roas_lo,roas_hi"), "{channels}");
+    assert_same(&single, &inputs.sharded("merged", 3, &settings), "3 shards");
+    let size = fs::metadata(&inputs.events).unwrap().len();
+    let budget = (size / touchpath::ingest::CSV_BYTES_PER_ROW * touchpath::run::BYTES_PER_EVENT * 2 / 7).to_string();
+    let mut args = vec!["run", "--out", "bucketed", "--format", "csv"];
+    args.extend(inputs.args(&["--memory-budget", &budget, "--log-format", "json"]));
+    args.extend(settings);
+    let output = inputs.workspace.touchpath(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(r#""event":"plan","buckets":4"#));
+    let mut bucketed = report_files(&inputs.workspace, "bucketed");
+    bucketed.insert("stdout".to_owned(), output.stdout);
+    let mut expected = single;
+    expected.remove("journeys.csv");
+    assert_same(&expected, &bucketed, "bucketed");
+}
+
+#[test]
 fn merging_in_steps_gives_the_same_report() {
     let inputs = inputs();
     let mut single = inputs.single("single", &[]);

@@ -1,0 +1,166 @@
+use super::*;
+use crate::config::{Config, Mode};
+use crate::event_log::EventLogBuilder;
+use crate::journey::Journeys;
+use crate::report::Reports;
+use crate::time::MICROS_PER_DAY;
+
+/// The weights of users `user0` … over one replicate each, and of one
+/// user over many replicates, follow Poisson(1): mean 1, variance 1,
+/// P(0) = e⁻¹, P(1) = e⁻¹, P(2) = e⁻¹ / 2.
+#[test]
+fn weights_follow_poisson_one() {
+    let mut weights = Vec::new();
+    let mut draws = Vec::new();
+    for user in 0..20_000 {
+        user_weights(&format!("user{user}"), 3, &mut weights);
+        draws.extend_from_slice(&weights);
+    }
+    user_weights("one user", 20_000, &mut weights);
+    for sample in [&draws, &weights] {
+        #[expect(clippy::cast_precision_loss, reason = "a test's counts")]
+        let count = sample.len() as f64;
+        #[expect(clippy::cast_precision_loss, reason = "a test's counts")]
+        let share = |weight: i64| sample.iter().filter(|&&drawn| drawn == weight).count() as f64 / count;
+        #[expect(clippy::cast_precision_loss, reason = "small weights")]
+        let mean = sample.iter().sum::<i64>() as f64 / count;
+        #[expect(clippy::cast_precision_loss, reason = "small weights")]
+        let variance = sample.iter().map(|&weight| (weight as f64 - mean).powi(2)).sum::<f64>() / count;
+        let e = (-1.0_f64).exp();
+        assert!((mean - 1.0).abs() < 0.02, "mean {mean}");
+        assert!((variance - 1.0).abs() < 0.04, "variance {variance}");
+        for (weight, expected) in [(0, e), (1, e), (2, e / 2.0), (3, e / 6.0)] {
+            assert!((share(weight) - expected).abs() < 0.01, "P({weight}) = {} not {expected}", share(weight));
+        }
+    }
+}
+
+/// A user's weight in replicate r depends on the user and r alone: the
+/// same in any call, and the first replicates of a longer run are those of
+/// a shorter one.
+#[test]
+fn weights_depend_on_the_user_and_the_replicate_only() {
+    let (mut short, mut long, mut again) = (Vec::new(), Vec::new(), Vec::new());
+    user_weights("ada", 50, &mut short);
+    user_weights("ada", 200, &mut long);
+    user_weights("ada", 50, &mut again);
+    assert_eq!(short, again);
+    assert_eq!(short, long[..50]);
+    user_weights("bob", 50, &mut again);
+    assert_ne!(short, again, "two users draw apart");
+}
+
+/// `a` users converting after one touch of `a`, `b` after one of `b`.
+fn two_channels(a: usize, b: usize) -> crate::event_log::EventLog {
+    let mut builder = EventLogBuilder::new();
+    for user in 0..a + b {
+        let name = format!("user{user:05}");
+        let channel = if user < a { "a" } else { "b" };
+        builder = builder.touch(&name, 0, channel).conversion(&name, MICROS_PER_DAY, 2_000_000);
+    }
+    builder.build()
+}
+
+fn intervals_of(log: &crate::event_log::EventLog, config: &Config) -> (Reports, Intervals) {
+    let journeys = Journeys::build(log, config.lookback);
+    let aggregates = crate::aggregate::Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
+    let (mut reports, _) = Reports::compute(log, &journeys, &aggregates, config, &[], 10).unwrap();
+    let intervals = reports.intervals.take().unwrap();
+    (reports, intervals)
+}
+
+/// Where the answer's sampling distribution is known: each user converts
+/// once through one channel, so a channel's credited conversions over
+/// resampled users are a sum of n Poisson(1) weights, Poisson(n), whose
+/// central 90 % spans about 2 × 1.645 √n; a channel's share of p over N
+/// users has the binomial spread √(p (1 − p) / N).
+#[test]
+fn interval_widths_match_the_known_sampling_spread() {
+    let (a, b) = (500, 1500);
+    let log = two_channels(a, b);
+    let config =
+        Config { bootstrap: 400, models: vec!["last_click".to_owned(), "markov".to_owned()], ..Config::default() };
+    let (reports, intervals) = intervals_of(&log, &config);
+    assert_eq!(intervals.replicates, 400);
+    assert_eq!(reports.models.len(), 2);
+    for model in &intervals.models {
+        let row = model.channels["a"];
+        #[expect(clippy::cast_precision_loss, reason = "a test's counts")]
+        let expected = 2.0 * 1.645 * (a as f64).sqrt();
+        let width = row.conversions.hi - row.conversions.lo;
+        assert!((width / expected - 1.0).abs() < 0.15, "conversions: width {width}, expected {expected}");
+        // Revenue is 2.00 a conversion.
+        let revenue = row.revenue.hi - row.revenue.lo;
+        assert!((revenue / width - 2.0).abs() < 1e-9, "revenue width {revenue}");
+        let share = 0.25_f64;
+        #[expect(clippy::cast_precision_loss, reason = "a test's counts")]
+        let expected = 2.0 * 1.645 * (share * (1.0 - share) / (a + b) as f64).sqrt() * 100.0;
+        let width = row.share_of_conversions.hi - row.share_of_conversions.lo;
+        assert!((width / expected - 1.0).abs() < 0.15, "share: width {width}, expected {expected}");
+        #[expect(clippy::cast_precision_loss, reason = "a test's counts")]
+        let point = a as f64;
+        assert!(row.conversions.lo < point && point < row.conversions.hi);
+    }
+}
+
+/// The interval's level sets its width: a 50 % interval is about
+/// 0.674 / 1.645 of a 90 % one.
+#[test]
+fn a_narrower_level_gives_a_narrower_interval() {
+    let log = two_channels(800, 800);
+    let config = Config { bootstrap: 400, models: vec!["linear".to_owned()], ..Config::default() };
+    let (_, wide) = intervals_of(&log, &config);
+    let (_, narrow) = intervals_of(&log, &Config { interval: 0.5, ..config });
+    let width = |intervals: &Intervals| {
+        let row = intervals.models[0].channels["b"].conversions;
+        row.hi - row.lo
+    };
+    let ratio = width(&narrow) / width(&wide);
+    assert!((ratio - 0.674 / 1.645).abs() < 0.08, "ratio {ratio}");
+}
+
+/// Percentiles by R's type 8 on a known sample.
+#[test]
+fn percentiles_of_a_known_sample() {
+    let values: Vec<f64> = (1..=9).map(f64::from).collect();
+    let interval = percentiles(values, 0.5);
+    // h = (9 + 1/3) τ + 1/3: 2.666… for τ = 0.25, 7.333… for 0.75.
+    assert!((interval.lo - (2.0 + 2.0 / 3.0)).abs() < 1e-12, "{interval:?}");
+    assert!((interval.hi - (7.0 + 1.0 / 3.0)).abs() < 1e-12, "{interval:?}");
+    assert_eq!(percentiles(Vec::new(), 0.9), Interval::default());
+}
+
+/// Replicate sums add up over users: the credit replicates of two halves
+/// of the users, added, are those of all.
+#[test]
+fn replicate_sums_of_parts_add_up_to_the_whole() {
+    let log = two_channels(30, 50);
+    let config = Config { bootstrap: 16, ..Config::default() };
+    let journeys = Journeys::build(&log, config.lookback);
+    let aggregates = crate::aggregate::Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
+    assert_eq!(aggregates.replicates.count, 16);
+    assert!(!aggregates.replicates.transitions.is_empty() && !aggregates.replicates.coalitions.is_empty());
+    let analysis = crate::report::Analysis::fit(&aggregates, &config).unwrap();
+    let whole = crate::attribution::credit(&log, &journeys, &analysis.models, &config);
+    // Each replicate's last-click credit of `a` is the sum of the weights
+    // of the users converting through `a`.
+    let mut weights = Vec::new();
+    let mut expected = vec![0_i64; 16];
+    for user in 0..30 {
+        user_weights(&format!("user{user:05}"), 16, &mut weights);
+        for (sum, weight) in expected.iter_mut().zip(&weights) {
+            *sum += weight * crate::models::CONVERSION_UNITS;
+        }
+    }
+    let a = log.channels.code_of("a").unwrap();
+    let credited: Vec<i64> = whole.replicates.per_model[0].iter().filter(|(key, _)| key.channel == a).fold(
+        vec![0; 16],
+        |mut total, (_, values)| {
+            for (sum, value) in total.iter_mut().zip(values) {
+                *sum += value;
+            }
+            total
+        },
+    );
+    assert_eq!(credited, expected);
+}
