@@ -125,6 +125,24 @@ pub struct Summary {
     pub shapley: Option<Coverage>,
     /// How `incremental`'s rate was fitted, when it ran.
     pub incremental: Option<Fit>,
+    /// The bootstrap intervals, when the run drew replicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalSummary>,
+}
+
+/// What `summary.json` says of the bootstrap intervals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalSummary {
+    /// Replicates drawn.
+    pub replicates: u32,
+    /// The intervals' coverage.
+    pub level: f64,
+    /// Replicates whose refit failed and kept the full data's fit.
+    pub refits_failed: u64,
+    /// Per model, the channels whose point estimate of conversions lies
+    /// outside its own interval (the estimate moves one way under
+    /// resampling).
+    pub estimates_outside: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
@@ -158,6 +176,7 @@ impl Summary {
             markov: None,
             shapley: None,
             incremental: None,
+            intervals: None,
         }
     }
 

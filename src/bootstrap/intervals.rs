@@ -63,6 +63,10 @@ pub struct Intervals {
     /// Replicates whose refit of a model failed (a chain whose solve did
     /// not converge), credited with the full data's fit instead.
     pub refits_failed: u64,
+    /// Per model, the channels whose point estimate of conversions lies
+    /// outside its own interval (set by the reports, which hold the
+    /// points).
+    pub estimates_outside: BTreeMap<&'static str, u64>,
 }
 
 /// What one replicate credits one row: conversions (credit units) and
@@ -71,7 +75,7 @@ type Pair = (f64, f64);
 
 /// One replicate's rows under one model.
 #[derive(Default)]
-struct ReplicateRows {
+pub(super) struct ReplicateRows {
     channels: BTreeMap<u32, Pair>,
     campaigns: BTreeMap<(u32, u32), Pair>,
     stages: BTreeMap<Stage, Pair>,
@@ -125,7 +129,7 @@ impl Intervals {
                 model_intervals(log, &replicates, spend, level, rows)
             })
             .collect();
-        Self { replicates: fits.credit.count, level, models, refits_failed }
+        Self { replicates: fits.credit.count, level, models, refits_failed, estimates_outside: BTreeMap::new() }
     }
 }
 
@@ -205,7 +209,7 @@ fn channel_targets(
 /// Replicate `replicate`'s rows under `model`, from its weighted credit per
 /// key (sorted, so that every sum is taken in one order), each channel set
 /// to the total its refit gives when the model's fit sets channel totals.
-fn replicate_rows(
+pub(super) fn replicate_rows(
     model: &dyn AttributionModel,
     fits: &Fits<'_>,
     keys: &[(&CreditKey, &Vec<i64>)],
@@ -261,6 +265,14 @@ fn replicate_rows(
         .map(|(_, pair)| pair.0)
         .sum();
     rows
+}
+
+impl ReplicateRows {
+    /// A channel's credit units and revenue (millionths).
+    #[cfg(test)]
+    pub(super) fn channel(&self, code: u32) -> Pair {
+        self.channels.get(&code).copied().unwrap_or_default()
+    }
 }
 
 /// The intervals of one model's rows from its replicates' rows.

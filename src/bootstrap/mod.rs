@@ -22,7 +22,7 @@
 //! of `channels.csv`, `campaigns.csv` and `stages.csv`. `docs/models.md`
 //! says what the intervals mean and what they do not.
 
-mod intervals;
+pub(crate) mod intervals;
 
 use std::sync::LazyLock;
 
@@ -32,6 +32,7 @@ use statrs::distribution::{DiscreteCDF, Poisson};
 pub use self::intervals::{Fits, Interval, Intervals, ModelIntervals, RowIntervals, percentiles};
 use crate::aggregate::{Chunk, Partial};
 use crate::attribution::CreditKey;
+use crate::event_log::{EventLog, EventLogBuilder, NO_CHANNEL_CODE};
 use crate::hash::FastMap;
 use crate::models::chain::{Chain, Counts, StateKey, Target};
 use crate::models::shapley::{Coalitions, Shapley};
@@ -99,6 +100,36 @@ pub fn user_weights(user: &str, replicates: usize, weights: &mut Vec<i64>) {
         }
         weights.push(i64::try_from(weight).unwrap_or(0));
     }
+}
+
+/// Replicate `replicate` of `replicates` as a log of its own: each user of
+/// `log` `w_r(u)` times ([`user_weights`]), copy `k` named `id` then `#k`.
+/// A run on it is a full refit and recredit of that replicate: what the
+/// replicate sums stand for, to check them against, on a small log.
+#[must_use]
+pub fn resample(log: &EventLog, replicates: usize, replicate: usize) -> EventLog {
+    let mut builder = EventLogBuilder::new();
+    let mut weights = Vec::new();
+    for user in 0..log.user_count() {
+        let name = log.users.get(u32::try_from(user).unwrap_or(u32::MAX));
+        user_weights(name, replicates, &mut weights);
+        for copy in 0..weights.get(replicate).copied().unwrap_or(0) {
+            let copy_name = format!("{name}#{copy}");
+            for index in log.user_events(user) {
+                let channel = log.channel[index];
+                builder = builder.event(
+                    &copy_name,
+                    log.time[index],
+                    log.kind[index],
+                    if channel == NO_CHANNEL_CODE { "" } else { log.channels.get(channel) },
+                    log.campaigns.get(log.campaign[index]),
+                    log.stage[index],
+                    log.revenue[index],
+                );
+            }
+        }
+    }
+    builder.build()
 }
 
 /// Adds `amount` times each weight to the replicate sums `into`.
@@ -195,6 +226,16 @@ impl Replicates {
         }
     }
 
+    /// True when every sum holds one value per replicate (two for a
+    /// coalition): what a state read from disk must hold.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        let count = self.count as usize;
+        (count == 0 && self.journeys.is_empty() || self.journeys.len() == count)
+            && self.transitions.values().all(|values| values.len() == count)
+            && self.coalitions.values().all(|values| values.len() == 2 * count)
+    }
+
     /// Replicate `replicate`'s chain, when `markov` runs.
     #[must_use]
     pub fn chain(&self, replicate: usize) -> Option<Chain> {
@@ -282,7 +323,7 @@ impl ReplicateCount {
 
 impl Partial for ReplicateCount {
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
-        let mut current: Option<(u32, &crate::event_log::EventLog)> = None;
+        let mut current: Option<(u32, &EventLog)> = None;
         for walk in chunk.journeys() {
             if let Some((user, log)) = current
                 && user != walk.journey.user
@@ -344,6 +385,19 @@ impl CreditReplicates {
             add_tables(mine, theirs);
         }
         add_tables(&mut self.sets, other.sets);
+    }
+
+    /// True when the sums hold two values per replicate for `models` models
+    /// (or none without replicates): what a credit read from disk must hold.
+    #[must_use]
+    pub fn is_consistent(&self, models: usize) -> bool {
+        let count = 2 * self.count as usize;
+        if self.count == 0 {
+            return self.per_model.is_empty() && self.sets.is_empty();
+        }
+        self.per_model.len() == models
+            && self.per_model.iter().flat_map(FastMap::values).all(|values| values.len() == count)
+            && self.sets.values().all(|values| values.len() == count)
     }
 
     /// Adds one conversion's credit under model `model`, `(key, units,

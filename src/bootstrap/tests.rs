@@ -164,3 +164,79 @@ fn replicate_sums_of_parts_add_up_to_the_whole() {
     );
     assert_eq!(credited, expected);
 }
+
+/// Users of (channel index, is conversion, hours since the previous event).
+fn random_log(users: &[Vec<(usize, bool, u8)>]) -> crate::event_log::EventLog {
+    const CHANNELS: [&str; 5] = ["display", "email", "search", "social", "video"];
+    let mut builder = EventLogBuilder::new();
+    for (user, events) in users.iter().enumerate() {
+        let name = format!("user{user:03}");
+        let mut time = 0;
+        for &(channel, conversion, hours) in events {
+            time += i64::from(hours) * MICROS_PER_DAY / 24;
+            builder = if conversion {
+                builder.conversion(&name, time, 1_000_000 + i64::from(hours) * 10_000)
+            } else {
+                builder.touch(&name, time, CHANNELS[channel])
+            };
+        }
+    }
+    builder.build()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// A replicate's channel credit under `markov` and `shapley` (refitted
+    /// on the weighted sums) and under a rule-based model is what a whole
+    /// run gives on the replicate as a log of its own, each user repeated
+    /// by its weight: the sums stand for the refit they save.
+    #[test]
+    fn a_replicate_is_a_run_on_the_resampled_log(
+        users in proptest::collection::vec(
+            proptest::collection::vec((0_usize..5, proptest::bool::weighted(0.3), 1_u8..48), 1..10),
+            5..40,
+        ),
+    ) {
+        let log = random_log(&users);
+        let replicates = 4;
+        let models = ["linear", "markov", "shapley"].map(str::to_owned).to_vec();
+        let config = Config { bootstrap: replicates, models, ..Config::default() };
+        let journeys = Journeys::build(&log, config.lookback);
+        let aggregates = crate::aggregate::Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
+        let analysis = crate::report::Analysis::fit(&aggregates, &config).unwrap();
+        let credits = crate::attribution::credit(&log, &journeys, &analysis.models, &config);
+        let fits = Fits { models: &analysis.models, replicates: &aggregates.replicates, credit: &credits.replicates };
+        let mut keys: Vec<_> = credits.replicates.per_model[0].iter().collect();
+        keys.sort_unstable_by_key(|(key, _)| **key);
+        for replicate in 0..replicates as usize {
+            let resampled = resample(&log, replicates as usize, replicate);
+            let single = Config { bootstrap: 0, ..config.clone() };
+            let journeys = Journeys::build(&resampled, single.lookback);
+            let aggregates =
+                crate::aggregate::Aggregates::compute(&resampled, &journeys, &single, Mode::Attribute, log.latest());
+            let (reports, _) = Reports::compute(&resampled, &journeys, &aggregates, &single, &[], 10).unwrap();
+            for (index, model) in analysis.models.iter().enumerate() {
+                let mut keys: Vec<_> = credits.replicates.per_model[index].iter().collect();
+                keys.sort_unstable_by_key(|(key, _)| **key);
+                let rows = intervals::replicate_rows(model.as_ref(), &fits, &keys, replicate);
+                for (name, sums) in &reports.models[index].channels {
+                    let code = match name.as_str() {
+                        crate::event::NO_CHANNEL => crate::event_log::NO_CHANNEL_CODE,
+                        _ => log.channels.code_of(name).unwrap(),
+                    };
+                    #[expect(clippy::cast_precision_loss, reason = "a test's sums")]
+                    let (units, revenue) = (sums.units as f64, sums.revenue as f64);
+                    let (replicated_units, replicated_revenue) = rows.channel(code);
+                    // The run apportions each conversion in whole units.
+                    let slack = 4.0 * reports.models[index].total.conversions().max(1.0);
+                    proptest::prop_assert!(
+                        (units - replicated_units).abs() <= slack && (revenue - replicated_revenue).abs() <= slack,
+                        "{} {name} replicate {replicate}: run {units} {revenue}, replicate {replicated_units} {replicated_revenue}",
+                        model.name()
+                    );
+                }
+            }
+        }
+    }
+}

@@ -329,6 +329,7 @@ impl Reports {
             );
             // A point estimate outside its own interval: the model's
             // estimate moves one way under resampling (docs/models.md).
+            let mut intervals = intervals;
             for (credit, rows) in reports.models.iter().zip(&intervals.models) {
                 let outside = rows
                     .channels
@@ -341,6 +342,7 @@ impl Reports {
                 if outside > 0 {
                     tracing::warn!(event = "estimate_outside_interval", model = credit.model, channels = outside);
                 }
+                intervals.estimates_outside.insert(credit.model, outside as u64);
             }
             reports.intervals = Some(intervals);
         }
@@ -410,6 +412,12 @@ impl Reports {
                 models::Diagnostics::Incremental(fit) => summary.incremental = Some(*fit),
             }
         }
+        summary.intervals = self.intervals.as_ref().map(|intervals| crate::summary::IntervalSummary {
+            replicates: intervals.replicates,
+            level: intervals.level,
+            refits_failed: intervals.refits_failed,
+            estimates_outside: intervals.estimates_outside.clone(),
+        });
     }
 
     /// Each model's totals.

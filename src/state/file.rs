@@ -29,7 +29,7 @@ pub const STATE_FILE: &str = "state.bin";
 pub const FIT_FILE: &str = "fit.bin";
 
 /// The version of the state format; states of another version are refused.
-pub const STATE_FORMAT: u32 = 5;
+pub const STATE_FORMAT: u32 = 6;
 
 /// The manifest's `format` of a state (the counts of a first pass).
 pub const STATE_KIND: &str = "touchpath-state";
@@ -265,8 +265,10 @@ pub fn write_credit(target: &Path, credit: &Credit, config: &Config) -> Result<P
 /// As [`read_state`].
 pub fn read_credit(directory: &Path, manifest: &Manifest) -> Result<Credit> {
     let (bytes, path) = read_body(directory, manifest)?;
-    let tally: Tally =
-        postcard::from_bytes(&bytes).map_err(|_| Error::Input { path, reason: "cannot be decoded".to_owned() })?;
+    let tally: Tally = postcard::from_bytes(&bytes)
+        .ok()
+        .filter(|tally: &Tally| tally.credits.replicates.is_consistent(tally.credits.per_model.len()))
+        .ok_or_else(|| Error::Input { path, reason: "cannot be decoded".to_owned() })?;
     Ok(Credit {
         buckets: manifest.buckets.clone(),
         events: manifest.events.clone(),

@@ -339,7 +339,8 @@ impl State {
         };
         let spend_ok =
             self.spend.as_ref().is_none_or(|spend| spend.rejects.iter().all(|reject| reject.file < spend.files.len()));
-        let checks: [(&dyn Fn() -> bool, &str); 6] = [
+        let checks: [(&dyn Fn() -> bool, &str); 7] = [
+            (&|| self.aggregates.replicates.is_consistent(), "bootstrap replicates"),
             (
                 &|| {
                     spend_ok
