@@ -56,6 +56,7 @@ fn section(html: &mut String, evaluation: &Evaluation) -> io::Result<()> {
         name: "truth".to_owned(),
         color: TRUTH_COLOR,
         values: channels.iter().map(|channel| Some(truth_of(channel) * 100.0)).collect(),
+        intervals: Vec::new(),
     }];
     for (index, (model, shares)) in evaluation.models.iter().enumerate() {
         series.push(Series {
@@ -65,6 +66,7 @@ fn section(html: &mut String, evaluation: &Evaluation) -> io::Result<()> {
                 .iter()
                 .map(|channel| Some(shares.get(*channel).map_or(0.0, |pair| pair.0) * 100.0))
                 .collect(),
+            intervals: Vec::new(),
         });
     }
     let title = format!("{}: share of conversions by channel, truth and models", evaluation.name);

@@ -429,3 +429,32 @@ fn every_chart_renders_in_headless_chromium() {
         fs::write(&docs, &png).unwrap();
     }
 }
+
+/// The part of the page from `id="ID"` to the end of its chart.
+fn chart<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}"));
+    let end = start + page[start..].find("</svg>").expect("its chart");
+    &page[start..end]
+}
+
+#[test]
+fn bootstrap_intervals_are_drawn_as_error_bars_on_the_comparison_and_roas_charts() {
+    let workspace = Workspace::new();
+    let data = workspace.path("data");
+    generate(&GenerateOptions { users: 1_500, seed: 5, ..GenerateOptions::default() }, &data).unwrap();
+    let models = ["linear", "markov"].map(str::to_owned).to_vec();
+    let (events, spend) = ([data.join("events.csv")], [data.join("spend.csv")]);
+    workspace.run(&events, &spend, &Config { models: models.clone(), ..Config::default() }).unwrap();
+    let plain = workspace.read("out/report.html");
+    workspace.run(&events, &spend, &Config { models, bootstrap: 40, ..Config::default() }).unwrap();
+    let page = workspace.read("out/report.html");
+    assert!(!plain.contains("Error bars") && page.contains("Error bars: 90 % bootstrap intervals over 40 resamples"));
+    let channels = csv_rows(&workspace.read("out/channels.csv"));
+    let with_spend = channels.iter().filter(|row| !row["roas"].is_empty()).count();
+    for (id, rows) in [("chart-conversions", channels.len()), ("chart-roas", with_spend)] {
+        let error_bars = |page: &str| chart(page, id).matches("stroke=\"#222222\"").count();
+        assert_eq!(error_bars(&plain), 0, "{id}");
+        // A line and two caps per model and channel.
+        assert_eq!(error_bars(&page), 3 * rows, "{id}");
+    }
+}

@@ -52,6 +52,8 @@ pub fn css_color(color: RGBColor) -> String {
 const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
 const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 const AXIS: RGBColor = RGBColor(0x99, 0x99, 0x99);
+/// Error bars: darker than the text, so that they read across any bar.
+pub const ERROR_BAR: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const GUIDELINE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 
 /// One series of bars: a value per category.
@@ -63,6 +65,9 @@ pub struct Series {
     pub color: RGBColor,
     /// One value per category; `None` draws no bar.
     pub values: Vec<Option<f64>>,
+    /// An interval per category, drawn as an error bar across the bar
+    /// (grouped bars only); empty for none.
+    pub intervals: Vec<Option<(f64, f64)>>,
 }
 
 /// Bars to draw: categories, one series per bar of a group (or part of a
@@ -119,7 +124,8 @@ pub fn grouped(bars: &Bars) -> io::Result<Option<String>> {
     let bar = if slots > 4 { 7 } else { 12 };
     let height = u32::try_from(bars.categories.len() * (slots * bar + 12)).unwrap_or(u32::MAX).saturating_add(70);
     let values = bars.series.iter().flat_map(|series| series.values.iter().flatten().copied());
-    let range = value_range(values);
+    let ends = bars.series.iter().flat_map(|series| series.intervals.iter().flatten().flat_map(|&(lo, hi)| [lo, hi]));
+    let range = value_range(values.chain(ends));
     let rows = bars.rows();
     let svg = draw(bars.title, (WIDTH, height), |root| {
         let mut chart = ChartBuilder::on(&root)
@@ -141,6 +147,20 @@ pub fn grouped(bars: &Bars) -> io::Result<Option<String>> {
                 ))
             });
             chart.draw_series(rects)?;
+            // Error bars: a line from the interval's low end to its high
+            // end across the middle of the bar, with a cap at each end.
+            let line = ERROR_BAR.stroke_width(1);
+            let middle = top - 0.4;
+            let error_bars = rows.iter().zip(series.intervals.iter().rev()).filter_map(|(row, interval)| {
+                let (lo, hi) = (*interval)?;
+                let at = |value: f64, offset: f64| (value, NestedValue::Value(row, middle + offset));
+                Some([
+                    PathElement::new(vec![at(lo, 0.0), at(hi, 0.0)], line),
+                    PathElement::new(vec![at(lo, -0.3), at(lo, 0.3)], line),
+                    PathElement::new(vec![at(hi, -0.3), at(hi, 0.3)], line),
+                ])
+            });
+            chart.draw_series(error_bars.flatten())?;
         }
         Ok(())
     })?;
@@ -388,6 +408,7 @@ mod tests {
                 name: "a".to_owned(),
                 color: color(0),
                 values: values.iter().copied().map(Some).collect(),
+                intervals: Vec::new(),
             }],
             axis: "value",
         }
@@ -401,6 +422,19 @@ mod tests {
         assert!(svg.contains(">\na&lt;b\n</text>") && svg.contains(">\nc&amp;d\n</text>"), "{svg}");
         // The background and the two bars.
         assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+    }
+
+    #[test]
+    fn intervals_draw_an_error_bar_with_two_caps_across_their_bars() {
+        let mut chart = bars(&["a", "b", "c"], &[1.0, 2.0, 3.0]);
+        let plain = grouped(&chart).unwrap().unwrap();
+        assert_eq!(plain.matches("stroke=\"#222222\"").count(), 0, "{plain}");
+        chart.series[0].intervals = vec![Some((0.5, 1.5)), None, Some((2.0, 4.0))];
+        let svg = grouped(&chart).unwrap().unwrap();
+        // A line and two caps for each of the two intervals.
+        assert_eq!(svg.matches("<polyline fill=\"none\" opacity=\"1\" stroke=\"#222222\"").count(), 6, "{svg}");
+        // The value axis reaches the highest end, past the largest bar.
+        assert!(svg.contains(">\n4\n</text>"), "{svg}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::charts::{self, Bars, Funnel, Series};
 use super::numbers::Format;
 use super::{Page, Table};
 use crate::attribution::CreditSums;
+use crate::bootstrap::{Interval, RowIntervals};
 use crate::config::Config;
 use crate::event::{NO_CHANNEL, Stage, TouchClass};
 use crate::moment::median;
@@ -55,8 +56,43 @@ fn model_series(
             name: credit.model.to_owned(),
             color: charts::color(index),
             values: categories.iter().map(|category| value(credit, category)).collect(),
+            intervals: Vec::new(),
         })
         .collect()
+}
+
+/// `series` (one per model, from [`model_series`]) with each channel's
+/// bootstrap interval that `pick` takes from its row, when the run drew
+/// replicates.
+fn with_intervals(
+    mut series: Vec<Series>,
+    reports: &Reports,
+    categories: &[String],
+    pick: fn(&RowIntervals) -> Option<Interval>,
+) -> Vec<Series> {
+    let Some(intervals) = &reports.intervals else {
+        return series;
+    };
+    for (one, model) in series.iter_mut().zip(&intervals.models) {
+        one.intervals = categories
+            .iter()
+            .map(|category| model.channels.get(category).and_then(pick).map(|interval| (interval.lo, interval.hi)))
+            .collect();
+    }
+    series
+}
+
+/// What the error bars of a section's charts are, when there are any.
+fn interval_note(page: &mut Page, reports: &Reports) {
+    if let Some(intervals) = &reports.intervals {
+        page.put(format_args!(
+            "<p class=\"note\">Error bars: {:.0} % bootstrap intervals over {} resamples of users. They show \
+             sampling noise (how much another sample of the same users would move a number), not model bias \
+             (see <code>docs/models.md</code>, \"Intervals\").</p>\n",
+            intervals.level * 100.0,
+            intervals.replicates
+        ));
+    }
 }
 
 /// A channel × model table of `value`.
@@ -84,16 +120,27 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
          conversions and revenue; they differ in where they put them.",
     );
     let channels: Vec<String> = reports.channel_names().into_iter().collect();
+    interval_note(page, reports);
     let conversions = Bars {
         title: "Credited conversions by channel and model",
         categories: channels.clone(),
-        series: model_series(reports, &channels, |credit, channel| Some(channel_sums(credit, channel).conversions())),
+        series: with_intervals(
+            model_series(reports, &channels, |credit, channel| Some(channel_sums(credit, channel).conversions())),
+            reports,
+            &channels,
+            |row| Some(row.conversions),
+        ),
         axis: "credited conversions",
     };
     let revenue = Bars {
         title: "Credited revenue by channel and model",
         categories: channels.clone(),
-        series: model_series(reports, &channels, |credit, channel| Some(channel_sums(credit, channel).revenue())),
+        series: with_intervals(
+            model_series(reports, &channels, |credit, channel| Some(channel_sums(credit, channel).revenue())),
+            reports,
+            &channels,
+            |row| Some(row.revenue),
+        ),
         axis: "credited revenue",
     };
     conversion_views(page, reports, &channels, &conversions)?;
@@ -142,9 +189,14 @@ fn conversion_views(page: &mut Page, reports: &Reports, channels: &[String], all
     let shares = Bars {
         title: "Share of each model's credited conversions by channel, in %",
         categories: channels.to_vec(),
-        series: model_series(reports, channels, |credit, channel| {
-            share(channel_sums(credit, channel).units, credit.total.units)
-        }),
+        series: with_intervals(
+            model_series(reports, channels, |credit, channel| {
+                share(channel_sums(credit, channel).units, credit.total.units)
+            }),
+            reports,
+            channels,
+            |row| Some(row.share_of_conversions),
+        ),
         axis: "share of the model's credited conversions, %",
     };
     let mut views: Vec<(String, String, Bars)> = vec![
@@ -187,12 +239,18 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
     );
     let channels: Vec<String> = reports.spend.channels.keys().cloned().collect();
     let names = model_names(reports);
+    interval_note(page, reports);
     let chart = Bars {
         title: "ROAS by channel and model",
         categories: channels.clone(),
-        series: model_series(reports, &channels, |credit, channel| {
-            roas(channel_sums(credit, channel), reports.spend.channels.get(channel))
-        }),
+        series: with_intervals(
+            model_series(reports, &channels, |credit, channel| {
+                roas(channel_sums(credit, channel), reports.spend.channels.get(channel))
+            }),
+            reports,
+            &channels,
+            |row| row.roas,
+        ),
         axis: "ROAS (credited revenue ÷ spend)",
     };
     page.figure("chart-roas", chart.title, &chart.legend(), charts::grouped(&chart)?);
@@ -343,6 +401,7 @@ pub(super) fn classes(page: &mut Page, reports: &Reports, config: &Config) -> io
                 values: (0..per_model.len())
                     .map(|index| share(value(index, class).units, totals(index).units))
                     .collect(),
+                intervals: Vec::new(),
             })
             .collect(),
         axis: "share of credited conversions, %",
@@ -441,6 +500,7 @@ pub(super) fn moments(page: &mut Page, reports: &Reports) -> io::Result<()> {
                 .iter()
                 .map(|(channel, _)| by_channel[channel].get(stage).map(|&count| count as f64))
                 .collect(),
+            intervals: Vec::new(),
         })
         .collect();
     let chart = Bars {
