@@ -1,6 +1,6 @@
 //! Throughput of each stage on a seeded synthetic log: ingest, journey
 //! building, each attribution model (data-driven ones with their fitting),
-//! and merging partial credit states.
+//! bootstrap replicates, and merging partial credit states.
 //!
 //! The log is generated once, outside the timed loops. `TOUCHPATH_BENCH_USERS`
 //! sets its size (default 50 000 users, about 280 000 events).
@@ -17,6 +17,7 @@ use touchpath::journey::Journeys;
 use touchpath::models::Incremental;
 use touchpath::models::{self, AttributionModel, Markov, Shapley};
 use touchpath::progress::Silent;
+use touchpath::report::Reports;
 use touchpath::state::{Buckets, State};
 use touchpath::{Config, FileFormat};
 
@@ -67,6 +68,7 @@ fn pipeline(criterion: &mut Criterion) {
     group.finish();
     let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
     models_group(criterion, &log, &journeys, &aggregates, &config);
+    bootstrap_group(criterion, &log, &journeys);
     let first_order = aggregates.first_order.chain(1);
     let hazard = models::Hazard::Counts(&aggregates.hazard);
     let all =
@@ -150,6 +152,27 @@ fn models_group(
             attribute(log, journeys, &fitted, config)
         });
     });
+    group.finish();
+}
+
+/// Both passes and the reports of the rule-based models, `markov` and
+/// `shapley`, without replicates and with 200: what `--bootstrap 200` adds
+/// (replicate counts, weighted credit, refits and percentiles).
+fn bootstrap_group(criterion: &mut Criterion, log: &EventLog, journeys: &Journeys) {
+    let mut group = criterion.benchmark_group("bootstrap");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(journeys.len() as u64));
+    let names: Vec<String> =
+        models::names().into_iter().filter(|name| *name != Incremental::NAME).map(str::to_owned).collect();
+    for replicates in [0, 200] {
+        let config = Config { bootstrap: replicates, models: names.clone(), ..Config::default() };
+        group.bench_with_input(BenchmarkId::new("passes_and_reports", replicates), &config, |bencher, config| {
+            bencher.iter(|| {
+                let aggregates = Aggregates::compute(log, journeys, config, Mode::Attribute, log.latest());
+                Reports::compute(log, journeys, &aggregates, config, &[], 10).expect("the models exist")
+            });
+        });
+    }
     group.finish();
 }
 
