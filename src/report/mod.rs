@@ -931,6 +931,37 @@ mod tests {
     }
 
     #[test]
+    fn intervals_follow_their_cells_in_the_files_and_on_stdout() {
+        let mut reports = thirds();
+        let row = |lo: f64, hi: f64| RowIntervals {
+            conversions: Interval { lo, hi },
+            revenue: Interval { lo: lo * 10.0, hi: hi * 10.0 },
+            share_of_conversions: Interval { lo: lo * 100.0, hi: hi * 100.0 },
+            share_of_channels: Interval { lo: lo * 100.0, hi: hi * 100.0 },
+            roas: Some(Interval { lo: 3.0, hi: 3.5 }),
+        };
+        let without_roas = RowIntervals { roas: None, ..row(0.3, 0.4) };
+        let channels = BTreeMap::from([("a".to_owned(), row(0.25, 0.412_345_67)), ("c".to_owned(), without_roas)]);
+        reports.intervals = Some(Intervals {
+            replicates: 50,
+            level: 0.9,
+            models: vec![crate::bootstrap::ModelIntervals { channels, ..Default::default() }],
+            refits_failed: 0,
+            estimates_outside: BTreeMap::new(),
+        });
+        let lines = lines(|sink| reports.write_channels(sink));
+        assert!(lines[0].ends_with(",change_vs_last_click,conversions_lo,conversions_hi,revenue_lo,revenue_hi,share_of_conversions_lo,share_of_conversions_hi,roas_lo,roas_hi"));
+        // Lower ends down, upper ends up; b has no row: 0 to 0, no ROAS
+        // interval for c without spend.
+        assert!(lines[1].ends_with(",0.250000,0.412346,2.50,4.13,25.0000,41.2346,3.0000,3.5000"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",0.000000,0.000000,0.00,0.00,0.0000,0.0000,,"), "{}", lines[2]);
+        assert!(lines[3].ends_with(",0.300000,0.400000,3.00,4.00,30.0000,40.0000,,"), "{}", lines[3]);
+        let table = render(&reports, OutputFormat::Table);
+        assert!(table.contains("90 % bootstrap intervals over 50 resamples"), "{table}");
+        assert!(table.contains("0.3 (0.2–0.5)") && table.contains("3.32 (3.00–3.50)"), "{table}");
+    }
+
+    #[test]
     fn stages_gain_roas_and_cpa() {
         let reports = thirds();
         let lines = lines(|sink| reports.write_stages(sink));

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Column, Reports, UNITS, cpa, fixed, roas};
+use super::{Column, Reports, UNITS, cpa, fixed, roas, round_end};
 use crate::bootstrap::{Interval, RowIntervals};
 
 /// Decimals of the credited conversions on stdout.
@@ -43,10 +43,13 @@ pub fn render(reports: &Reports, format: OutputFormat) -> String {
 fn table(reports: &Reports) -> String {
     let channels: Vec<String> = reports.channel_names().into_iter().collect();
     let width = channels.iter().map(String::len).chain(["channel".len(), "total".len()]).max().unwrap_or(7);
-    let interval = |index: usize, channel: &str, pick: fn(&RowIntervals) -> Option<Interval>, decimals: usize| {
+    // Rounded outwards, as in the files.
+    let interval = |index: usize, channel: &str, pick: fn(&RowIntervals) -> Option<Interval>, decimals: u32| {
         let intervals = reports.intervals.as_ref()?;
         let row = intervals.models.get(index)?.channels.get(channel)?;
-        pick(row).map(|interval| format!(" ({:.decimals$}–{:.decimals$})", interval.lo, interval.hi))
+        pick(row).map(|interval| {
+            format!(" ({}–{})", round_end(interval.lo, decimals, false), round_end(interval.hi, decimals, true))
+        })
     };
     // Each model's column adds up, as printed, to its total.
     let conversions: Vec<Vec<String>> = reports

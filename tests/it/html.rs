@@ -449,12 +449,34 @@ fn bootstrap_intervals_are_drawn_as_error_bars_on_the_comparison_and_roas_charts
     workspace.run(&events, &spend, &Config { models, bootstrap: 40, ..Config::default() }).unwrap();
     let page = workspace.read("out/report.html");
     assert!(!plain.contains("Error bars") && page.contains("Error bars: 90 % bootstrap intervals over 40 resamples"));
+    assert!(!plain.contains("error-bar") && !plain.contains("% interval: "), "no error bar without replicates");
+    // channels.csv lists models in registry order, channels by name: the
+    // order of the error bars, model by model and channel by channel.
     let channels = csv_rows(&workspace.read("out/channels.csv"));
-    let with_spend = channels.iter().filter(|row| !row["roas"].is_empty()).count();
-    for (id, rows) in [("chart-conversions", channels.len()), ("chart-roas", with_spend)] {
-        let error_bars = |page: &str| chart(page, id).matches("stroke=\"#222222\"").count();
-        assert_eq!(error_bars(&plain), 0, "{id}");
-        // A line and two caps per model and channel.
-        assert_eq!(error_bars(&page), 3 * rows, "{id}");
+    let with_spend: Vec<_> = channels.iter().filter(|row| !row["roas"].is_empty()).collect();
+    assert!(!with_spend.is_empty() && with_spend.len() < channels.len(), "some channels without spend");
+    let all: Vec<_> = channels.iter().collect();
+    for (id, rows, field, decimals) in
+        [("chart-conversions", all, "conversions", 1), ("chart-roas", with_spend, "roas", 2)]
+    {
+        assert_eq!(chart(&plain, id).matches("<g class=\"error-bar\"").count(), 0, "{id}");
+        let drawn = chart(&page, id);
+        let groups: Vec<&str> = drawn.split("<g class=\"error-bar\"").skip(1).collect();
+        assert_eq!(groups.len(), rows.len(), "one error bar per model and channel on {id}");
+        for (group, row) in groups.iter().zip(&rows) {
+            // A line and two caps, and the interval's ends as a tooltip,
+            // rounded outwards from channels.csv's.
+            assert_eq!(group.matches("<path d=\"M").count(), 2, "{id}: {group}");
+            let title = &group[group.find("<title>").unwrap() + 7..group.find("</title>").unwrap()];
+            let (lo, hi) = title.strip_prefix("90 % interval: ").and_then(|ends| ends.split_once(" – ")).unwrap();
+            let number = |text: &str| text.replace(',', "").parse::<f64>().unwrap();
+            let (csv_lo, csv_hi) = (number(&row[&format!("{field}_lo")]), number(&row[&format!("{field}_hi")]));
+            let step = 10_f64.powi(-decimals);
+            // (Up to the files' own rounding of an end within a millionth
+            // of a step.)
+            let (lo, hi) = (number(lo), number(hi));
+            assert!(lo <= csv_lo + 1e-3 && csv_lo - lo < step, "{id} {row:?}: {title}");
+            assert!(hi >= csv_hi - 1e-3 && hi - csv_hi < step, "{id} {row:?}: {title}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! given within each group. Text is written as SVG `<text>` in the
 //! `sans-serif` family, so no font file is read or embedded.
 
+use std::fmt::Write as _;
 use std::io;
 
 use plotters::coord::types::{RangedCoordf64, RangedSlice};
@@ -54,6 +55,8 @@ const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 const AXIS: RGBColor = RGBColor(0x99, 0x99, 0x99);
 /// Error bars: darker than the text, so that they read across any bar.
 pub const ERROR_BAR: RGBColor = RGBColor(0x22, 0x22, 0x22);
+/// Half the height of an error bar's caps, at most, in SVG units.
+const CAP: i32 = 4;
 const GUIDELINE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 
 /// One series of bars: a value per category.
@@ -67,7 +70,20 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
     /// An interval per category, drawn as an error bar across the bar
     /// (grouped bars only); empty for none.
-    pub intervals: Vec<Option<(f64, f64)>>,
+    pub intervals: Vec<Option<ErrorBar>>,
+}
+
+/// An interval drawn as an error bar: a thin line from `lo` to `hi` across
+/// the middle of its bar, capped at both ends, with `title` as its tooltip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorBar {
+    /// Its lower end, in the value axis' units.
+    pub lo: f64,
+    /// Its upper end.
+    pub hi: f64,
+    /// What a reader hovering over it sees, such as
+    /// `90 % interval: 812.4 – 845.1`.
+    pub title: String,
 }
 
 /// Bars to draw: categories, one series per bar of a group (or part of a
@@ -124,9 +140,10 @@ pub fn grouped(bars: &Bars) -> io::Result<Option<String>> {
     let bar = if slots > 4 { 7 } else { 12 };
     let height = u32::try_from(bars.categories.len() * (slots * bar + 12)).unwrap_or(u32::MAX).saturating_add(70);
     let values = bars.series.iter().flat_map(|series| series.values.iter().flatten().copied());
-    let ends = bars.series.iter().flat_map(|series| series.intervals.iter().flatten().flat_map(|&(lo, hi)| [lo, hi]));
+    let ends = bars.series.iter().flat_map(|series| series.intervals.iter().flatten().flat_map(|bar| [bar.lo, bar.hi]));
     let range = value_range(values.chain(ends));
     let rows = bars.rows();
+    let mut error_bars = String::new();
     let svg = draw(bars.title, (WIDTH, height), |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
@@ -147,24 +164,48 @@ pub fn grouped(bars: &Bars) -> io::Result<Option<String>> {
                 ))
             });
             chart.draw_series(rects)?;
-            // Error bars: a line from the interval's low end to its high
-            // end across the middle of the bar, with a cap at each end.
-            let line = ERROR_BAR.stroke_width(1);
+            // Error bars across the middle of their bars, in category
+            // order; written by hand, since plotters' elements carry no
+            // tooltip.
             let middle = top - 0.4;
-            let error_bars = rows.iter().zip(series.intervals.iter().rev()).filter_map(|(row, interval)| {
-                let (lo, hi) = (*interval)?;
-                let at = |value: f64, offset: f64| (value, NestedValue::Value(row, middle + offset));
-                Some([
-                    PathElement::new(vec![at(lo, 0.0), at(hi, 0.0)], line),
-                    PathElement::new(vec![at(lo, -0.3), at(lo, 0.3)], line),
-                    PathElement::new(vec![at(hi, -0.3), at(hi, 0.3)], line),
-                ])
-            });
-            chart.draw_series(error_bars.flatten())?;
+            for (row, error_bar) in rows.iter().rev().zip(&series.intervals) {
+                let Some(error_bar) = error_bar else { continue };
+                let at =
+                    |value: f64, offset: f64| chart.backend_coord(&(value, NestedValue::Value(row, middle + offset)));
+                let ((lo, y), (hi, _)) = (at(error_bar.lo, 0.0), at(error_bar.hi, 0.0));
+                // Caps three quarters of the bar tall (0.6 of its slot), at most
+                // twice [`CAP`].
+                let cap = ((at(error_bar.lo, -0.3).1 - at(error_bar.lo, 0.3).1) / 2).min(CAP);
+                error_bar_markup(&mut error_bars, &error_bar.title, (lo, hi), (y, y - cap, y + cap));
+            }
         }
         Ok(())
     })?;
-    Ok(Some(svg))
+    Ok(Some(over(svg, &error_bars)))
+}
+
+/// Writes one error bar into `markup`: a group named `error-bar` holding
+/// its tooltip, a wide invisible stroke along the interval (so that the
+/// tooltip is easy to reach) and the visible line from `lo` to `hi` at
+/// height `y`, capped from `cap_top` to `cap_bottom`; all in pixels.
+fn error_bar_markup(markup: &mut String, title: &str, (lo, hi): (i32, i32), (y, cap_top, cap_bottom): (i32, i32, i32)) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        markup,
+        "<g class=\"error-bar\" fill=\"none\" stroke=\"{}\"><title>{}</title>\
+         <path d=\"M{lo} {y}H{hi}\" stroke-opacity=\"0\" stroke-width=\"9\"/>\
+         <path d=\"M{lo} {y}H{hi}M{lo} {cap_top}V{cap_bottom}M{hi} {cap_top}V{cap_bottom}\" stroke-width=\"1\"/></g>",
+        css_color(ERROR_BAR),
+        escape(title)
+    );
+}
+
+/// `svg` with `markup` drawn last, over everything in it.
+fn over(mut svg: String, markup: &str) -> String {
+    if let Some(end) = svg.rfind("</svg>") {
+        svg.insert_str(end, markup);
+    }
+    svg
 }
 
 /// Horizontal stacked bars: per category, the series end to end, up to
@@ -425,14 +466,38 @@ mod tests {
     }
 
     #[test]
-    fn intervals_draw_an_error_bar_with_two_caps_across_their_bars() {
+    fn intervals_draw_an_error_bar_with_two_caps_and_a_tooltip_across_their_bars() {
         let mut chart = bars(&["a", "b", "c"], &[1.0, 2.0, 3.0]);
         let plain = grouped(&chart).unwrap().unwrap();
-        assert_eq!(plain.matches("stroke=\"#222222\"").count(), 0, "{plain}");
-        chart.series[0].intervals = vec![Some((0.5, 1.5)), None, Some((2.0, 4.0))];
+        assert!(!plain.contains("error-bar") && !plain.contains("#222222"), "{plain}");
+        let error_bar =
+            |lo: f64, hi: f64| Some(ErrorBar { lo, hi, title: format!("90 % interval: {lo} – {hi} <&>") });
+        chart.series[0].intervals = vec![error_bar(0.5, 1.5), None, error_bar(2.0, 4.0)];
         let svg = grouped(&chart).unwrap().unwrap();
-        // A line and two caps for each of the two intervals.
-        assert_eq!(svg.matches("<polyline fill=\"none\" opacity=\"1\" stroke=\"#222222\"").count(), 6, "{svg}");
+        assert_eq!(svg.matches("<g class=\"error-bar\" fill=\"none\" stroke=\"#222222\">").count(), 2, "{svg}");
+        // In category order, drawn last, their tooltips escaped.
+        let first = svg.find("<title>90 % interval: 0.5 – 1.5 &lt;&amp;&gt;</title>").expect("a's tooltip");
+        let second = svg.find("<title>90 % interval: 2 – 4 &lt;&amp;&gt;</title>").expect("c's tooltip");
+        assert!(svg.rfind("<rect").unwrap() < first && first < second && svg.ends_with("</g>\n</svg>\n"), "{svg}");
+        // A line with a cap at each end, placed on the value axis: c's
+        // interval (2 to 4) is twice as wide as a's (0.5 to 1.5) and starts
+        // half a's width past a's end; c's bar is below a's.
+        let path = |at: usize| -> Vec<i32> {
+            let start = at + svg[at..].find("stroke-width=\"1\"").unwrap();
+            let d = &svg[svg[..start].rfind("d=\"M").unwrap() + 4..start - 2];
+            d.split(['M', 'H', 'V', ' ']).map(|number| number.parse().unwrap()).collect()
+        };
+        let (a, c) = (path(first), path(second));
+        for bar in [&a, &c] {
+            let [lo, y, hi, cap_lo, cap_top, cap_bottom, cap_hi, cap_top_hi, cap_bottom_hi] = bar[..] else {
+                panic!("a line and two caps: {svg}")
+            };
+            assert!(lo < hi && cap_lo == lo && cap_hi == hi && cap_top_hi == cap_top && cap_bottom_hi == cap_bottom);
+            assert!(cap_top < y && y < cap_bottom && cap_bottom - cap_top <= 8, "small caps around the line: {svg}");
+        }
+        let width = a[2] - a[0];
+        assert!((c[2] - c[0] - 2 * width).abs() <= 1 && (c[0] - a[2] - width / 2).abs() <= 1, "{a:?} {c:?}");
+        assert!(c[1] > a[1], "{a:?} {c:?}");
         // The value axis reaches the highest end, past the largest bar.
         assert!(svg.contains(">\n4\n</text>"), "{svg}");
     }

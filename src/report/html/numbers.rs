@@ -132,6 +132,19 @@ pub(super) fn shown(format: Format, text: &str) -> String {
     column(format, &[text], None).0.pop().unwrap_or_default()
 }
 
+/// An interval as shown, `812.4 – 845.1`: each end in `format`, the lower
+/// end rounded down and the upper end up (as the CSV files round them), so
+/// that the shown interval holds the exact one.
+pub(super) fn interval(format: Format, lo: f64, hi: f64) -> String {
+    let Some(decimals) = format.decimals() else {
+        return format!("{lo} – {hi}");
+    };
+    // A rate is a fraction, shown in %: two more decimals of the fraction.
+    let decimals = if format == Format::Rate { decimals + 2 } else { decimals };
+    let end = |value: f64, up: bool| shown(format, &crate::report::round_end(value, decimals, up));
+    format!("{} – {}", end(lo, false), end(hi, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +171,16 @@ mod tests {
         assert_eq!(one(Format::Count, "1234567"), "1,234,567");
         assert_eq!(one(Format::Money, ""), "");
         assert_eq!(one(Format::Text, "10–20"), "10–20");
+    }
+
+    #[test]
+    fn intervals_are_rounded_outwards() {
+        assert_eq!(interval(Format::Conversions, 812.43, 845.01), "812.4 – 845.1");
+        assert_eq!(interval(Format::Conversions, 11.96, 1234.0), "11.9 – 1,234");
+        assert_eq!(interval(Format::Money, 1234.567, 9_999.996), "1,234.56 – 10,000.00");
+        assert_eq!(interval(Format::Share, 12.349, 14.1), "12.3 % – 14.1 %");
+        assert_eq!(interval(Format::Ratio, 0.0, 3.125), "0.00 – 3.13");
+        assert_eq!(interval(Format::Rate, 0.25341, 0.3), "25.3 % – 30.0 %");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use super::charts::{self, Bars, Funnel, Series};
-use super::numbers::Format;
+use super::charts::{self, Bars, ErrorBar, Funnel, Series};
+use super::numbers::{self, Format};
 use super::{Page, Table};
 use crate::attribution::CreditSums;
 use crate::bootstrap::{Interval, RowIntervals};
@@ -63,33 +63,48 @@ fn model_series(
 
 /// `series` (one per model, from [`model_series`]) with each channel's
 /// bootstrap interval that `pick` takes from its row, when the run drew
-/// replicates.
+/// replicates, as error bars whose tooltips show the ends in `format`.
 fn with_intervals(
     mut series: Vec<Series>,
     reports: &Reports,
     categories: &[String],
     pick: fn(&RowIntervals) -> Option<Interval>,
+    format: Format,
 ) -> Vec<Series> {
     let Some(intervals) = &reports.intervals else {
         return series;
     };
+    let level = level_percent(intervals.level);
     for (one, model) in series.iter_mut().zip(&intervals.models) {
         one.intervals = categories
             .iter()
-            .map(|category| model.channels.get(category).and_then(pick).map(|interval| (interval.lo, interval.hi)))
+            .map(|category| {
+                model.channels.get(category).and_then(pick).map(|interval| ErrorBar {
+                    lo: interval.lo,
+                    hi: interval.hi,
+                    title: format!("{level} % interval: {}", numbers::interval(format, interval.lo, interval.hi)),
+                })
+            })
             .collect();
     }
     series
 }
 
-/// What the error bars of a section's charts are, when there are any.
-fn interval_note(page: &mut Page, reports: &Reports) {
-    if let Some(intervals) = &reports.intervals {
+/// An interval's coverage in %: `0.9` → `90`, `0.975` → `97.5`.
+fn level_percent(level: f64) -> String {
+    let percent = format!("{:.1}", level * 100.0);
+    percent.strip_suffix(".0").map_or_else(|| percent.clone(), str::to_owned)
+}
+
+/// What the error bars of a section's charts are, when `charts` draw any.
+fn interval_note(page: &mut Page, reports: &Reports, charts: &[&Bars]) {
+    let drawn = charts.iter().flat_map(|bars| &bars.series).any(|series| series.intervals.iter().any(Option::is_some));
+    if let Some(intervals) = reports.intervals.as_ref().filter(|_| drawn) {
         page.put(format_args!(
-            "<p class=\"note\">Error bars: {:.0} % bootstrap intervals over {} resamples of users. They show \
+            "<p class=\"note\">Error bars: {} % bootstrap intervals over {} resamples of users. They show \
              sampling noise (how much another sample of the same users would move a number), not model bias \
              (see <code>docs/models.md</code>, \"Intervals\").</p>\n",
-            intervals.level * 100.0,
+            level_percent(intervals.level),
             intervals.replicates
         ));
     }
@@ -120,7 +135,6 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
          conversions and revenue; they differ in where they put them.",
     );
     let channels: Vec<String> = reports.channel_names().into_iter().collect();
-    interval_note(page, reports);
     let conversions = Bars {
         title: "Credited conversions by channel and model",
         categories: channels.clone(),
@@ -129,6 +143,7 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
             reports,
             &channels,
             |row| Some(row.conversions),
+            Format::Conversions,
         ),
         axis: "credited conversions",
     };
@@ -140,9 +155,11 @@ pub(super) fn models(page: &mut Page, reports: &Reports) -> io::Result<()> {
             reports,
             &channels,
             |row| Some(row.revenue),
+            Format::Money,
         ),
         axis: "credited revenue",
     };
+    interval_note(page, reports, &[&conversions, &revenue]);
     conversion_views(page, reports, &channels, &conversions)?;
     page.figure("chart-revenue", revenue.title, &revenue.legend(), charts::grouped(&revenue)?);
 
@@ -196,6 +213,7 @@ fn conversion_views(page: &mut Page, reports: &Reports, channels: &[String], all
             reports,
             channels,
             |row| Some(row.share_of_conversions),
+            Format::Share,
         ),
         axis: "share of the model's credited conversions, %",
     };
@@ -239,7 +257,6 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
     );
     let channels: Vec<String> = reports.spend.channels.keys().cloned().collect();
     let names = model_names(reports);
-    interval_note(page, reports);
     let chart = Bars {
         title: "ROAS by channel and model",
         categories: channels.clone(),
@@ -250,9 +267,11 @@ pub(super) fn returns(page: &mut Page, reports: &Reports) -> io::Result<()> {
             reports,
             &channels,
             |row| row.roas,
+            Format::Ratio,
         ),
         axis: "ROAS (credited revenue ÷ spend)",
     };
+    interval_note(page, reports, &[&chart]);
     page.figure("chart-roas", chart.title, &chart.legend(), charts::grouped(&chart)?);
 
     let spend_of = |channel: &str| reports.spend.channels.get(channel);
