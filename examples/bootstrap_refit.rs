@@ -4,7 +4,9 @@
 //! the percentile intervals of those runs set beside the run's own.
 //! `markov`, `shapley` and the rule-based models should agree to rounding
 //! (their replicate sums are refits); `incremental` holds its fit across
-//! replicates, and this measures what that leaves out.
+//! replicates, and this measures what that leaves out, and how near a refit
+//! of each replicate in one or two Newton steps from the full fit comes to
+//! its full refit (and in how much time).
 //!
 //! ```sh
 //! cargo run --release --example bootstrap_refit -- events.csv [REPLICATES]
@@ -16,6 +18,7 @@
 
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool")]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,8 +26,10 @@ use touchpath::aggregate::Aggregates;
 use touchpath::bootstrap::{Interval, percentiles, resample};
 use touchpath::config::{Config, Mode};
 use touchpath::journey::Journeys;
+use touchpath::models::Hazard;
+use touchpath::models::incremental::Incremental;
 use touchpath::progress::Silent;
-use touchpath::report::Reports;
+use touchpath::report::{Analysis, Reports};
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
@@ -42,60 +47,148 @@ fn main() -> ExitCode {
     }
 }
 
-fn reports(log: &touchpath::EventLog, config: &Config) -> touchpath::Result<Reports> {
+/// The reports of a run on `log`, and of the same run with `incremental`
+/// refitted from `start` in each of `steps` Newton steps at most; with the
+/// seconds `incremental`'s full fit took, then each stepped refit.
+fn reports(
+    log: &touchpath::EventLog,
+    config: &Config,
+    start: Option<&Incremental>,
+    steps: &[usize],
+) -> touchpath::Result<(Reports, Vec<Reports>, Vec<f64>)> {
     let journeys = Journeys::build(log, config.lookback);
     let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
-    Ok(Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0)
+    let full = Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0;
+    let (mut stepped, mut seconds) = (Vec::new(), Vec::new());
+    let memory = config.rate_memory().memory();
+    if start.is_some() {
+        let started = std::time::Instant::now();
+        let _ = Incremental::fit(&aggregates.hazard, memory);
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    for &steps in start.map_or(&[][..], |_| steps) {
+        let Some(start) = start else { break };
+        let started = std::time::Instant::now();
+        let refit = Incremental::refit_from(&aggregates.hazard, memory, start, steps);
+        seconds.push(started.elapsed().as_secs_f64());
+        let analysis = Analysis::fit_with(&aggregates, config, Hazard::Fitted(&refit))?;
+        let tally = analysis.tally(log, &journeys, config);
+        stepped.push(Reports::finish(log, &aggregates, &analysis, tally, config, &[], 10));
+    }
+    Ok((full, stepped, seconds))
 }
+
+/// Each channel's credited conversions under `model`.
+fn channel_conversions(reports: &Reports, model: &str) -> BTreeMap<String, f64> {
+    reports
+        .models
+        .iter()
+        .filter(|credit| credit.model == model)
+        .flat_map(|credit| credit.channels.iter().map(|(name, sums)| (name.clone(), sums.conversions())))
+        .collect()
+}
+
+/// The mean distance between the ends of `run`'s intervals and the
+/// refits' (in the refits' widths) and the mean ratio of their widths, over
+/// the channels whose refits vary.
+fn closeness(run: &BTreeMap<String, Interval>, refits: &BTreeMap<String, Interval>) -> (f64, f64) {
+    let (mut distance, mut ratio, mut count) = (0.0, 0.0, 0.0);
+    for (channel, interval) in run {
+        let Some(refitted) = refits.get(channel) else { continue };
+        let width = refitted.hi - refitted.lo;
+        if width > 0.0 {
+            distance += f64::midpoint((interval.lo - refitted.lo).abs(), (interval.hi - refitted.hi).abs()) / width;
+            ratio += (interval.hi - interval.lo) / width;
+            count += 1.0;
+        }
+    }
+    (distance / f64::max(count, 1.0), ratio / f64::max(count, 1.0))
+}
+
+/// Each channel's percentile interval over the replicates' values.
+fn intervals_of(replicates: &[BTreeMap<String, f64>], level: f64) -> BTreeMap<String, Interval> {
+    let channels: std::collections::BTreeSet<&String> = replicates.iter().flat_map(BTreeMap::keys).collect();
+    channels
+        .into_iter()
+        .map(|channel| {
+            let values = replicates.iter().map(|one| one.get(channel).copied().unwrap_or(0.0)).collect();
+            (channel.clone(), percentiles(values, level))
+        })
+        .collect()
+}
+
+/// Newton steps from the full fit that `incremental`'s replicates are also
+/// refitted in, to set beside its full refits.
+const STEPS: [usize; 2] = [1, 2];
 
 fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
     let config = Config { bootstrap: replicates, ..Config::default() };
     let files = touchpath::ingest::discover(&[events.to_owned()])?;
     let log = touchpath::ingest::ingest_bucket(&files, &config, i64::MAX, None, &Silent)?.log;
     let started = std::time::Instant::now();
-    let run = reports(&log, &config)?;
+    let (run, _, _) = reports(&log, &config, None, &[])?;
     let run_seconds = started.elapsed().as_secs_f64();
     let Some(intervals) = &run.intervals else {
         return Err(touchpath::Error::Internal("the run drew no replicates".to_owned()));
     };
-    // Each replicate run on its own: channel conversions per model.
+    // The full fit the stepped refits start from.
+    let selected = run.models.iter().any(|credit| credit.model == Incremental::NAME);
+    let full_fit = selected.then(|| {
+        let journeys = Journeys::build(&log, config.lookback);
+        let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
+        Incremental::fit(&aggregates.hazard, config.rate_memory().memory())
+    });
+    // Each replicate run on its own: channel conversions per model, and
+    // `incremental`'s after each number of steps.
     let started = std::time::Instant::now();
     let single = Config { bootstrap: 0, ..config.clone() };
-    let mut refits: Vec<Vec<std::collections::BTreeMap<String, f64>>> = vec![Vec::new(); run.models.len()];
+    let mut refits: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); run.models.len()];
+    let mut stepped: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); STEPS.len()];
+    // Seconds in `incremental`'s fits: full, then each number of steps.
+    let mut fit_seconds = [0.0; 1 + STEPS.len()];
     for replicate in 0..replicates as usize {
         let resampled = resample(&log, replicates as usize, replicate);
-        let reports = reports(&resampled, &single)?;
+        let (reports, steps, seconds) = reports(&resampled, &single, full_fit.as_ref(), &STEPS)?;
+        for (sum, seconds) in fit_seconds.iter_mut().zip(seconds) {
+            *sum += seconds;
+        }
         for (index, credit) in reports.models.iter().enumerate() {
-            refits[index].push(credit.channels.iter().map(|(name, sums)| (name.clone(), sums.conversions())).collect());
+            refits[index].push(channel_conversions(&reports, credit.model));
+        }
+        for (sums, reports) in stepped.iter_mut().zip(&steps) {
+            sums.push(channel_conversions(reports, Incremental::NAME));
         }
     }
     let refit_seconds = started.elapsed().as_secs_f64();
     println!("model,channel,run_lo,run_hi,refit_lo,refit_hi");
     let mut summary = Vec::new();
     for ((credit, rows), refit) in run.models.iter().zip(&intervals.models).zip(&refits) {
-        let (mut distance, mut ratio, mut count) = (0.0, 0.0, 0.0);
-        for (channel, row) in &rows.channels {
-            let values = refit.iter().map(|channels| channels.get(channel).copied().unwrap_or(0.0)).collect();
-            let refitted: Interval = percentiles(values, config.interval);
-            let width = refitted.hi - refitted.lo;
+        let refitted = intervals_of(refit, config.interval);
+        let run_intervals: BTreeMap<String, Interval> =
+            rows.channels.iter().map(|(channel, row)| (channel.clone(), row.conversions)).collect();
+        for (channel, interval) in &run_intervals {
+            let refit = refitted.get(channel).copied().unwrap_or(Interval { lo: 0.0, hi: 0.0 });
             println!(
                 "{},{channel},{:.3},{:.3},{:.3},{:.3}",
-                credit.model, row.conversions.lo, row.conversions.hi, refitted.lo, refitted.hi
+                credit.model, interval.lo, interval.hi, refit.lo, refit.hi
             );
-            if width > 0.0 {
-                distance +=
-                    f64::midpoint((row.conversions.lo - refitted.lo).abs(), (row.conversions.hi - refitted.hi).abs())
-                        / width;
-                ratio += (row.conversions.hi - row.conversions.lo) / width;
-                count += 1.0;
+        }
+        let (distance, ratio) = closeness(&run_intervals, &refitted);
+        summary.push(format!(
+            "{}: mean end distance {distance:.3} of the refits' width, mean width ratio {ratio:.3}",
+            credit.model
+        ));
+        if credit.model == Incremental::NAME {
+            summary.push(format!("{}'s {replicates} full fits: {:.2} s", credit.model, fit_seconds[0]));
+            for ((steps, sums), seconds) in STEPS.iter().zip(&stepped).zip(&fit_seconds[1..]) {
+                let (distance, ratio) = closeness(&intervals_of(sums, config.interval), &refitted);
+                summary.push(format!(
+                    "{} refitted in {steps} Newton step(s) from the full fit: mean end distance {distance:.3}, \
+                     mean width ratio {ratio:.3}; {replicates} fits {seconds:.2} s",
+                    credit.model
+                ));
             }
         }
-        summary.push(format!(
-            "{}: mean end distance {:.3} of the refits' width, mean width ratio {:.3}",
-            credit.model,
-            distance / f64::max(count, 1.0),
-            ratio / f64::max(count, 1.0)
-        ));
     }
     eprintln!(
         "{replicates} replicates: the run with intervals {run_seconds:.2} s, {replicates} refits {refit_seconds:.2} s"

@@ -109,19 +109,27 @@ impl Incremental {
         Ok(Self::solved(&features_of(counts), solver, memory))
     }
 
+    /// The fit on `counts` started from `start`'s terms (0 for a term it
+    /// lacks) and stopped after `steps` Newton steps: near the full fit of
+    /// `counts` in one or two steps when `start` was fitted on much the same
+    /// purchases, such as a bootstrap replicate's start from the full log's.
+    #[must_use]
+    pub fn refit_from(counts: &Counts, memory: i64, start: &Self, steps: usize) -> Self {
+        let features = features_of(counts);
+        let slots = slots(&features);
+        let shards = coded_shards(counts, &slots);
+        let theta: Vec<f64> = features.iter().map(|feature| start.terms.get(feature).copied().unwrap_or(0.0)).collect();
+        let (exposure, floors) = exposure_and_floors(counts);
+        let mut solver = Solver::starting_at(exposure, floors, &theta, steps);
+        solve::solve(&mut solver, &shards);
+        Self::solved(&features, solver, memory)
+    }
+
     /// The solver of the fit on `counts`, whose patterns are given to it by
     /// whoever holds them, numbered as [`features_of`] numbers features.
     #[must_use]
     pub fn solver(counts: &Counts) -> Solver {
-        #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
-        let exposure: Vec<f64> = counts.exposure.values().map(|&time| time as f64 / MICROS_PER_DAY as f64).collect();
-        let floors: Vec<usize> = counts
-            .exposure
-            .keys()
-            .enumerate()
-            .filter(|(_, feature)| matches!(feature, Feature::Baseline { .. }))
-            .map(|(slot, _)| slot)
-            .collect();
+        let (exposure, floors) = exposure_and_floors(counts);
         Solver::new(exposure, floors)
     }
 
@@ -360,6 +368,21 @@ struct Shares {
     own: Vec<f64>,
     /// The rate with every channel.
     total: f64,
+}
+
+/// The fit's exposure per feature of `counts` (days, in [`features_of`]'s
+/// order) and its floors: the baselines, kept above 0.
+fn exposure_and_floors(counts: &Counts) -> (Vec<f64>, Vec<usize>) {
+    #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
+    let exposure: Vec<f64> = counts.exposure.values().map(|&time| time as f64 / MICROS_PER_DAY as f64).collect();
+    let floors: Vec<usize> = counts
+        .exposure
+        .keys()
+        .enumerate()
+        .filter(|(_, feature)| matches!(feature, Feature::Baseline { .. }))
+        .map(|(slot, _)| slot)
+        .collect();
+    (exposure, floors)
 }
 
 /// The features the fit on `counts` numbers, in order: those with an
@@ -785,5 +808,17 @@ mod tests {
         assert!((fitted.terms()[&baseline] - 0.1).abs() < 1e-6, "{:?}", fitted.terms());
         assert!((fitted.terms()[&touch] - 0.5).abs() < 1e-6, "{:?}", fitted.terms());
         assert!(fitted.report().residual < 1e-6);
+
+        // Refitted from that fit on a resample with 2 more purchases after
+        // the touch (5 in 5 days: 1 − 0.1 = 0.9), by the terms' names: a new feature
+        // (never exposed before) starts at 0.
+        let other = Feature::Touch { channel: EMAIL, kind: 1, bin: 4, carried: false };
+        counts.exposure.insert(other, i128::from(MICROS_PER_DAY));
+        *counts.purchases.get_mut(&vec![(baseline, 1), (touch, 1)]).unwrap() = 5;
+        let refit = Incremental::refit_from(&counts, 30 * MICROS_PER_DAY, &fitted, 0);
+        assert_eq!(refit.terms(), fitted.terms(), "no step: the start");
+        let refit = Incremental::refit_from(&counts, 30 * MICROS_PER_DAY, &fitted, 20);
+        assert!((refit.terms()[&touch] - 0.9).abs() < 1e-6, "{:?}", refit.terms());
+        assert!((refit.terms()[&baseline] - 0.1).abs() < 1e-6 && !refit.terms().contains_key(&other));
     }
 }

@@ -738,6 +738,8 @@ pub struct Solver {
     stage: Stage,
     /// The patterns' part of the gradient at `theta`, once summed there.
     known: Option<Vec<f64>>,
+    /// Newton steps at most.
+    max_iterations: usize,
 }
 
 impl Solver {
@@ -758,7 +760,31 @@ impl Solver {
             report: Fit { iterations: 0, log_likelihood: 0.0, residual: f64::INFINITY, terms: 0, features: count },
             stage: if count == 0 { Stage::Done } else { Stage::Start },
             known: None,
+            max_iterations: MAX_ITERATIONS,
         }
+    }
+
+    /// A fit with `exposure` and `floors` (as [`Solver::new`]) that starts
+    /// at `theta` instead of its own start and takes at most `steps` Newton
+    /// steps: with `theta` a fit on much the same purchases (the full log's
+    /// for a bootstrap replicate), one or two steps come near the optimum.
+    /// Terms without exposure start at 0 (and a term `theta` lacks); a
+    /// `theta` that leaves a floor at 0 or is not finite is no start, and
+    /// the fit takes its own.
+    #[must_use]
+    pub fn starting_at(exposure: Vec<f64>, floors: Vec<usize>, theta: &[f64], steps: usize) -> Self {
+        let mut solver = Self::new(exposure, floors);
+        solver.max_iterations = steps;
+        let start: Vec<f64> = (0..solver.usable.len())
+            .map(|feature| if solver.usable[feature] { theta.get(feature).copied().unwrap_or(0.0) } else { 0.0 })
+            .collect();
+        let usable = start.iter().all(|value| value.is_finite() && *value >= 0.0)
+            && solver.floors.iter().all(|&floor| !solver.usable[floor] || start[floor] > 0.0);
+        if usable && !solver.done() {
+            solver.theta = start;
+            solver.stage = Stage::StartValue;
+        }
+        solver
     }
 
     /// How many features the sums run over.
@@ -984,7 +1010,7 @@ impl Solver {
     }
 
     fn next_step(&mut self) {
-        if self.iteration < MAX_ITERATIONS {
+        if self.iteration < self.max_iterations {
             self.iteration += 1;
             self.stage = Stage::Derivatives;
         } else {
@@ -1337,6 +1363,47 @@ mod tests {
         let (theta, _) = fit(&shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 30)]), &[1000.0, 100.0], &[0]);
         assert!((theta[0] - 1.0 / 90.0).abs() < 1e-8, "{theta:?}");
         assert!((theta[1] - (0.3 - 1.0 / 90.0)).abs() < 1e-8, "{theta:?}");
+    }
+
+    #[test]
+    fn a_fit_started_near_the_optimum_reaches_it_in_the_steps_it_is_given() {
+        // The case above with 3 purchases of b + t more (as a resample of
+        // it might have): b + t = 33/100 and 10/b = 900 again, b = 1/90.
+        let patterns = shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 33)]);
+        let exposure = [1000.0, 100.0];
+        let optimum = [1.0 / 90.0, 0.33 - 1.0 / 90.0];
+        let near = [1.0 / 90.0, 0.3 - 1.0 / 90.0];
+        let started = |steps: usize| {
+            let mut solver = Solver::starting_at(exposure.to_vec(), vec![0], &near, steps);
+            solve(&mut solver, &patterns);
+            solver.finish()
+        };
+        let off =
+            |theta: &[f64]| theta.iter().zip(optimum).map(|(value, best)| (value - best).abs()).fold(0.0, f64::max);
+        let (zero, fit) = started(0);
+        assert_eq!((zero.as_slice(), fit.iterations), (near.as_slice(), 0), "no step: the start as given");
+        let (one, fit) = started(1);
+        assert_eq!(fit.iterations, 1);
+        // One Newton step goes most of the way (ℓ is close to quadratic
+        // near its top), and more steps reach the optimum.
+        assert!(off(&one) < 0.1 * off(&near), "{one:?} {}", off(&one) / off(&near));
+        let (many, fit) = started(50);
+        assert!(off(&many) < 1e-8 && fit.iterations < 10, "{many:?} {fit:?}");
+        // A start that is not finite, or leaves the baseline at 0, is none:
+        // the fit takes its own, and gets there in the steps it is given.
+        for start in [&[f64::NAN, 0.1][..], &[0.0, 0.1], &[]] {
+            let mut solver = Solver::starting_at(exposure.to_vec(), vec![0], start, 50);
+            solve(&mut solver, &patterns);
+            let (theta, fit) = solver.finish();
+            assert!(off(&theta) < 1e-8 && fit.iterations > 0, "{start:?}: {theta:?}");
+        }
+        // A start shorter than the features counts as 0 past its end.
+        let (short, fit) = {
+            let mut solver = Solver::starting_at(exposure.to_vec(), vec![0], &[1.0 / 90.0], 0);
+            solve(&mut solver, &patterns);
+            solver.finish()
+        };
+        assert_eq!((short.as_slice(), fit.iterations), (&[1.0 / 90.0, 0.0][..], 0));
     }
 
     #[test]
