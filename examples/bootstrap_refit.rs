@@ -6,7 +6,9 @@
 //! (their replicate sums are refits); `incremental` holds its fit across
 //! replicates, and this measures what that leaves out, and how near a refit
 //! of each replicate in one or two Newton steps from the full fit comes to
-//! its full refit (and in how much time).
+//! its full refit (and in how much time), and one step with the full log's
+//! Hessian (`Incremental::shared_hessian_step`), what a run can compute
+//! from sums over users.
 //!
 //! ```sh
 //! cargo run --release --example bootstrap_refit -- events.csv [REPLICATES]
@@ -27,7 +29,7 @@ use touchpath::bootstrap::{Interval, percentiles, resample};
 use touchpath::config::{Config, Mode};
 use touchpath::journey::Journeys;
 use touchpath::models::Hazard;
-use touchpath::models::incremental::Incremental;
+use touchpath::models::incremental::{Counts, Incremental};
 use touchpath::progress::Silent;
 use touchpath::report::{Analysis, Reports};
 
@@ -48,17 +50,19 @@ fn main() -> ExitCode {
 }
 
 /// The reports of a run on `log`, and of the same run with `incremental`
-/// refitted from `start` in each of `steps` Newton steps at most; with the
-/// seconds `incremental`'s full fit took, then each stepped refit.
+/// refitted from `start` (the full log's fit, and the counts it was fitted
+/// on) in each of `steps` Newton steps at most, then in one step with the
+/// full log's Hessian; with the seconds `incremental`'s full fit took, then
+/// each stepped refit.
 fn reports(
     log: &touchpath::EventLog,
     config: &Config,
-    start: Option<&Incremental>,
+    start: Option<(&Incremental, &Counts)>,
     steps: &[usize],
 ) -> touchpath::Result<(Reports, Vec<Reports>, Vec<f64>)> {
     let journeys = Journeys::build(log, config.lookback);
     let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
-    let full = Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0;
+    let report = Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0;
     let (mut stepped, mut seconds) = (Vec::new(), Vec::new());
     let memory = config.rate_memory().memory();
     if start.is_some() {
@@ -66,16 +70,19 @@ fn reports(
         let _ = Incremental::fit(&aggregates.hazard, memory);
         seconds.push(started.elapsed().as_secs_f64());
     }
-    for &steps in start.map_or(&[][..], |_| steps) {
-        let Some(start) = start else { break };
+    let Some((start, full)) = start else { return Ok((report, stepped, seconds)) };
+    for refit in steps.iter().map(Some).chain([None]) {
         let started = std::time::Instant::now();
-        let refit = Incremental::refit_from(&aggregates.hazard, memory, start, steps);
+        let refit = match refit {
+            Some(&steps) => Incremental::refit_from(&aggregates.hazard, memory, start, steps),
+            None => start.shared_hessian_step(full, &aggregates.hazard),
+        };
         seconds.push(started.elapsed().as_secs_f64());
         let analysis = Analysis::fit_with(&aggregates, config, Hazard::Fitted(&refit))?;
         let tally = analysis.tally(log, &journeys, config);
         stepped.push(Reports::finish(log, &aggregates, &analysis, tally, config, &[], 10));
     }
-    Ok((full, stepped, seconds))
+    Ok((report, stepped, seconds))
 }
 
 /// Each channel's credited conversions under `model`.
@@ -136,19 +143,21 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
     let full_fit = selected.then(|| {
         let journeys = Journeys::build(&log, config.lookback);
         let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
-        Incremental::fit(&aggregates.hazard, config.rate_memory().memory())
+        (Incremental::fit(&aggregates.hazard, config.rate_memory().memory()), aggregates.hazard)
     });
     // Each replicate run on its own: channel conversions per model, and
     // `incremental`'s after each number of steps.
     let started = std::time::Instant::now();
     let single = Config { bootstrap: 0, ..config.clone() };
     let mut refits: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); run.models.len()];
-    let mut stepped: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); STEPS.len()];
-    // Seconds in `incremental`'s fits: full, then each number of steps.
-    let mut fit_seconds = [0.0; 1 + STEPS.len()];
+    let mut stepped: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); STEPS.len() + 1];
+    // Seconds in `incremental`'s fits: full, then each number of steps,
+    // then the step with the full log's Hessian.
+    let mut fit_seconds = [0.0; STEPS.len() + 2];
     for replicate in 0..replicates as usize {
         let resampled = resample(&log, replicates as usize, replicate);
-        let (reports, steps, seconds) = reports(&resampled, &single, full_fit.as_ref(), &STEPS)?;
+        let (reports, steps, seconds) =
+            reports(&resampled, &single, full_fit.as_ref().map(|(fit, counts)| (fit, counts)), &STEPS)?;
         for (sum, seconds) in fit_seconds.iter_mut().zip(seconds) {
             *sum += seconds;
         }
@@ -180,11 +189,15 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
         ));
         if credit.model == Incremental::NAME {
             summary.push(format!("{}'s {replicates} full fits: {:.2} s", credit.model, fit_seconds[0]));
-            for ((steps, sums), seconds) in STEPS.iter().zip(&stepped).zip(&fit_seconds[1..]) {
+            let labels = STEPS
+                .iter()
+                .map(|steps| format!("in {steps} Newton step(s) from the full fit"))
+                .chain(["in 1 step from the full fit with its Hessian".to_owned()]);
+            for ((label, sums), seconds) in labels.zip(&stepped).zip(&fit_seconds[1..]) {
                 let (distance, ratio) = closeness(&intervals_of(sums, config.interval), &refitted);
                 summary.push(format!(
-                    "{} refitted in {steps} Newton step(s) from the full fit: mean end distance {distance:.3}, \
-                     mean width ratio {ratio:.3}; {replicates} fits {seconds:.2} s",
+                    "{} refitted {label}: mean end distance {distance:.3}, mean width ratio {ratio:.3}; \
+                     {replicates} fits {seconds:.2} s",
                     credit.model
                 ));
             }

@@ -125,6 +125,35 @@ impl Incremental {
         Self::solved(&features, solver, memory)
     }
 
+    /// The fit on `other` as one Newton step from `self`, the fit on
+    /// `full`, with `full`'s Hessian ([`solve::shared_hessian_step`]): a
+    /// bootstrap replicate's refit to first order from the sums a replicate
+    /// can keep, its gradient and exposure. Features of `other` that `full`
+    /// lacks are left out.
+    #[must_use]
+    pub fn shared_hessian_step(&self, full: &Counts, other: &Counts) -> Self {
+        let features = features_of(full);
+        let slots = slots(&features);
+        let (exposure, floors) = exposure_and_floors(full);
+        let theta: Vec<f64> = features.iter().map(|feature| self.terms.get(feature).copied().unwrap_or(0.0)).collect();
+        let (other_exposure, _) = exposure_and_floors(other);
+        let mut exposure_of_other = vec![0.0; features.len()];
+        for (feature, time) in other.exposure.keys().zip(other_exposure) {
+            if let Some(&slot) = slots.get(feature) {
+                exposure_of_other[slot as usize] = time;
+            }
+        }
+        let theta = solve::shared_hessian_step(
+            &coded_shards(full, &slots),
+            &exposure,
+            &floors,
+            &theta,
+            &coded_shards(other, &slots),
+            &exposure_of_other,
+        );
+        Self::with_values(&features, theta, self.memory, Fit { iterations: 1, ..self.fit })
+    }
+
     /// The solver of the fit on `counts`, whose patterns are given to it by
     /// whoever holds them, numbered as [`features_of`] numbers features.
     #[must_use]
@@ -137,6 +166,12 @@ impl Incremental {
     #[must_use]
     pub fn solved(features: &[Feature], solver: Solver, memory: i64) -> Self {
         let (theta, fit) = solver.finish();
+        Self::with_values(features, theta, memory, fit)
+    }
+
+    /// The model whose terms are `theta`, one value per feature of
+    /// `features`, those above 0 kept; `fit` with their count.
+    fn with_values(features: &[Feature], theta: Vec<f64>, memory: i64, fit: Fit) -> Self {
         let terms: BTreeMap<Feature, f64> = features
             .iter()
             .zip(theta)
@@ -810,8 +845,9 @@ mod tests {
         assert!(fitted.report().residual < 1e-6);
 
         // Refitted from that fit on a resample with 2 more purchases after
-        // the touch (5 in 5 days: 1 − 0.1 = 0.9), by the terms' names: a new feature
-        // (never exposed before) starts at 0.
+        // the touch (5 in 5 days: 1 − 0.1 = 0.9), by the terms' names: a
+        // new feature (never exposed before) starts at 0.
+        let full = counts.clone();
         let other = Feature::Touch { channel: EMAIL, kind: 1, bin: 4, carried: false };
         counts.exposure.insert(other, i128::from(MICROS_PER_DAY));
         *counts.purchases.get_mut(&vec![(baseline, 1), (touch, 1)]).unwrap() = 5;
@@ -820,5 +856,15 @@ mod tests {
         let refit = Incremental::refit_from(&counts, 30 * MICROS_PER_DAY, &fitted, 20);
         assert!((refit.terms()[&touch] - 0.9).abs() < 1e-6, "{:?}", refit.terms());
         assert!((refit.terms()[&baseline] - 0.1).abs() < 1e-6 && !refit.terms().contains_key(&other));
+
+        // One step with the full counts' Hessian: the gradient at the fit is
+        // (10/0.1 + 5/0.6 − 105, 5/0.6 − 5) = (10/3, 10/3) and the Hessian
+        // (1000 + 3/0.36, 3/0.36; 3/0.36, 3/0.36), so the step is (0, 0.4):
+        // t = 0.9, the refit's. The feature the full counts lack is left
+        // out.
+        let stepped = fitted.shared_hessian_step(&full, &counts);
+        assert!((stepped.terms()[&touch] - 0.9).abs() < 1e-9, "{:?}", stepped.terms());
+        assert!((stepped.terms()[&baseline] - 0.1).abs() < 1e-9 && stepped.terms().len() == 2);
+        assert_eq!(stepped.report().iterations, 1);
     }
 }
