@@ -49,20 +49,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// The reports of a run on `log`, and of the same run with `incremental`
-/// refitted from `start` (the full log's fit, and the counts it was fitted
-/// on) in each of `steps` Newton steps at most, then in one step with the
-/// full log's Hessian; with the seconds `incremental`'s full fit took, then
-/// each stepped refit.
+/// A run on one log.
+struct Run {
+    /// Its reports.
+    reports: Reports,
+    /// The same run with `incremental` refitted from a start in each number
+    /// of steps asked for, then in one step with the start's Hessian.
+    stepped: Vec<Reports>,
+    /// The seconds `incremental`'s full fit took, then each stepped refit.
+    seconds: Vec<f64>,
+    /// What `incremental` is fitted on.
+    hazard: Counts,
+}
+
+/// A run on `log`, with `incremental` also refitted from `start` (the full
+/// log's fit, and the counts it was fitted on) in each of `steps` Newton
+/// steps at most, then in one step with the full log's Hessian.
 fn reports(
     log: &touchpath::EventLog,
     config: &Config,
     start: Option<(&Incremental, &Counts)>,
     steps: &[usize],
-) -> touchpath::Result<(Reports, Vec<Reports>, Vec<f64>)> {
+) -> touchpath::Result<Run> {
     let journeys = Journeys::build(log, config.lookback);
     let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
-    let report = Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0;
+    let reports = Reports::compute(log, &journeys, &aggregates, config, &[], 10)?.0;
     let (mut stepped, mut seconds) = (Vec::new(), Vec::new());
     let memory = config.rate_memory().memory();
     if start.is_some() {
@@ -70,7 +81,9 @@ fn reports(
         let _ = Incremental::fit(&aggregates.hazard, memory);
         seconds.push(started.elapsed().as_secs_f64());
     }
-    let Some((start, full)) = start else { return Ok((report, stepped, seconds)) };
+    let Some((start, full)) = start else {
+        return Ok(Run { reports, stepped, seconds, hazard: aggregates.hazard });
+    };
     for refit in steps.iter().map(Some).chain([None]) {
         let started = std::time::Instant::now();
         let refit = match refit {
@@ -82,7 +95,7 @@ fn reports(
         let tally = analysis.tally(log, &journeys, config);
         stepped.push(Reports::finish(log, &aggregates, &analysis, tally, config, &[], 10));
     }
-    Ok((report, stepped, seconds))
+    Ok(Run { reports, stepped, seconds, hazard: aggregates.hazard })
 }
 
 /// Each channel's credited conversions under `model`.
@@ -133,18 +146,14 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
     let files = touchpath::ingest::discover(&[events.to_owned()])?;
     let log = touchpath::ingest::ingest_bucket(&files, &config, i64::MAX, None, &Silent)?.log;
     let started = std::time::Instant::now();
-    let (run, _, _) = reports(&log, &config, None, &[])?;
+    let Run { reports: run, hazard, .. } = reports(&log, &config, None, &[])?;
     let run_seconds = started.elapsed().as_secs_f64();
     let Some(intervals) = &run.intervals else {
         return Err(touchpath::Error::Internal("the run drew no replicates".to_owned()));
     };
     // The full fit the stepped refits start from.
     let selected = run.models.iter().any(|credit| credit.model == Incremental::NAME);
-    let full_fit = selected.then(|| {
-        let journeys = Journeys::build(&log, config.lookback);
-        let aggregates = Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
-        (Incremental::fit(&aggregates.hazard, config.rate_memory().memory()), aggregates.hazard)
-    });
+    let full_fit = selected.then(|| Incremental::fit(&hazard, config.rate_memory().memory()));
     // Each replicate run on its own: channel conversions per model, and
     // `incremental`'s after each number of steps.
     let started = std::time::Instant::now();
@@ -156,8 +165,8 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
     let mut fit_seconds = [0.0; STEPS.len() + 2];
     for replicate in 0..replicates as usize {
         let resampled = resample(&log, replicates as usize, replicate);
-        let (reports, steps, seconds) =
-            reports(&resampled, &single, full_fit.as_ref().map(|(fit, counts)| (fit, counts)), &STEPS)?;
+        let Run { reports, stepped: steps, seconds, .. } =
+            reports(&resampled, &single, full_fit.as_ref().map(|fit| (fit, &hazard)), &STEPS)?;
         for (sum, seconds) in fit_seconds.iter_mut().zip(seconds) {
             *sum += seconds;
         }

@@ -118,9 +118,8 @@ impl Incremental {
         let features = features_of(counts);
         let slots = slots(&features);
         let shards = coded_shards(counts, &slots);
-        let theta: Vec<f64> = features.iter().map(|feature| start.terms.get(feature).copied().unwrap_or(0.0)).collect();
         let (exposure, floors) = exposure_and_floors(counts);
-        let mut solver = Solver::starting_at(exposure, floors, &theta, steps);
+        let mut solver = Solver::starting_at(exposure, floors, &start.values(&features), steps);
         solve::solve(&mut solver, &shards);
         Self::solved(&features, solver, memory)
     }
@@ -135,7 +134,6 @@ impl Incremental {
         let features = features_of(full);
         let slots = slots(&features);
         let (exposure, floors) = exposure_and_floors(full);
-        let theta: Vec<f64> = features.iter().map(|feature| self.terms.get(feature).copied().unwrap_or(0.0)).collect();
         let (other_exposure, _) = exposure_and_floors(other);
         let mut exposure_of_other = vec![0.0; features.len()];
         for (feature, time) in other.exposure.keys().zip(other_exposure) {
@@ -147,7 +145,7 @@ impl Incremental {
             &coded_shards(full, &slots),
             &exposure,
             &floors,
-            &theta,
+            &self.values(&features),
             &coded_shards(other, &slots),
             &exposure_of_other,
         );
@@ -167,6 +165,12 @@ impl Incremental {
     pub fn solved(features: &[Feature], solver: Solver, memory: i64) -> Self {
         let (theta, fit) = solver.finish();
         Self::with_values(features, theta, memory, fit)
+    }
+
+    /// Each of `features`' fitted term, 0 for those left out: the inverse
+    /// of [`Incremental::with_values`].
+    fn values(&self, features: &[Feature]) -> Vec<f64> {
+        features.iter().map(|feature| self.terms.get(feature).copied().unwrap_or(0.0)).collect()
     }
 
     /// The model whose terms are `theta`, one value per feature of

@@ -1094,8 +1094,7 @@ pub fn shared_hessian_step(
     let count = theta.len();
     let sum = |shards: &[Patterns], newton: Option<Newton>| {
         let request = Request::Derivatives { theta: theta.to_vec(), newton };
-        let parts: Vec<Answer> = shards.iter().map(|shard| Answer::of(shard, &request, count)).collect();
-        match Answer::total(&parts) {
+        match Answer::total(&answers(shards, &request, count)) {
             Ok(Some(Answer::Derivatives { gradient, hessian })) => Some((gradient, hessian)),
             Ok(None) => Some((vec![0.0; count], Vec::new())),
             _ => None,
@@ -1120,19 +1119,18 @@ pub fn shared_hessian_step(
     }
 }
 
+/// The answers of the shards that hold patterns to `request`, in shard
+/// order, summed in parallel: what [`Answer::total`] adds up.
+fn answers(shards: &[Patterns], request: &Request, features: usize) -> Vec<Answer> {
+    shards.par_iter().filter(|shard| !shard.is_empty()).map(|shard| Answer::of(shard, request, features)).collect()
+}
+
 /// Answers `solver`'s requests from the patterns of `shards` (each sorted),
 /// the shards summed in parallel, one line-search step at a time, until it
 /// is done.
 pub fn solve(solver: &mut Solver, shards: &[Patterns]) {
-    let answered = solve_with(solver, |request, features| {
-        Ok::<_, std::convert::Infallible>(
-            shards
-                .par_iter()
-                .filter(|shard| !shard.is_empty())
-                .map(|shard| Answer::of(shard, request, features))
-                .collect(),
-        )
-    });
+    let answered =
+        solve_with(solver, |request, features| Ok::<_, std::convert::Infallible>(answers(shards, request, features)));
     match answered {
         Ok(()) => {}
         Err(never) => match never {},
