@@ -96,6 +96,13 @@ pub struct Fits<'a> {
 }
 
 impl Intervals {
+    /// Their coverage in %, as printed: `0.9` → `90`, `0.975` → `97.5`.
+    #[must_use]
+    pub fn level_percent(&self) -> String {
+        let percent = format!("{:.1}", self.level * 100.0);
+        percent.strip_suffix(".0").map_or_else(|| percent.clone(), str::to_owned)
+    }
+
     /// The `level` percentile intervals of every row under every model,
     /// over the replicates of `fits`; rows are named with `log`'s
     /// dictionaries; ROAS divides by `spend`. The rows are the reports'

@@ -240,3 +240,9 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn the_level_prints_as_a_percentage_with_the_decimal_it_needs() {
+    let at = |level: f64| Intervals { level, ..Intervals::default() }.level_percent();
+    assert_eq!((at(0.9), at(0.975), at(0.5), at(0.995)), ("90".into(), "97.5".into(), "50".into(), "99.5".into()));
+}

@@ -112,8 +112,8 @@ fn table(reports: &Reports) -> String {
     if let Some(intervals) = &reports.intervals {
         let _ = write!(
             title,
-            " ({:.0} % bootstrap intervals over {} resamples of users)",
-            intervals.level * 100.0,
+            " ({} % bootstrap intervals over {} resamples of users)",
+            intervals.level_percent(),
             intervals.replicates
         );
     }

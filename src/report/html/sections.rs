@@ -74,7 +74,7 @@ fn with_intervals(
     let Some(intervals) = &reports.intervals else {
         return series;
     };
-    let level = level_percent(intervals.level);
+    let level = intervals.level_percent();
     for (one, model) in series.iter_mut().zip(&intervals.models) {
         one.intervals = categories
             .iter()
@@ -90,12 +90,6 @@ fn with_intervals(
     series
 }
 
-/// An interval's coverage in %: `0.9` → `90`, `0.975` → `97.5`.
-fn level_percent(level: f64) -> String {
-    let percent = format!("{:.1}", level * 100.0);
-    percent.strip_suffix(".0").map_or_else(|| percent.clone(), str::to_owned)
-}
-
 /// What the error bars of a section's charts are, when `charts` draw any.
 fn interval_note(page: &mut Page, reports: &Reports, charts: &[&Bars]) {
     let drawn = charts.iter().flat_map(|bars| &bars.series).any(|series| series.intervals.iter().any(Option::is_some));
@@ -104,7 +98,7 @@ fn interval_note(page: &mut Page, reports: &Reports, charts: &[&Bars]) {
             "<p class=\"note\">Error bars: {} % bootstrap intervals over {} resamples of users. They show \
              sampling noise (how much another sample of the same users would move a number), not model bias \
              (see <code>docs/models.md</code>, \"Intervals\").</p>\n",
-            level_percent(intervals.level),
+            intervals.level_percent(),
             intervals.replicates
         ));
     }
