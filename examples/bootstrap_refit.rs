@@ -3,12 +3,13 @@
 //! its weight, `touchpath::bootstrap::resample`) and run from scratch, then
 //! the percentile intervals of those runs set beside the run's own.
 //! `markov`, `shapley` and the rule-based models should agree to rounding
-//! (their replicate sums are refits); `incremental` holds its fit across
-//! replicates, and this measures what that leaves out, and how near a refit
-//! of each replicate in one or two Newton steps from the full fit comes to
-//! its full refit (and in how much time), and one step with the full log's
-//! Hessian (`Incremental::shared_hessian_step`), what a run can compute
-//! from sums over users.
+//! (their replicate sums are refits). `incremental`'s replicates are one
+//! Newton step from the full fit with the full log's Hessian, recredited to
+//! first order (`touchpath::bootstrap::linear`): this measures how near
+//! that comes to full refits, to the same step recredited in full (each
+//! conversion of the resampled log credited with the step's terms), and to
+//! refits in one or two Newton steps from the full fit with each
+//! replicate's own Hessian (and in how much time).
 //!
 //! ```sh
 //! cargo run --release --example bootstrap_refit -- events.csv [REPLICATES]
@@ -63,12 +64,12 @@ struct Run {
 }
 
 /// A run on `log`, with `incremental` also refitted from `start` (the full
-/// log's fit, and the counts it was fitted on) in each of `steps` Newton
-/// steps at most, then in one step with the full log's Hessian.
+/// log's fit) in each of `steps` Newton steps at most, then credited with
+/// `stepped` (the run's own step for this replicate).
 fn reports(
     log: &touchpath::EventLog,
     config: &Config,
-    start: Option<(&Incremental, &Counts)>,
+    start: Option<(&Incremental, &Incremental)>,
     steps: &[usize],
 ) -> touchpath::Result<Run> {
     let journeys = Journeys::build(log, config.lookback);
@@ -81,14 +82,14 @@ fn reports(
         let _ = Incremental::fit(&aggregates.hazard, memory);
         seconds.push(started.elapsed().as_secs_f64());
     }
-    let Some((start, full)) = start else {
+    let Some((start, own_step)) = start else {
         return Ok(Run { reports, stepped, seconds, hazard: aggregates.hazard });
     };
     for refit in steps.iter().map(Some).chain([None]) {
         let started = std::time::Instant::now();
         let refit = match refit {
             Some(&steps) => Incremental::refit_from(&aggregates.hazard, memory, start, steps),
-            None => start.shared_hessian_step(full, &aggregates.hazard),
+            None => own_step.clone(),
         };
         seconds.push(started.elapsed().as_secs_f64());
         let analysis = Analysis::fit_with(&aggregates, config, Hazard::Fitted(&refit))?;
@@ -137,6 +138,33 @@ fn intervals_of(replicates: &[BTreeMap<String, f64>], level: f64) -> BTreeMap<St
         .collect()
 }
 
+/// The terms the run's sums step each replicate's `incremental` to
+/// (`touchpath::bootstrap::linear::steps`), as models.
+fn run_steps(log: &touchpath::EventLog, config: &Config, fitted: &Incremental) -> touchpath::Result<Vec<Incremental>> {
+    let journeys = Journeys::build(log, config.lookback);
+    let aggregates = Aggregates::compute(log, &journeys, config, Mode::Attribute, log.latest());
+    let analysis = Analysis::fit_with(&aggregates, config, Hazard::Fitted(fitted))?;
+    let credits = touchpath::attribution::credit(log, &journeys, &analysis.models, config);
+    let Some(sums) = &credits.replicates.linear else {
+        return Ok(Vec::new());
+    };
+    let moves =
+        touchpath::bootstrap::linear::steps(fitted, sums, &aggregates.replicates.exposure, config.bootstrap as usize);
+    Ok(moves
+        .iter()
+        .map(|moved| {
+            let terms = fitted
+                .terms()
+                .iter()
+                .zip(moved.as_deref().unwrap_or(&[]))
+                .map(|((feature, value), step)| (*feature, value * (1.0 + step)))
+                .filter(|(_, value)| *value > 0.0)
+                .collect();
+            Incremental::new(terms, config.rate_memory().memory(), fitted.report())
+        })
+        .collect())
+}
+
 /// Newton steps from the full fit that `incremental`'s replicates are also
 /// refitted in, to set beside its full refits.
 const STEPS: [usize; 2] = [1, 2];
@@ -151,22 +179,27 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
     let Some(intervals) = &run.intervals else {
         return Err(touchpath::Error::Internal("the run drew no replicates".to_owned()));
     };
-    // The full fit the stepped refits start from.
+    // The full fit the stepped refits start from, and the run's own step
+    // for each replicate, from its sums.
     let selected = run.models.iter().any(|credit| credit.model == Incremental::NAME);
     let full_fit = selected.then(|| Incremental::fit(&hazard, config.rate_memory().memory()));
+    let own_steps = match &full_fit {
+        Some(fitted) => run_steps(&log, &config, fitted)?,
+        None => Vec::new(),
+    };
     // Each replicate run on its own: channel conversions per model, and
     // `incremental`'s after each number of steps.
     let started = std::time::Instant::now();
     let single = Config { bootstrap: 0, ..config.clone() };
     let mut refits: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); run.models.len()];
     let mut stepped: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); STEPS.len() + 1];
-    // Seconds in `incremental`'s fits: full, then each number of steps,
-    // then the step with the full log's Hessian.
+    // Seconds in `incremental`'s fits: full, then each number of steps
+    // (then the run's step, which is no fit).
     let mut fit_seconds = [0.0; STEPS.len() + 2];
     for replicate in 0..replicates as usize {
         let resampled = resample(&log, replicates as usize, replicate);
-        let Run { reports, stepped: steps, seconds, .. } =
-            reports(&resampled, &single, full_fit.as_ref().map(|fit| (fit, &hazard)), &STEPS)?;
+        let start = full_fit.as_ref().zip(own_steps.get(replicate));
+        let Run { reports, stepped: steps, seconds, .. } = reports(&resampled, &single, start, &STEPS)?;
         for (sum, seconds) in fit_seconds.iter_mut().zip(seconds) {
             *sum += seconds;
         }
@@ -197,16 +230,29 @@ fn compare(events: &std::path::Path, replicates: u32) -> touchpath::Result<()> {
             credit.model
         ));
         if credit.model == Incremental::NAME {
+            // The run's own: its step recredited to first order, beside the
+            // same step recredited in full.
+            if let Some(full_recredit) = stepped.last() {
+                let (distance, ratio) = closeness(&run_intervals, &intervals_of(full_recredit, config.interval));
+                summary.push(format!(
+                    "{}: the run's first-order recredit against the same step recredited in full: mean end \
+                     distance {distance:.3}, mean width ratio {ratio:.3}",
+                    credit.model
+                ));
+            }
             summary.push(format!("{}'s {replicates} full fits: {:.2} s", credit.model, fit_seconds[0]));
             let labels = STEPS
                 .iter()
                 .map(|steps| format!("in {steps} Newton step(s) from the full fit"))
-                .chain(["in 1 step from the full fit with its Hessian".to_owned()]);
-            for ((label, sums), seconds) in labels.zip(&stepped).zip(&fit_seconds[1..]) {
+                .chain(["in the run's step (the full fit's Hessian), recredited in full".to_owned()]);
+            for (index, (label, sums)) in labels.zip(&stepped).enumerate() {
                 let (distance, ratio) = closeness(&intervals_of(sums, config.interval), &refitted);
+                // The run's steps come from its sums: no fit of their own to time.
+                let timed = fit_seconds[1..=STEPS.len()]
+                    .get(index)
+                    .map_or_else(String::new, |seconds| format!("; {replicates} fits {seconds:.2} s"));
                 summary.push(format!(
-                    "{} refitted {label}: mean end distance {distance:.3}, mean width ratio {ratio:.3}; \
-                     {replicates} fits {seconds:.2} s",
+                    "{} refitted {label}: mean end distance {distance:.3}, mean width ratio {ratio:.3}{timed}",
                     credit.model
                 ));
             }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::hash::FastMap;
 
 use crate::aggregate::{JourneyWalk, Partial};
-use crate::bootstrap::CreditReplicates;
+use crate::bootstrap::{CreditReplicates, LinearSums};
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
@@ -220,6 +220,17 @@ struct Scratch {
     replicate_weights: Vec<i64>,
     credited: Vec<(CreditKey, i64, i64)>,
     set: Vec<u32>,
+    /// With `incremental`'s first-order replicates, one purchase's parts.
+    first_order: FirstOrder,
+}
+
+/// One purchase's parts of `incremental`'s first-order replicate sums: its
+/// shares' elasticities, by slot then by key, and its pattern.
+#[derive(Default)]
+struct FirstOrder {
+    elasticities: Vec<(usize, u32, f64)>,
+    keyed: Vec<(CreditKey, u32, f64)>,
+    pattern: Vec<(u32, f64)>,
 }
 
 impl Scratch {
@@ -234,6 +245,7 @@ impl Scratch {
             replicate_weights: Vec::new(),
             credited: Vec::new(),
             set: Vec::new(),
+            first_order: FirstOrder::default(),
         }
     }
 }
@@ -272,7 +284,14 @@ impl<'a> CreditCount<'a> {
     /// replicates (0 for none).
     #[must_use]
     pub fn new(models: &'a [Box<dyn AttributionModel>], replicates: u32) -> Self {
-        Self { models, scratch: Scratch::new(models.len(), replicates) }
+        let mut scratch = Scratch::new(models.len(), replicates);
+        if replicates > 0 {
+            scratch.credits.replicates.linear = models.iter().enumerate().find_map(|(index, model)| {
+                let fitted = model.as_incremental()?;
+                Some(LinearSums::new(index, fitted.term_count(), replicates as usize))
+            });
+        }
+        Self { models, scratch }
     }
 
     /// The credit sums, before models with channel targets rescale them.
@@ -331,7 +350,7 @@ fn credit_journey(
     if !config.in_period(config.timezone.local_day(log.time[conversion])) {
         return;
     }
-    let revenue = log.revenue[conversion];
+    let (revenue, customer) = (log.revenue[conversion], !journey.first_purchase);
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);
     let with_replicates = scratch.credits.replicates.count > 0;
@@ -363,6 +382,9 @@ fn credit_journey(
             if with_replicates {
                 credited.push((key, CONVERSION_UNITS, revenue));
                 replicates.add_credit(index, credited, &scratch.replicate_weights);
+                let weights = &scratch.replicate_weights;
+                let purchase = Purchase { log, touches, path: None, customer, baseline: key, revenue, weights };
+                add_first_order(replicates, index, model.as_ref(), &purchase, &mut scratch.first_order);
             }
             continue;
         }
@@ -409,8 +431,61 @@ fn credit_journey(
         }
         if with_replicates {
             replicates.add_credit(index, credited, &scratch.replicate_weights);
+            let weights = &scratch.replicate_weights;
+            let purchase = Purchase { log, touches, path: Some(&path), customer, baseline, revenue, weights };
+            add_first_order(replicates, index, model.as_ref(), &purchase, &mut scratch.first_order);
         }
     }
+}
+
+/// One credited purchase, as `incremental`'s first-order sums read it.
+struct Purchase<'a> {
+    log: &'a EventLog,
+    /// The touches credited, on `path` (none without touches).
+    touches: &'a [usize],
+    path: Option<&'a Path<'a>>,
+    /// After a first purchase.
+    customer: bool,
+    /// The key of the baseline's part.
+    baseline: CreditKey,
+    revenue: i64,
+    /// The user's weights.
+    weights: &'a [i64],
+}
+
+/// Adds `purchase` to `incremental`'s first-order replicate sums, when
+/// `model` (the `index`-th) is the one they are kept for: its pattern and
+/// rate (the baseline's alone without touches), the elasticities of its
+/// shares per key, with the user's weights.
+fn add_first_order(
+    replicates: &mut CreditReplicates,
+    index: usize,
+    model: &dyn AttributionModel,
+    purchase: &Purchase<'_>,
+    parts: &mut FirstOrder,
+) {
+    let (Some(linear), Some(fitted)) =
+        (replicates.linear.as_mut().filter(|linear| linear.model as usize == index), model.as_incremental())
+    else {
+        return;
+    };
+    let Purchase { log, touches, path, customer, baseline, revenue, weights } = *purchase;
+    parts.elasticities.clear();
+    let rate = if let Some(path) = path {
+        fitted.purchase_derivatives(path, &mut parts.elasticities, &mut parts.pattern)
+    } else {
+        fitted.baseline_purchase(customer, &mut parts.pattern)
+    };
+    parts.keyed.clear();
+    parts.keyed.extend(parts.elasticities.iter().map(|&(slot, term, elasticity)| {
+        let key = touches.get(slot).map_or(baseline, |&touch| CreditKey {
+            channel: log.channel[touch],
+            campaign: log.campaign[touch],
+            stage: log.stage[touch],
+        });
+        (key, term, elasticity)
+    }));
+    linear.add_purchase(weights, rate, &parts.pattern, &parts.keyed, revenue);
 }
 
 /// Sets the bootstrap weights of `journey`'s user in `scratch` (unless they

@@ -337,10 +337,10 @@ impl Aggregates {
         let hazard = attributes && models::is_selected(config, Incremental::NAME);
         let memory = config.rate_memory().memory();
         let video = video_channels(log);
-        // Replicates of the fits that set credit: `markov`'s chain and
-        // `shapley`'s game.
+        // Replicates of the fits that set credit: `markov`'s chain,
+        // `shapley`'s game, `incremental`'s exposure.
         let markov = attributes && models::is_selected(config, "markov");
-        let replicated = config.bootstrap > 0 && (markov || shapley);
+        let replicated = config.bootstrap > 0 && (markov || shapley || hazard);
         let replicate_order = markov.then_some(config.markov_order);
         let counted = walk_in_chunks(log, journeys, config, per_chunk, || Counting {
             paths: Paths::default(),
@@ -349,7 +349,9 @@ impl Aggregates {
             coalitions: shapley.then(CoalitionCount::default),
             hazard: hazard.then(|| incremental::Counter::new(log.channels.len(), end, memory)),
             kpis: attributes.then(|| KpiCount::new(&video)),
-            replicates: replicated.then(|| ReplicateCount::new(config.bootstrap, replicate_order, shapley)),
+            replicates: replicated.then(|| {
+                ReplicateCount::new(config.bootstrap, replicate_order, shapley, hazard.then_some((end, memory)))
+            }),
         });
         Self {
             first_order: counted.first_order.map(|chain| chain.counts).unwrap_or_default(),

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use statrs::statistics::{Data, OrderStatistics};
 
-use super::{CreditReplicates, Replicates};
+use super::linear::shift;
+use super::{CreditReplicates, LinearSums, Replicates};
 use crate::attribution::CreditKey;
 use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
@@ -128,9 +129,21 @@ impl Intervals {
                 };
                 let mut keys: Vec<(&CreditKey, &Vec<i64>)> = table.iter().collect();
                 keys.sort_unstable_by_key(|(key, _)| **key);
+                // `incremental`: each replicate's first-order move of the terms.
+                let linear = fits
+                    .credit
+                    .linear
+                    .as_ref()
+                    // Without a credit the terms move, there is nothing to move.
+                    .filter(|sums| sums.model as usize == index && !sums.jacobian.is_empty())
+                    .zip(model.as_incremental())
+                    .map(|(sums, fitted)| (sums, super::linear::steps(fitted, sums, &fits.replicates.exposure, count)));
                 let replicates: Vec<ReplicateRows> = (0..count)
                     .into_par_iter()
-                    .map(|replicate| replicate_rows(model.as_ref(), fits, &keys, replicate))
+                    .map(|replicate| {
+                        let moved = linear.as_ref().map(|(sums, moves)| (*sums, moves[replicate].as_deref()));
+                        replicate_rows(model.as_ref(), fits, &keys, replicate, moved)
+                    })
                     .collect();
                 refits_failed += replicates.iter().filter(|rows| rows.refit_failed).count() as u64;
                 model_intervals(log, &replicates, spend, level, rows)
@@ -215,25 +228,36 @@ fn channel_targets(
 
 /// Replicate `replicate`'s rows under `model`, from its weighted credit per
 /// key (sorted, so that every sum is taken in one order), each channel set
-/// to the total its refit gives when the model's fit sets channel totals.
+/// to the total its refit gives when the model's fit sets channel totals,
+/// and each key moved to first order by the refit's relative `moves` of
+/// the terms when `linear` gives them (`incremental`; `None` inside when
+/// its step failed).
 pub(super) fn replicate_rows(
     model: &dyn AttributionModel,
     fits: &Fits<'_>,
     keys: &[(&CreditKey, &Vec<i64>)],
     replicate: usize,
+    linear: Option<(&LinearSums, Option<&[f64]>)>,
 ) -> ReplicateRows {
     let count = fits.credit.count as usize;
-    #[expect(clippy::cast_precision_loss, reason = "replicate sums, reported as decimals")]
-    let pair = |values: &Vec<i64>| (values[replicate] as f64, values[count + replicate] as f64);
-    let mut rows = ReplicateRows::default();
+    let pair = |key: &CreditKey, values: &Vec<i64>| {
+        #[expect(clippy::cast_precision_loss, reason = "replicate sums, reported as decimals")]
+        let (units, revenue) = (values[replicate] as f64, values[count + replicate] as f64);
+        let (unit_move, revenue_move) = match linear {
+            Some((sums, Some(moves))) => sums.jacobian.get(key).map_or((0.0, 0.0), |row| shift(row, moves)),
+            _ => (0.0, 0.0),
+        };
+        (units + unit_move, revenue + revenue_move)
+    };
+    let mut rows = ReplicateRows { refit_failed: matches!(linear, Some((_, None))), ..ReplicateRows::default() };
     for (key, values) in keys {
-        let (units, revenue) = pair(values);
+        let (units, revenue) = pair(key, values);
         let channel = rows.channels.entry(key.channel).or_default();
         channel.0 += units;
         channel.1 += revenue;
     }
     let (targets, failed) = channel_targets(model, fits, &rows.channels, replicate);
-    rows.refit_failed = failed;
+    rows.refit_failed |= failed;
     let mut factors: BTreeMap<u32, Pair> = BTreeMap::new();
     if let Some(targets) = &targets {
         for (code, channel) in &mut rows.channels {
@@ -252,7 +276,7 @@ pub(super) fn replicate_rows(
         }
     }
     for (key, values) in keys {
-        let (mut units, mut revenue) = pair(values);
+        let (mut units, mut revenue) = pair(key, values);
         if let Some(&(unit_factor, revenue_factor)) = factors.get(&key.channel) {
             units *= unit_factor;
             revenue *= revenue_factor;

@@ -9,20 +9,23 @@
 //!
 //! - first pass ([`ReplicateCount`]): the data-driven models' counts, each
 //!   user's weighted `R` times (transition counts of `markov`'s chain,
-//!   coalition counts of `shapley`'s game), so that each replicate refits
-//!   them;
+//!   coalition counts of `shapley`'s game, exposure per feature of
+//!   `incremental`'s rate), so that each replicate refits them;
 //! - second pass ([`CreditReplicates`]): each conversion's credit under
 //!   every model, weighted `R` times, per (model, channel, campaign, stage);
-//!   and, for `shapley`, each converting channel set's weighted conversions
-//!   and revenue.
+//!   for `shapley`, each converting channel set's weighted conversions and
+//!   revenue; for `incremental`, what its first-order refit and recredit
+//!   need ([`LinearSums`]).
 //!
 //! [`Intervals::compute`] then refits `markov` and `shapley` per replicate,
 //! sets each replicate's channel totals from its own fit (as the full run
-//! does from its fit), and takes percentiles of the `R` values of every row
-//! of `channels.csv`, `campaigns.csv` and `stages.csv`. `docs/models.md`
-//! says what the intervals mean and what they do not.
+//! does from its fit), steps `incremental`'s terms and moves its credit
+//! ([`linear`]), and takes percentiles of the `R` values of every row of
+//! `channels.csv`, `campaigns.csv` and `stages.csv`. `docs/models.md` says
+//! what the intervals mean and what they do not.
 
 pub(crate) mod intervals;
+pub mod linear;
 
 use std::sync::LazyLock;
 
@@ -30,11 +33,13 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{DiscreteCDF, Poisson};
 
 pub use self::intervals::{Fits, Interval, Intervals, ModelIntervals, RowIntervals, percentiles};
+pub use self::linear::{Exposures, LinearSums};
 use crate::aggregate::{Chunk, Partial};
 use crate::attribution::CreditKey;
 use crate::event_log::{EventLog, EventLogBuilder, NO_CHANNEL_CODE};
 use crate::hash::FastMap;
 use crate::models::chain::{Chain, Counts, StateKey, Target};
+use crate::models::incremental::UserCounter;
 use crate::models::shapley::{Coalitions, Shapley};
 
 /// The most replicates a run may draw.
@@ -138,6 +143,19 @@ fn add_weighted(into: &mut [i64], weights: &[i64], amount: i64) {
         for (sum, weight) in into.iter_mut().zip(weights) {
             *sum += weight;
         }
+    } else if let Ok(amount) = u32::try_from(amount) {
+        // Weights are at most MAX_WEIGHT: both factors fit in 32 bits, one
+        // 32 × 32-bit multiply each, which vectorises (a 64-bit multiply
+        // takes three; it was most of the first pass's replicate time with
+        // `incremental`'s exposures).
+        let amount = u64::from(amount);
+        for (sum, &weight) in into.iter_mut().zip(weights) {
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a weight, 0 to 20")]
+            let weight = u64::from(weight as u32);
+            #[expect(clippy::cast_possible_wrap, reason = "below 2^37")]
+            let product = (weight * amount) as i64;
+            *sum += product;
+        }
     } else {
         for (sum, weight) in into.iter_mut().zip(weights) {
             *sum += weight * amount;
@@ -180,6 +198,10 @@ pub struct Replicates {
     /// replicate, then weighted conversions of each.
     #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub coalitions: FastMap<Vec<u32>, Vec<i64>>,
+    /// `incremental`'s exposure per feature, when it runs: the users' whole
+    /// seconds, then weighted by each replicate ([`linear`]).
+    #[serde(serialize_with = "crate::hash::serialize_sorted")]
+    pub exposure: Exposures,
 }
 
 impl Replicates {
@@ -194,6 +216,7 @@ impl Replicates {
         }
         add_tables(&mut self.transitions, other.transitions);
         add_tables(&mut self.coalitions, other.coalitions);
+        add_tables(&mut self.exposure, other.exposure);
         for (sum, value) in self.journeys.iter_mut().zip(other.journeys) {
             *sum += value;
         }
@@ -202,7 +225,7 @@ impl Replicates {
     /// The same sums with every channel code renumbered by `channel`
     /// (`state` renumbers a chain state).
     #[must_use]
-    pub fn renumber(self, channel: impl Fn(u32) -> u32, state: impl Fn(StateKey) -> StateKey) -> Self {
+    pub fn renumber(self, channel: impl Fn(u32) -> u32 + Copy, state: impl Fn(StateKey) -> StateKey) -> Self {
         let target = |target: Target| match target {
             Target::State(key) => Target::State(state(key)),
             other => other,
@@ -217,11 +240,12 @@ impl Replicates {
                 .coalitions
                 .into_iter()
                 .map(|(set, values)| {
-                    let mut set: Vec<u32> = set.into_iter().map(&channel).collect();
+                    let mut set: Vec<u32> = set.into_iter().map(channel).collect();
                     set.sort_unstable();
                     (set, values)
                 })
                 .collect(),
+            exposure: self.exposure.into_iter().map(|(feature, values)| (feature.renumber(channel), values)).collect(),
             ..self
         }
     }
@@ -234,6 +258,7 @@ impl Replicates {
         (count == 0 && self.journeys.is_empty() || self.journeys.len() == count)
             && self.transitions.values().all(|values| values.len() == count)
             && self.coalitions.values().all(|values| values.len() == 2 * count)
+            && self.exposure.values().all(|values| values.len() == 1 + count)
     }
 
     /// Replicate `replicate`'s chain, when `markov` runs.
@@ -271,6 +296,9 @@ impl Replicates {
 pub struct ReplicateCount {
     replicates: Replicates,
     shapley: bool,
+    /// Counts each user's phases when `incremental` runs.
+    hazard: Option<UserCounter>,
+    /// The weights of the chunk's users, user after user.
     weights: Vec<i64>,
     transitions: Counts,
     journeys: u64,
@@ -280,12 +308,15 @@ pub struct ReplicateCount {
 
 impl ReplicateCount {
     /// No user counted yet, for `count` replicates of `markov`'s chain of
-    /// `order` (when it runs) and of `shapley`'s game (when `shapley`).
+    /// `order` (when it runs), of `shapley`'s game (when `shapley`) and of
+    /// `incremental`'s exposure (when `hazard` gives the end of the log's
+    /// time and the touches' memory to count it with).
     #[must_use]
-    pub fn new(count: u32, order: Option<u8>, shapley: bool) -> Self {
+    pub fn new(count: u32, order: Option<u8>, shapley: bool, hazard: Option<(i64, i64)>) -> Self {
         Self {
             replicates: Replicates { count, order, journeys: vec![0; count as usize], ..Replicates::default() },
             shapley,
+            hazard: hazard.map(|(end, memory)| UserCounter::new(end, memory)),
             weights: Vec::new(),
             transitions: Counts::default(),
             journeys: 0,
@@ -300,12 +331,11 @@ impl ReplicateCount {
         self.replicates
     }
 
-    /// Adds the counts of `user`, held in the scratch tables, with the
-    /// user's weights.
-    fn flush(&mut self, user: &str) {
+    /// Adds the counts of the chunk's user `index`, held in the scratch
+    /// tables, with the user's weights (drawn for the chunk in `weights`).
+    fn flush(&mut self, index: usize) {
         let count = self.replicates.count as usize;
-        user_weights(user, count, &mut self.weights);
-        let weights = &self.weights;
+        let weights = &self.weights[index * count..(index + 1) * count];
         for (key, transitions) in self.transitions.drain() {
             let sums = self.replicates.transitions.entry(key).or_insert_with(|| vec![0; count]);
             add_weighted(sums, weights, i64::try_from(transitions).unwrap_or(i64::MAX));
@@ -323,14 +353,30 @@ impl ReplicateCount {
 
 impl Partial for ReplicateCount {
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
-        let mut current: Option<(u32, &EventLog)> = None;
+        // Each user's weights, drawn once for the chunk.
+        let count = self.replicates.count as usize;
+        let first = chunk.users().next().map_or(0, |user| user.user);
+        self.weights.clear();
+        let mut drawn = Vec::with_capacity(count);
+        for user in chunk.users() {
+            user_weights(user.log.users.get(u32::try_from(user.user).unwrap_or(u32::MAX)), count, &mut drawn);
+            self.weights.extend_from_slice(&drawn);
+            if let Some(counter) = &mut self.hazard {
+                let exposure = counter.count(user.log, user.user);
+                linear::add_user_exposure(&mut self.replicates.exposure, exposure, &drawn);
+            }
+        }
+        if self.replicates.order.is_none() && !self.shapley {
+            return;
+        }
+        let mut current: Option<u32> = None;
         for walk in chunk.journeys() {
-            if let Some((user, log)) = current
+            if let Some(user) = current
                 && user != walk.journey.user
             {
-                self.flush(log.users.get(user));
+                self.flush(user as usize - first);
             }
-            current = Some((walk.journey.user, walk.log));
+            current = Some(walk.journey.user);
             let converted = walk.journey.conversion.is_some();
             if let Some(order) = self.replicates.order {
                 self.journeys += Chain::count_journey(&mut self.transitions, walk.log, walk.touches, converted, order);
@@ -339,8 +385,8 @@ impl Partial for ReplicateCount {
                 Shapley::count_journey(&mut self.coalitions, &mut self.set, walk.log, walk.touches, converted);
             }
         }
-        if let Some((user, log)) = current {
-            self.flush(log.users.get(user));
+        if let Some(user) = current {
+            self.flush(user as usize - first);
         }
     }
 
@@ -362,6 +408,8 @@ pub struct CreditReplicates {
     /// units, then the weighted revenue of each.
     #[serde(serialize_with = "crate::hash::serialize_sorted")]
     pub sets: FastMap<Vec<u32>, Vec<i64>>,
+    /// `incremental`'s sums for its first-order refit, when it runs.
+    pub linear: Option<LinearSums>,
 }
 
 impl CreditReplicates {
@@ -369,7 +417,7 @@ impl CreditReplicates {
     #[must_use]
     pub fn new(count: u32, models: usize) -> Self {
         let per_model = if count == 0 { Vec::new() } else { vec![FastMap::default(); models] };
-        Self { count, per_model, sets: FastMap::default() }
+        Self { count, per_model, sets: FastMap::default(), linear: None }
     }
 
     /// Adds the sums of other users (disjoint from these).
@@ -385,6 +433,11 @@ impl CreditReplicates {
             add_tables(mine, theirs);
         }
         add_tables(&mut self.sets, other.sets);
+        match (&mut self.linear, other.linear) {
+            (Some(mine), Some(theirs)) => mine.add(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
     }
 
     /// True when the sums hold two values per replicate for `models` models
@@ -393,11 +446,12 @@ impl CreditReplicates {
     pub fn is_consistent(&self, models: usize) -> bool {
         let count = 2 * self.count as usize;
         if self.count == 0 {
-            return self.per_model.is_empty() && self.sets.is_empty();
+            return self.per_model.is_empty() && self.sets.is_empty() && self.linear.is_none();
         }
         self.per_model.len() == models
             && self.per_model.iter().flat_map(FastMap::values).all(|values| values.len() == count)
             && self.sets.values().all(|values| values.len() == count)
+            && self.linear.as_ref().is_none_or(|linear| linear.is_consistent(self.count as usize, models))
     }
 
     /// Adds one conversion's credit under model `model`, `(key, units,

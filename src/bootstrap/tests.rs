@@ -219,7 +219,7 @@ proptest::proptest! {
             for (index, model) in analysis.models.iter().enumerate() {
                 let mut keys: Vec<_> = credits.replicates.per_model[index].iter().collect();
                 keys.sort_unstable_by_key(|(key, _)| **key);
-                let rows = intervals::replicate_rows(model.as_ref(), &fits, &keys, replicate);
+                let rows = intervals::replicate_rows(model.as_ref(), &fits, &keys, replicate, None);
                 for (name, sums) in &reports.models[index].channels {
                     let code = match name.as_str() {
                         crate::event::NO_CHANNEL => crate::event_log::NO_CHANNEL_CODE,
@@ -245,4 +245,98 @@ proptest::proptest! {
 fn the_level_prints_as_a_percentage_with_the_decimal_it_needs() {
     let at = |level: f64| Intervals { level, ..Intervals::default() }.level_percent();
     assert_eq!((at(0.9), at(0.975), at(0.5), at(0.995)), ("90".into(), "97.5".into(), "50".into(), "99.5".into()));
+}
+
+/// `incremental`'s replicates, one Newton step from the full fit with the
+/// full data's Hessian, recredited to first order, against each conversion
+/// of the resampled log recredited in full with the same step's terms: the
+/// channels' credit is far nearer the full recredit than the credit under
+/// the full data's fit is.
+#[test]
+#[expect(clippy::cast_precision_loss, reason = "a test's sums, as decimals")]
+fn incremental_replicates_are_the_refit_step_recredited_to_first_order() {
+    use crate::models::{AttributionModel, Hazard, Incremental};
+    use crate::report::Analysis;
+    let generated = tempfile::tempdir().unwrap();
+    let options = crate::generate::GenerateOptions { users: 3_000, seed: 4, ..Default::default() };
+    crate::generate::generate(&options, generated.path()).unwrap();
+    let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
+    let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+    let replicates = 6_u32;
+    let config = Config { bootstrap: replicates, models: vec!["incremental".to_owned()], ..Config::default() };
+    let journeys = Journeys::build(&log, config.lookback);
+    let aggregates = crate::aggregate::Aggregates::compute(&log, &journeys, &config, Mode::Attribute, log.latest());
+    let analysis = Analysis::fit(&aggregates, &config).unwrap();
+    let credits = crate::attribution::credit(&log, &journeys, &analysis.models, &config);
+    let model: &dyn AttributionModel = analysis.models[0].as_ref();
+    let fitted = model.as_incremental().unwrap();
+    let sums = credits.replicates.linear.as_ref().unwrap();
+    let fits = Fits { models: &analysis.models, replicates: &aggregates.replicates, credit: &credits.replicates };
+    // The second pass's purchases are the fit's: the score parts `Σ x / λ̂`
+    // taken while crediting are the counts' patterns' at the fit, and the
+    // first pass's exposures the counts' (in whole seconds per user).
+    let width = 1 + replicates as usize;
+    for (term, (feature, value)) in fitted.terms().iter().enumerate() {
+        let patterns: f64 = aggregates
+            .hazard
+            .purchases
+            .iter()
+            .filter_map(|(pattern, &count)| {
+                let rate: f64 =
+                    pattern.iter().map(|(of, n)| fitted.terms().get(of).map_or(0.0, |v| v * f64::from(*n))).sum();
+                let (_, times) = pattern.iter().find(|(of, _)| of == feature)?;
+                Some(count as f64 * f64::from(*times) / rate)
+            })
+            .sum();
+        let scored = sums.scores[term * width] as f64 / 1_048_576.0;
+        assert!(
+            (scored - patterns).abs() <= 1e-6 * patterns.max(1.0),
+            "{feature:?} ({value}): {scored} against {patterns}"
+        );
+        let exposed = aggregates.replicates.exposure[feature][0] as f64 / 86_400.0;
+        let counted = aggregates.hazard.exposure[feature] as f64 / 86_400e6;
+        assert!((exposed - counted).abs() <= 3_000.0 / 86_400.0, "{feature:?}: {exposed} against {counted} days");
+    }
+    let per_replicate = linear::steps(fitted, sums, &aggregates.replicates.exposure, replicates as usize);
+    let mut keys: Vec<_> = credits.replicates.per_model[0].iter().collect();
+    keys.sort_unstable_by_key(|(key, _)| **key);
+    let single = Config { bootstrap: 0, ..config.clone() };
+    let (mut linear_error, mut held_error) = (0.0, 0.0);
+    for (replicate, moved) in per_replicate.iter().enumerate() {
+        let resampled = resample(&log, replicates as usize, replicate);
+        let journeys = Journeys::build(&resampled, single.lookback);
+        let counted =
+            crate::aggregate::Aggregates::compute(&resampled, &journeys, &single, Mode::Attribute, log.latest());
+        // The replicate's terms, one step from the full fit, as a model.
+        let moved = moved.as_ref().expect("the curvature factors");
+        let terms = fitted
+            .terms()
+            .iter()
+            .zip(moved)
+            .map(|((feature, value), step)| (*feature, value * (1.0 + step)))
+            .filter(|(_, value)| *value > 0.0)
+            .collect();
+        let stepped = Incremental::new(terms, config.rate_memory().memory(), fitted.report());
+        let refitted = Analysis::fit_with(&counted, &single, Hazard::Fitted(&stepped)).unwrap();
+        let tally = refitted.tally(&resampled, &journeys, &single);
+        let reports = Reports::finish(&resampled, &counted, &refitted, tally, &single, &[], 10);
+        let first_order = intervals::replicate_rows(model, &fits, &keys, replicate, Some((sums, Some(moved))));
+        let held = intervals::replicate_rows(model, &fits, &keys, replicate, None);
+        for (name, credit) in &reports.models[0].channels {
+            let code = match name.as_str() {
+                crate::event::BASELINE_CHANNEL => crate::event_log::BASELINE_CODE,
+                crate::event::NO_CHANNEL => crate::event_log::NO_CHANNEL_CODE,
+                _ => log.channels.code_of(name).unwrap(),
+            };
+            #[expect(clippy::cast_precision_loss, reason = "a test's sums")]
+            let full = credit.units as f64;
+            linear_error += (first_order.channel(code).0 - full).abs();
+            held_error += (held.channel(code).0 - full).abs();
+        }
+    }
+    let units = crate::models::CONVERSION_UNITS as f64;
+    assert!(held_error > 20.0 * units, "the step moves the credit: {}", held_error / units);
+    // 3,000 users move the terms far (a term to 0, the baseline by half):
+    // what first order leaves out is under a fifth of the move (0.18 here).
+    assert!(linear_error < 0.25 * held_error, "{} against {}", linear_error / units, held_error / units);
 }

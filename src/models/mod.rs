@@ -167,6 +167,13 @@ pub trait AttributionModel: Send + Sync {
     fn diagnostics(&self) -> Option<Diagnostics> {
         None
     }
+
+    /// The model as `incremental`, whose bootstrap replicates are refitted
+    /// and recredited to first order from sums of its own
+    /// ([`crate::bootstrap::linear`]).
+    fn as_incremental(&self) -> Option<&Incremental> {
+        None
+    }
 }
 
 /// What fitting a data-driven model found, for `summary.json`.

@@ -29,7 +29,7 @@ pub const STATE_FILE: &str = "state.bin";
 pub const FIT_FILE: &str = "fit.bin";
 
 /// The version of the state format; states of another version are refused.
-pub const STATE_FORMAT: u32 = 6;
+pub const STATE_FORMAT: u32 = 7;
 
 /// The manifest's `format` of a state (the counts of a first pass).
 pub const STATE_KIND: &str = "touchpath-state";

@@ -258,6 +258,34 @@ impl Counter {
     }
 }
 
+/// One user's exposure at a time, for sums weighted by the user (a
+/// bootstrap replicate's exposure, [`crate::bootstrap::linear`]): the same
+/// phases and exposures as [`Counter`] counts.
+pub struct UserCounter {
+    tally: Tally,
+    touches: Vec<PhaseTouch>,
+    end: i64,
+    memory: i64,
+}
+
+impl UserCounter {
+    /// For a log whose time ends at `end`, touches that matter for
+    /// `memory` microseconds (as [`Counter::new`]).
+    #[must_use]
+    pub fn new(end: i64, memory: i64) -> Self {
+        // Hashed: only the user's own terms are there to visit.
+        Self { tally: Tally::default(), touches: Vec::new(), end, memory }
+    }
+
+    /// User `user`'s exposure per feature (microseconds times count).
+    pub fn count(&mut self, log: &EventLog, user: usize) -> &FastMap<Feature, i128> {
+        self.tally.exposure.clear();
+        self.tally.purchases.clear();
+        self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
+        &self.tally.exposure
+    }
+}
+
 /// Logs with at most this many channels count their touch, session and
 /// pair terms in arrays; more, in a hash map.
 const DENSE_CHANNELS: usize = 32;

@@ -2,6 +2,7 @@
 //! from a purchase rate fitted on every journey.
 
 mod features;
+mod linear;
 mod solve;
 
 use std::collections::BTreeMap;
@@ -9,10 +10,11 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub use self::features::{
-    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, active_features, kind_index,
+    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, UserCounter,
+    active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, Solver, merge_coded, settle, shard_of,
+    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, SharedSteps, Solver, merge_coded, settle, shard_of,
     shard_patterns, solve_with, split_shards,
 };
 use super::{AttributionModel, Path};
@@ -64,6 +66,8 @@ pub struct Incremental {
     lookup: Lookup,
     /// How long a touch can matter, microseconds.
     memory: i64,
+    /// Each fitted term's position in `terms`.
+    positions: FastMap<Feature, u32>,
     /// How the fit ended.
     fit: Fit,
 }
@@ -191,7 +195,12 @@ impl Incremental {
     #[must_use]
     pub fn new(terms: BTreeMap<Feature, f64>, memory: i64, fit: Fit) -> Self {
         let lookup = Lookup::new(&terms);
-        Self { terms, lookup, memory, fit }
+        let positions = terms
+            .keys()
+            .enumerate()
+            .map(|(position, feature)| (*feature, u32::try_from(position).unwrap_or(u32::MAX)))
+            .collect();
+        Self { terms, lookup, memory, positions, fit }
     }
 
     /// The fitted terms, purchases per day.
@@ -228,7 +237,7 @@ impl Incremental {
             return 1.0;
         }
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
-        let Shares { values, own, total } = self.shapley(touches, at, customer, &channels);
+        let Shares { values, own, total } = self.shapley(touches, at, customer, &channels, None);
         if total <= 0.0 {
             weights.fill(0.0);
             return 1.0;
@@ -276,8 +285,27 @@ impl Incremental {
     /// channel's touches: its touch term, half of each term of the open
     /// session it opens or partners, and an equal part of its channel's half
     /// of each pair term (among the phase's own touches).
-    fn shapley(&self, touches: &[PhaseTouch], at: i64, customer: bool, channels: &[u32]) -> Shares {
+    ///
+    /// With `record`, also each term's part of each of these sums, as
+    /// `(sum, term, amount)`: the sums are linear in the terms, so a term's
+    /// part is its value times the sum's derivative in it.
+    #[expect(clippy::too_many_lines, reason = "three families of terms in closed form, each recorded as it adds")]
+    fn shapley(
+        &self,
+        touches: &[PhaseTouch],
+        at: i64,
+        customer: bool,
+        channels: &[u32],
+        mut record: Option<&mut Vec<(Part, Feature, f64)>>,
+    ) -> Shares {
         let count = channels.len();
+        let mut note = |part: Part, feature: Feature, amount: f64| {
+            if let Some(record) = record.as_deref_mut()
+                && amount != 0.0
+            {
+                record.push((part, feature, amount));
+            }
+        };
         let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
         let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
         let mut shares = Shares {
@@ -285,34 +313,46 @@ impl Incremental {
             own: vec![0.0; touches.len()],
             total: self.term(Feature::Baseline { customer }),
         };
+        note(Part::Total, Feature::Baseline { customer }, shares.total);
         // Touch terms; the phase's own touches per channel make pairs.
         let mut members = vec![0_u32; count];
         for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
-            let value = self.term(touch.term_at(at));
+            let feature = touch.term_at(at);
+            let value = self.term(feature);
             shares.own[index] += value;
             shares.values[slot(touch)] += value;
             shares.total += value;
+            note(Part::Own(index), feature, value);
+            note(Part::Value(slot(touch)), feature, value);
+            note(Part::Total, feature, value);
             members[slot(touch)] += u32::from(!touch.carried);
         }
         for low in (0..count).filter(|&low| members[low] > 0) {
             for high in (low + 1..count).filter(|&high| members[high] > 0) {
-                let value = self.term(Feature::Pair { low: channels[low], high: channels[high] });
+                let feature = Feature::Pair { low: channels[low], high: channels[high] };
+                let value = self.term(feature);
                 if value == 0.0 {
                     continue;
                 }
                 shares.values[low] += value / 2.0;
                 shares.values[high] += value / 2.0;
                 shares.total += value;
+                note(Part::Value(low), feature, value / 2.0);
+                note(Part::Value(high), feature, value / 2.0);
+                note(Part::Total, feature, value);
                 for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
                     let channel = slot(touch);
                     if channel == low || channel == high {
                         shares.own[index] += value / 2.0 / f64::from(members[channel]);
+                        note(Part::Own(index), feature, value / 2.0 / f64::from(members[channel]));
                     }
                 }
             }
         }
         // Sessions: the candidates of each kind, latest first.
         let mut partners = vec![0.0; count];
+        // Each partner's term and value, when recording.
+        let mut terms: Vec<(usize, Feature, f64)> = Vec::new();
         let mut later: Vec<usize> = Vec::new();
         for seen in [false, true] {
             later.clear();
@@ -323,17 +363,25 @@ impl Incremental {
                     continue;
                 }
                 partners.fill(0.0);
+                terms.clear();
                 for (index, partner) in touches.iter().enumerate() {
                     if index == opener || !alive(partner) {
                         continue;
                     }
-                    let value = self.term(partner.partner_term(&touches[opener], at, seen));
+                    let feature = partner.partner_term(&touches[opener], at, seen);
+                    let value = self.term(feature);
                     partners[slot(partner)] += value;
                     if rank == 0 {
                         // The open session, with every channel.
                         shares.own[opener] += value / 2.0;
                         shares.own[index] += value / 2.0;
                         shares.total += value;
+                        note(Part::Own(opener), feature, value / 2.0);
+                        note(Part::Own(index), feature, value / 2.0);
+                        note(Part::Total, feature, value);
+                    }
+                    if value != 0.0 {
+                        terms.push((slot(partner), feature, value));
                     }
                 }
                 #[expect(clippy::cast_precision_loss, reason = "a handful of candidates")]
@@ -354,6 +402,15 @@ impl Incremental {
                     }
                     for &closing in &later {
                         shares.values[closing] -= value * outside;
+                    }
+                    for &(_, feature, value) in terms.iter().filter(|(of, _, _)| *of == partner) {
+                        note(Part::Value(channel), feature, value * inside);
+                        if partner != channel {
+                            note(Part::Value(partner), feature, value * inside);
+                        }
+                        for &closing in &later {
+                            note(Part::Value(closing), feature, -value * outside);
+                        }
                     }
                 }
                 later.push(channel);
@@ -399,6 +456,18 @@ impl Lookup {
     }
 }
 
+/// One of the sums [`Incremental::shapley`] gives, whose parts by term it
+/// can record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// A channel's Shapley value (by its position among the channels).
+    Value(usize),
+    /// A touch's own terms (by its position among the touches).
+    Own(usize),
+    /// The rate with every channel.
+    Total,
+}
+
 /// What [`Incremental::shapley`] gives for one purchase.
 struct Shares {
     /// Per channel, its Shapley value in the fitted rate.
@@ -414,14 +483,17 @@ struct Shares {
 fn exposure_and_floors(counts: &Counts) -> (Vec<f64>, Vec<usize>) {
     #[expect(clippy::cast_precision_loss, reason = "microseconds to days, far below 2^52 days")]
     let exposure: Vec<f64> = counts.exposure.values().map(|&time| time as f64 / MICROS_PER_DAY as f64).collect();
-    let floors: Vec<usize> = counts
-        .exposure
-        .keys()
+    (exposure, baseline_positions(counts.exposure.keys()))
+}
+
+/// The positions of the baselines among `features`: the terms a fit keeps
+/// above 0.
+fn baseline_positions<'a>(features: impl Iterator<Item = &'a Feature>) -> Vec<usize> {
+    features
         .enumerate()
         .filter(|(_, feature)| matches!(feature, Feature::Baseline { .. }))
-        .map(|(slot, _)| slot)
-        .collect();
-    (exposure, floors)
+        .map(|(position, _)| position)
+        .collect()
 }
 
 /// The features the fit on `counts` numbers, in order: those with an
@@ -489,14 +561,7 @@ impl AttributionModel for Incremental {
     }
 
     fn weights_with_baseline(&self, path: &Path<'_>, weights: &mut [f64]) -> f64 {
-        let touches: Vec<PhaseTouch> = (0..path.len())
-            .map(|index| PhaseTouch {
-                time: path.converted_at - path.age(index),
-                channel: path.channel_code(index),
-                kind: kind_index(path.kind(index)),
-                carried: index < path.carried(),
-            })
-            .collect();
+        let touches = linear::phase_touches(path);
         self.credit(&touches, path.converted_at, path.customer, weights)
     }
 
@@ -506,6 +571,10 @@ impl AttributionModel for Incremental {
 
     fn diagnostics(&self) -> Option<super::Diagnostics> {
         Some(super::Diagnostics::Incremental(self.fit))
+    }
+
+    fn as_incremental(&self) -> Option<&Incremental> {
+        Some(self)
     }
 }
 
@@ -615,7 +684,7 @@ mod tests {
             channels.dedup();
             let mut pattern = Vec::new();
             active_features(touches, AT, false, model.memory, &mut pattern);
-            let Shares { values, total, .. } = model.shapley(touches, AT, false, &channels);
+            let Shares { values, total, .. } = model.shapley(touches, AT, false, &channels, None);
             let sum: f64 = values.iter().sum();
             // The rate with every channel is the features' rate, which the
             // credit uses as the purchase's total.
@@ -696,7 +765,7 @@ mod tests {
             let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
             channels.sort_unstable();
             channels.dedup();
-            let Shares { values, .. } = model.shapley(&touches, AT, false, &channels);
+            let Shares { values, .. } = model.shapley(&touches, AT, false, &channels, None);
             let expected = by_subsets(&model, &touches, AT, &channels);
             for (value, expected) in values.iter().zip(&expected) {
                 assert!((value - expected).abs() < 1e-9, "{touches:?}: {values:?} against {expected:?}");

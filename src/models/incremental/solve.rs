@@ -581,7 +581,19 @@ fn bounded_direction(
     theta: &[f64],
     floors: &[usize],
 ) -> Option<Vec<f64>> {
-    let factor = Factor::of_block(hessian, free)?;
+    Factor::of_block(hessian, free)
+        .map(|factor| bounded_direction_from(hessian, gradient, free, theta, floors, &factor))
+}
+
+/// [`bounded_direction`] with the free block's `factor` given.
+fn bounded_direction_from(
+    hessian: &[f64],
+    gradient: &[f64],
+    free: &[usize],
+    theta: &[f64],
+    floors: &[usize],
+    factor: &Factor,
+) -> Vec<f64> {
     let plain = factor.solve(free.iter().map(|&feature| gradient[feature]).collect());
     let predicted = |direction: &[f64]| {
         let next = step(theta, free, direction, floors, 0);
@@ -595,9 +607,9 @@ fn bounded_direction(
         }
         linear - curvature / 2.0
     };
-    let held = |any_term: bool| held_at_zero(hessian, gradient, free, theta, floors, (&factor, &plain), any_term);
+    let held = |any_term: bool| held_at_zero(hessian, gradient, free, theta, floors, (factor, &plain), any_term);
     let Some((pulled_down, skipped)) = held(false) else {
-        return Some(held(true).map_or(plain, |(direction, _)| direction));
+        return held(true).map_or(plain, |(direction, _)| direction);
     };
     // Holding every crossing term only differs when a term pulled up was
     // left to cross; the later way wins only when strictly better, so the
@@ -606,9 +618,9 @@ fn bounded_direction(
         && let Some((every, _)) = held(true)
         && predicted(&every) > predicted(&pulled_down)
     {
-        return Some(every);
+        return every;
     }
-    Some(pulled_down)
+    pulled_down
 }
 
 /// The entry `(row, column)` of a symmetric matrix given by its lower
@@ -1112,10 +1124,58 @@ pub fn shared_hessian_step(
     let gradient = full_gradient(&other_patterns, other_exposure);
     let local = |values: &[f64]| rows.iter().map(|&feature| values[feature]).collect::<Vec<f64>>();
     let held: Vec<usize> = (0..rows.len()).filter(|&position| floors.contains(&rows[position])).collect();
-    let all: Vec<usize> = (0..rows.len()).collect();
-    match bounded_direction(&hessian, &local(&gradient), &all, &local(theta), &held) {
-        Some(direction) => step(theta, &rows, &direction, floors, 0),
-        None => theta.to_vec(),
+    let stepped = SharedSteps::new(hessian, local(theta), held).step(&local(&gradient));
+    let mut next = theta.to_vec();
+    for (&feature, value) in rows.iter().zip(stepped) {
+        next[feature] = value;
+    }
+    next
+}
+
+/// Newton steps from one point `θ` with one Hessian, toward many samples
+/// whose gradients at `θ` differ: [`shared_hessian_step`]'s step, for each
+/// bootstrap replicate's gradient, with the Hessian factored once.
+#[derive(Clone, Debug)]
+pub struct SharedSteps {
+    hessian: Vec<f64>,
+    theta: Vec<f64>,
+    floors: Vec<usize>,
+    factor: Option<Factor>,
+}
+
+impl SharedSteps {
+    /// Steps from `theta` with `hessian`, the lower triangle of
+    /// `Σ n x xᵀ / λ²` over every term of `theta`, row by row; `floors`
+    /// are the terms kept above 0.
+    #[must_use]
+    pub fn new(hessian: Vec<f64>, theta: Vec<f64>, floors: Vec<usize>) -> Self {
+        let all: Vec<usize> = (0..theta.len()).collect();
+        let factor =
+            if hessian.len() == theta.len() * (theta.len() + 1) / 2 { Factor::of_block(&hessian, &all) } else { None };
+        Self { hessian, theta, floors, factor }
+    }
+
+    /// Whether the Hessian could be factored (else every step stays at
+    /// `θ`).
+    #[must_use]
+    pub fn is_solvable(&self) -> bool {
+        self.factor.is_some()
+    }
+
+    /// The point one whole Newton step from `θ` for a sample whose
+    /// gradient at `θ` is `gradient`, bounded at 0 as every step is
+    /// ([`bounded_direction`]); `θ` when the Hessian cannot be factored.
+    #[must_use]
+    pub fn step(&self, gradient: &[f64]) -> Vec<f64> {
+        let all: Vec<usize> = (0..self.theta.len()).collect();
+        match &self.factor {
+            Some(factor) if gradient.len() == self.theta.len() => {
+                let direction =
+                    bounded_direction_from(&self.hessian, gradient, &all, &self.theta, &self.floors, factor);
+                step(&self.theta, &all, &direction, &self.floors, 0)
+            }
+            _ => self.theta.clone(),
+        }
     }
 }
 
