@@ -134,7 +134,7 @@ impl Intervals {
                     .credit
                     .linear
                     .as_ref()
-                    // Without a credit the terms move, there is nothing to move.
+                    // No purchase credited: no credit moves with the terms.
                     .filter(|sums| sums.model as usize == index && !sums.jacobian.is_empty())
                     .zip(model.as_incremental())
                     .map(|(sums, fitted)| (sums, super::linear::steps(fitted, sums, &fits.replicates.exposure, count)));
@@ -249,9 +249,10 @@ pub(super) fn replicate_rows(
         };
         (units + unit_move, revenue + revenue_move)
     };
+    // Each key's pair once: moving it costs a sum over the terms.
+    let pairs: Vec<Pair> = keys.iter().map(|(key, values)| pair(key, values)).collect();
     let mut rows = ReplicateRows { refit_failed: matches!(linear, Some((_, None))), ..ReplicateRows::default() };
-    for (key, values) in keys {
-        let (units, revenue) = pair(key, values);
+    for ((key, _), &(units, revenue)) in keys.iter().zip(&pairs) {
         let channel = rows.channels.entry(key.channel).or_default();
         channel.0 += units;
         channel.1 += revenue;
@@ -275,8 +276,7 @@ pub(super) fn replicate_rows(
             rows.channels.entry(*code).or_insert(*target);
         }
     }
-    for (key, values) in keys {
-        let (mut units, mut revenue) = pair(key, values);
+    for ((key, _), &(mut units, mut revenue)) in keys.iter().zip(&pairs) {
         if let Some(&(unit_factor, revenue_factor)) = factors.get(&key.channel) {
             units *= unit_factor;
             revenue *= revenue_factor;
