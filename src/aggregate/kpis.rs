@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::hash::FastMap;
 
-use super::{Partial, UserWalk};
+use super::{Partial, Sum, UserWalk};
 use crate::config::Config;
 use crate::event::{EventKind, Stage};
 use crate::event_log::EventLog;
@@ -134,13 +134,19 @@ pub struct Kpis {
     pub stages: FastMap<Stage, Counters>,
 }
 
-impl Kpis {
-    /// Adds the counters of another set of users (disjoint from these).
-    pub fn add(&mut self, other: Self) {
+impl Sum for Kpis {
+    fn add(&mut self, other: Self) {
         let merged = std::mem::take(self).merge(other);
         *self = merged;
     }
 
+    fn renumber(mut self, codes: &impl super::Recode) -> Self {
+        self.channels = self.channels.into_iter().map(|(code, counters)| (codes.channel(code), counters)).collect();
+        self
+    }
+}
+
+impl Kpis {
     fn merge(mut self, other: Self) -> Self {
         for (channel, counters) in other.channels {
             self.channels.entry(channel).or_default().merge(counters);

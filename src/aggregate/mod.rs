@@ -15,6 +15,7 @@ mod kpis;
 mod paths;
 
 use rayon::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use self::kpis::{Counters, KpiCount, Kpis, is_video_channel, ratio, video_channels};
@@ -23,7 +24,7 @@ use crate::bootstrap::{ReplicateCount, Replicates};
 use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
 use crate::journey::{Journey, Journeys, TransformedPath};
-use crate::models::chain::{Chain, Counts, add_counts};
+use crate::models::chain::{Chain, Counts, StateKey, Target, add_counts};
 use crate::models::incremental::{self, Incremental};
 use crate::models::shapley::{Coalitions, Shapley, add_coalitions};
 use crate::models::{self};
@@ -127,6 +128,37 @@ pub trait Partial: Send {
     fn merge(&mut self, other: Self);
 }
 
+/// How one log's codes map to another's: what a [`Sum`] needs to join a
+/// state with other codes (`state::remap::Codes`).
+pub trait Recode {
+    /// A channel's code in the other log (`(none)`'s stays).
+    fn channel(&self, code: u32) -> u32;
+
+    /// A chain state with the codes of its channels renumbered.
+    fn state(&self, state: StateKey) -> StateKey;
+
+    /// Whether every code stays as it is (nothing to renumber).
+    fn is_identity(&self) -> bool {
+        false
+    }
+}
+
+/// A sum over a set of users once counted, as a state carries it (what a
+/// [`Partial`] of the first pass finishes into): the sums of two disjoint
+/// sets add up, the codes of one log renumber into another's, and it is
+/// written into a state and read back with `serde` (maps sorted by key, so
+/// that equal sums are equal bytes). [`Aggregates`] is one, made of one
+/// per fitted model and report.
+pub trait Sum: Default + Serialize + DeserializeOwned {
+    /// Adds the sum of other users, disjoint from these: associative and
+    /// commutative, with `Default` as identity.
+    fn add(&mut self, other: Self);
+
+    /// The same sum with every channel code renumbered by `codes`.
+    #[must_use]
+    fn renumber(self, codes: &impl Recode) -> Self;
+}
+
 /// A sum left out of this run.
 impl<P: Partial> Partial for Option<P> {
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
@@ -194,12 +226,29 @@ pub struct ChainCounts {
     pub journeys: u64,
 }
 
-impl ChainCounts {
+impl Sum for ChainCounts {
     fn add(&mut self, other: Self) {
         add_counts(&mut self.transitions, other.transitions);
         self.journeys += other.journeys;
     }
 
+    fn renumber(self, codes: &impl Recode) -> Self {
+        let target = |target: Target| match target {
+            Target::State(state) => Target::State(codes.state(state)),
+            other => other,
+        };
+        Self {
+            transitions: self
+                .transitions
+                .into_iter()
+                .map(|((from, to), count)| ((codes.state(from), target(to)), count))
+                .collect(),
+            journeys: self.journeys,
+        }
+    }
+}
+
+impl ChainCounts {
     /// The chain of order `order` these counts describe.
     #[must_use]
     pub fn chain(&self, order: u8) -> Chain {
@@ -363,16 +412,62 @@ impl Aggregates {
             replicates: counted.replicates.map(ReplicateCount::finish).unwrap_or_default(),
         }
     }
+}
 
-    /// Adds the sums of other users (disjoint from these).
-    pub fn add(&mut self, other: Self) {
-        self.first_order.add(other.first_order);
-        self.higher_order.add(other.higher_order);
+impl Sum for Aggregates {
+    fn add(&mut self, other: Self) {
+        Sum::add(&mut self.first_order, other.first_order);
+        Sum::add(&mut self.higher_order, other.higher_order);
         add_coalitions(&mut self.coalitions, other.coalitions);
-        self.kpis.add(other.kpis);
-        self.paths.add(other.paths);
-        self.hazard.add(other.hazard);
-        self.replicates.add(other.replicates);
+        Sum::add(&mut self.kpis, other.kpis);
+        Sum::add(&mut self.paths, other.paths);
+        Sum::add(&mut self.hazard, other.hazard);
+        Sum::add(&mut self.replicates, other.replicates);
+    }
+
+    fn renumber(self, codes: &impl Recode) -> Self {
+        if codes.is_identity() {
+            // Nothing to renumber: merging into a large state stays as cheap
+            // as the state merged into it.
+            return self;
+        }
+        Self {
+            first_order: self.first_order.renumber(codes),
+            higher_order: self.higher_order.renumber(codes),
+            coalitions: self
+                .coalitions
+                .into_iter()
+                .map(|(set, counts)| {
+                    let mut set: Vec<u32> = set.into_iter().map(|code| codes.channel(code)).collect();
+                    set.sort_unstable();
+                    (set, counts)
+                })
+                .collect(),
+            kpis: self.kpis.renumber(codes),
+            paths: self.paths.renumber(codes),
+            hazard: Sum::renumber(self.hazard, codes),
+            replicates: Sum::renumber(self.replicates, codes),
+        }
+    }
+}
+
+impl Sum for incremental::Counts {
+    fn add(&mut self, other: Self) {
+        incremental::Counts::add(self, other);
+    }
+
+    fn renumber(self, codes: &impl Recode) -> Self {
+        incremental::Counts::renumber(self, |code| codes.channel(code))
+    }
+}
+
+impl Sum for Replicates {
+    fn add(&mut self, other: Self) {
+        Replicates::add(self, other);
+    }
+
+    fn renumber(self, codes: &impl Recode) -> Self {
+        Replicates::renumber(self, |code| codes.channel(code), |state| codes.state(state))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::hash::FastMap;
 
-use super::{JourneyWalk, Partial};
+use super::{JourneyWalk, Partial, Sum};
 use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::EventLog;
@@ -56,15 +56,31 @@ impl Paths {
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
         super::walk(log, journeys, config, Self::default)
     }
+}
 
+impl Sum for Paths {
     /// Adds the totals of another set of journeys.
-    pub fn add(&mut self, other: Self) {
+    fn add(&mut self, other: Self) {
         for (key, totals) in other.channels {
             self.channels.entry(key).or_default().add(totals);
         }
         for (key, totals) in other.stages {
             self.stages.entry(key).or_default().add(totals);
         }
+    }
+
+    fn renumber(mut self, codes: &impl super::Recode) -> Self {
+        if codes.is_identity() {
+            return self;
+        }
+        self.channels = self
+            .channels
+            .into_iter()
+            .map(|(path, totals)| {
+                (path.into_iter().map(|(code, count)| (codes.channel(code), count)).collect(), totals)
+            })
+            .collect();
+        self
     }
 }
 

@@ -45,7 +45,7 @@ pub use self::file::{
     read_credit, read_fit, read_manifest, read_state, write_credit, write_state,
 };
 pub use self::spilled::SpilledJourneys;
-use crate::aggregate::Aggregates;
+use crate::aggregate::{Aggregates, Sum};
 use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::config::Mode;
@@ -286,8 +286,8 @@ impl State {
         let theirs = remap::Codes::new(&other.log, &channels, &campaigns);
         let log = EventLog { channels, campaigns, ..remap::dictionaries(&EventLog::default()) };
 
-        let mut aggregates = mine.aggregates(self.aggregates);
-        aggregates.add(theirs.aggregates(other.aggregates));
+        let mut aggregates = self.aggregates.renumber(&mine);
+        aggregates.add(other.aggregates.renumber(&theirs));
 
         let mut events = self.events;
         events.rows.read += other.events.rows.read;

@@ -1,12 +1,12 @@
 //! Renumbering codes into united dictionaries, and the logs of converting
 //! journeys the second pass credits.
 
-use crate::aggregate::{Aggregates, ChainCounts, Paths};
+use crate::aggregate::Recode;
 use crate::config::Config;
 use crate::event::EventKind;
 use crate::event_log::{Dictionary, EventLog, NO_CHANNEL_CODE};
 use crate::journey::Journeys;
-use crate::models::chain::{StateKey, Target};
+use crate::models::chain::StateKey;
 
 /// The sorted union of two dictionaries.
 pub(super) fn union(left: &Dictionary, right: &Dictionary) -> Dictionary {
@@ -64,6 +64,12 @@ impl Codes {
     fn campaign(&self, code: u32) -> u32 {
         self.campaigns[code as usize]
     }
+}
+
+impl Recode for Codes {
+    fn channel(&self, code: u32) -> u32 {
+        Codes::channel(self, code)
+    }
 
     /// A chain state with its channels renumbered, lane by lane.
     fn state(&self, state: StateKey) -> StateKey {
@@ -71,68 +77,15 @@ impl Codes {
         for lane in 0..4 {
             let value = (state >> (32 * lane)) & 0xFFFF_FFFF;
             if value != 0 {
-                let code = self.channel(u32::try_from(value).unwrap_or(u32::MAX) - 1);
+                let code = Codes::channel(self, u32::try_from(value).unwrap_or(u32::MAX) - 1);
                 renumbered |= StateKey::from(code + 1) << (32 * lane);
             }
         }
         renumbered
     }
 
-    fn chain(&self, counts: ChainCounts) -> ChainCounts {
-        let target = |target: Target| match target {
-            Target::State(state) => Target::State(self.state(state)),
-            other => other,
-        };
-        ChainCounts {
-            transitions: counts
-                .transitions
-                .into_iter()
-                .map(|((from, to), count)| ((self.state(from), target(to)), count))
-                .collect(),
-            journeys: counts.journeys,
-        }
-    }
-
-    /// Path totals with every channel code renumbered.
-    pub(super) fn paths(&self, mut paths: Paths) -> Paths {
-        if self.identity {
-            return paths;
-        }
-        paths.channels = paths
-            .channels
-            .into_iter()
-            .map(|(path, totals)| (path.into_iter().map(|(code, count)| (self.channel(code), count)).collect(), totals))
-            .collect();
-        paths
-    }
-
-    /// Aggregates with every channel code renumbered.
-    pub(super) fn aggregates(&self, aggregates: Aggregates) -> Aggregates {
-        if self.identity {
-            // Nothing to renumber: merging into a large state stays as cheap
-            // as the state merged into it.
-            return aggregates;
-        }
-        let mut kpis = aggregates.kpis;
-        kpis.channels = kpis.channels.into_iter().map(|(code, counters)| (self.channel(code), counters)).collect();
-        let paths = self.paths(aggregates.paths);
-        Aggregates {
-            first_order: self.chain(aggregates.first_order),
-            higher_order: self.chain(aggregates.higher_order),
-            coalitions: aggregates
-                .coalitions
-                .into_iter()
-                .map(|(set, counts)| {
-                    let mut set: Vec<u32> = set.into_iter().map(|code| self.channel(code)).collect();
-                    set.sort_unstable();
-                    (set, counts)
-                })
-                .collect(),
-            kpis,
-            paths,
-            hazard: aggregates.hazard.renumber(|code| self.channel(code)),
-            replicates: aggregates.replicates.renumber(|code| self.channel(code), |state| self.state(state)),
-        }
+    fn is_identity(&self) -> bool {
+        self.identity
     }
 }
 

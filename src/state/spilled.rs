@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::patterns::{self, PatternShards};
 use super::remap::{Codes, append_user};
 use super::{Converting, State};
-use crate::aggregate::{PathTotals, Paths};
+use crate::aggregate::{PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
 use crate::journey::Journeys;
@@ -271,7 +271,7 @@ impl SpilledJourneys {
                 Error::Internal(format!("{}: paths of an unknown bucket {}", file.display(), chunk.bucket))
             })?;
             let part = Paths { channels: chunk.paths.into_iter().collect(), ..Paths::default() };
-            paths.add(codes.paths(part));
+            paths.add(part.renumber(codes));
         }
         Ok(paths.channel_rows(dictionaries, top))
     }
