@@ -269,7 +269,7 @@ pub fn attribute(
 /// so batches of users can be credited one after the other and merged.
 #[must_use]
 pub fn credit(log: &EventLog, journeys: &Journeys, models: &[Box<dyn AttributionModel>], config: &Config) -> Credits {
-    crate::aggregate::walk(log, journeys, config, || CreditCount::new(models, config.bootstrap)).finish()
+    crate::aggregate::walk(log, journeys, config, || CreditCount::new(models, config.bootstrap))
 }
 
 /// Credit sums being counted, journey after journey, in the walk over the
@@ -293,15 +293,16 @@ impl<'a> CreditCount<'a> {
         }
         Self { models, scratch }
     }
-
-    /// The credit sums, before models with channel targets rescale them.
-    #[must_use]
-    pub fn finish(self) -> Credits {
-        self.scratch.credits
-    }
 }
 
 impl Partial for CreditCount<'_> {
+    type Output = Credits;
+
+    /// The credit sums, before models with channel targets rescale them.
+    fn finish(self) -> Credits {
+        self.scratch.credits
+    }
+
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
         let JourneyWalk { log, ref journey, touches, counts, config } = *walk;
         credit_journey(log, journey, touches, counts, self.models, config, &mut self.scratch);

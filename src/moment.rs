@@ -129,7 +129,7 @@ impl Moments {
     /// Finds the moment of truth of every first purchase in the period.
     #[must_use]
     pub fn find(log: &EventLog, journeys: &Journeys, scores: &StateScores, config: &Config) -> Self {
-        crate::aggregate::walk(log, journeys, config, || MomentCount::new(scores)).moments
+        crate::aggregate::walk(log, journeys, config, || MomentCount::new(scores))
     }
 
     /// Counts touch `moment` of `touches` as the moment of truth of
@@ -173,6 +173,12 @@ impl<'a> MomentCount<'a> {
 }
 
 impl Partial for MomentCount<'_> {
+    type Output = Moments;
+
+    fn finish(self) -> Moments {
+        self.moments
+    }
+
     /// Counts the moment of truth of a first purchase in the analysis period
     /// with a touch.
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {

@@ -161,7 +161,7 @@ impl Kpis {
     #[must_use]
     pub fn compute(log: &EventLog, journeys: &Journeys, config: &Config) -> Self {
         let video = video_channels(log);
-        super::walk(log, journeys, config, || KpiCount::new(&video)).finish()
+        super::walk(log, journeys, config, || KpiCount::new(&video))
     }
 }
 
@@ -211,13 +211,6 @@ impl<'a> KpiCount<'a> {
             channels: Vec::new(),
             stages: Vec::new(),
         }
-    }
-
-    /// The counters.
-    #[must_use]
-    pub fn finish(mut self) -> Kpis {
-        self.flush();
-        self.kpis
     }
 
     fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
@@ -328,6 +321,14 @@ impl<'a> KpiCount<'a> {
 }
 
 impl Partial for KpiCount<'_> {
+    type Output = Kpis;
+
+    /// The counters.
+    fn finish(mut self) -> Kpis {
+        self.flush();
+        self.kpis
+    }
+
     fn add_user(&mut self, walk: &UserWalk<'_>) {
         KpiCount::add_user(self, walk.log, walk.journeys, walk.config, walk.user);
     }

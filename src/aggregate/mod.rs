@@ -101,6 +101,14 @@ impl Chunk<'_> {
 /// are integers (or lists counted as integers), so the order users are
 /// walked and parts merged in never changes them.
 pub trait Partial: Send {
+    /// What the sum is once counted: a [`Sum`] for the first pass's (which
+    /// states merge and renumber), the credit and moments for the second's
+    /// (counted in the fit's codes).
+    type Output;
+
+    /// The sum counted.
+    fn finish(self) -> Self::Output;
+
     /// Adds what `walk`'s user adds before their journeys (nothing, unless
     /// the sum counts users or events).
     fn add_user(&mut self, walk: &UserWalk<'_>) {
@@ -161,6 +169,12 @@ pub trait Sum: Default + Serialize + DeserializeOwned {
 
 /// A sum left out of this run.
 impl<P: Partial> Partial for Option<P> {
+    type Output = Option<P::Output>;
+
+    fn finish(self) -> Self::Output {
+        self.map(P::finish)
+    }
+
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
         if let Some(part) = self {
             part.add_chunk(chunk);
@@ -176,11 +190,16 @@ impl<P: Partial> Partial for Option<P> {
     }
 }
 
-/// The sum `empty` starts of every user of `log` and their `journeys`:
-/// chunks of users in parallel, each journey's path transformed once per
-/// chunk, the chunk handed to the sum ([`Partial::add_chunk`]).
-pub fn walk<P: Partial>(log: &EventLog, journeys: &Journeys, config: &Config, empty: impl Fn() -> P + Sync) -> P {
-    walk_in_chunks(log, journeys, config, USERS_PER_CHUNK, empty)
+/// The sum `empty` starts of every user of `log` and their `journeys`,
+/// finished: chunks of users in parallel, each journey's path transformed
+/// once per chunk, the chunk handed to the sum ([`Partial::add_chunk`]).
+pub fn walk<P: Partial>(
+    log: &EventLog,
+    journeys: &Journeys,
+    config: &Config,
+    empty: impl Fn() -> P + Sync,
+) -> P::Output {
+    walk_in_chunks(log, journeys, config, USERS_PER_CHUNK, empty).finish()
 }
 
 /// [`walk`] in chunks of `per_chunk` users.
@@ -285,6 +304,12 @@ struct ChainCount {
 }
 
 impl Partial for ChainCount {
+    type Output = ChainCounts;
+
+    fn finish(self) -> ChainCounts {
+        self.counts
+    }
+
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
         let converted = walk.journey.conversion.is_some();
         let counts = &mut self.counts;
@@ -305,6 +330,12 @@ struct CoalitionCount {
 }
 
 impl Partial for CoalitionCount {
+    type Output = Coalitions;
+
+    fn finish(self) -> Coalitions {
+        self.coalitions
+    }
+
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
         let converted = walk.journey.conversion.is_some();
         Shapley::count_journey(&mut self.coalitions, &mut self.set, walk.log, walk.touches, converted);
@@ -316,6 +347,12 @@ impl Partial for CoalitionCount {
 }
 
 impl Partial for incremental::Counter {
+    type Output = incremental::Counts;
+
+    fn finish(self) -> incremental::Counts {
+        incremental::Counter::finish(self)
+    }
+
     fn add_user(&mut self, walk: &UserWalk<'_>) {
         self.add_user(walk.log, walk.user);
     }
@@ -337,6 +374,20 @@ struct Counting<'a> {
 }
 
 impl Partial for Counting<'_> {
+    type Output = Aggregates;
+
+    fn finish(self) -> Aggregates {
+        Aggregates {
+            first_order: self.first_order.finish().unwrap_or_default(),
+            higher_order: self.higher_order.finish().unwrap_or_default(),
+            coalitions: self.coalitions.finish().unwrap_or_default(),
+            kpis: self.kpis.finish().unwrap_or_default(),
+            paths: self.paths,
+            hazard: self.hazard.finish().unwrap_or_default(),
+            replicates: self.replicates.finish().unwrap_or_default(),
+        }
+    }
+
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
         self.paths.add_chunk(chunk);
         self.first_order.add_chunk(chunk);
@@ -391,7 +442,7 @@ impl Aggregates {
         let markov = attributes && models::is_selected(config, "markov");
         let replicated = config.bootstrap > 0 && (markov || shapley || hazard);
         let replicate_order = markov.then_some(config.markov_order);
-        let counted = walk_in_chunks(log, journeys, config, per_chunk, || Counting {
+        walk_in_chunks(log, journeys, config, per_chunk, || Counting {
             paths: Paths::default(),
             first_order: attributes.then(|| chain(1)),
             higher_order: higher.then(|| chain(config.markov_order)),
@@ -401,16 +452,8 @@ impl Aggregates {
             replicates: replicated.then(|| {
                 ReplicateCount::new(config.bootstrap, replicate_order, shapley, hazard.then_some((end, memory)))
             }),
-        });
-        Self {
-            first_order: counted.first_order.map(|chain| chain.counts).unwrap_or_default(),
-            higher_order: counted.higher_order.map(|chain| chain.counts).unwrap_or_default(),
-            coalitions: counted.coalitions.map(|count| count.coalitions).unwrap_or_default(),
-            kpis: counted.kpis.map(KpiCount::finish).unwrap_or_default(),
-            paths: counted.paths,
-            hazard: counted.hazard.map(incremental::Counter::finish).unwrap_or_default(),
-            replicates: counted.replicates.map(ReplicateCount::finish).unwrap_or_default(),
-        }
+        })
+        .finish()
     }
 }
 

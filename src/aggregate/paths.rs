@@ -85,6 +85,12 @@ impl Sum for Paths {
 }
 
 impl Partial for Paths {
+    type Output = Self;
+
+    fn finish(self) -> Self {
+        self
+    }
+
     /// Counts a journey that ends in the analysis period (at its conversion,
     /// or at its last touch when it did not convert).
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {

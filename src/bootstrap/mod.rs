@@ -325,12 +325,6 @@ impl ReplicateCount {
         }
     }
 
-    /// The sums counted.
-    #[must_use]
-    pub fn finish(self) -> Replicates {
-        self.replicates
-    }
-
     /// Adds the counts of the chunk's user `index`, held in the scratch
     /// tables, with the user's weights (drawn for the chunk in `weights`).
     fn flush(&mut self, index: usize) {
@@ -352,6 +346,12 @@ impl ReplicateCount {
 }
 
 impl Partial for ReplicateCount {
+    type Output = Replicates;
+
+    fn finish(self) -> Replicates {
+        self.replicates
+    }
+
     fn add_chunk(&mut self, chunk: &Chunk<'_>) {
         // Each user's weights, drawn once for the chunk.
         let count = self.replicates.count as usize;

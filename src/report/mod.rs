@@ -163,11 +163,10 @@ impl Analysis {
     /// the analysis period, with channel codes of the run's dictionaries.
     #[must_use]
     pub fn tally(&self, log: &EventLog, journeys: &Journeys, config: &Config) -> Tally {
-        let counted = crate::aggregate::walk(log, journeys, config, || Tallying {
+        crate::aggregate::walk(log, journeys, config, || Tallying {
             credits: CreditCount::new(&self.models, config.bootstrap),
             moments: MomentCount::new(&self.scores),
-        });
-        Tally { credits: counted.credits.finish(), moments: counted.moments.moments }
+        })
     }
 }
 
@@ -182,6 +181,12 @@ struct Tallying<'a> {
 }
 
 impl Partial for Tallying<'_> {
+    type Output = Tally;
+
+    fn finish(self) -> Tally {
+        Tally { credits: self.credits.finish(), moments: self.moments.finish() }
+    }
+
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
         self.credits.add_journey(walk);
         self.moments.add_journey(walk);
