@@ -55,7 +55,7 @@ struct Run {
     /// Its reports.
     reports: Reports,
     /// The same run with `incremental` refitted from a start in each number
-    /// of steps asked for, then in one step with the start's Hessian.
+    /// of steps asked for, then with the run's own step.
     stepped: Vec<Reports>,
     /// The seconds `incremental`'s full fit took, then each stepped refit.
     seconds: Vec<f64>,
@@ -150,19 +150,8 @@ fn run_steps(log: &touchpath::EventLog, config: &Config, fitted: &Incremental) -
     };
     let moves =
         touchpath::bootstrap::linear::steps(fitted, sums, &aggregates.replicates.exposure, config.bootstrap as usize);
-    Ok(moves
-        .iter()
-        .map(|moved| {
-            let terms = fitted
-                .terms()
-                .iter()
-                .zip(moved.as_deref().unwrap_or(&[]))
-                .map(|((feature, value), step)| (*feature, value * (1.0 + step)))
-                .filter(|(_, value)| *value > 0.0)
-                .collect();
-            Incremental::new(terms, config.rate_memory().memory(), fitted.report())
-        })
-        .collect())
+    // A replicate whose step failed keeps the full fit, as the run does.
+    Ok(moves.iter().map(|moved| moved.as_deref().map_or_else(|| fitted.clone(), |moves| fitted.moved(moves))).collect())
 }
 
 /// Newton steps from the full fit that `incremental`'s replicates are also

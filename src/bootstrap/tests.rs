@@ -255,13 +255,9 @@ fn the_level_prints_as_a_percentage_with_the_decimal_it_needs() {
 #[test]
 #[expect(clippy::cast_precision_loss, reason = "a test's sums, as decimals")]
 fn incremental_replicates_are_the_refit_step_recredited_to_first_order() {
-    use crate::models::{AttributionModel, Hazard, Incremental};
+    use crate::models::{AttributionModel, Hazard};
     use crate::report::Analysis;
-    let generated = tempfile::tempdir().unwrap();
-    let options = crate::generate::GenerateOptions { users: 3_000, seed: 4, ..Default::default() };
-    crate::generate::generate(&options, generated.path()).unwrap();
-    let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
-    let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+    let log = crate::generate::generated_log(3_000, 4);
     let replicates = 6_u32;
     let config = Config { bootstrap: replicates, models: vec!["incremental".to_owned()], ..Config::default() };
     let journeys = Journeys::build(&log, config.lookback);
@@ -309,14 +305,7 @@ fn incremental_replicates_are_the_refit_step_recredited_to_first_order() {
             crate::aggregate::Aggregates::compute(&resampled, &journeys, &single, Mode::Attribute, log.latest());
         // The replicate's terms, one step from the full fit, as a model.
         let moved = moved.as_ref().expect("the curvature factors");
-        let terms = fitted
-            .terms()
-            .iter()
-            .zip(moved)
-            .map(|((feature, value), step)| (*feature, value * (1.0 + step)))
-            .filter(|(_, value)| *value > 0.0)
-            .collect();
-        let stepped = Incremental::new(terms, config.rate_memory().memory(), fitted.report());
+        let stepped = fitted.moved(moved);
         let refitted = Analysis::fit_with(&counted, &single, Hazard::Fitted(&stepped)).unwrap();
         let tally = refitted.tally(&resampled, &journeys, &single);
         let reports = Reports::finish(&resampled, &counted, &refitted, tally, &single, &[], 10);

@@ -166,6 +166,17 @@ pub fn generate(options: &GenerateOptions, out_dir: &Path) -> Result<GenerateRep
     generate_scenario(options, &scenario, false, out_dir)
 }
 
+/// The log of `users` users of the default world drawn with `seed`, as a
+/// run reads it: for tests that need a realistic log in memory.
+#[cfg(test)]
+pub(crate) fn generated_log(users: u64, seed: u64) -> crate::EventLog {
+    let generated = tempfile::tempdir().expect("a temporary directory");
+    generate(&GenerateOptions { users, seed, ..GenerateOptions::default() }, generated.path())
+        .expect("a generated log");
+    let files = crate::ingest::discover(&[generated.path().join("events.csv")]).expect("the generated file");
+    crate::ingest::ingest_events(&files, &crate::config::Config::default(), i64::MAX).expect("a readable log").log
+}
+
 /// [`generate`] in the world of `scenario`; with `truth`, also writes
 /// `truth.csv`, what each channel really caused (see [`Truth`]).
 ///

@@ -615,11 +615,7 @@ mod tests {
 
     /// The chain of `order` fitted on a generated log of `users` users.
     fn generated_chain(users: u64, seed: u64, order: u8) -> Chain {
-        let generated = tempfile::tempdir().unwrap();
-        let options = crate::generate::GenerateOptions { users, seed, ..Default::default() };
-        crate::generate::generate(&options, generated.path()).unwrap();
-        let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
-        let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+        let log = crate::generate::generated_log(users, seed);
         let journeys = Journeys::build(&log, Lookback::default());
         Chain::fit(&log, &journeys, &Config::default(), order)
     }
@@ -702,11 +698,7 @@ mod tests {
 
     #[test]
     fn exact_removal_effects_match_a_simulation_of_the_same_chain() {
-        let generated = tempfile::tempdir().unwrap();
-        let options = crate::generate::GenerateOptions { users: 20_000, seed: 9, ..Default::default() };
-        crate::generate::generate(&options, generated.path()).unwrap();
-        let files = crate::ingest::discover(&[generated.path().join("events.csv")]).unwrap();
-        let log = crate::ingest::ingest_events(&files, &Config::default(), i64::MAX).unwrap().log;
+        let log = crate::generate::generated_log(20_000, 9);
         let journeys = Journeys::build(&log, Lookback::default());
         let chain = Chain::fit(&log, &journeys, &Config::default(), 1);
         let exact = chain.removal_effects().unwrap().effects;

@@ -273,14 +273,13 @@ impl UserCounter {
     /// `memory` microseconds (as [`Counter::new`]).
     #[must_use]
     pub fn new(end: i64, memory: i64) -> Self {
-        // Hashed: only the user's own terms are there to visit.
+        // Hashed: only the user's own terms are there to visit; no patterns.
         Self { tally: Tally::default(), touches: Vec::new(), end, memory }
     }
 
     /// User `user`'s exposure per feature (microseconds times count).
     pub fn count(&mut self, log: &EventLog, user: usize) -> &FastMap<Feature, i128> {
         self.tally.exposure.clear();
-        self.tally.purchases.clear();
         self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
         &self.tally.exposure
     }
@@ -379,8 +378,10 @@ struct Tally {
     /// Touch, session and pair terms by [`DenseSlots::slot`].
     dense: Vec<i128>,
     exposure: FastMap<Feature, i128>,
-    /// Each purchase's pattern.
+    /// Each purchase's pattern, when they are counted (exposure alone, for
+    /// [`UserCounter`], otherwise).
     purchases: Vec<Pattern>,
+    counts_purchases: bool,
     /// Scratch of the pair terms, kept between phases.
     pairs: PairScratch,
 }
@@ -398,7 +399,7 @@ struct PairScratch {
 impl Tally {
     fn new(channels: usize) -> Self {
         let slots = DenseSlots::new(channels);
-        Self { slots, dense: vec![0; slots.map_or(0, DenseSlots::size)], ..Self::default() }
+        Self { slots, dense: vec![0; slots.map_or(0, DenseSlots::size)], counts_purchases: true, ..Self::default() }
     }
 
     fn add_exposure(&mut self, feature: Feature, time: i64) {
@@ -457,8 +458,10 @@ impl Tally {
             }
             let time = log.time[event];
             self.add_phase(touches, start, time, customer, memory);
-            active_features(touches, time, customer, memory, &mut pattern);
-            self.purchases.push(pattern.clone());
+            if self.counts_purchases {
+                active_features(touches, time, customer, memory, &mut pattern);
+                self.purchases.push(pattern.clone());
+            }
             // The touches still in memory go on into the next phase, carried.
             touches.retain(|touch| time.saturating_sub(touch.time) <= memory);
             for touch in touches.iter_mut() {

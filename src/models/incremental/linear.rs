@@ -101,23 +101,15 @@ impl Incremental {
             return total;
         }
         let marketing = (total - baseline).max(0.0);
-        let mut members = vec![0.0; channels.len()];
-        let mut counts = vec![0_u32; channels.len()];
-        for (touch, value) in touches.iter().zip(&own) {
-            members[slot(touch)] += value;
-            counts[slot(touch)] += 1;
-        }
+        let (members, counts) = super::members(touches, &own, channels.len(), slot);
+        // Each touch's weight as `credit` gives it, over the rate: its share.
         let shares: Vec<f64> = touches
             .iter()
             .enumerate()
             .map(|(index, touch)| {
                 let channel = slot(touch);
-                let split = if members[channel] > 0.0 {
-                    own[index] / members[channel]
-                } else {
-                    1.0 / f64::from(counts[channel])
-                };
-                marketing / total * positive[channel] / sum * split
+                let channel_share = marketing * positive[channel] / sum;
+                super::split_among(channel_share, own[index], members[channel], counts[channel]) / total
             })
             .collect();
         let (mut value_parts, mut member_parts) = (vec![0.0; channels.len()], vec![0.0; channels.len()]);
@@ -183,6 +175,17 @@ impl Incremental {
     #[must_use]
     pub fn replicate_steps(&self, curvature: Vec<f64>) -> SharedSteps {
         SharedSteps::new(curvature, self.values_in_order(), super::baseline_positions(self.terms.keys()))
+    }
+
+    /// The model whose terms are these moved by `moves` (each term's
+    /// relative move, `θ_k (1 + move_k)`, as [`crate::bootstrap::linear::steps`]
+    /// gives a replicate's), those above 0 kept: a replicate's refit, to
+    /// credit in full.
+    #[must_use]
+    pub fn moved(&self, moves: &[f64]) -> Self {
+        let features: Vec<Feature> = self.terms.keys().copied().collect();
+        let theta = self.terms.values().zip(moves).map(|(value, step)| value * (1.0 + step)).collect();
+        Self::with_values(&features, theta, self.memory, self.fit)
     }
 
     /// The fitted terms, in [`Incremental::terms`]' order.

@@ -128,34 +128,6 @@ impl Incremental {
         Self::solved(&features, solver, memory)
     }
 
-    /// The fit on `other` as one Newton step from `self`, the fit on
-    /// `full`, with `full`'s Hessian ([`solve::shared_hessian_step`]): a
-    /// bootstrap replicate's refit to first order from the sums a replicate
-    /// can keep, its gradient and exposure. Features of `other` that `full`
-    /// lacks are left out.
-    #[must_use]
-    pub fn shared_hessian_step(&self, full: &Counts, other: &Counts) -> Self {
-        let features = features_of(full);
-        let slots = slots(&features);
-        let (exposure, floors) = exposure_and_floors(full);
-        let (other_exposure, _) = exposure_and_floors(other);
-        let mut exposure_of_other = vec![0.0; features.len()];
-        for (feature, time) in other.exposure.keys().zip(other_exposure) {
-            if let Some(&slot) = slots.get(feature) {
-                exposure_of_other[slot as usize] = time;
-            }
-        }
-        let theta = solve::shared_hessian_step(
-            &coded_shards(full, &slots),
-            &exposure,
-            &floors,
-            &self.values(&features),
-            &coded_shards(other, &slots),
-            &exposure_of_other,
-        );
-        Self::with_values(&features, theta, self.memory, Fit { iterations: 1, ..self.fit })
-    }
-
     /// The solver of the fit on `counts`, whose patterns are given to it by
     /// whoever holds them, numbered as [`features_of`] numbers features.
     #[must_use]
@@ -242,13 +214,7 @@ impl Incremental {
             weights.fill(0.0);
             return 1.0;
         }
-        // Each channel's own terms and touches, to split its credit.
-        let mut members = vec![0.0; channels.len()];
-        let mut counts = vec![0_u32; channels.len()];
-        for (touch, value) in touches.iter().zip(&own) {
-            members[slot(touch)] += value;
-            counts[slot(touch)] += 1;
-        }
+        let (members, counts) = members(touches, &own, channels.len(), slot);
         let baseline_rate = self.term(Feature::Baseline { customer });
         let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
         let sum: f64 = positive.iter().sum();
@@ -256,11 +222,7 @@ impl Incremental {
         for (index, touch) in touches.iter().enumerate() {
             let slot = slot(touch);
             let channel_share = if sum > 0.0 { marketing * positive[slot] / sum } else { 0.0 };
-            weights[index] = if members[slot] > 0.0 {
-                channel_share * own[index] / members[slot]
-            } else {
-                channel_share / f64::from(counts[slot])
-            };
+            weights[index] = split_among(channel_share, own[index], members[slot], counts[slot]);
         }
         if sum > 0.0 { total - marketing } else { total }
     }
@@ -299,6 +261,7 @@ impl Incremental {
         mut record: Option<&mut Vec<(Part, Feature, f64)>>,
     ) -> Shares {
         let count = channels.len();
+        let recording = record.is_some();
         let mut note = |part: Part, feature: Feature, amount: f64| {
             if let Some(record) = record.as_deref_mut()
                 && amount != 0.0
@@ -380,7 +343,7 @@ impl Incremental {
                         note(Part::Own(index), feature, value / 2.0);
                         note(Part::Total, feature, value);
                     }
-                    if value != 0.0 {
+                    if recording && value != 0.0 {
                         terms.push((slot(partner), feature, value));
                     }
                 }
@@ -476,6 +439,31 @@ struct Shares {
     own: Vec<f64>,
     /// The rate with every channel.
     total: f64,
+}
+
+/// Per channel (by `slot`, of `channels`), the own terms of its touches
+/// summed and its touches counted: what splits the channel's credit among
+/// them ([`split_among`]).
+fn members(
+    touches: &[PhaseTouch],
+    own: &[f64],
+    channels: usize,
+    slot: impl Fn(&PhaseTouch) -> usize,
+) -> (Vec<f64>, Vec<u32>) {
+    let mut members = vec![0.0; channels];
+    let mut counts = vec![0_u32; channels];
+    for (touch, value) in touches.iter().zip(own) {
+        members[slot(touch)] += value;
+        counts[slot(touch)] += 1;
+    }
+    (members, counts)
+}
+
+/// A touch's part of its channel's credit `channel_share`: in proportion
+/// to its `own` terms among the channel's `members`, equally among the
+/// channel's `count` touches when those are 0.
+fn split_among(channel_share: f64, own: f64, members: f64, count: u32) -> f64 {
+    if members > 0.0 { channel_share * own / members } else { channel_share / f64::from(count) }
 }
 
 /// The fit's exposure per feature of `counts` (days, in [`features_of`]'s
@@ -920,7 +908,6 @@ mod tests {
         // Refitted from that fit on a resample with 2 more purchases after
         // the touch (5 in 5 days: 1 − 0.1 = 0.9), by the terms' names: a
         // new feature (never exposed before) starts at 0.
-        let full = counts.clone();
         let other = Feature::Touch { channel: EMAIL, kind: 1, bin: 4, carried: false };
         counts.exposure.insert(other, i128::from(MICROS_PER_DAY));
         *counts.purchases.get_mut(&vec![(baseline, 1), (touch, 1)]).unwrap() = 5;
@@ -930,14 +917,14 @@ mod tests {
         assert!((refit.terms()[&touch] - 0.9).abs() < 1e-6, "{:?}", refit.terms());
         assert!((refit.terms()[&baseline] - 0.1).abs() < 1e-6 && !refit.terms().contains_key(&other));
 
-        // One step with the full counts' Hessian: the gradient at the fit is
-        // (10/0.1 + 5/0.6 − 105, 5/0.6 − 5) = (10/3, 10/3) and the Hessian
+        // One step with the full counts' Hessian, as a replicate's
+        // (`replicate_steps`, over the fitted terms, the baseline first):
+        // the resample's gradient at the fit is (10/0.1 + 5/0.6 − 105,
+        // 5/0.6 − 5) = (10/3, 10/3) and the full counts' Hessian
         // (1000 + 3/0.36, 3/0.36; 3/0.36, 3/0.36), so the step is (0, 0.4):
-        // t = 0.9, the refit's. The feature the full counts lack is left
-        // out.
-        let stepped = fitted.shared_hessian_step(&full, &counts);
-        assert!((stepped.terms()[&touch] - 0.9).abs() < 1e-9, "{:?}", stepped.terms());
-        assert!((stepped.terms()[&baseline] - 0.1).abs() < 1e-9 && stepped.terms().len() == 2);
-        assert_eq!(stepped.report().iterations, 1);
+        // t = 0.9, the refit's.
+        let pair = 3.0 / 0.36;
+        let stepped = fitted.replicate_steps(vec![1000.0 + pair, pair, pair]).step(&[10.0 / 3.0, 10.0 / 3.0]);
+        assert!((stepped[1] - 0.9).abs() < 1e-9 && (stepped[0] - 0.1).abs() < 1e-9, "{stepped:?}");
     }
 }

@@ -1085,56 +1085,13 @@ fn step(theta: &[f64], free: &[usize], direction: &[f64], floors: &[usize], halv
     next
 }
 
-/// One Newton step from `theta`, the fit on the patterns `full` with
-/// `full_exposure`, toward the fit on `other` (patterns coded alike, with
-/// `other_exposure`): the gradient is `other`'s at `theta`, the Hessian the
-/// full data's, over the terms free at `theta` in the full fit; the step
-/// is taken whole, bounded at 0 as every step is (no line search: it stands
-/// for `other`'s optimum to first order). With a bootstrap replicate as
-/// `other`, only its gradient differs from the full data's sums, which is
-/// what a replicate can keep without its own patterns. `theta` when a sum
-/// fails.
-#[must_use]
-pub fn shared_hessian_step(
-    full: &[Patterns],
-    full_exposure: &[f64],
-    floors: &[usize],
-    theta: &[f64],
-    other: &[Patterns],
-    other_exposure: &[f64],
-) -> Vec<f64> {
-    let count = theta.len();
-    let sum = |shards: &[Patterns], newton: Option<Newton>| {
-        let request = Request::Derivatives { theta: theta.to_vec(), newton };
-        match Answer::total(&answers(shards, &request, count)) {
-            Ok(Some(Answer::Derivatives { gradient, hessian })) => Some((gradient, hessian)),
-            Ok(None) => Some((vec![0.0; count], Vec::new())),
-            _ => None,
-        }
-    };
-    let Some((patterns, _)) = sum(full, None) else { return theta.to_vec() };
-    let newton = Newton::at(full_exposure, floors, theta, &full_gradient(&patterns, full_exposure));
-    let rows = newton.rows.clone();
-    let (Some((_, hessian)), Some((other_patterns, _))) = (sum(full, Some(newton)), sum(other, None)) else {
-        return theta.to_vec();
-    };
-    if hessian.len() != rows.len() * (rows.len() + 1) / 2 {
-        return theta.to_vec();
-    }
-    let gradient = full_gradient(&other_patterns, other_exposure);
-    let local = |values: &[f64]| rows.iter().map(|&feature| values[feature]).collect::<Vec<f64>>();
-    let held: Vec<usize> = (0..rows.len()).filter(|&position| floors.contains(&rows[position])).collect();
-    let stepped = SharedSteps::new(hessian, local(theta), held).step(&local(&gradient));
-    let mut next = theta.to_vec();
-    for (&feature, value) in rows.iter().zip(stepped) {
-        next[feature] = value;
-    }
-    next
-}
-
 /// Newton steps from one point `θ` with one Hessian, toward many samples
-/// whose gradients at `θ` differ: [`shared_hessian_step`]'s step, for each
-/// bootstrap replicate's gradient, with the Hessian factored once.
+/// whose gradients at `θ` differ: for each bootstrap replicate, one step
+/// from the full fit with the full data's Hessian and the replicate's
+/// gradient, taken whole and bounded at 0 as every step is (no line search:
+/// it stands for the replicate's optimum to first order; a replicate's own
+/// Hessian would need its own purchase patterns), with the Hessian factored
+/// once.
 #[derive(Clone, Debug)]
 pub struct SharedSteps {
     hessian: Vec<f64>,
@@ -1513,28 +1470,29 @@ mod tests {
 
     #[test]
     fn a_step_with_the_full_datas_hessian_by_hand() {
-        // Full data as in `two_terms_by_hand`, fitted at b = 1/90,
-        // s = b + t = 0.3; another sample with 33 purchases of b + t. Its
-        // gradient there: ∂b = 10·90 + 33/0.3 − 1000 = 10, ∂t = 110 − 100 =
-        // 10. The full Hessian: H_bb = 10·90² + 30/0.09, H_bt = H_tt =
-        // 30/0.09, so H d = (10, 10) gives d_b = 0 and d_t = 10 · 0.09/30 =
-        // 0.03: s = 0.33, the other sample's optimum (for this likelihood
-        // the step scales s by 33/30 exactly). A step with the other
-        // sample's own Hessian (33/0.09) would stop at s = 0.6 − 9/33.
-        let full = shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 30)]);
-        let other = shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 33)]);
-        let exposure = [1000.0, 100.0];
+        // Full data as in `two_terms_by_hand` (10 purchases of b, 30 of
+        // b + t, exposures 1000 and 100), fitted at b = 1/90, s = b + t =
+        // 0.3; another sample with 33 purchases of b + t. Its gradient
+        // there: ∂b = 10·90 + 33/0.3 − 1000 = 10, ∂t = 110 − 100 = 10. The
+        // full Hessian: H_bb = 10·90² + 30/0.09, H_bt = H_tt = 30/0.09, so
+        // H d = (10, 10) gives d_b = 0 and d_t = 10 · 0.09/30 = 0.03:
+        // s = 0.33, the other sample's optimum (for this likelihood the step
+        // scales s by 33/30 exactly). A step with the other sample's own
+        // Hessian (33/0.09) would stop at s = 0.6 − 9/33.
         let theta = [1.0 / 90.0, 0.3 - 1.0 / 90.0];
-        let stepped = shared_hessian_step(&full, &exposure, &[0], &theta, &other, &exposure);
+        let pair = 30.0 / 0.09;
+        let steps = SharedSteps::new(vec![10.0 * 8100.0 + pair, pair, pair], theta.to_vec(), vec![0]);
+        // The gradient at θ of a sample with 10 purchases of b and `after` of b + t.
+        let gradient_of = |after: f64| [10.0 * 90.0 + after / 0.3 - 1000.0, after / 0.3 - 100.0];
+        let stepped = steps.step(&gradient_of(33.0));
         assert!((stepped[0] - 1.0 / 90.0).abs() < 1e-9, "{stepped:?}");
         assert!((stepped[1] - (0.33 - 1.0 / 90.0)).abs() < 1e-9, "{stepped:?}");
-        // The same sample: no step.
-        let still = shared_hessian_step(&full, &exposure, &[0], &theta, &full, &exposure);
+        // The same sample (its gradient is 0 at its fit): no step.
+        let still = steps.step(&gradient_of(30.0));
         assert!(still.iter().zip(theta).all(|(value, start)| (value - start).abs() < 1e-12), "{still:?}");
         // Fewer purchases after the touch than its share of the baseline:
         // the step would take t below 0 and stops there.
-        let fewer = shards(&[(&[(0, 1)], 10), (&[(0, 1), (1, 1)], 1)]);
-        let bounded = shared_hessian_step(&full, &exposure, &[0], &theta, &fewer, &exposure);
+        let bounded = steps.step(&gradient_of(1.0));
         assert!(bounded[1] == 0.0 && bounded[0] > 0.0, "{bounded:?}");
     }
 
