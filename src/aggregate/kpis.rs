@@ -171,32 +171,71 @@ pub fn video_channels(log: &EventLog) -> Vec<bool> {
     log.channels.iter().map(is_video_channel).collect()
 }
 
-/// Whose minutes to conversion: a channel's or a stage's.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Owner {
-    Channel(u32),
-    Stage(Stage),
+/// Minutes to conversion counted in a dense array per channel and stage
+/// (45 days and a half, half a MiB per owner at most); longer ones go to the
+/// owner's histogram itself.
+const DENSE_MINUTES: usize = 1 << 16;
+
+/// One channel's or stage's counters while they are counted.
+#[derive(Default)]
+struct Slot {
+    /// The counters, once a touch reached the owner.
+    counters: Option<Counters>,
+    /// Touches by minutes to conversion, below the dense limit.
+    minutes: Vec<u64>,
 }
 
-/// Minutes to conversion held back before they go to the histograms.
-const PENDING_MINUTES: usize = 1 << 16;
+impl Slot {
+    fn merge(&mut self, other: Self) {
+        if let Some(counters) = other.counters {
+            self.counters.get_or_insert_with(Counters::default).merge(counters);
+        }
+        if other.minutes.len() > self.minutes.len() {
+            self.minutes.resize(other.minutes.len(), 0);
+        }
+        for (count, more) in self.minutes.iter_mut().zip(other.minutes) {
+            *count += more;
+        }
+    }
 
-/// [`Kpis`] being counted, user after user. The minutes from each
-/// converting touch to its conversion are held in a list and go to the
-/// histograms in sorted batches: a sorted map updated touch by touch spent
-/// half the counting waiting on memory.
+    /// The counters with the dense minutes in their histogram.
+    fn finish(self) -> Option<Counters> {
+        let mut counters = self.counters?;
+        for (minutes, count) in (0_u64..).zip(self.minutes) {
+            if count > 0 {
+                *counters.minutes_to_conversion.entry(minutes).or_default() += count;
+            }
+        }
+        Some(counters)
+    }
+}
+
+/// [`Kpis`] being counted, user after user. Counters sit in a slot per
+/// channel code and per stage rather than in maps, and the minutes from
+/// each converting touch to its conversion in a dense array per slot: a
+/// sorted map updated touch by touch, or in sorted batches, spent most of
+/// the counting waiting on memory or sorting.
 pub struct KpiCount<'a> {
     /// [`video_channels`] of the log.
     video: &'a [bool],
-    kpis: Kpis,
-    /// Minutes not yet in the histograms.
-    pending: Vec<(Owner, u64)>,
-    /// How many wait before they go to the histograms.
-    pending_limit: usize,
+    /// One slot per channel code of the log, then one per stage
+    /// ([`Stage::ALL`] order).
+    slots: Vec<Slot>,
+    /// Channels coded beyond the log's dictionary (a valid log has none).
+    stray: Kpis,
+    /// Minutes below this are counted densely.
+    dense_minutes: usize,
     /// Scratch: the channels and stages a user reached, or a journey
     /// touched (a handful: a short list beats a hash set).
     channels: Vec<u32>,
     stages: Vec<Stage>,
+}
+
+/// Whose counters: a channel's or a stage's.
+#[derive(Clone, Copy)]
+enum Owner {
+    Channel(u32),
+    Stage(Stage),
 }
 
 impl<'a> KpiCount<'a> {
@@ -205,16 +244,50 @@ impl<'a> KpiCount<'a> {
     pub fn new(video: &'a [bool]) -> Self {
         Self {
             video,
-            kpis: Kpis::default(),
-            pending: Vec::new(),
-            pending_limit: PENDING_MINUTES,
+            slots: (0..video.len() + Stage::ALL.len()).map(|_| Slot::default()).collect(),
+            stray: Kpis::default(),
+            dense_minutes: DENSE_MINUTES,
             channels: Vec::new(),
             stages: Vec::new(),
         }
     }
 
+    /// The slot of `owner`; `None` for a channel beyond the dictionary.
+    fn slot_of(&self, owner: Owner) -> Option<usize> {
+        match owner {
+            Owner::Channel(channel) => usize::try_from(channel).ok().filter(|&code| code < self.video.len()),
+            Owner::Stage(stage) => Some(self.video.len() + stage as usize),
+        }
+    }
+
+    /// The counters of `owner`, started if new.
+    fn counters(&mut self, owner: Owner) -> &mut Counters {
+        match (self.slot_of(owner), owner) {
+            (Some(slot), _) => self.slots[slot].counters.get_or_insert_with(Counters::default),
+            (None, Owner::Channel(channel)) => self.stray.channels.entry(channel).or_default(),
+            (None, Owner::Stage(stage)) => self.stray.stages.entry(stage).or_default(),
+        }
+    }
+
+    /// One more touch `minutes` before its conversion, for `owner`.
+    fn add_minutes(&mut self, owner: Owner, minutes: u64) {
+        let dense = self.dense_minutes;
+        if let Some(index) = usize::try_from(minutes).ok().filter(|&minutes| minutes < dense)
+            && let Some(slot) = self.slot_of(owner)
+        {
+            let slot = &mut self.slots[slot];
+            if slot.minutes.len() <= index {
+                slot.minutes.resize(index + 1, 0);
+            }
+            slot.minutes[index] += 1;
+            return;
+        }
+        *self.counters(owner).minutes_to_conversion.entry(minutes).or_default() += 1;
+    }
+
     fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
-        let Self { video, kpis, channels, stages, .. } = self;
+        let mut channels = std::mem::take(&mut self.channels);
+        let mut stages = std::mem::take(&mut self.stages);
         channels.clear();
         stages.clear();
         for index in log.user_events(user) {
@@ -223,8 +296,9 @@ impl<'a> KpiCount<'a> {
                 continue;
             }
             let (channel, stage) = (log.channel[index], log.stage[index]);
-            let view = kind == EventKind::Impression && video.get(channel as usize).copied().unwrap_or(false);
-            for counters in [kpis.channels.entry(channel).or_default(), kpis.stages.entry(stage).or_default()] {
+            let view = kind == EventKind::Impression && self.video.get(channel as usize).copied().unwrap_or(false);
+            for owner in [Owner::Channel(channel), Owner::Stage(stage)] {
+                let counters = self.counters(owner);
                 counters.views += u64::from(view);
                 match kind {
                     EventKind::Impression => counters.impressions += 1,
@@ -235,11 +309,11 @@ impl<'a> KpiCount<'a> {
             }
             if !channels.contains(&channel) {
                 channels.push(channel);
-                kpis.channels.entry(channel).or_default().reach += 1;
+                self.counters(Owner::Channel(channel)).reach += 1;
             }
             if !stages.contains(&stage) {
                 stages.push(stage);
-                kpis.stages.entry(stage).or_default().reach += 1;
+                self.counters(Owner::Stage(stage)).reach += 1;
             }
         }
         for journey in journeys.of_user(user) {
@@ -250,7 +324,6 @@ impl<'a> KpiCount<'a> {
                 continue;
             }
             let converted = journey.conversion.is_some();
-            let Self { kpis, channels, stages, .. } = &mut *self;
             channels.clear();
             channels.extend(journey.path.clone().map(|index| log.channel[index]));
             channels.sort_unstable();
@@ -259,13 +332,9 @@ impl<'a> KpiCount<'a> {
             stages.extend(journey.path.clone().map(|index| log.stage[index]));
             stages.sort_unstable();
             stages.dedup();
-            for &channel in channels.iter() {
-                let counters = kpis.channels.entry(channel).or_default();
-                counters.journeys += 1;
-                counters.converting_journeys += u64::from(converted);
-            }
-            for &stage in stages.iter() {
-                let counters = kpis.stages.entry(stage).or_default();
+            let owners = channels.iter().map(|&channel| Owner::Channel(channel));
+            for owner in owners.chain(stages.iter().map(|&stage| Owner::Stage(stage))) {
+                let counters = self.counters(owner);
                 counters.journeys += 1;
                 counters.converting_journeys += u64::from(converted);
             }
@@ -273,6 +342,8 @@ impl<'a> KpiCount<'a> {
                 self.add_positions(log, &journey.path, log.time[conversion]);
             }
         }
+        self.channels = channels;
+        self.stages = stages;
     }
 
     /// Relative position `i / (n − 1)` of each touch of a converting path
@@ -287,36 +358,13 @@ impl<'a> KpiCount<'a> {
                 i128::from(POSITION_UNITS) * offset as i128 / last as i128
             };
             let minutes = u64::try_from((converted_at - log.time[index]) / (60 * MICROS_PER_SECOND)).unwrap_or(0);
-            let (channel, stage) = (log.channel[index], log.stage[index]);
-            for counters in [self.kpis.channels.entry(channel).or_default(), self.kpis.stages.entry(stage).or_default()]
-            {
+            for owner in [Owner::Channel(log.channel[index]), Owner::Stage(log.stage[index])] {
+                let counters = self.counters(owner);
                 counters.position_units += position;
                 counters.converting_touches += 1;
+                self.add_minutes(owner, minutes);
             }
-            self.pending.extend([(Owner::Channel(channel), minutes), (Owner::Stage(stage), minutes)]);
         }
-        if self.pending.len() >= self.pending_limit {
-            self.flush();
-        }
-    }
-
-    /// Puts the pending minutes in the histograms, in order, each distinct
-    /// one once.
-    fn flush(&mut self) {
-        self.pending.sort_unstable();
-        let mut pending = self.pending.iter().peekable();
-        while let Some(&(owner, minutes)) = pending.next() {
-            let mut count = 1;
-            while pending.next_if(|&&next| next == (owner, minutes)).is_some() {
-                count += 1;
-            }
-            let counters = match owner {
-                Owner::Channel(channel) => self.kpis.channels.entry(channel).or_default(),
-                Owner::Stage(stage) => self.kpis.stages.entry(stage).or_default(),
-            };
-            *counters.minutes_to_conversion.entry(minutes).or_default() += count;
-        }
-        self.pending.clear();
     }
 }
 
@@ -324,25 +372,30 @@ impl Partial for KpiCount<'_> {
     type Output = Kpis;
 
     /// The counters.
-    fn finish(mut self) -> Kpis {
-        self.flush();
-        self.kpis
+    fn finish(self) -> Kpis {
+        let channels = self.video.len();
+        let mut kpis = self.stray;
+        for (index, slot) in self.slots.into_iter().enumerate() {
+            let Some(counters) = slot.finish() else {
+                continue;
+            };
+            match index.checked_sub(channels) {
+                None => kpis.channels.entry(u32::try_from(index).unwrap_or(u32::MAX)).or_default().merge(counters),
+                Some(stage) => kpis.stages.entry(Stage::ALL[stage]).or_default().merge(counters),
+            }
+        }
+        kpis
     }
 
     fn add_user(&mut self, walk: &UserWalk<'_>) {
         KpiCount::add_user(self, walk.log, walk.journeys, walk.config, walk.user);
     }
 
-    fn merge(&mut self, mut other: Self) {
-        // The smaller list goes to the larger.
-        if other.pending.len() > self.pending.len() {
-            std::mem::swap(&mut self.pending, &mut other.pending);
+    fn merge(&mut self, other: Self) {
+        for (slot, more) in self.slots.iter_mut().zip(other.slots) {
+            slot.merge(more);
         }
-        self.pending.append(&mut other.pending);
-        if self.pending.len() >= self.pending_limit {
-            self.flush();
-        }
-        self.kpis.add(other.kpis);
+        self.stray.add(other.stray);
     }
 }
 
@@ -381,10 +434,10 @@ mod tests {
     }
 
     #[test]
-    fn minutes_go_to_the_histograms_the_same_however_often() {
+    fn minutes_go_to_the_histograms_the_same_dense_or_not() {
         // Three users with converting paths of several touches, counted one
-        // user per part, merged, with the pending minutes flushed after
-        // every touch, every few, or only at the end.
+        // user per part and merged, with every minute, some or none counted
+        // densely.
         let mut builder = EventLogBuilder::new();
         for (user, minutes) in [("a", [90, 30, 5]), ("b", [600, 30, 1]), ("c", [30, 30, 2])] {
             for (step, before) in minutes.iter().enumerate() {
@@ -400,10 +453,10 @@ mod tests {
         let video = video_channels(&log);
         let expected = Kpis::compute(&log, &journeys, &config);
         assert_eq!(expected.channels[&log.channels.code_of("search").unwrap()].minutes_to_conversion, [(30, 3)].into());
-        for limit in [1, 2, 4, 1000] {
+        for limit in [0, 1, 2, 4, 31, 1000] {
             let parts = (0..log.user_count()).map(|user| {
                 let mut part = KpiCount::new(&video);
-                part.pending_limit = limit;
+                part.dense_minutes = limit;
                 part.add_user(&log, &journeys, &config, user);
                 part
             });

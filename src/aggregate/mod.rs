@@ -14,6 +14,8 @@
 mod kpis;
 mod paths;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -203,6 +205,12 @@ pub fn walk<P: Partial>(
 }
 
 /// [`walk`] in chunks of `per_chunk` users.
+///
+/// One partial per worker thread, each taking the next chunk as it is free,
+/// then merged: a partial's maps grow with the distinct paths and keys it
+/// has seen, so merging one per rayon split (dozens on two cores) cost as
+/// much as the walk itself. Which chunks a worker took never shows, since
+/// every sum adds up over disjoint sets of users whatever their order.
 fn walk_in_chunks<P: Partial>(
     log: &EventLog,
     journeys: &Journeys,
@@ -211,11 +219,18 @@ fn walk_in_chunks<P: Partial>(
     empty: impl Fn() -> P + Sync,
 ) -> P {
     let users = log.user_count();
-    (0..users.div_ceil(per_chunk))
+    let chunks = users.div_ceil(per_chunk);
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().clamp(1, chunks.max(1));
+    let parts: Vec<P> = (0..workers)
         .into_par_iter()
-        .fold(
-            || (empty(), TransformedPath::default(), Vec::new()),
-            |(mut part, mut paths, mut ends), chunk| {
+        .map(|_| {
+            let (mut part, mut paths, mut ends) = (empty(), TransformedPath::default(), Vec::new());
+            loop {
+                let chunk = next.fetch_add(1, Ordering::Relaxed);
+                if chunk >= chunks {
+                    return part;
+                }
                 let users = chunk * per_chunk..((chunk + 1) * per_chunk).min(users);
                 paths.touches.clear();
                 paths.counts.clear();
@@ -225,14 +240,13 @@ fn walk_in_chunks<P: Partial>(
                     ends.push(paths.touches.len());
                 }
                 part.add_chunk(&Chunk { log, journeys, config, users, paths: &paths, ends: &ends });
-                (part, paths, ends)
-            },
-        )
-        .map(|(part, _, _)| part)
-        .reduce(&empty, |mut left, right| {
-            left.merge(right);
-            left
+            }
         })
+        .collect();
+    parts.into_par_iter().reduce(&empty, |mut left, right| {
+        left.merge(right);
+        left
+    })
 }
 
 /// Transition counts of one chain.

@@ -60,7 +60,11 @@ impl Paths {
 
 impl Sum for Paths {
     /// Adds the totals of another set of journeys.
-    fn add(&mut self, other: Self) {
+    fn add(&mut self, mut other: Self) {
+        // The smaller map goes into the larger.
+        if other.channels.len() > self.channels.len() {
+            std::mem::swap(self, &mut other);
+        }
         for (key, totals) in other.channels {
             self.channels.entry(key).or_default().add(totals);
         }
