@@ -8,7 +8,7 @@ use serde::Serialize;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use super::cells::{Cell, Cells};
-use super::users::UserCodes;
+use super::users::{TaskUsers, UserCodes};
 use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::event::{EventKind, Stage, normalize_channel};
@@ -262,7 +262,8 @@ impl EventColumns {
 #[derive(Default)]
 pub(crate) struct ParsedRows {
     pub(crate) events: Vec<Event>,
-    pub(crate) users: Interner,
+    /// The task's own user codes, when no run-wide dictionary is shared.
+    pub(crate) users: TaskUsers,
     pub(crate) channels: Interner,
     pub(crate) campaigns: Interner,
     pub(crate) rejects: Vec<Reject>,
@@ -273,8 +274,8 @@ pub(crate) struct ParsedRows {
     /// future, whatever else the row holds and whichever bucket it is in:
     /// where the log's time ends.
     pub(crate) latest: Option<i64>,
-    /// The run's dictionary of user ids ([`RowContext::users`]) had no room
-    /// left for this range's ids.
+    /// The run's dictionary of user ids ([`RowContext::users`]), or the
+    /// task's own, had no room left for this range's ids.
     pub(crate) users_full: bool,
 }
 
@@ -353,8 +354,10 @@ pub(crate) fn parse_rows(columns: &EventColumns, rows: Range<usize>, context: &R
                 parsed.see(Some(event.time));
                 if context.users.is_some() {
                     user_ids.push(user);
+                } else if let Some(code) = parsed.users.intern(&user) {
+                    event.user = code;
                 } else {
-                    event.user = parsed.users.intern(&user);
+                    parsed.users_full = true;
                 }
                 parsed.events.push(event);
             }

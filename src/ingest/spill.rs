@@ -131,7 +131,7 @@ impl ChunkBuilder {
     fn new(parsed: &ParsedRows) -> Self {
         Self {
             chunk: Chunk::default(),
-            users: vec![u32::MAX; parsed.users.values().len()],
+            users: vec![u32::MAX; parsed.users.len()],
             channels: vec![u32::MAX; parsed.channels.values().len()],
             campaigns: vec![u32::MAX; parsed.campaigns.values().len()],
         }
@@ -150,7 +150,7 @@ impl ChunkBuilder {
         let slot = &mut self.users[event.user as usize];
         if *slot == u32::MAX {
             *slot = code_of(self.chunk.users.len());
-            self.chunk.users.push(&parsed.users.values()[event.user as usize]);
+            self.chunk.users.push(parsed.users.get(event.user));
         }
         let user = *slot;
         let channel = if event.channel == NO_CHANNEL_CODE {
@@ -180,8 +180,12 @@ fn code_of(index: usize) -> u32 {
 
 /// One task's events split by bucket, each part encoded as a [`Chunk`];
 /// bucket 0 also gets every channel and campaign the task parsed.
-fn encode_task(parsed: &ParsedRows, count: u32) -> Result<Vec<(usize, Vec<u8>)>> {
-    let buckets: Vec<u32> = parsed.users.values().iter().map(|user| bucket_of(user, count)).collect();
+fn encode_task(source: &SourceFile, parsed: &ParsedRows, count: u32) -> Result<Vec<(usize, Vec<u8>)>> {
+    if parsed.users_full {
+        return Err(too_many(&source.path, "user ids"));
+    }
+    let buckets: Vec<u32> =
+        (0..parsed.users.len()).map(|code| bucket_of(parsed.users.get(code_of(code)), count)).collect();
     let mut builders: Vec<Option<ChunkBuilder>> = (0..count).map(|_| None).collect();
     let mut first = ChunkBuilder::new(parsed);
     first.take_dictionaries(parsed);
@@ -238,10 +242,10 @@ pub fn spill(
                 .map_err(|error| Error::io(&path, error))
         })
         .collect::<Result<Vec<_>>>()?;
-    let accounting = read_log(files, config, now, None, None, progress, &mut |_source, tasks| {
+    let accounting = read_log(files, config, now, None, None, progress, &mut |source, tasks| {
         // Chunks are built and encoded in parallel, then written in order.
         let encoded: Vec<Vec<(usize, Vec<u8>)>> =
-            tasks.par_iter().map(|parsed| encode_task(parsed, count)).collect::<Result<_>>()?;
+            tasks.par_iter().map(|parsed| encode_task(source, parsed, count)).collect::<Result<_>>()?;
         for (index, bytes) in encoded.into_iter().flatten() {
             let writer = &mut writers[index];
             let path = path_of(code_of(index));
