@@ -34,36 +34,56 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
         return;
     }
     #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
-    let parts: Vec<u64> = weights
-        .iter()
-        .map(
-            |&weight| {
-                if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 }
-            },
-        )
-        .collect();
-    let sum: u128 = parts.iter().map(|&part| u128::from(part)).sum();
+    let part = |weight: f64| {
+        if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 }
+    };
+    let (mut sum, mut weighted, mut only) = (0_u128, 0_usize, last);
+    for (index, &weight) in weights.iter().enumerate() {
+        let part = part(weight);
+        if part > 0 {
+            sum += u128::from(part);
+            weighted += 1;
+            only = index;
+        }
+    }
+    // One touch with weight (the rule-based models' usual case) takes it all,
+    // as the general case below would give it.
+    if weighted == 1 {
+        out[only] = total;
+        return;
+    }
     let magnitude = u128::from(total.unsigned_abs());
-    let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(parts.len());
-    let mut given: u128 = 0;
-    for (index, &part) in parts.iter().enumerate() {
-        let exact = magnitude * u128::from(part);
-        let floor = exact / sum;
-        given += floor;
-        out[index] = i64::try_from(floor).unwrap_or(i64::MAX);
-        remainders.push((exact % sum, index));
-    }
-    // Larger remainder first; on a tie, the later touch first.
-    remainders.sort_unstable_by(|left, right| right.cmp(left));
-    let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX);
-    for &(_, index) in remainders.iter().take(left_over) {
-        out[index] += 1;
-    }
+    REMAINDERS.with_borrow_mut(|remainders| {
+        remainders.clear();
+        let mut given: u128 = 0;
+        for (index, &weight) in weights.iter().enumerate() {
+            let exact = magnitude * u128::from(part(weight));
+            let floor = exact / sum;
+            given += floor;
+            out[index] = i64::try_from(floor).unwrap_or(i64::MAX);
+            remainders.push((exact % sum, index));
+        }
+        // The units left over (fewer than the touches) go to the largest
+        // remainders; on a tie, the later touch first. Which touches those
+        // are does not depend on how they are found, so a selection does.
+        let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX).min(remainders.len());
+        if left_over > 0 {
+            remainders.select_nth_unstable_by(left_over - 1, |left, right| right.cmp(left));
+            for &(_, index) in &remainders[..left_over] {
+                out[index] += 1;
+            }
+        }
+    });
     if total < 0 {
         for unit in out.iter_mut() {
             *unit = -*unit;
         }
     }
+}
+
+thread_local! {
+    /// [`apportion`]'s remainders, kept from one call to the next.
+    static REMAINDERS: std::cell::RefCell<Vec<(u128, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
@@ -99,7 +119,58 @@ mod tests {
         apportion(7, &[], &mut empty);
     }
 
+    /// The largest-remainder rule spelled out with a full sort.
+    fn apportion_by_sorting(total: i64, weights: &[f64]) -> Vec<i64> {
+        let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
+        let mut out = vec![0; weights.len()];
+        if largest <= 0.0 {
+            *out.last_mut().unwrap() = total;
+            return out;
+        }
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "as apportion")]
+        let parts: Vec<u128> =
+            weights
+                .iter()
+                .map(|&weight| {
+                    if weight.is_finite() && weight > 0.0 {
+                        (weight / largest * WEIGHT_SCALE).round() as u128
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+        let sum: u128 = parts.iter().sum();
+        let magnitude = u128::from(total.unsigned_abs());
+        let mut remainders: Vec<(u128, usize)> =
+            parts.iter().enumerate().map(|(index, part)| ((magnitude * part) % sum, index)).collect();
+        for (unit, part) in out.iter_mut().zip(&parts) {
+            *unit = i64::try_from(magnitude * part / sum).unwrap();
+        }
+        let left_over = magnitude - out.iter().map(|&unit| u128::try_from(unit).unwrap()).sum::<u128>();
+        remainders.sort_unstable_by(|left, right| right.cmp(left));
+        for &(_, index) in remainders.iter().take(usize::try_from(left_over).unwrap()) {
+            out[index] += 1;
+        }
+        if total < 0 {
+            for unit in &mut out {
+                *unit = -*unit;
+            }
+        }
+        out
+    }
+
     proptest! {
+        #[test]
+        fn the_selection_gives_the_sorted_rules_units(
+            total in -10_000_i64..=10_000_000_000,
+            // Few distinct weights, so that remainders tie often.
+            weights in proptest::collection::vec(prop_oneof![Just(0.0), Just(1.0), Just(2.0), Just(3.0), 0.0_f64..5.0], 1..30),
+        ) {
+            let mut out = vec![0; weights.len()];
+            apportion(total, &weights, &mut out);
+            prop_assert_eq!(out, apportion_by_sorting(total, &weights));
+        }
+
         #[test]
         fn credit_is_exact_and_non_negative(
             total in 0_i64..=10_000_000_000_000,
