@@ -33,35 +33,30 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
         out[last] = total;
         return;
     }
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
-    let part = |weight: f64| {
-        if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() as u64 } else { 0 }
-    };
-    let (mut sum, mut weighted, mut only) = (0_u128, 0_usize, last);
-    for (index, &weight) in weights.iter().enumerate() {
-        let part = part(weight);
-        if part > 0 {
-            sum += u128::from(part);
-            weighted += 1;
-            only = index;
-        }
-    }
-    // One touch with weight (the rule-based models' usual case) takes it all,
-    // as the general case below would give it.
-    if weighted == 1 {
-        out[only] = total;
-        return;
-    }
-    let magnitude = u128::from(total.unsigned_abs());
     REMAINDERS.with_borrow_mut(|remainders| {
+        // Each touch's scaled weight first, then its remainder in its place.
         remainders.clear();
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
+        remainders.extend(weights.iter().enumerate().map(|(index, &weight)| {
+            let part = if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() } else { 0.0 };
+            (u128::from(part as u64), index)
+        }));
+        let sum: u128 = remainders.iter().map(|&(part, _)| part).sum();
+        // One touch with weight (the rule-based models' usual case) takes it
+        // all, as the general case below would give it.
+        let mut weighted = remainders.iter().filter(|&&(part, _)| part > 0);
+        if let (Some(&(_, only)), None) = (weighted.next(), weighted.next()) {
+            out[only] = total;
+            return;
+        }
+        let magnitude = u128::from(total.unsigned_abs());
         let mut given: u128 = 0;
-        for (index, &weight) in weights.iter().enumerate() {
-            let exact = magnitude * u128::from(part(weight));
+        for (remainder, index) in remainders.iter_mut() {
+            let exact = magnitude * *remainder;
             let floor = exact / sum;
             given += floor;
-            out[index] = i64::try_from(floor).unwrap_or(i64::MAX);
-            remainders.push((exact % sum, index));
+            out[*index] = i64::try_from(floor).unwrap_or(i64::MAX);
+            *remainder = exact % sum;
         }
         // The units left over (fewer than the touches) go to the largest
         // remainders; on a tie, the later touch first. Which touches those
@@ -73,16 +68,17 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
                 out[index] += 1;
             }
         }
-    });
-    if total < 0 {
-        for unit in out.iter_mut() {
-            *unit = -*unit;
+        if total < 0 {
+            for unit in out.iter_mut() {
+                *unit = -*unit;
+            }
         }
-    }
+    });
 }
 
 thread_local! {
-    /// [`apportion`]'s remainders, kept from one call to the next.
+    /// [`apportion`]'s scaled weights, then remainders, kept from one call to
+    /// the next.
     static REMAINDERS: std::cell::RefCell<Vec<(u128, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
