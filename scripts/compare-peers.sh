@@ -109,7 +109,7 @@ mkdir -p "$OUTDIR"
 DATA="$OUTDIR/data"
 TP_OUT="$OUTDIR/touchpath-out"
 say "generating $USERS users (seed $SEED, $FORMAT) into $DATA"
-"$TOUCHPATH" generate --users "$USERS" --seed "$SEED" --format "$FORMAT" --out "$DATA" >&2
+"$TOUCHPATH" generate --users "$USERS" --seed "$SEED" --format "$FORMAT" --one-file --out "$DATA" >&2
 EVENTS="$DATA/events.$FORMAT"
 [[ -f "$EVENTS" ]] || die "touchpath generate wrote no $EVENTS"
 

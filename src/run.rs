@@ -219,32 +219,33 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()));
         let mut merged: Option<State> = None;
         let files = event_files.len();
+        // Three buckets are at work at once: one is built (its journeys and
+        // counts) while the one built before it is written to disk and
+        // merged, then the next is read back. Each step has stretches that
+        // keep one core alone busy, which the other side fills.
         let mut next = Some(read_bucket(&mut spill, 0, files)?);
-        for index in 0..count {
-            let bucket = bucket_at(index, count)?;
-            let events = next.take().ok_or_else(|| Error::Internal(format!("bucket {bucket} was not read")))?;
-            // The next bucket is read while this one is built: each has
-            // stretches that keep one core alone busy (decoding in order,
-            // writing the journeys, merging), which the other fills.
-            let (built, read) = rayon::join(
-                || -> Result<State> {
-                    let (mut part, converting) =
-                        collect(events, spend.clone(), Buckets::one(bucket), config, request, keep, progress);
-                    if let Some(kept) = &mut kept {
-                        match converting {
-                            Some(converting) => kept.take(&mut part, converting)?,
-                            None => kept.take_paths(&mut part)?,
-                        }
+        let mut built: Option<(State, Option<state::Converting>)> = None;
+        for index in 0..=count {
+            let events = next.take();
+            let before = built.take();
+            let (building, read) = rayon::join(
+                || -> Result<Option<(State, Option<state::Converting>)>> {
+                    if index == count {
+                        return Ok(None);
                     }
-                    match merged.take() {
-                        None => Ok(part),
-                        Some(merged) => merged.merge(part),
-                    }
+                    let bucket = bucket_at(index, count)?;
+                    let events = events.ok_or_else(|| Error::Internal(format!("bucket {bucket} was not read")))?;
+                    Ok(Some(collect(events, spend.clone(), Buckets::one(bucket), config, request, keep, progress)))
                 },
-                || (index + 1 < count).then(|| read_bucket(&mut spill, index + 1, files)).transpose(),
+                || -> Result<Option<ingest::EventIngest>> {
+                    if let Some((part, converting)) = before {
+                        merged = Some(finish_bucket(part, converting, kept.as_mut(), merged.take())?);
+                    }
+                    (index + 1 < count).then(|| read_bucket(&mut spill, index + 1, files)).transpose()
+                },
             );
-            merged = Some(built?);
             next = read?;
+            built = building?;
         }
         let state = merged.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
         let rows = &state.events.rows;
@@ -344,6 +345,27 @@ fn credit_bucket(
     };
     let out = state::write_credit(&request.out, &credit, config)?;
     Ok(Report { summary: summarize(config, &state), out, reports: None, paths: None, mode: Mode::Attribute })
+}
+
+/// Moves a built bucket's converting journeys (or, without them, its
+/// channel paths) to `kept` when the run keeps them on disk, and merges
+/// its state into `merged`.
+fn finish_bucket(
+    mut part: State,
+    converting: Option<state::Converting>,
+    kept: Option<&mut SpilledJourneys>,
+    merged: Option<State>,
+) -> Result<State> {
+    if let Some(kept) = kept {
+        match converting {
+            Some(converting) => kept.take(&mut part, converting)?,
+            None => kept.take_paths(&mut part)?,
+        }
+    }
+    match merged {
+        None => Ok(part),
+        Some(merged) => merged.merge(part),
+    }
 }
 
 /// Bucket `index` of `count`.

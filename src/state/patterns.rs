@@ -44,8 +44,13 @@ pub(super) fn write_bucket(path: &Path, purchases: FastMap<Pattern, u64>) -> Res
     let io = |error| Error::io(path, error);
     let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
     let purchases: Vec<(Pattern, u64)> = purchases.into_iter().collect();
-    for frame in purchases.chunks(PATTERNS_PER_FRAME) {
-        write_frame(&mut writer, &encode(&frame)?).map_err(io)?;
+    // Frames are encoded in parallel, a group at a time, and written in
+    // order.
+    for group in purchases.chunks(PATTERNS_PER_FRAME * FRAMES_AT_ONCE) {
+        let frames = group.par_chunks(PATTERNS_PER_FRAME).map(|frame| encode(&frame)).collect::<Result<Vec<_>>>()?;
+        for bytes in frames {
+            write_frame(&mut writer, &bytes).map_err(io)?;
+        }
     }
     writer.into_inner().map_err(|error| io(error.into_error()))?;
     Ok(())

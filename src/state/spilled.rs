@@ -33,6 +33,7 @@ use super::remap::{Codes, append_user};
 use super::{Converting, State};
 use crate::aggregate::{PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
+use crate::hash::FastMap;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
 use crate::journey::Journeys;
 use crate::models::incremental::{self, Incremental};
@@ -67,6 +68,9 @@ struct PathChunk {
 
 /// A channel path (channel code, touches it stands for) and its totals.
 type PathRow = (Vec<(u32, u32)>, PathTotals);
+
+/// One bucket's channel-path totals, by path.
+type PathMap = FastMap<Vec<(u32, u32)>, PathTotals>;
 
 /// One bucket's dictionaries, its file of converting journeys if it has
 /// one, and its file of `incremental`'s purchase patterns if it has some.
@@ -107,9 +111,31 @@ impl SpilledJourneys {
     /// [`Error::Io`] when the file cannot be written.
     pub fn take(&mut self, state: &mut State, converting: Converting) -> Result<()> {
         let (log, journeys) = converting;
-        let path = self.directory.join(format!("journeys-{:05}.bin", self.buckets.len()));
-        let io = |error| Error::io(&path, error);
-        let mut writer = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
+        let bucket = self.buckets.len();
+        let path = self.directory.join(format!("journeys-{bucket:05}.bin"));
+        let purchases = std::mem::take(&mut state.aggregates.hazard.purchases);
+        let patterns = (!purchases.is_empty()).then(|| self.directory.join(format!("patterns-{bucket:05}.bin")));
+        let paths = std::mem::take(&mut state.aggregates.paths.channels);
+        // The three are written at once: each has stretches that keep one
+        // core alone busy.
+        let (written, (moved, kept)) = rayon::join(
+            || self.write_journeys(&path, &log, &journeys),
+            || {
+                rayon::join(
+                    || self.write_paths(bucket, paths, &state.log.channels),
+                    || patterns.as_deref().map_or(Ok(()), |file| patterns::write_bucket(file, purchases)),
+                )
+            },
+        );
+        written.and(moved).and(kept)?;
+        self.buckets.push(BucketFile { path: Some(path), patterns, channels: log.channels, campaigns: log.campaigns });
+        Ok(())
+    }
+
+    /// Writes converting journeys to the file `path`, in chunks of users.
+    fn write_journeys(&self, path: &Path, log: &EventLog, journeys: &Journeys) -> Result<()> {
+        let io = |error| Error::io(path, error);
+        let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
         let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
         // Chunks are cut and encoded in parallel, a group at a time, and
         // written in order.
@@ -117,7 +143,7 @@ impl SpilledJourneys {
             let encoded = group
                 .par_iter()
                 .map(|&start| {
-                    let chunk = slice(&log, &journeys, start..(start + self.chunk_users).min(log.user_count()));
+                    let chunk = slice(log, journeys, start..(start + self.chunk_users).min(log.user_count()));
                     postcard::to_stdvec(&chunk)
                         .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
                 })
@@ -127,16 +153,6 @@ impl SpilledJourneys {
             }
         }
         writer.into_inner().map_err(|error| io(error.into_error()))?;
-        self.move_paths(state)?;
-        let purchases = std::mem::take(&mut state.aggregates.hazard.purchases);
-        let patterns = if purchases.is_empty() {
-            None
-        } else {
-            let file = self.directory.join(format!("patterns-{:05}.bin", self.buckets.len()));
-            patterns::write_bucket(&file, purchases)?;
-            Some(file)
-        };
-        self.buckets.push(BucketFile { path: Some(path), patterns, channels: log.channels, campaigns: log.campaigns });
         Ok(())
     }
 
@@ -147,7 +163,8 @@ impl SpilledJourneys {
     ///
     /// [`Error::Io`] when a part file cannot be written.
     pub fn take_paths(&mut self, state: &mut State) -> Result<()> {
-        self.move_paths(state)?;
+        let paths = std::mem::take(&mut state.aggregates.paths.channels);
+        self.write_paths(self.buckets.len(), paths, &state.log.channels)?;
         let (channels, campaigns) = (state.log.channels.clone(), state.log.campaigns.clone());
         self.buckets.push(BucketFile { path: None, patterns: None, channels, campaigns });
         Ok(())
@@ -196,26 +213,22 @@ impl SpilledJourneys {
         Incremental::fit_with(counts, memory, |request, features| shards.answer(request, features))
     }
 
-    /// Appends the channel-path totals of `state` to the part files, as
-    /// those of the next bucket.
-    fn move_paths(&mut self, state: &mut State) -> Result<()> {
-        let paths = std::mem::take(&mut state.aggregates.paths.channels);
+    /// Appends the channel-path totals `paths` of bucket `bucket` (with the
+    /// codes of `channels`) to the part files, each part encoded and
+    /// appended in parallel.
+    fn write_paths(&self, bucket: usize, paths: PathMap, channels: &Dictionary) -> Result<()> {
         let mut parts: Vec<Vec<PathRow>> = vec![Vec::new(); PATH_PARTS];
         for (path, totals) in paths {
-            parts[part_of(&path, &state.log.channels)].push((path, totals));
+            parts[part_of(&path, channels)].push((path, totals));
         }
-        for (part, paths) in parts.into_iter().enumerate() {
-            if paths.is_empty() {
-                continue;
-            }
+        parts.into_par_iter().enumerate().filter(|(_, paths)| !paths.is_empty()).try_for_each(|(part, paths)| {
             let file = self.path_part(part);
-            let bytes = postcard::to_stdvec(&PathChunk { bucket: self.buckets.len(), paths })
+            let bytes = postcard::to_stdvec(&PathChunk { bucket, paths })
                 .map_err(|error| Error::Internal(format!("cannot encode spilled paths: {error}")))?;
             let io = |error| Error::io(&file, error);
             let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(io)?;
-            write_frame(&mut writer, &bytes).map_err(io)?;
-        }
-        Ok(())
+            write_frame(&mut writer, &bytes).map_err(io)
+        })
     }
 
     fn path_part(&self, part: usize) -> PathBuf {
