@@ -215,7 +215,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         );
         // Unless the state itself is wanted, converting journeys and path
         // totals wait on disk until every bucket is counted, so that memory
-        // holds one bucket.
+        // holds the few buckets at work (below), not the log.
         let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()));
         let mut merged: Option<State> = None;
         let files = event_files.len();
@@ -946,8 +946,9 @@ fn buckets_for(events: u64, budget: u64) -> u32 {
 }
 
 /// The most events planned into one bucket, whatever the budget. A bucket
-/// is read back while the one before it is built, and its hash tables and
-/// sorts work in the processor's caches better when it is small: at 67.2
+/// is built while the one before it is written and merged and the next is
+/// read back, which overlaps better, and its hash tables and sorts work in
+/// the processor's caches better, when buckets are small: at 67.2
 /// million events (rule-based models) 3 buckets took 46.1 s, 8, 16 or 31
 /// buckets 39.1 to 39.4 s (`docs/performance.md`).
 pub const EVENTS_PER_BUCKET: u64 = 1 << 23;
