@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::event::Stage;
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
 use crate::journey::{Journey, Journeys, TransformedPath};
-use crate::models::{AttributionModel, CONVERSION_UNITS, Path, apportion};
+use crate::models::{AttributionModel, CONVERSION_UNITS, Path, Split, apportion};
 
 /// What a share of credit is keyed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -212,6 +212,8 @@ struct Scratch {
     /// The journey's touches as logged, for models that read them so.
     logged: TransformedPath,
     weights: Vec<f64>,
+    /// The weights scaled, to split a conversion's units and revenue by.
+    split: Split,
     units: Vec<i64>,
     revenue: Vec<i64>,
     /// With bootstrap replicates: the user whose weights `replicate_weights`
@@ -239,6 +241,7 @@ impl Scratch {
             credits: Credits::with_replicates(models, replicates),
             logged: TransformedPath::default(),
             weights: Vec::new(),
+            split: Split::default(),
             units: Vec::new(),
             revenue: Vec::new(),
             replicate_user: None,
@@ -402,8 +405,9 @@ fn credit_journey(
         let slots = if scratch.weights[length] > 0.0 { length + 1 } else { length };
         scratch.units[length] = 0;
         scratch.revenue[length] = 0;
-        apportion(CONVERSION_UNITS, &scratch.weights[..slots], &mut scratch.units[..slots]);
-        apportion(revenue, &scratch.weights[..slots], &mut scratch.revenue[..slots]);
+        scratch.split.set(&scratch.weights[..slots]);
+        scratch.split.apportion(CONVERSION_UNITS, &mut scratch.units[..slots]);
+        scratch.split.apportion(revenue, &mut scratch.revenue[..slots]);
         let baseline =
             CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
         for (offset, touch) in touches.iter().map(Some).chain([None]).enumerate() {

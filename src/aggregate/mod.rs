@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use self::kpis::{Counters, KpiCount, Kpis, is_video_channel, ratio, video_channels};
-pub use self::paths::{PathTotals, Paths};
+pub use self::paths::{ChannelPath, PathKey, PathTotals, Paths};
 use crate::bootstrap::{ReplicateCount, Replicates};
 use crate::config::{Config, Mode};
 use crate::event_log::EventLog;

@@ -1,8 +1,10 @@
 //! Typed access to one input column, whatever the file format stored.
 //!
-//! CSV columns arrive as text; Parquet columns keep their types. Each column
-//! is rechunked once into a single array so that rows can be read by index
-//! from any thread.
+//! CSV columns arrive as text; Parquet columns keep their types. A frame read
+//! from a file is parsed one chunk of its columns at a time (one per Parquet
+//! row group), so each column is then a single array already; a table handed
+//! over in memory is rechunked once into one. Rows are read by index from
+//! any thread.
 
 use std::borrow::Cow;
 

@@ -12,6 +12,7 @@ mod strings;
 mod users;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use polars::prelude::DataFrame;
@@ -133,7 +134,7 @@ pub fn ingest_bucket(
     bucket: Option<Bucket>,
     progress: &dyn Progress,
 ) -> Result<EventIngest> {
-    let mut events: Vec<Event> = Vec::new();
+    let mut events: Vec<Vec<Event>> = Vec::new();
     let users = UserCodes::default();
     let mut channels = Interner::default();
     let mut campaigns = Interner::default();
@@ -143,7 +144,7 @@ pub fn ingest_bucket(
         }
         Ok(())
     })?;
-    let accepted_before_dedup = events.len() as u64;
+    let accepted_before_dedup = events.iter().map(Vec::len).sum::<usize>() as u64;
     let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
     let Accounting { rejects, warnings, files: file_rows, read, latest } = accounting;
     let mut rows = RowCounts { read, accepted: accepted_before_dedup - duplicates, duplicates, ..RowCounts::default() };
@@ -181,7 +182,7 @@ pub fn user_hashes(source: &SourceFile, config: &Config) -> Result<Vec<u64>> {
 fn add_task(
     source: &SourceFile,
     parsed: ParsedRows,
-    events: &mut Vec<Event>,
+    events: &mut Vec<Vec<Event>>,
     [channels, campaigns]: [&mut Interner; 2],
 ) -> Result<()> {
     if parsed.users_full {
@@ -191,7 +192,7 @@ fn add_task(
     add_coded(&source.path, None, values, parsed.events, events, [channels, campaigns])
 }
 
-/// Adds `coded` events to `events`: user codes through `user_codes` (the
+/// Adds `coded` events to `events` as one more part: user codes through `user_codes` (the
 /// run's [`UserCodes`] code of each; kept as they are without), channel and
 /// campaign codes, which index `values`, renumbered into `interners`.
 pub(crate) fn add_coded(
@@ -199,7 +200,7 @@ pub(crate) fn add_coded(
     user_codes: Option<&[u32]>,
     (channel_values, campaign_values): (&[Box<str>], &[Box<str>]),
     coded: Vec<Event>,
-    events: &mut Vec<Event>,
+    events: &mut Vec<Vec<Event>>,
     [channels, campaigns]: [&mut Interner; 2],
 ) -> Result<()> {
     let full = [("channels", channel_values, &*channels), ("campaigns", campaign_values, &*campaigns)]
@@ -210,12 +211,17 @@ pub(crate) fn add_coded(
     }
     let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
     let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
-    events.extend(coded.into_iter().map(|event| Event {
-        user: user_codes.map_or(event.user, |codes| codes[event.user as usize]),
-        channel: if event.channel == NO_CHANNEL_CODE { NO_CHANNEL_CODE } else { channel_remap[event.channel as usize] },
-        campaign: campaign_remap[event.campaign as usize],
-        ..event
-    }));
+    let mut coded = coded;
+    for event in &mut coded {
+        if let Some(codes) = user_codes {
+            event.user = codes[event.user as usize];
+        }
+        if event.channel != NO_CHANNEL_CODE {
+            event.channel = channel_remap[event.channel as usize];
+        }
+        event.campaign = campaign_remap[event.campaign as usize];
+    }
+    events.push(coded);
     Ok(())
 }
 
@@ -281,11 +287,15 @@ pub(crate) fn read_log(
         let mut file_rejects = Vec::new();
         let mut file_read = 0;
         let mut chunk = |file: source::ReadFile, offset: usize| -> Result<()> {
-            let columns = event_columns(&file.frame, source, config)?;
             let height = file.frame.height();
             let (invalid, ragged) = (file.invalid, file.ragged);
-            drop(file.frame);
-            let context = RowContext {
+            let pieces = pieces(file.frame, source);
+            let mut columns = Vec::with_capacity(pieces.len());
+            for (frame, start) in &pieces {
+                columns.push((event_columns(frame, source, config)?, offset + start, frame.height()));
+            }
+            drop(pieces);
+            let context = |offset: usize| RowContext {
                 config,
                 zone: config.timezone,
                 now,
@@ -297,11 +307,18 @@ pub(crate) fn read_log(
                 bucket,
                 users,
             };
-            let mut tasks: Vec<ParsedRows> = (0..height.div_ceil(ROWS_PER_TASK))
+            let ranges: Vec<(usize, Range<usize>)> = (0..columns.len())
+                .flat_map(|piece| {
+                    let rows = columns[piece].2;
+                    (0..rows.div_ceil(ROWS_PER_TASK))
+                        .map(move |task| (piece, task * ROWS_PER_TASK..rows.min((task + 1) * ROWS_PER_TASK)))
+                })
+                .collect();
+            let mut tasks: Vec<ParsedRows> = ranges
                 .into_par_iter()
-                .map(|task| {
-                    let start = task * ROWS_PER_TASK;
-                    parse_rows(&columns, start..height.min(start + ROWS_PER_TASK), &context)
+                .map(|(piece, rows)| {
+                    let (cells, offset, _) = &columns[piece];
+                    parse_rows(cells, rows, &context(*offset))
                 })
                 .collect();
             drop(columns);
@@ -352,6 +369,26 @@ fn locate_rejects(source: &SourceFile, rejects: &mut [Reject]) -> Result<()> {
         reject.line = line;
     }
     Ok(())
+}
+
+/// A frame read from a file, as pieces to parse, each with the index of its
+/// first row in the frame: one per chunk of its columns when they hold
+/// several (a Parquet file's slice spanning row groups), so that no column
+/// is copied into one array first; the whole frame otherwise, or when it is
+/// a table handed over in memory (whose rows are numbered by the frame).
+fn pieces(mut frame: DataFrame, source: &SourceFile) -> Vec<(DataFrame, usize)> {
+    if source.table.is_some() || frame.first_col_n_chunks() <= 1 {
+        return vec![(frame, 0)];
+    }
+    let mut start = 0;
+    frame
+        .split_chunks()
+        .map(|piece| {
+            let at = start;
+            start += piece.height();
+            (piece, at)
+        })
+        .collect()
 }
 
 fn event_columns(frame: &DataFrame, source: &SourceFile, config: &Config) -> Result<EventColumns> {

@@ -322,7 +322,6 @@ impl Spill {
                 })
                 .collect::<Result<Vec<_>>>()?;
             drop(frames);
-            events.reserve(chunks.iter().map(|(chunk, _)| chunk.events.len()).sum());
             for (chunk, user_codes) in chunks {
                 add_coded(
                     &path,
@@ -337,7 +336,7 @@ impl Spill {
         })?;
         // Each bucket is read once: its file's space is given back now.
         std::fs::remove_file(&path).map_err(io)?;
-        let spilled = events.len() as u64;
+        let spilled = events.iter().map(Vec::len).sum::<usize>() as u64;
         let (log, duplicates) = EventLog::assemble(events, users, channels, campaigns);
         let mut rows = RowCounts { accepted: spilled - duplicates, duplicates, ..RowCounts::default() };
         let accounting = if index == 0 { self.accounting.take() } else { None };

@@ -23,40 +23,99 @@ const WEIGHT_SCALE: f64 = 1_099_511_627_776.0;
 ///
 /// If `out` and `weights` differ in length.
 pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
-    assert_eq!(weights.len(), out.len(), "one output slot per weight");
-    out.fill(0);
-    let Some(last) = out.len().checked_sub(1) else {
-        return;
-    };
-    let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
-    if largest <= 0.0 {
-        out[last] = total;
-        return;
-    }
-    REMAINDERS.with_borrow_mut(|remainders| {
-        // Each touch's scaled weight first, then its remainder in its place.
-        remainders.clear();
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
-        remainders.extend(weights.iter().enumerate().map(|(index, &weight)| {
-            let part = if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() } else { 0.0 };
-            (u128::from(part as u64), index)
-        }));
-        let sum: u128 = remainders.iter().map(|&(part, _)| part).sum();
-        // One touch with weight (the rule-based models' usual case) takes it
-        // all, as the general case below would give it.
-        let mut weighted = remainders.iter().filter(|&&(part, _)| part > 0);
-        if let (Some(&(_, only)), None) = (weighted.next(), weighted.next()) {
-            out[only] = total;
+    SPLIT.with_borrow_mut(|split| {
+        split.set(weights);
+        split.apportion(total, out);
+    });
+}
+
+thread_local! {
+    /// [`apportion`]'s split, kept from one call to the next.
+    static SPLIT: std::cell::RefCell<Split> = std::cell::RefCell::new(Split::default());
+}
+
+/// Weights scaled to integers once, to [`apportion`] several totals by
+/// them (a conversion's credit units, then its revenue).
+#[derive(Debug, Default)]
+pub struct Split {
+    /// Each touch's scaled weight.
+    parts: Vec<u128>,
+    /// Their sum.
+    sum: u128,
+    /// How the weights split: the last touch takes all (no weight), one
+    /// touch takes all (one weight), or in proportion.
+    kind: SplitKind,
+    /// Each touch's remainder and index, while apportioning.
+    remainders: Vec<(u128, usize)>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+enum SplitKind {
+    #[default]
+    Last,
+    Only(usize),
+    Shares,
+}
+
+impl Split {
+    /// Scales `weights` (see [`apportion`]).
+    pub fn set(&mut self, weights: &[f64]) {
+        self.parts.clear();
+        self.sum = 0;
+        self.kind = SplitKind::Last;
+        let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
+        if largest <= 0.0 {
+            self.parts.resize(weights.len(), 0);
             return;
         }
-        let magnitude = u128::from(total.unsigned_abs());
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
+        self.parts.extend(weights.iter().map(|&weight| {
+            let part = if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() } else { 0.0 };
+            u128::from(part as u64)
+        }));
+        self.sum = self.parts.iter().sum();
+        // One touch with weight (the rule-based models' usual case) takes it
+        // all, as the general case would give it.
+        let mut weighted = self.parts.iter().enumerate().filter(|&(_, &part)| part > 0);
+        self.kind = match (weighted.next(), weighted.next()) {
+            (Some((only, _)), None) => SplitKind::Only(only),
+            _ => SplitKind::Shares,
+        };
+    }
+
+    /// Splits `total` by the weights last set, into `out` (as long as
+    /// they are).
+    ///
+    /// # Panics
+    ///
+    /// If `out` and the weights differ in length.
+    pub fn apportion(&mut self, total: i64, out: &mut [i64]) {
+        assert_eq!(self.parts.len(), out.len(), "one output slot per weight");
+        out.fill(0);
+        let Some(last) = out.len().checked_sub(1) else {
+            return;
+        };
+        match self.kind {
+            SplitKind::Last => {
+                out[last] = total;
+                return;
+            }
+            SplitKind::Only(only) => {
+                out[only] = total;
+                return;
+            }
+            SplitKind::Shares => {}
+        }
+        let (magnitude, sum) = (u128::from(total.unsigned_abs()), self.sum);
         let mut given: u128 = 0;
-        for (remainder, index) in remainders.iter_mut() {
-            let exact = magnitude * *remainder;
+        let remainders = &mut self.remainders;
+        remainders.clear();
+        for (index, (&part, unit)) in self.parts.iter().zip(out.iter_mut()).enumerate() {
+            let exact = magnitude * part;
             let floor = exact / sum;
             given += floor;
-            out[*index] = i64::try_from(floor).unwrap_or(i64::MAX);
-            *remainder = exact % sum;
+            *unit = i64::try_from(floor).unwrap_or(i64::MAX);
+            remainders.push((exact - floor * sum, index));
         }
         // The units left over (fewer than the touches) go to the largest
         // remainders; on a tie, the later touch first. Which touches those
@@ -73,13 +132,7 @@ pub fn apportion(total: i64, weights: &[f64], out: &mut [i64]) {
                 *unit = -*unit;
             }
         }
-    });
-}
-
-thread_local! {
-    /// [`apportion`]'s scaled weights, then remainders, kept from one call to
-    /// the next.
-    static REMAINDERS: std::cell::RefCell<Vec<(u128, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +218,35 @@ mod tests {
             let mut out = vec![0; weights.len()];
             apportion(total, &weights, &mut out);
             prop_assert_eq!(out, apportion_by_sorting(total, &weights));
+        }
+
+        /// One split, set once per set of weights and reused for several
+        /// totals and then for other weights (as crediting does, conversion
+        /// after conversion), gives the sorted rule's units every time.
+        #[test]
+        fn a_split_reused_gives_the_sorted_rules_units(
+            splits in proptest::collection::vec(
+                (
+                    proptest::collection::vec(prop_oneof![Just(0.0), Just(1.0), Just(2.0), 0.0_f64..5.0], 0..12),
+                    -10_000_i64..=10_000_000_000,
+                    -10_000_i64..=10_000,
+                ),
+                1..6,
+            ),
+        ) {
+            let mut split = Split::default();
+            for (weights, units, revenue) in splits {
+                split.set(&weights);
+                for total in [units, revenue] {
+                    let mut out = vec![7; weights.len()];
+                    split.apportion(total, &mut out);
+                    if weights.is_empty() {
+                        prop_assert!(out.is_empty());
+                    } else {
+                        prop_assert_eq!(out, apportion_by_sorting(total, &weights));
+                    }
+                }
+            }
         }
 
         #[test]

@@ -19,7 +19,7 @@ mod position_based;
 pub mod shapley;
 mod time_decay;
 
-pub use credit::{CONVERSION_UNITS, apportion};
+pub use credit::{CONVERSION_UNITS, Split, apportion};
 pub use first_click::FirstClick;
 pub use incremental::Incremental;
 pub use last_click::LastClick;

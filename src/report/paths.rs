@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::aggregate::{PathTotals, Paths, ratio};
+use crate::aggregate::{ChannelPath, PathKey, PathTotals, Paths, ratio};
 use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::EventLog;
 use crate::hash::FastMap;
@@ -51,14 +51,14 @@ impl Paths {
     /// [`Paths::channel_rows`].
     #[must_use]
     pub fn stage_rows(&self, top: usize) -> Vec<(String, PathTotals)> {
-        ranked(&self.stages, top, |path: &Vec<Stage>| stage_path_name(path))
+        ranked(&self.stages, top, |path: &PathKey<Stage>| stage_path_name(path))
     }
 }
 
 /// How the reports write a channel path: `name(count)` per channel, joined
 /// with ` > `.
-fn channel_path_namer(log: &EventLog) -> impl Fn(&Vec<(u32, u32)>) -> String + '_ {
-    |path: &Vec<(u32, u32)>| {
+fn channel_path_namer(log: &EventLog) -> impl Fn(&ChannelPath) -> String + '_ {
+    |path: &ChannelPath| {
         let names: Vec<String> = path
             .iter()
             .map(|&(channel, count)| {
@@ -194,7 +194,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         write_path_rows(&mut bytes, "path", &rows, 1).unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 2, "top 1 plus the header");
-        assert!(paths.channels.contains_key(&vec![(log.channels.code_of("video").unwrap(), 2)]));
+        assert!(paths.channels.contains_key(&PathKey::new(vec![(log.channels.code_of("video").unwrap(), 2)])));
     }
 
     proptest! {

@@ -375,7 +375,7 @@ impl State {
                             .paths
                             .channels
                             .keys()
-                            .flatten()
+                            .flat_map(|path| path.iter())
                             .all(|&(code, _)| (code as usize) < log.channels.len())
                 },
                 "aggregate channel codes",

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::patterns::{self, PatternShards};
 use super::remap::{Codes, append_user};
 use super::{Converting, State};
-use crate::aggregate::{PathTotals, Paths, Sum};
+use crate::aggregate::{ChannelPath, PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
 use crate::hash::FastMap;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
@@ -67,10 +67,10 @@ struct PathChunk {
 }
 
 /// A channel path (channel code, touches it stands for) and its totals.
-type PathRow = (Vec<(u32, u32)>, PathTotals);
+type PathRow = (ChannelPath, PathTotals);
 
 /// One bucket's channel-path totals, by path.
-type PathMap = FastMap<Vec<(u32, u32)>, PathTotals>;
+type PathMap = FastMap<ChannelPath, PathTotals>;
 
 /// One bucket's dictionaries, its file of converting journeys if it has
 /// one, and its file of `incremental`'s purchase patterns if it has some.

@@ -337,3 +337,52 @@ fn blank_lines_and_crlf_are_located_exactly() {
     // would have quoted it).
     assert!(rejects.contains(",u2,bad,email,,,,\n"), "{rejects}");
 }
+
+/// A Parquet file read at once whose rows lie in several row groups is
+/// parsed group by group (no column copied into one array first): the log,
+/// the row counts and the rows rejected are those of the same rows in one
+/// row group, rows numbered across groups.
+#[test]
+fn a_parquet_file_of_many_row_groups_reads_as_one_of_a_single_group() {
+    use polars::prelude::*;
+    let workspace = Workspace::new();
+    let rows = 5_000;
+    let user: Vec<String> = (0..rows).map(|row| format!("u{}", (row * 7919) % 613)).collect();
+    let timestamp: Vec<String> = (0..rows)
+        .map(|row| {
+            if row % 1_009 == 1_000 {
+                "soon".to_owned()
+            } else {
+                format!("2026-01-{:02}T10:{:02}:00Z", 1 + row % 28, row % 60)
+            }
+        })
+        .collect();
+    let channel: Vec<&str> = (0..rows).map(|row| ["email", "video", "search"][row % 3]).collect();
+    let event_type: Vec<&str> = (0..rows).map(|row| if row % 11 == 0 { "conversion" } else { "click" }).collect();
+    let frame =
+        df! { "user_id" => user, "timestamp" => timestamp, "channel" => channel, "event_type" => event_type }.unwrap();
+    let write = |name: &str, group: usize| {
+        let path = workspace.path(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = ParquetWriter::new(file).batched(frame.schema()).unwrap();
+        for start in (0..rows).step_by(group) {
+            writer.write_batch(&frame.slice(i64::try_from(start).unwrap(), group)).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    };
+    let read = |path| ingest_events(&discover(&[path]).unwrap(), &Config::default(), NOW).unwrap();
+    let whole = read(write("whole.parquet", rows));
+    let grouped = read(write("grouped.parquet", 700));
+    assert_eq!(whole.rows.rejected, 4, "one bad timestamp every 1009 rows");
+    assert_eq!(grouped.log, whole.log);
+    assert_eq!(
+        (grouped.rows.read, grouped.rows.accepted, grouped.rows.duplicates),
+        (5_000, whole.rows.accepted, whole.rows.duplicates)
+    );
+    let located = |ingest: &touchpath::ingest::EventIngest| -> Vec<(u64, u64)> {
+        ingest.rejects.iter().map(|reject| (reject.record, reject.line)).collect()
+    };
+    assert_eq!(located(&grouped), [(1_000, 1_001), (2_009, 2_010), (3_018, 3_019), (4_027, 4_028)]);
+    assert_eq!(located(&grouped), located(&whole));
+}
