@@ -185,13 +185,19 @@ impl State {
         let journeys = Journeys::build(&events.log, config.lookback);
         let stats = JourneyStats::compute(&events.log, &journeys);
         let end = events.latest.unwrap_or_else(|| events.log.latest());
-        let aggregates = Aggregates::compute(&events.log, &journeys, config, mode, end);
         let log = remap::dictionaries(&events.log);
-        let converting = if mode == Mode::Attribute && keep_converting {
-            remap::converting(&events.log, &journeys, config)
-        } else {
-            (log.clone(), Journeys { user_starts: vec![0], ..Journeys::default() })
-        };
+        // The converting journeys are copied out (on one thread, user after
+        // user) while the counts walk the journeys on the others.
+        let (aggregates, converting) = rayon::join(
+            || Aggregates::compute(&events.log, &journeys, config, mode, end),
+            || {
+                if mode == Mode::Attribute && keep_converting {
+                    remap::converting(&events.log, &journeys, config)
+                } else {
+                    (log.clone(), Journeys { user_starts: vec![0], ..Journeys::default() })
+                }
+            },
+        );
         let bucket_starts = buckets.held.iter().map(|&bucket| (bucket, now)).collect();
         let mut rejects = events.rejects;
         rejects.sort_by_key(|reject| (reject.file, reject.record));
