@@ -309,17 +309,19 @@ impl EventLog {
         if log.users.is_empty() {
             log.user_starts = vec![0];
         }
-        let column = |field: fn(&Event) -> i64| -> Vec<i64> {
-            sorted.par_iter().flat_map_iter(|range| range.iter().map(field)).collect()
-        };
-        log.time = column(|event| event.time);
-        log.revenue = column(|event| event.revenue);
-        log.kind = sorted.par_iter().flat_map_iter(|range| range.iter().map(|event| event.kind)).collect();
-        log.channel = sorted.par_iter().flat_map_iter(|range| range.iter().map(|event| event.channel)).collect();
-        log.campaign = sorted.par_iter().flat_map_iter(|range| range.iter().map(|event| event.campaign)).collect();
-        log.stage = sorted.par_iter().flat_map_iter(|range| range.iter().map(|event| event.stage)).collect();
+        log.time = column(&sorted, |event| event.time);
+        log.kind = column(&sorted, |event| event.kind);
+        log.channel = column(&sorted, |event| event.channel);
+        log.campaign = column(&sorted, |event| event.campaign);
+        log.stage = column(&sorted, |event| event.stage);
+        log.revenue = column(&sorted, |event| event.revenue);
         (log, duplicates)
     }
+}
+
+/// One field of every event of `ranges`, ranges one after the other.
+fn column<T: Send>(ranges: &[Vec<Event>], field: impl Fn(&Event) -> T + Sync) -> Vec<T> {
+    ranges.par_iter().flat_map_iter(|range| range.iter().map(&field)).collect()
 }
 
 /// Sorts events in [`Event::order`]: by user and time, packed into one

@@ -192,14 +192,15 @@ fn add_task(
     add_coded(&source.path, None, values, parsed.events, events, [channels, campaigns])
 }
 
-/// Adds `coded` events to `events` as one more part: user codes through `user_codes` (the
-/// run's [`UserCodes`] code of each; kept as they are without), channel and
-/// campaign codes, which index `values`, renumbered into `interners`.
+/// Adds `coded` events to `events` as one more part: user codes through
+/// `user_codes` (the run's [`UserCodes`] code of each; kept as they are
+/// without), channel and campaign codes, which index `values`, renumbered
+/// into `interners`.
 pub(crate) fn add_coded(
     path: &std::path::Path,
     user_codes: Option<&[u32]>,
     (channel_values, campaign_values): (&[Box<str>], &[Box<str>]),
-    coded: Vec<Event>,
+    mut coded: Vec<Event>,
     events: &mut Vec<Vec<Event>>,
     [channels, campaigns]: [&mut Interner; 2],
 ) -> Result<()> {
@@ -211,7 +212,6 @@ pub(crate) fn add_coded(
     }
     let channel_remap: Vec<u32> = channel_values.iter().map(|value| channels.intern(value)).collect();
     let campaign_remap: Vec<u32> = campaign_values.iter().map(|value| campaigns.intern(value)).collect();
-    let mut coded = coded;
     for event in &mut coded {
         if let Some(codes) = user_codes {
             event.user = codes[event.user as usize];
@@ -374,10 +374,13 @@ fn locate_rejects(source: &SourceFile, rejects: &mut [Reject]) -> Result<()> {
 /// A frame read from a file, as pieces to parse, each with the index of its
 /// first row in the frame: one per chunk of its columns when they hold
 /// several (a Parquet file's slice spanning row groups), so that no column
-/// is copied into one array first; the whole frame otherwise, or when it is
-/// a table handed over in memory (whose rows are numbered by the frame).
+/// is copied into one array first. The whole frame otherwise: when it is a
+/// table handed over in memory (whose rows are numbered by the frame), or
+/// when its chunks are small (a file of tiny row groups), as so many parse
+/// tasks would cost more than the copy.
 fn pieces(mut frame: DataFrame, source: &SourceFile) -> Vec<(DataFrame, usize)> {
-    if source.table.is_some() || frame.first_col_n_chunks() <= 1 {
+    let chunks = frame.first_col_n_chunks();
+    if source.table.is_some() || chunks <= 1 || frame.height() / chunks < ROWS_PER_TASK / 4 {
         return vec![(frame, 0)];
     }
     let mut start = 0;

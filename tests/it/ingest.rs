@@ -339,18 +339,19 @@ fn blank_lines_and_crlf_are_located_exactly() {
 }
 
 /// A Parquet file read at once whose rows lie in several row groups is
-/// parsed group by group (no column copied into one array first): the log,
-/// the row counts and the rows rejected are those of the same rows in one
-/// row group, rows numbered across groups.
+/// parsed group by group (no column copied into one array first), or whole
+/// when its groups are tiny: either way the log, the row counts and the
+/// rows rejected are those of the same rows in one row group, rows numbered
+/// across groups.
 #[test]
 fn a_parquet_file_of_many_row_groups_reads_as_one_of_a_single_group() {
     use polars::prelude::*;
     let workspace = Workspace::new();
-    let rows = 5_000;
+    let rows = 60_000;
     let user: Vec<String> = (0..rows).map(|row| format!("u{}", (row * 7919) % 613)).collect();
     let timestamp: Vec<String> = (0..rows)
         .map(|row| {
-            if row % 1_009 == 1_000 {
+            if row % 15_013 == 15_000 {
                 "soon".to_owned()
             } else {
                 format!("2026-01-{:02}T10:{:02}:00Z", 1 + row % 28, row % 60)
@@ -373,16 +374,18 @@ fn a_parquet_file_of_many_row_groups_reads_as_one_of_a_single_group() {
     };
     let read = |path| ingest_events(&discover(&[path]).unwrap(), &Config::default(), NOW).unwrap();
     let whole = read(write("whole.parquet", rows));
-    let grouped = read(write("grouped.parquet", 700));
-    assert_eq!(whole.rows.rejected, 4, "one bad timestamp every 1009 rows");
-    assert_eq!(grouped.log, whole.log);
-    assert_eq!(
-        (grouped.rows.read, grouped.rows.accepted, grouped.rows.duplicates),
-        (5_000, whole.rows.accepted, whole.rows.duplicates)
-    );
+    assert_eq!(whole.rows.rejected, 3, "one bad timestamp every 15 013 rows");
     let located = |ingest: &touchpath::ingest::EventIngest| -> Vec<(u64, u64)> {
         ingest.rejects.iter().map(|reject| (reject.record, reject.line)).collect()
     };
-    assert_eq!(located(&grouped), [(1_000, 1_001), (2_009, 2_010), (3_018, 3_019), (4_027, 4_028)]);
-    assert_eq!(located(&grouped), located(&whole));
+    for group in [20_000, 700] {
+        let grouped = read(write(&format!("grouped-{group}.parquet"), group));
+        assert_eq!(grouped.log, whole.log, "groups of {group}");
+        assert_eq!(
+            (grouped.rows.read, grouped.rows.accepted, grouped.rows.duplicates),
+            (60_000, whole.rows.accepted, whole.rows.duplicates)
+        );
+        assert_eq!(located(&grouped), [(15_000, 15_001), (30_013, 30_014), (45_026, 45_027)]);
+    }
+    assert_eq!(located(&whole), [(15_000, 15_001), (30_013, 30_014), (45_026, 45_027)]);
 }
