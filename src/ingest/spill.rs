@@ -91,6 +91,32 @@ pub(crate) fn for_frame_groups(
     }
 }
 
+/// Writes the spill file `path`, one frame per item of `items` (`encode`
+/// gives its bytes): `count` items encoded at a time, in parallel, and
+/// written in order. The writing twin of [`for_frame_groups`].
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be written, and whatever `encode`
+/// returns.
+pub(crate) fn write_frame_groups<T: Sync>(
+    path: &Path,
+    items: &[T],
+    count: usize,
+    encode: impl Fn(&T) -> Result<Vec<u8>> + Sync,
+) -> Result<()> {
+    let io = |error| Error::io(path, error);
+    let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+    for group in items.chunks(count) {
+        let frames = group.par_iter().map(&encode).collect::<Result<Vec<_>>>()?;
+        for bytes in frames {
+            write_frame(&mut writer, &bytes).map_err(io)?;
+        }
+    }
+    writer.into_inner().map_err(|error| io(error.into_error()))?;
+    Ok(())
+}
+
 /// Reads up to `count` frames of the spill file `path`; fewer at its end,
 /// none once it is read.
 ///

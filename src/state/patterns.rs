@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::remap::Codes;
 use crate::hash::FastMap;
-use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
+use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::models::incremental::{
     Answer, Coded, Feature, Pattern, Request, SHARDS, ShardPatterns, code_pattern, shard_of, shard_patterns,
 };
@@ -41,19 +41,9 @@ const FRAMES_AT_ONCE: usize = 8;
 ///
 /// [`Error::Io`] when the file cannot be written.
 pub(super) fn write_bucket(path: &Path, purchases: FastMap<Pattern, u64>) -> Result<()> {
-    let io = |error| Error::io(path, error);
-    let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
     let purchases: Vec<(Pattern, u64)> = purchases.into_iter().collect();
-    // Frames are encoded in parallel, a group at a time, and written in
-    // order.
-    for group in purchases.chunks(PATTERNS_PER_FRAME * FRAMES_AT_ONCE) {
-        let frames = group.par_chunks(PATTERNS_PER_FRAME).map(|frame| encode(&frame)).collect::<Result<Vec<_>>>()?;
-        for bytes in frames {
-            write_frame(&mut writer, &bytes).map_err(io)?;
-        }
-    }
-    writer.into_inner().map_err(|error| io(error.into_error()))?;
-    Ok(())
+    let frames: Vec<&[(Pattern, u64)]> = purchases.chunks(PATTERNS_PER_FRAME).collect();
+    write_frame_groups(path, &frames, FRAMES_AT_ONCE, encode)
 }
 
 /// One shard of the fit's patterns.

@@ -22,7 +22,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ use super::{Converting, State};
 use crate::aggregate::{ChannelPath, PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
 use crate::hash::FastMap;
-use crate::ingest::spill::{for_frame_groups, read_frame, write_frame};
+use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::journey::Journeys;
 use crate::models::incremental::{self, Incremental};
 use crate::{Error, Result};
@@ -134,26 +134,13 @@ impl SpilledJourneys {
 
     /// Writes converting journeys to the file `path`, in chunks of users.
     fn write_journeys(&self, path: &Path, log: &EventLog, journeys: &Journeys) -> Result<()> {
-        let io = |error| Error::io(path, error);
-        let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
         let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
-        // Chunks are cut and encoded in parallel, a group at a time, and
-        // written in order.
-        for group in starts.chunks(CHUNKS_AT_ONCE) {
-            let encoded = group
-                .par_iter()
-                .map(|&start| {
-                    let chunk = slice(log, journeys, start..(start + self.chunk_users).min(log.user_count()));
-                    postcard::to_stdvec(&chunk)
-                        .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for bytes in encoded {
-                write_frame(&mut writer, &bytes).map_err(io)?;
-            }
-        }
-        writer.into_inner().map_err(|error| io(error.into_error()))?;
-        Ok(())
+        // Chunks are cut and encoded in parallel, a group at a time.
+        write_frame_groups(path, &starts, CHUNKS_AT_ONCE, |&start| {
+            let chunk = slice(log, journeys, start..(start + self.chunk_users).min(log.user_count()));
+            postcard::to_stdvec(&chunk)
+                .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
+        })
     }
 
     /// Moves the channel-path totals of `state` to the part files, leaving
