@@ -12,7 +12,6 @@
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use super::strings::Strings;
@@ -29,38 +28,137 @@ pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 /// the shard.
 const SHARD_ROOM: usize = 1 << (32 - SHARD_BITS);
 
+/// Lookups whose slots are read ahead together ([`Shard::warm`]).
+const WARM_BATCH: usize = 16;
+
 /// The user ids of a log, coded as parse tasks meet them.
 pub(crate) struct UserCodes {
     shards: Vec<Mutex<Shard>>,
     hasher: foldhash::quality::FixedState,
 }
 
-/// The ids whose hash falls in one shard.
+/// The ids whose hash falls in one shard, in an open-addressing table
+/// whose slots hold each id's first bytes beside its index. Coding a user
+/// id is a lookup in a table of about as many ids as the log has users:
+/// one that needed the table, then the id's bounds, then its text, waited
+/// on memory three times. Here an id of up to [`INLINE`] bytes is matched
+/// by its slot alone, and a longer one when its first bytes match.
 #[derive(Default)]
 struct Shard {
-    /// Each id's index, found by its hash.
-    table: HashTable<u32>,
+    /// Each id's [`slot_key`] and its index plus one, at its hash (linear
+    /// probing); 0 where empty.
+    slots: Vec<u128>,
     /// Each id's hash, by index, for growing the table.
     hashes: Vec<u64>,
     /// The ids, by index.
     ids: Strings,
 }
 
+/// Bytes of an id its slot holds: ids this long or shorter are matched by
+/// their slot alone.
+const INLINE: usize = 11;
+
+/// The slot bits that name the id: its first [`INLINE`] bytes and its
+/// length (at most 255), above the 32 bits of its index plus one.
+fn slot_key(value: &str) -> u128 {
+    let bytes = value.as_bytes();
+    let length = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+    (head(bytes) << 40) | (u128::from(length) << 32)
+}
+
+/// The first [`INLINE`] bytes of `bytes` (fewer when it is shorter), little
+/// end first, read as two overlapping words rather than copied byte by
+/// byte (a copy of a length known only at run time is a call to `memcpy`).
+fn head(bytes: &[u8]) -> u128 {
+    let n = bytes.len().min(INLINE);
+    let word = |at: usize, width: usize| -> u128 {
+        let value = match width {
+            8 => <[u8; 8]>::try_from(&bytes[at..at + 8]).map_or(0, u64::from_le_bytes),
+            4 => <[u8; 4]>::try_from(&bytes[at..at + 4]).map_or(0, |word| u64::from(u32::from_le_bytes(word))),
+            _ => u64::from(bytes[at]),
+        };
+        u128::from(value) << (8 * at)
+    };
+    match n {
+        8.. => word(0, 8) | word(n - 4, 4),
+        4.. => word(0, 4) | word(n - 4, 4),
+        1.. => word(0, 1) | word(n / 2, 1) | word(n - 1, 1),
+        0 => 0,
+    }
+}
+
+/// The index a (full) slot holds.
+#[expect(clippy::cast_possible_truncation, reason = "the index plus one is the low 32 bits")]
+fn slot_index(slot: u128) -> u32 {
+    (slot as u32).wrapping_sub(1)
+}
+
+/// Bits of a slot that [`slot_key`] sets.
+const KEY_BITS: u128 = u128::MAX << 32;
+
 impl Shard {
+    /// Where `hash` starts probing.
+    #[expect(clippy::cast_possible_truncation, reason = "the hash's low bits pick the slot")]
+    fn home(&self, hash: u64) -> usize {
+        (hash as usize) & (self.slots.len().wrapping_sub(1))
+    }
+
+    /// Reads the home slots of `hashes`, so that the lookups that follow
+    /// find them in cache: they are independent loads the processor
+    /// overlaps, where the lookups themselves would wait one after another.
+    fn warm(&self, hashes: impl Iterator<Item = u64>) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let seen = hashes.fold(0_u128, |seen, hash| seen ^ self.slots[self.home(hash)]);
+        std::hint::black_box(seen);
+    }
+
     /// The index of `value`, added if new; `None` when the shard is full.
     fn intern(&mut self, hash: u64, value: &str) -> Option<u32> {
-        let Self { table, hashes, ids } = self;
-        if let Some(&index) = table.find(hash, |&index| ids.get(index as usize) == value) {
-            return Some(index);
+        if (self.ids.len() + 1) * 8 > self.slots.len() * 5 {
+            self.grow();
         }
-        if ids.len() >= SHARD_ROOM {
+        let key = slot_key(value);
+        let inline = value.len() <= INLINE;
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(hash);
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                break;
+            }
+            if slot & KEY_BITS == key {
+                let index = slot_index(slot);
+                if inline || self.ids.get(index as usize) == value {
+                    return Some(index);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        if self.ids.len() >= SHARD_ROOM {
             return None;
         }
-        let index = u32::try_from(ids.len()).ok()?;
-        ids.push(value);
-        hashes.push(hash);
-        table.insert_unique(hash, index, |&index| hashes[index as usize]);
+        let index = u32::try_from(self.ids.len()).ok()?;
+        self.ids.push(value);
+        self.hashes.push(hash);
+        self.slots[at] = key | u128::from(index + 1);
         Some(index)
+    }
+
+    /// Doubles the table (or starts it), placing every id again.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|&slot| slot != 0) {
+            let index = slot_index(slot) as usize;
+            let mut at = self.home(self.hashes[index]);
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
+        }
     }
 }
 
@@ -143,9 +241,12 @@ impl UserCodes {
                 continue;
             }
             let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for &row in &rows[range] {
-                let index = guard.intern(hashes[row], users[row].as_ref())?;
-                codes[row] = join(shard, index as usize);
+            for batch in rows[range].chunks(WARM_BATCH) {
+                guard.warm(batch.iter().map(|&row| hashes[row]));
+                for &row in batch {
+                    let index = guard.intern(hashes[row], users[row].as_ref())?;
+                    codes[row] = join(shard, index as usize);
+                }
             }
         }
         Some(codes)
@@ -211,6 +312,47 @@ mod tests {
         assert_eq!(codes, [0, 1, 0, 2, 3, 1]);
         assert_eq!(task.len(), 4);
         assert_eq!((0..4).map(|code| task.get(code)).collect::<Vec<_>>(), ["b", "a", "", "ü"]);
+    }
+
+    /// A slot's key holds an id's first bytes, zero-padded, and its length.
+    #[test]
+    fn a_slot_key_is_the_first_bytes_and_the_length() {
+        let text = "abcdefghijklmnopq";
+        for length in 0..=text.len() {
+            let id = &text[..length];
+            let mut expected = [0_u8; 16];
+            expected[4] = u8::try_from(length).unwrap();
+            for (at, byte) in id.bytes().take(INLINE).enumerate() {
+                expected[5 + at] = byte;
+            }
+            assert_eq!(slot_key(id).to_le_bytes(), expected, "{id:?}");
+        }
+        assert_eq!(slot_key(&"x".repeat(300)) >> 32 & 0xff, 255);
+    }
+
+    proptest::proptest! {
+        /// Ids get equal codes exactly when they are equal, whether they
+        /// fit in a slot or only begin there, across tables that grow.
+        #[test]
+        fn codes_are_equal_exactly_when_ids_are(
+            ids in proptest::collection::vec("(ab|a\\x00|abcdefghijk|abcdefghijkl?[a-c]{0,2}|[a-d]{0,4})", 1..400),
+        ) {
+            let codes = UserCodes::default();
+            let cows: Vec<Cow<'_, str>> = ids.iter().map(|id| Cow::Borrowed(id.as_str())).collect();
+            let (first, second) = cows.split_at(cows.len() / 2);
+            let mut coded = codes.code_all(first).unwrap();
+            coded.extend(codes.code_all(second).unwrap());
+            for (a, b) in ids.iter().zip(&coded) {
+                for (c, d) in ids.iter().zip(&coded) {
+                    proptest::prop_assert_eq!(a == c, b == d, "{:?} {:?}", a, c);
+                }
+            }
+            let mut task = TaskUsers::default();
+            let local: Vec<u32> = ids.iter().map(|id| task.intern(id).unwrap()).collect();
+            for (id, &code) in ids.iter().zip(&local) {
+                proptest::prop_assert_eq!(task.get(code), id.as_str());
+            }
+        }
     }
 
     #[test]
