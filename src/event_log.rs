@@ -297,31 +297,101 @@ impl EventLog {
         let duplicates = (total - kept) as u64;
 
         let mut log = Self { users, channels, campaigns, ..Self::default() };
-        log.user_starts.reserve(log.users.len() + 1);
-        let mut previous_user = None;
-        for (index, event) in sorted.iter().flatten().enumerate() {
-            if previous_user != Some(event.user) {
-                log.user_starts.push(index);
-                previous_user = Some(event.user);
-            }
-        }
-        log.user_starts.push(kept);
-        if log.users.is_empty() {
-            log.user_starts = vec![0];
-        }
-        log.time = column(&sorted, |event| event.time);
-        log.kind = column(&sorted, |event| event.kind);
-        log.channel = column(&sorted, |event| event.channel);
-        log.campaign = column(&sorted, |event| event.campaign);
-        log.stage = column(&sorted, |event| event.stage);
-        log.revenue = column(&sorted, |event| event.revenue);
+        log.fill(&sorted);
         (log, duplicates)
+    }
+
+    /// The columns and the user starts of `ranges` (each sorted, ranges in
+    /// user order, no user in two), one task per range writing its stretch
+    /// of every column. Gathered column by column, each collected in pieces
+    /// then copied into one vector, they had left one core idle.
+    fn fill(&mut self, ranges: &[Vec<Event>]) {
+        let kept: usize = ranges.iter().map(Vec::len).sum();
+        self.time = vec![0; kept];
+        self.kind = vec![EventKind::Impression; kept];
+        self.channel = vec![0; kept];
+        self.campaign = vec![0; kept];
+        self.stage = vec![Stage::Unknown; kept];
+        self.revenue = vec![0; kept];
+        let mut stretches = Vec::with_capacity(ranges.len());
+        let mut rest = ColumnsMut {
+            time: &mut self.time,
+            kind: &mut self.kind,
+            channel: &mut self.channel,
+            campaign: &mut self.campaign,
+            stage: &mut self.stage,
+            revenue: &mut self.revenue,
+        };
+        let mut start = 0;
+        for range in ranges {
+            let (stretch, after) = rest.split_at(range.len());
+            stretches.push((start, stretch));
+            rest = after;
+            start += range.len();
+        }
+        let starts: Vec<Vec<usize>> =
+            stretches.into_par_iter().zip(ranges).map(|((start, stretch), range)| stretch.fill(start, range)).collect();
+        self.user_starts = Vec::with_capacity(self.users.len() + 1);
+        self.user_starts.extend(starts.into_iter().flatten());
+        self.user_starts.push(kept);
+        if self.users.is_empty() {
+            self.user_starts = vec![0];
+        }
     }
 }
 
-/// One field of every event of `ranges`, ranges one after the other.
-fn column<T: Send>(ranges: &[Vec<Event>], field: impl Fn(&Event) -> T + Sync) -> Vec<T> {
-    ranges.par_iter().flat_map_iter(|range| range.iter().map(&field)).collect()
+/// A stretch of every column of an [`EventLog`] being filled.
+struct ColumnsMut<'a> {
+    time: &'a mut [i64],
+    kind: &'a mut [EventKind],
+    channel: &'a mut [u32],
+    campaign: &'a mut [u32],
+    stage: &'a mut [Stage],
+    revenue: &'a mut [i64],
+}
+
+impl ColumnsMut<'_> {
+    /// The first `len` rows, and the rest.
+    fn split_at(self, len: usize) -> (Self, Self) {
+        let (time, time_rest) = self.time.split_at_mut(len);
+        let (kind, kind_rest) = self.kind.split_at_mut(len);
+        let (channel, channel_rest) = self.channel.split_at_mut(len);
+        let (campaign, campaign_rest) = self.campaign.split_at_mut(len);
+        let (stage, stage_rest) = self.stage.split_at_mut(len);
+        let (revenue, revenue_rest) = self.revenue.split_at_mut(len);
+        (
+            Self { time, kind, channel, campaign, stage, revenue },
+            Self {
+                time: time_rest,
+                kind: kind_rest,
+                channel: channel_rest,
+                campaign: campaign_rest,
+                stage: stage_rest,
+                revenue: revenue_rest,
+            },
+        )
+    }
+
+    /// Writes `events` (sorted, as many as the stretch has rows), the
+    /// stretch starting at row `start` of the log, and returns the rows
+    /// where each of its users starts.
+    fn fill(self, start: usize, events: &[Event]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut previous = None;
+        for (offset, event) in events.iter().enumerate() {
+            if previous != Some(event.user) {
+                starts.push(start + offset);
+                previous = Some(event.user);
+            }
+            self.time[offset] = event.time;
+            self.kind[offset] = event.kind;
+            self.channel[offset] = event.channel;
+            self.campaign[offset] = event.campaign;
+            self.stage[offset] = event.stage;
+            self.revenue[offset] = event.revenue;
+        }
+        starts
+    }
 }
 
 /// Sorts events in [`Event::order`]: by user and time, packed into one
