@@ -45,8 +45,10 @@ pub struct Split {
     /// How the weights split: the last touch takes all (no weight), one
     /// touch takes all (one weight), or in proportion.
     kind: SplitKind,
-    /// Each touch's remainder and index, while apportioning.
-    remainders: Vec<(u128, usize)>,
+    /// Each touch's remainder and index packed into one integer (the
+    /// remainder in the high half), while apportioning: compared at once,
+    /// where comparing pairs had cost as much as the rest of the split.
+    remainders: Vec<u128>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -110,21 +112,29 @@ impl Split {
         let mut given: u128 = 0;
         let remainders = &mut self.remainders;
         remainders.clear();
-        for (index, (&part, unit)) in self.parts.iter().zip(out.iter_mut()).enumerate() {
+        for (index, (&part, unit)) in (0_u128..).zip(self.parts.iter().zip(out.iter_mut())) {
             let exact = magnitude * part;
             let floor = exact / sum;
             given += floor;
             *unit = i64::try_from(floor).unwrap_or(i64::MAX);
-            remainders.push((exact - floor * sum, index));
+            // A remainder is below the sum, so below 2^64 unless a path has
+            // millions of touches (then the pairs are compared instead).
+            remainders.push(((exact - floor * sum) << 64) | index);
         }
         // The units left over (fewer than the touches) go to the largest
         // remainders; on a tie, the later touch first. Which touches those
         // are does not depend on how they are found, so a selection does.
         let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX).min(remainders.len());
-        if left_over > 0 {
+        if left_over > 0 && sum > 1 << 64 {
+            give_left_over_by_pairs(magnitude, &self.parts, sum, left_over, out);
+        } else if left_over == 1 {
+            if let Some(&largest) = remainders.iter().max() {
+                out[index_of(largest)] += 1;
+            }
+        } else if left_over > 0 {
             remainders.select_nth_unstable_by(left_over - 1, |left, right| right.cmp(left));
-            for &(_, index) in &remainders[..left_over] {
-                out[index] += 1;
+            for &key in &remainders[..left_over] {
+                out[index_of(key)] += 1;
             }
         }
         if total < 0 {
@@ -133,6 +143,24 @@ impl Split {
             }
         }
     }
+}
+
+/// Gives the `left_over` units, one each, to the touches of the largest
+/// remainders of `magnitude` split by `parts` (which sum to `sum`), the
+/// later touch first on a tie: [`Split::apportion`]'s rule, on pairs of
+/// remainder and touch, for sums too large to pack a remainder in 64 bits.
+fn give_left_over_by_pairs(magnitude: u128, parts: &[u128], sum: u128, left_over: usize, out: &mut [i64]) {
+    let mut pairs: Vec<(u128, usize)> = parts.iter().map(|&part| magnitude * part % sum).zip(0..).collect();
+    pairs.select_nth_unstable_by(left_over - 1, |left, right| right.cmp(left));
+    for &(_, index) in &pairs[..left_over] {
+        out[index] += 1;
+    }
+}
+
+/// The touch of a packed remainder (its low half).
+#[expect(clippy::cast_possible_truncation, reason = "the low half is an index of a slice")]
+fn index_of(key: u128) -> usize {
+    key as u64 as usize
 }
 
 #[cfg(test)]
@@ -218,6 +246,28 @@ mod tests {
             let mut out = vec![0; weights.len()];
             apportion(total, &weights, &mut out);
             prop_assert_eq!(out, apportion_by_sorting(total, &weights));
+        }
+
+        /// The pairs' rule, kept for sums too large to pack, gives the
+        /// units the packed remainders give (here on sums that pack).
+        #[test]
+        fn pairs_give_the_left_over_units_as_packed_remainders_do(
+            total in 0_i64..=10_000_000_000,
+            parts in proptest::collection::vec(prop_oneof![Just(0_u128), Just(1 << 40), 0_u128..(1 << 40)], 2..30),
+        ) {
+            let sum: u128 = parts.iter().sum();
+            prop_assume!(sum > 0);
+            let magnitude = u128::try_from(total).unwrap();
+            let mut split = Split { parts: parts.clone(), sum, kind: SplitKind::Shares, remainders: Vec::new() };
+            let mut packed = vec![0; parts.len()];
+            split.apportion(total, &mut packed);
+            let mut out: Vec<i64> = parts.iter().map(|&part| i64::try_from(magnitude * part / sum).unwrap()).collect();
+            let given: u128 = parts.iter().map(|&part| magnitude * part / sum).sum();
+            let left_over = usize::try_from(magnitude - given).unwrap();
+            if left_over > 0 {
+                give_left_over_by_pairs(magnitude, &parts, sum, left_over, &mut out);
+            }
+            prop_assert_eq!(out, packed);
         }
 
         /// One split, set once per set of weights and reused for several
