@@ -22,7 +22,6 @@ use super::row::ParsedRows;
 use super::strings::Strings;
 use super::users::UserCodes;
 use super::{Accounting, EventIngest, FileRows, RowCounts, SourceFile, add_coded, read_log, too_many};
-use crate::bucket::bucket_of;
 use crate::config::Config;
 use crate::event_log::{Event, EventLog, Interner, NO_CHANNEL_CODE};
 use crate::progress::Progress;
@@ -204,6 +203,17 @@ fn code_of(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
 }
 
+/// The spill bucket, of `count`, of a user whose id hashes to `hash` in
+/// its task's dictionary ([`super::users::TaskUsers::hash`]). A spilled
+/// run's buckets never leave the run, so they are cut from the hash the
+/// dictionary computed already rather than from
+/// [`crate::bucket::bucket_of`], whose BLAKE3 hash `--bucket K/N` needs to
+/// be the same in every build and which had taken 4 % of a spilling run's
+/// CPU. Which users share a bucket does not change the run's outputs.
+fn spill_bucket(hash: u64, count: u32) -> u32 {
+    u32::try_from((u128::from(hash) * u128::from(count)) >> 64).unwrap_or(0)
+}
+
 /// One task's events split by bucket, each part encoded as a [`Chunk`];
 /// bucket 0 also gets every channel and campaign the task parsed.
 fn encode_task(source: &SourceFile, parsed: &ParsedRows, count: u32) -> Result<Vec<(usize, Vec<u8>)>> {
@@ -211,7 +221,7 @@ fn encode_task(source: &SourceFile, parsed: &ParsedRows, count: u32) -> Result<V
         return Err(too_many(&source.path, "user ids"));
     }
     let buckets: Vec<u32> =
-        (0..parsed.users.len()).map(|code| bucket_of(parsed.users.get(code_of(code)), count)).collect();
+        (0..parsed.users.len()).map(|code| spill_bucket(parsed.users.hash(code_of(code)), count)).collect();
     let mut builders: Vec<Option<ChunkBuilder>> = (0..count).map(|_| None).collect();
     let mut first = ChunkBuilder::new(parsed);
     first.take_dictionaries(parsed);
@@ -375,5 +385,34 @@ impl Spill {
             None => (Vec::new(), BTreeMap::new(), self.files.clone()),
         };
         Ok(EventIngest { log, rows, rejects, warnings, files, latest: self.latest })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::users::TaskUsers;
+
+    /// Users spread evenly over the spill buckets, each bucket below the
+    /// count, and one id always falls in one bucket.
+    #[test]
+    fn spill_buckets_are_even_and_in_range() {
+        let mut task = TaskUsers::default();
+        let codes: Vec<u32> = (0..90_000).map(|user| task.intern(&format!("u{user:08}")).unwrap()).collect();
+        for count in [1, 2, 9, 64] {
+            let mut sizes = vec![0_u32; count as usize];
+            for &code in &codes {
+                let bucket = spill_bucket(task.hash(code), count);
+                assert!(bucket < count);
+                sizes[bucket as usize] += 1;
+            }
+            let expected = 90_000 / count;
+            assert!(sizes.iter().all(|&size| size.abs_diff(expected) < expected / 10 + 50), "{count}: {sizes:?}");
+        }
+        let again = TaskUsers::default().hash(0);
+        assert_eq!(again, 0, "no id, no hash");
+        let mut other = TaskUsers::default();
+        let code = other.intern("u00000007").unwrap();
+        assert_eq!(other.hash(code), task.hash(codes[7]), "the same id hashes the same in every task");
     }
 }

@@ -189,6 +189,12 @@ impl TaskUsers {
     pub(crate) fn get(&self, code: u32) -> &str {
         self.ids.ids.get(code as usize)
     }
+
+    /// The hash of the id of `code`, as this build computes it in every run
+    /// (a fixed seed); 0 for a code no id has.
+    pub(crate) fn hash(&self, code: u32) -> u64 {
+        self.ids.hashes.get(code as usize).copied().unwrap_or(0)
+    }
 }
 
 impl Default for UserCodes {
