@@ -139,12 +139,28 @@ pub(crate) fn sort_codes<'a>(
 }
 
 /// The first 16 bytes of `value`, zero-padded, as a big-endian number:
-/// two strings whose prefixes differ compare as their prefixes do.
-fn prefix(value: &str) -> u128 {
-    let mut bytes = [0_u8; 16];
-    let head = &value.as_bytes()[..value.len().min(16)];
-    bytes[..head.len()].copy_from_slice(head);
-    u128::from_be_bytes(bytes)
+/// two strings whose prefixes differ compare as their prefixes do. Read as
+/// two overlapping words in their places, not copied: a copy of a length
+/// known only at run time is a call to `memcpy`, and this runs once per
+/// user id coded ([`crate::ingest::users`]) and per id sorted.
+pub(crate) fn prefix(value: &str) -> u128 {
+    let bytes = value.as_bytes();
+    let n = bytes.len().min(16);
+    // Bytes `at..at + width`, big end first, where they sit among 16.
+    let word = |at: usize, width: usize| -> u128 {
+        let value = match width {
+            8 => <[u8; 8]>::try_from(&bytes[at..at + 8]).map_or(0, u64::from_be_bytes),
+            4 => <[u8; 4]>::try_from(&bytes[at..at + 4]).map_or(0, |word| u64::from(u32::from_be_bytes(word))),
+            _ => u64::from(bytes[at]),
+        };
+        u128::from(value) << (8 * (16 - at - width))
+    };
+    match n {
+        8.. => word(0, 8) | word(n - 8, 8),
+        4.. => word(0, 4) | word(n - 4, 4),
+        1.. => word(0, 1) | word(n / 2, 1) | word(n - 1, 1),
+        0 => 0,
+    }
 }
 
 #[cold]
@@ -334,9 +350,6 @@ impl EventLog {
         self.user_starts = Vec::with_capacity(self.users.len() + 1);
         self.user_starts.extend(starts.into_iter().flatten());
         self.user_starts.push(kept);
-        if self.users.is_empty() {
-            self.user_starts = vec![0];
-        }
     }
 }
 
@@ -628,6 +641,20 @@ impl EventLogBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prefix read in words is the first 16 bytes copied and
+    /// zero-padded, at every length.
+    #[test]
+    fn a_prefix_is_the_first_sixteen_bytes_zero_padded() {
+        let text = "abcdefghijklmnopqrstü";
+        for length in 0..=text.len() {
+            let Some(value) = text.get(..length) else { continue };
+            let mut bytes = [0_u8; 16];
+            let head = &value.as_bytes()[..length.min(16)];
+            bytes[..head.len()].copy_from_slice(head);
+            assert_eq!(prefix(value), u128::from_be_bytes(bytes), "{value:?}");
+        }
+    }
 
     #[test]
     fn codes_follow_byte_order_whatever_the_input_order() {

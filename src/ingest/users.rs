@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::strings::Strings;
-use crate::event_log::{Dictionary, IntoSorted, sort_codes};
+use crate::event_log::{Dictionary, IntoSorted, prefix, sort_codes};
 
 /// Bits of a code that name its shard.
 const SHARD_BITS: u32 = 6;
@@ -58,33 +58,12 @@ struct Shard {
 /// their slot alone.
 const INLINE: usize = 11;
 
-/// The slot bits that name the id: its first [`INLINE`] bytes and its
-/// length (at most 255), above the 32 bits of its index plus one.
+/// The slot bits that name the id: its first [`INLINE`] bytes, big end
+/// first ([`prefix`]), then its length (at most 255), above the 32 bits of
+/// its index plus one.
 fn slot_key(value: &str) -> u128 {
-    let bytes = value.as_bytes();
-    let length = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
-    (head(bytes) << 40) | (u128::from(length) << 32)
-}
-
-/// The first [`INLINE`] bytes of `bytes` (fewer when it is shorter), little
-/// end first, read as two overlapping words rather than copied byte by
-/// byte (a copy of a length known only at run time is a call to `memcpy`).
-fn head(bytes: &[u8]) -> u128 {
-    let n = bytes.len().min(INLINE);
-    let word = |at: usize, width: usize| -> u128 {
-        let value = match width {
-            8 => <[u8; 8]>::try_from(&bytes[at..at + 8]).map_or(0, u64::from_le_bytes),
-            4 => <[u8; 4]>::try_from(&bytes[at..at + 4]).map_or(0, |word| u64::from(u32::from_le_bytes(word))),
-            _ => u64::from(bytes[at]),
-        };
-        u128::from(value) << (8 * at)
-    };
-    match n {
-        8.. => word(0, 8) | word(n - 4, 4),
-        4.. => word(0, 4) | word(n - 4, 4),
-        1.. => word(0, 1) | word(n / 2, 1) | word(n - 1, 1),
-        0 => 0,
-    }
+    let length = u8::try_from(value.len()).unwrap_or(u8::MAX);
+    (prefix(value) & (u128::MAX << (8 * (16 - INLINE)))) | (u128::from(length) << 32)
 }
 
 /// The index a (full) slot holds.
@@ -327,11 +306,11 @@ mod tests {
         for length in 0..=text.len() {
             let id = &text[..length];
             let mut expected = [0_u8; 16];
-            expected[4] = u8::try_from(length).unwrap();
             for (at, byte) in id.bytes().take(INLINE).enumerate() {
-                expected[5 + at] = byte;
+                expected[at] = byte;
             }
-            assert_eq!(slot_key(id).to_le_bytes(), expected, "{id:?}");
+            expected[INLINE] = u8::try_from(length).unwrap();
+            assert_eq!(slot_key(id).to_be_bytes(), expected, "{id:?}");
         }
         assert_eq!(slot_key(&"x".repeat(300)) >> 32 & 0xff, 255);
     }
