@@ -24,7 +24,7 @@ use super::remap::Codes;
 use crate::hash::FastMap;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::models::incremental::{
-    Answer, Coded, Feature, Pattern, Request, SHARDS, ShardPatterns, code_pattern, shard_of, shard_patterns,
+    Answer, Coded, Numbers, Pattern, PatternBuffer, Request, SHARDS, ShardPatterns, code_pattern, shard_of,
 };
 use crate::{Error, Result};
 
@@ -71,12 +71,7 @@ impl PatternShards {
     /// # Errors
     ///
     /// A file that cannot be written, read or decoded.
-    pub(super) fn build(
-        buckets: &[(&Path, Codes)],
-        slots: &FastMap<Feature, u32>,
-        directory: &Path,
-        limit: u64,
-    ) -> Result<Self> {
+    pub(super) fn build(buckets: &[(&Path, Codes)], slots: &Numbers, directory: &Path, limit: u64) -> Result<Self> {
         let coded_path = |shard: usize| directory.join(format!("coded-{shard:02}.bin"));
         let mut writers = (0..SHARDS)
             .map(|shard| {
@@ -177,11 +172,13 @@ impl PatternShards {
 /// The coded patterns of one shard's file, merged.
 fn merge_file(path: &Path) -> Result<ShardPatterns> {
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(|error| Error::io(path, error))?);
-    let (mut coded, mut bytes) = (Vec::new(), Vec::new());
+    let (mut coded, mut bytes) = (PatternBuffer::default(), Vec::new());
     while read_frame(&mut reader, path, &mut bytes)? {
-        coded.extend(decode::<Vec<(Coded, u64)>>(&bytes, path)?);
+        for (pattern, count) in decode::<Vec<(Coded, u64)>>(&bytes, path)? {
+            coded.push(count, &pattern);
+        }
     }
-    Ok(shard_patterns(coded))
+    Ok(PatternBuffer::merged(&[coded]))
 }
 
 fn encode(value: &impl serde::Serialize) -> Result<Vec<u8>> {

@@ -14,8 +14,8 @@ pub use self::features::{
     active_features, kind_index,
 };
 pub use self::solve::{
-    Answer, Coded, Fit, Patterns as ShardPatterns, Request, SHARDS, SharedSteps, Solver, merge_coded, settle, shard_of,
-    shard_patterns, solve_with, split_shards,
+    Answer, Coded, Fit, PatternBuffer, Patterns as ShardPatterns, Request, SHARDS, SharedSteps, Solver, merge_coded,
+    settle, shard_of, shard_patterns, solve_with, split_shards,
 };
 use super::{AttributionModel, Path};
 use crate::hash::FastMap;
@@ -491,48 +491,123 @@ pub fn features_of(counts: &Counts) -> Vec<Feature> {
     counts.exposure.keys().copied().collect()
 }
 
-/// Each feature's number.
+/// Each feature's number among `features`: its position.
 #[must_use]
-pub fn slots(features: &[Feature]) -> FastMap<Feature, u32> {
-    features.iter().enumerate().map(|(slot, feature)| (*feature, u32::try_from(slot).unwrap_or(u32::MAX))).collect()
+pub fn slots(features: &[Feature]) -> Numbers {
+    Numbers::new(features)
 }
 
-/// The purchase patterns of `counts` coded with `slots`, split into shards
-/// ([`solve::shard_of`]) and merged ([`solve::shard_patterns`]). A pattern
-/// is coded twice, once for its shard and once when its shard's turn comes,
-/// so that memory holds the coded patterns of a shard or two at a time
-/// beside the merged ones, rather than every pattern coded in a list of its
-/// own (the patterns grow with the purchases; see `docs/performance.md`).
-fn coded_shards(counts: &Counts, slots: &FastMap<Feature, u32>) -> Vec<solve::Patterns> {
-    let purchases: Vec<(&Pattern, u64)> = counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
-    let code = |pattern: &Pattern| code_pattern(pattern.iter().copied(), slots);
-    #[expect(clippy::cast_possible_truncation, reason = "a shard below SHARDS = 16")]
-    let shards: Vec<u8> = purchases.par_iter().map(|(pattern, _)| solve::shard_of(&code(pattern)) as u8).collect();
-    (0..solve::SHARDS)
-        .into_par_iter()
-        .map(|shard| {
-            let coded: Vec<(Coded, u64)> = purchases
-                .iter()
-                .zip(&shards)
-                .filter(|(_, of)| usize::from(**of) == shard)
-                .map(|((pattern, count), _)| (code(pattern), *count))
-                .collect();
-            solve::shard_patterns(coded)
-        })
-        .collect()
+/// The number of each feature of a fit (its position among the features
+/// [`features_of`] gives), as coding the purchase patterns reads it: tens
+/// of millions of lookups on a large log, one per feature of every pattern.
+/// In an array laid out by [`DenseSlots`] when the features have few
+/// channels (no hashing), else in a hash map.
+#[derive(Clone, Debug)]
+pub struct Numbers(Table);
+
+/// [`Numbers`]' table.
+#[derive(Clone, Debug)]
+enum Table {
+    /// By [`DenseSlots::slot`], [`Numbers::NONE`] for a slot of no feature.
+    Dense { slots: DenseSlots, numbers: Vec<u32>, baselines: [u32; 2] },
+    /// By feature.
+    Hashed(FastMap<Feature, u32>),
 }
+
+impl Numbers {
+    /// A slot of the dense array with no feature.
+    const NONE: u32 = u32::MAX;
+
+    /// The numbers of `features`, in order.
+    #[must_use]
+    pub fn new(features: &[Feature]) -> Self {
+        let number = |position: usize| u32::try_from(position).unwrap_or(Self::NONE);
+        let channels =
+            features.iter().flat_map(|feature| feature.channels()).flatten().max().map_or(0, |code| code + 1);
+        let Some(slots) = usize::try_from(channels).ok().and_then(DenseSlots::new) else {
+            return Self(Table::Hashed(
+                features.iter().enumerate().map(|(position, feature)| (*feature, number(position))).collect(),
+            ));
+        };
+        let (mut numbers, mut baselines) = (vec![Self::NONE; slots.size()], [Self::NONE; 2]);
+        for (position, &feature) in features.iter().enumerate() {
+            match (feature, slots.slot(feature)) {
+                (Feature::Baseline { customer }, _) => baselines[usize::from(customer)] = number(position),
+                (_, Some(slot)) => numbers[slot] = number(position),
+                (_, None) => {}
+            }
+        }
+        Self(Table::Dense { slots, numbers, baselines })
+    }
+
+    /// The number of `feature`; `None` when it is not among the features.
+    #[must_use]
+    pub fn get(&self, feature: Feature) -> Option<u32> {
+        match (&self.0, feature) {
+            (Table::Dense { baselines, .. }, Feature::Baseline { customer }) => {
+                Some(baselines[usize::from(customer)]).filter(|&number| number != Self::NONE)
+            }
+            (Table::Dense { slots, numbers, .. }, _) => {
+                slots.slot(feature).map(|slot| numbers[slot]).filter(|&number| number != Self::NONE)
+            }
+            (Table::Hashed(numbers), _) => numbers.get(&feature).copied(),
+        }
+    }
+}
+
+/// The purchase patterns of `counts` coded with `numbers`, split into
+/// shards ([`solve::shard_of`]) and merged ([`solve::shard_patterns`]).
+/// Coded patterns take a third of the memory of the counted ones (8 bytes a
+/// pair, not 24), and the merged shards as much again: memory holds the
+/// coded patterns of every shard, then the merged ones shard by shard as
+/// each shard's coded ones are let go.
+fn coded_shards(counts: &Counts, numbers: &Numbers) -> Vec<solve::Patterns> {
+    let mut purchases: Vec<(&Pattern, u64)> =
+        counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
+    // In the order the patterns lie in memory, not the map's: they are then
+    // read at the speed of memory rather than a cache miss each. The order
+    // a shard's patterns come in does not change it: they are sorted and
+    // merged.
+    purchases.par_sort_unstable_by_key(|(pattern, _)| pattern.as_ptr() as usize);
+    let pieces = purchases.len().div_ceil(CODING_PIECES).max(1);
+    let coded: Vec<Vec<PatternBuffer>> = purchases
+        .par_chunks(pieces)
+        .map(|piece| {
+            let mut shards = vec![PatternBuffer::default(); solve::SHARDS];
+            let mut coded = Vec::new();
+            for (pattern, count) in piece {
+                code_pattern_into(pattern.iter().copied(), numbers, &mut coded);
+                shards[solve::shard_of(&coded)].push(*count, &coded);
+            }
+            shards
+        })
+        .collect();
+    let mut shards: Vec<Vec<PatternBuffer>> = (0..solve::SHARDS).map(|_| Vec::new()).collect();
+    for piece in coded {
+        for (shard, buffer) in shards.iter_mut().zip(piece) {
+            shard.push(buffer);
+        }
+    }
+    shards.into_par_iter().map(|buffers| PatternBuffer::merged(&buffers)).collect()
+}
+
+/// Pieces the patterns are coded in, in parallel.
+const CODING_PIECES: usize = 64;
 
 /// A pattern by the numbers of its features, sorted; features without a
 /// number (never exposed) left out.
 #[must_use]
-pub fn code_pattern<S: std::hash::BuildHasher>(
-    pattern: impl Iterator<Item = (Feature, u32)>,
-    slots: &std::collections::HashMap<Feature, u32, S>,
-) -> Coded {
+pub fn code_pattern(pattern: impl Iterator<Item = (Feature, u32)>, numbers: &Numbers) -> Coded {
     let mut coded: Coded = Vec::with_capacity(pattern.size_hint().1.unwrap_or_default());
-    coded.extend(pattern.filter_map(|(feature, times)| Some((*slots.get(&feature)?, times))));
-    coded.sort_unstable();
+    code_pattern_into(pattern, numbers, &mut coded);
     coded
+}
+
+/// [`code_pattern`] into `coded`, which it clears first.
+fn code_pattern_into(pattern: impl Iterator<Item = (Feature, u32)>, numbers: &Numbers, coded: &mut Coded) {
+    coded.clear();
+    coded.extend(pattern.filter_map(|(feature, times)| Some((numbers.get(feature)?, times))));
+    coded.sort_unstable();
 }
 
 impl AttributionModel for Incremental {
@@ -579,6 +654,37 @@ mod tests {
             30 * MICROS_PER_DAY,
             Fit { iterations: 0, log_likelihood: 0.0, residual: 0.0, terms: 0, features: 0 },
         )
+    }
+
+    #[test]
+    fn features_are_numbered_by_position_in_an_array_or_a_map() {
+        let features = |last_channel: u32| {
+            vec![
+                Feature::Baseline { customer: true },
+                Feature::Touch { channel: 2, kind: 1, bin: 3, carried: false },
+                Feature::Session { opener: 2, partner: 0, recent: true, carried: true, seen: false },
+                Feature::Pair { low: 0, high: last_channel },
+            ]
+        };
+        let absent = [
+            Feature::Baseline { customer: false },
+            Feature::Touch { channel: 2, kind: 1, bin: 3, carried: true },
+            Feature::Session { opener: 0, partner: 2, recent: true, carried: true, seen: false },
+            Feature::Pair { low: 1, high: 2 },
+            Feature::Touch { channel: 99, kind: 0, bin: 0, carried: false },
+        ];
+        // 4 channels fit the array; 41 do not.
+        for (last_channel, dense) in [(3, true), (40, false)] {
+            let features = features(last_channel);
+            let numbers = Numbers::new(&features);
+            assert_eq!(matches!(numbers.0, Table::Dense { .. }), dense);
+            for (position, feature) in features.iter().enumerate() {
+                assert_eq!(numbers.get(*feature), Some(u32::try_from(position).unwrap()), "{feature:?}");
+            }
+            for feature in absent {
+                assert_eq!(numbers.get(feature), None, "{feature:?}");
+            }
+        }
     }
 
     const EMAIL: u32 = 0;

@@ -205,6 +205,55 @@ pub fn shard_patterns(coded: Vec<(Coded, u64)>) -> Patterns {
     patterns
 }
 
+/// Patterns coded one after another, for [`PatternBuffer::merged`]: the
+/// same shard as [`shard_patterns`] makes of them, without a list of its
+/// own for each pattern.
+#[derive(Clone, Debug, Default)]
+pub struct PatternBuffer {
+    /// Every pattern's pairs, one pattern after another.
+    terms: Vec<(u32, u32)>,
+    /// Each pattern's pairs in `terms`, and its purchases.
+    spans: Vec<(std::ops::Range<usize>, u64)>,
+}
+
+impl PatternBuffer {
+    /// Adds a pattern (its pairs, sorted by feature) with `purchases`.
+    pub fn push(&mut self, purchases: u64, pattern: &[(u32, u32)]) {
+        let start = self.terms.len();
+        self.terms.extend_from_slice(pattern);
+        self.spans.push((start..self.terms.len(), purchases));
+    }
+
+    /// The patterns of every buffer of `buffers` sorted, a pattern given
+    /// more than once counted once with its purchases added, in the form
+    /// the sums run over: what [`shard_patterns`] gives for the same
+    /// patterns.
+    #[must_use]
+    pub fn merged(buffers: &[Self]) -> Patterns {
+        let mut spans: Vec<(&[(u32, u32)], u64)> = buffers
+            .iter()
+            .flat_map(|buffer| buffer.spans.iter().map(|(span, count)| (&buffer.terms[span.clone()], *count)))
+            .collect();
+        spans.sort_unstable_by_key(|&(pattern, _)| pattern);
+        let mut patterns = Patterns {
+            ends: Vec::with_capacity(spans.len()),
+            terms: Vec::with_capacity(buffers.iter().map(|buffer| buffer.terms.len()).sum()),
+            purchases: Vec::with_capacity(spans.len()),
+        };
+        let mut spans = spans.into_iter().peekable();
+        while let Some((pattern, mut count)) = spans.next() {
+            while let Some((_, more)) = spans.next_if(|(next, _)| *next == pattern) {
+                count += more;
+            }
+            patterns.terms.extend_from_slice(pattern);
+            patterns.ends.push(patterns.terms.len());
+            #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
+            patterns.purchases.push(count as f64);
+        }
+        patterns
+    }
+}
+
 /// What the fit stopped on, as `summary.json` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fit {
@@ -1379,6 +1428,63 @@ mod tests {
         let mut solver = Solver::new(exposure.to_vec(), floors.to_vec());
         solve(&mut solver, shards);
         solver.finish()
+    }
+
+    #[test]
+    fn a_buffer_merges_its_patterns_by_hand() {
+        let mut first = PatternBuffer::default();
+        first.push(3, &[(0, 2), (2, 1)]);
+        first.push(7, &[(1, 1)]);
+        let mut second = PatternBuffer::default();
+        second.push(1, &[]);
+        second.push(2, &[(0, 2), (2, 1)]);
+        second.push(5, &[(0, 2)]);
+        let merged = PatternBuffer::merged(&[first, second]);
+        assert_eq!(merged.ends, [0, 1, 3, 4]);
+        assert_eq!(merged.terms, [(0, 2), (0, 2), (2, 1), (1, 1)]);
+        assert_eq!(merged.purchases, [1.0, 5.0, 5.0, 7.0]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn buffers_merge_patterns_as_a_shard_does(
+            pieces in proptest::collection::vec(
+                proptest::collection::vec(
+                    (proptest::collection::vec((0..4_u32, 1..3_u32), 0..4), 1..5_u64),
+                    0..12,
+                ),
+                0..4,
+            )
+        ) {
+            // Patterns as coding gives them: sorted by feature, each once.
+            let pieces: Vec<Vec<(Coded, u64)>> = pieces
+                .into_iter()
+                .map(|piece| {
+                    piece
+                        .into_iter()
+                        .map(|(mut pattern, count)| {
+                            pattern.sort_unstable();
+                            pattern.dedup_by_key(|(feature, _)| *feature);
+                            (pattern, count)
+                        })
+                        .collect()
+                })
+                .collect();
+            let buffers: Vec<PatternBuffer> = pieces
+                .iter()
+                .map(|piece| {
+                    let mut buffer = PatternBuffer::default();
+                    for (pattern, count) in piece {
+                        buffer.push(*count, pattern);
+                    }
+                    buffer
+                })
+                .collect();
+            proptest::prop_assert_eq!(
+                PatternBuffer::merged(&buffers),
+                shard_patterns(pieces.into_iter().flatten().collect())
+            );
+        }
     }
 
     #[test]
