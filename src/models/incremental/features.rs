@@ -502,6 +502,11 @@ impl Tally {
     /// memory is its partner.
     fn add_sessions(&mut self, touches: &[PhaseTouch], end: i64, memory: i64) {
         for seen in [false, true] {
+            // Touches are in time order: the partners in memory while the
+            // session is open are `first..last`. Both ends only move
+            // forward from one opener to the next (`from` grows, and so does
+            // `until`: a session closes by the next one's opening).
+            let (mut first, mut last) = (0, 0);
             let mut openers = (0..touches.len()).filter(|&index| touches[index].opens(seen)).peekable();
             while let Some(opener) = openers.next() {
                 let from = touches[opener].time;
@@ -510,10 +515,12 @@ impl Tally {
                 if until <= from {
                     continue;
                 }
-                // Touches are in time order: the partners in memory while
-                // the session is open lie between these two.
-                let first = touches.partition_point(|touch| touch.time.saturating_add(memory) <= from);
-                let last = touches.partition_point(|touch| touch.time < until);
+                while touches.get(first).is_some_and(|touch| touch.time.saturating_add(memory) <= from) {
+                    first += 1;
+                }
+                while touches.get(last).is_some_and(|touch| touch.time < until) {
+                    last += 1;
+                }
                 for (_, partner) in
                     touches.iter().enumerate().take(last).skip(first).filter(|&(index, _)| index != opener)
                 {
@@ -873,5 +880,87 @@ mod tests {
         let mut with_identity = left.clone();
         with_identity.add(Counts { end, ..Counts::default() });
         assert_eq!(with_identity, left);
+    }
+
+    /// The session terms of one phase, each opener's partners found anew:
+    /// what [`Tally::add_sessions`] counts.
+    fn sessions_one_by_one(touches: &[PhaseTouch], end: i64, memory: i64) -> BTreeMap<Feature, i128> {
+        let mut terms = BTreeMap::new();
+        for seen in [false, true] {
+            let openers: Vec<usize> = (0..touches.len()).filter(|&index| touches[index].opens(seen)).collect();
+            for (position, &opener) in openers.iter().enumerate() {
+                let from = touches[opener].time;
+                let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
+                let until = end.min(from + SESSION).min(next);
+                for (index, partner) in touches.iter().enumerate() {
+                    let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
+                    if index == opener || alive.1 <= alive.0 {
+                        continue;
+                    }
+                    let split = partner.time.saturating_add(RECENT);
+                    for (recent, low, high) in
+                        [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)]
+                    {
+                        if high > low {
+                            let feature = Feature::Session {
+                                opener: touches[opener].channel,
+                                partner: partner.channel,
+                                recent,
+                                carried: partner.carried,
+                                seen,
+                            };
+                            *terms.entry(feature).or_default() += i128::from(high - low);
+                        }
+                    }
+                }
+            }
+        }
+        terms
+    }
+
+    /// One phase's touches, in time order, those carried from before it
+    /// first, and the phase's end.
+    fn any_phase() -> impl proptest::strategy::Strategy<Value = (Vec<PhaseTouch>, i64)> {
+        use proptest::prelude::*;
+        let hour = MICROS_PER_HOUR;
+        // Gaps from nothing to a few days, so that sessions close early or
+        // late and partners are recent, old, or leave the memory.
+        let gap = prop_oneof![0..hour, 0..2 * hour, 0..3 * MICROS_PER_DAY, Just(0_i64)];
+        let touch = (gap, 0..3_u32, 0..3_u8, any::<bool>());
+        (proptest::collection::vec(touch, 0..24), 0..4 * MICROS_PER_DAY).prop_map(|(touches, after)| {
+            let mut time = 0;
+            let mut phase: Vec<PhaseTouch> = touches
+                .into_iter()
+                .map(|(gap, channel, kind, carried)| {
+                    time += gap;
+                    PhaseTouch { time, channel, kind, carried }
+                })
+                .collect();
+            let mut carried = true;
+            for touch in &mut phase {
+                carried &= touch.carried;
+                touch.carried = carried;
+            }
+            (phase, time + after)
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sessions_are_counted_as_partner_by_partner(
+            phase in any_phase(),
+            memory in proptest::prop_oneof![
+                proptest::strategy::Just(MEMORY),
+                proptest::strategy::Just(2 * MICROS_PER_DAY),
+                proptest::strategy::Just(MICROS_PER_HOUR / 2),
+            ],
+        ) {
+            let (touches, end) = phase;
+            let wanted = sessions_one_by_one(&touches, end, memory);
+            for mut tally in [Tally::new(3), Tally::default()] {
+                tally.add_sessions(&touches, end, memory);
+                proptest::prop_assert_eq!(tally.into_exposure(), wanted.clone());
+            }
+        }
     }
 }
