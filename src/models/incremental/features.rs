@@ -341,6 +341,37 @@ impl DenseSlots {
         }
     }
 
+    /// Where slot `slot` comes in the features' order ([`Feature`]'s
+    /// `Ord`): the slots are laid out in that order, but for a session
+    /// term's flags, laid out (seen, recent, carried) where the order is
+    /// (recent, carried, seen).
+    #[must_use]
+    pub fn order(self, slot: usize) -> usize {
+        if !self.sessions().contains(&slot) {
+            return slot;
+        }
+        let flags = (slot - self.sessions().start) % SESSION_SLOTS;
+        let (seen, recent_carried) = (flags / 4, flags % 4);
+        slot - flags + recent_carried * 2 + seen
+    }
+
+    /// The slot that comes `order`-th in the features' order: the inverse
+    /// of [`DenseSlots::order`].
+    #[must_use]
+    pub fn slot_in_order(self, order: usize) -> usize {
+        if !self.sessions().contains(&order) {
+            return order;
+        }
+        let flags = (order - self.sessions().start) % SESSION_SLOTS;
+        let (recent_carried, seen) = (flags / 2, flags % 2);
+        order - flags + seen * 4 + recent_carried
+    }
+
+    /// The session terms' slots.
+    fn sessions(self) -> std::ops::Range<usize> {
+        TOUCH_SLOTS * self.channels..(TOUCH_SLOTS + SESSION_SLOTS * self.channels) * self.channels
+    }
+
     /// The term of slot `slot`.
     #[must_use]
     pub fn feature(self, slot: usize) -> Feature {
@@ -384,6 +415,19 @@ struct Tally {
     counts_purchases: bool,
     /// Scratch of the pair terms, kept between phases.
     pairs: PairScratch,
+    /// Scratch of a purchase's pattern, kept between purchases.
+    pattern: PatternScratch,
+}
+
+/// What [`Tally::pattern`] reuses from one purchase to the next: the
+/// pattern's counts by [`DenseSlots::slot`], the places of the slots
+/// counted in the features' order ([`DenseSlots::order`]), and the channels
+/// touched.
+#[derive(Default)]
+struct PatternScratch {
+    counts: Vec<u32>,
+    orders: Vec<u32>,
+    channels: Vec<u32>,
 }
 
 /// What [`Tally::add_pairs`] reuses from one phase to the next: each touch's
@@ -459,7 +503,7 @@ impl Tally {
             let time = log.time[event];
             self.add_phase(touches, start, time, customer, memory);
             if self.counts_purchases {
-                active_features(touches, time, customer, memory, &mut pattern);
+                self.pattern(touches, time, customer, memory, &mut pattern);
                 self.purchases.push(pattern.clone());
             }
             // The touches still in memory go on into the next phase, carried.
@@ -470,6 +514,44 @@ impl Tally {
             (start, customer) = (time, true);
         }
         self.add_phase(touches, start, end.max(start), customer, memory);
+    }
+
+    /// The features active at `time`, as [`active_features`] gives them:
+    /// where the log has few channels, counted in an array by slot, and the
+    /// slots counted sorted by their places in the features' order
+    /// ([`DenseSlots::order`]), plain integers, rather than the features
+    /// listed and sorted field by field (sorting took most of the pattern's
+    /// time).
+    fn pattern(&mut self, touches: &[PhaseTouch], time: i64, customer: bool, memory: i64, out: &mut Pattern) {
+        let Some(slots) = self.slots else {
+            return active_features(touches, time, customer, memory, out);
+        };
+        let PatternScratch { counts, orders, channels } = &mut self.pattern;
+        counts.resize(slots.size(), 0);
+        orders.clear();
+        let mut missing = false;
+        for_each_active_term(touches, time, memory, channels, |feature| match slots.slot(feature) {
+            Some(slot) => {
+                if counts[slot] == 0 {
+                    // Below 2^32: at most 32 channels have slots.
+                    orders.push(u32::try_from(slots.order(slot)).unwrap_or(u32::MAX));
+                }
+                counts[slot] += 1;
+            }
+            None => missing = true,
+        });
+        orders.sort_unstable();
+        out.clear();
+        out.push((Feature::Baseline { customer }, 1));
+        for &order in orders.iter() {
+            let slot = slots.slot_in_order(order as usize);
+            out.push((slots.feature(slot), counts[slot]));
+            counts[slot] = 0;
+        }
+        // A channel code beyond the array (none in a valid log): the list.
+        if missing {
+            active_features(touches, time, customer, memory, out);
+        }
     }
 
     /// Adds the exposure of one phase, `[start, end)`, with its touches.
@@ -676,30 +758,43 @@ fn to_u8(value: usize) -> u8 {
 pub fn active_features(touches: &[PhaseTouch], time: i64, customer: bool, memory: i64, out: &mut Pattern) {
     out.clear();
     out.push((Feature::Baseline { customer }, 1));
+    for_each_active_term(touches, time, memory, &mut Vec::new(), |feature| out.push((feature, 1)));
+    // Equal features add up into one count.
+    super::solve::sort_adding(out);
+}
+
+/// Each term active at `time` but the baseline, once per touch that brings
+/// it (a term may come more than once), in no particular order; `channels`
+/// is scratch.
+fn for_each_active_term(
+    touches: &[PhaseTouch],
+    time: i64,
+    memory: i64,
+    channels: &mut Vec<u32>,
+    mut term: impl FnMut(Feature),
+) {
     let alive = |touch: &PhaseTouch| touch.in_memory(time, memory);
     for touch in touches.iter().filter(|touch| alive(touch)) {
-        out.push((touch.term_at(time), 1));
+        term(touch.term_at(time));
     }
     for seen in [false, true] {
         if let Some(opener) = open_session(touches, time, seen) {
             for (index, partner) in touches.iter().enumerate() {
                 if index != opener && alive(partner) {
-                    out.push((partner.partner_term(&touches[opener], time, seen), 1));
+                    term(partner.partner_term(&touches[opener], time, seen));
                 }
             }
         }
     }
-    let mut channels: Vec<u32> =
-        touches.iter().filter(|touch| alive(touch) && !touch.carried).map(|touch| touch.channel).collect();
+    channels.clear();
+    channels.extend(touches.iter().filter(|touch| alive(touch) && !touch.carried).map(|touch| touch.channel));
     channels.sort_unstable();
     channels.dedup();
     for (index, &low) in channels.iter().enumerate() {
         for &high in &channels[index + 1..] {
-            out.push((Feature::Pair { low, high }, 1));
+            term(Feature::Pair { low, high });
         }
     }
-    // Equal features add up into one count.
-    super::solve::sort_adding(out);
 }
 
 /// The total length of the intersection of two sorted lists of disjoint
@@ -960,6 +1055,50 @@ mod tests {
             for mut tally in [Tally::new(3), Tally::default()] {
                 tally.add_sessions(&touches, end, memory);
                 proptest::prop_assert_eq!(tally.into_exposure(), wanted.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn slots_in_their_order_are_features_in_theirs() {
+        let slots = DenseSlots::new(3).unwrap();
+        let mut by_slot: Vec<usize> = (0..slots.size()).collect();
+        by_slot.sort_unstable_by_key(|&slot| slots.order(slot));
+        let features: Vec<Feature> = by_slot.iter().map(|&slot| slots.feature(slot)).collect();
+        let mut sorted = features.clone();
+        sorted.sort_unstable();
+        assert_eq!(features, sorted);
+        // The order is a numbering of the slots, and `slot_in_order` its
+        // inverse.
+        let mut orders: Vec<usize> = (0..slots.size()).map(|slot| slots.order(slot)).collect();
+        assert!((0..slots.size()).all(|slot| slots.slot_in_order(slots.order(slot)) == slot));
+        orders.sort_unstable();
+        assert_eq!(orders, (0..slots.size()).collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn patterns_counted_by_slot_are_the_sorted_lists(
+            phase in any_phase(),
+            at in 0..6 * MICROS_PER_DAY,
+            customer in proptest::bool::ANY,
+            memory in proptest::prop_oneof![
+                proptest::strategy::Just(MEMORY),
+                proptest::strategy::Just(2 * MICROS_PER_DAY),
+                proptest::strategy::Just(MICROS_PER_HOUR / 2),
+            ],
+        ) {
+            let (touches, _) = phase;
+            let mut wanted = Vec::new();
+            active_features(&touches, at, customer, memory, &mut wanted);
+            // Three channels fit the array; one channel fewer leaves some
+            // touches beyond it, and the list is taken.
+            for channels in [3, 2] {
+                let (mut tally, mut pattern) = (Tally::new(channels), vec![(Feature::Baseline { customer }, 7)]);
+                tally.pattern(&touches, at, customer, memory, &mut pattern);
+                proptest::prop_assert_eq!(&pattern, &wanted);
+                // The scratch is left empty for the next purchase.
+                proptest::prop_assert!(tally.pattern.counts.iter().all(|&count| count == 0));
             }
         }
     }

@@ -522,8 +522,12 @@ impl Numbers {
     #[must_use]
     pub fn new(features: &[Feature]) -> Self {
         let number = |position: usize| u32::try_from(position).unwrap_or(Self::NONE);
-        let channels =
-            features.iter().flat_map(|feature| feature.channels()).flatten().max().map_or(0, |code| code + 1);
+        let channels = features
+            .iter()
+            .flat_map(|feature| feature.channels())
+            .flatten()
+            .max()
+            .map_or(0, |code| code.saturating_add(1));
         let Some(slots) = usize::try_from(channels).ok().and_then(DenseSlots::new) else {
             return Self(Table::Hashed(
                 features.iter().enumerate().map(|(position, feature)| (*feature, number(position))).collect(),
@@ -557,8 +561,8 @@ impl Numbers {
 
 /// The purchase patterns of `counts` coded with `numbers`, split into
 /// shards ([`solve::shard_of`]) and merged ([`solve::shard_patterns`]).
-/// Coded patterns take a third of the memory of the counted ones (8 bytes a
-/// pair, not 24), and the merged shards as much again: memory holds the
+/// Coded patterns take half the memory of the counted ones (8 bytes a
+/// pair, not 16), and the merged shards as much again: memory holds the
 /// coded patterns of every shard, then the merged ones shard by shard as
 /// each shard's coded ones are let go.
 fn coded_shards(counts: &Counts, numbers: &Numbers) -> Vec<solve::Patterns> {
