@@ -606,22 +606,9 @@ impl Tally {
                 for (_, partner) in
                     touches.iter().enumerate().take(last).skip(first).filter(|&(index, _)| index != opener)
                 {
-                    let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
-                    let split = partner.time.saturating_add(RECENT);
-                    for (recent, low, high) in
-                        [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)]
-                    {
-                        if high > low {
-                            let feature = Feature::Session {
-                                opener: touches[opener].channel,
-                                partner: partner.channel,
-                                recent,
-                                carried: partner.carried,
-                                seen,
-                            };
-                            self.add_exposure(feature, high - low);
-                        }
-                    }
+                    partner_exposure(touches[opener].channel, partner, (from, until), memory, seen, |feature, time| {
+                        self.add_exposure(feature, time);
+                    });
                 }
             }
         }
@@ -793,6 +780,31 @@ fn for_each_active_term(
     for (index, &low) in channels.iter().enumerate() {
         for &high in &channels[index + 1..] {
             term(Feature::Pair { low, high });
+        }
+    }
+}
+
+/// What the session `[from, until)` of an opener on channel `opener`
+/// brings the terms of `partner`, a touch that matters for `memory`: the
+/// time both are live while the partner is younger than [`RECENT`], and
+/// the time after, each given to `add` with its term; a part of no time
+/// is left out.
+fn partner_exposure(
+    opener: u32,
+    partner: &PhaseTouch,
+    (from, until): (i64, i64),
+    memory: i64,
+    seen: bool,
+    mut add: impl FnMut(Feature, i64),
+) {
+    let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
+    let split = partner.time.saturating_add(RECENT);
+    for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
+        if high > low {
+            add(
+                Feature::Session { opener, partner: partner.channel, recent, carried: partner.carried, seen },
+                high - low,
+            );
         }
     }
 }
@@ -977,8 +989,9 @@ mod tests {
         assert_eq!(with_identity, left);
     }
 
-    /// The session terms of one phase, each opener's partners found anew:
-    /// what [`Tally::add_sessions`] counts.
+    /// The session terms of one phase, every touch taken as each opener's
+    /// partner (rather than those in memory while it is open): what
+    /// [`Tally::add_sessions`] counts.
     fn sessions_one_by_one(touches: &[PhaseTouch], end: i64, memory: i64) -> BTreeMap<Feature, i128> {
         let mut terms = BTreeMap::new();
         for seen in [false, true] {
@@ -987,26 +1000,12 @@ mod tests {
                 let from = touches[opener].time;
                 let next = openers.get(position + 1).map_or(i64::MAX, |&next| touches[next].time);
                 let until = end.min(from + SESSION).min(next);
-                for (index, partner) in touches.iter().enumerate() {
-                    let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
-                    if index == opener || alive.1 <= alive.0 {
-                        continue;
-                    }
-                    let split = partner.time.saturating_add(RECENT);
-                    for (recent, low, high) in
-                        [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)]
-                    {
-                        if high > low {
-                            let feature = Feature::Session {
-                                opener: touches[opener].channel,
-                                partner: partner.channel,
-                                recent,
-                                carried: partner.carried,
-                                seen,
-                            };
-                            *terms.entry(feature).or_default() += i128::from(high - low);
-                        }
-                    }
+                // Every other touch: one that is not live while the session
+                // is open brings nothing.
+                for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
+                    partner_exposure(touches[opener].channel, partner, (from, until), memory, seen, |feature, time| {
+                        *terms.entry(feature).or_default() += i128::from(time);
+                    });
                 }
             }
         }

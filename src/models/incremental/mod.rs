@@ -384,22 +384,35 @@ impl Incremental {
 }
 
 /// The fitted terms as crediting reads them, a few for each touch of every
-/// purchase: in an array laid out by [`DenseSlots`] when the log has few
-/// channels (no hashing), else in a hash map.
+/// purchase (0 for a term not fitted).
+type Lookup = SlotTable<f64>;
+
+/// A value per feature, read feature by feature on a hot path: in an array
+/// laid out by [`DenseSlots`] when the features have few channels (no
+/// hashing), else in a hash map.
 #[derive(Clone, Debug, PartialEq)]
-enum Lookup {
-    Dense { slots: DenseSlots, values: Vec<f64>, baselines: [f64; 2] },
-    Hashed(FastMap<Feature, f64>),
+enum SlotTable<T> {
+    /// By [`DenseSlots::slot`], the baselines beside; the table's `absent`
+    /// value where no feature was given.
+    Dense { slots: DenseSlots, values: Vec<T>, baselines: [T; 2] },
+    /// By feature.
+    Hashed(FastMap<Feature, T>),
 }
 
-impl Lookup {
-    fn new(terms: &BTreeMap<Feature, f64>) -> Self {
-        let channels = terms.keys().flat_map(|feature| feature.channels()).flatten().max().map_or(0, |code| code + 1);
+impl<T: Copy> SlotTable<T> {
+    /// The table of `entries`; `absent` fills the array where no entry is.
+    fn of(entries: impl Iterator<Item = (Feature, T)> + Clone, absent: T) -> Self {
+        let channels = entries
+            .clone()
+            .flat_map(|(feature, _)| feature.channels())
+            .flatten()
+            .max()
+            .map_or(0, |code| code.saturating_add(1));
         let Some(slots) = usize::try_from(channels).ok().and_then(DenseSlots::new) else {
-            return Self::Hashed(terms.iter().map(|(feature, value)| (*feature, *value)).collect());
+            return Self::Hashed(entries.collect());
         };
-        let (mut values, mut baselines) = (vec![0.0; slots.size()], [0.0; 2]);
-        for (&feature, &value) in terms {
+        let (mut values, mut baselines) = (vec![absent; slots.size()], [absent; 2]);
+        for (feature, value) in entries {
             match (feature, slots.slot(feature)) {
                 (Feature::Baseline { customer }, _) => baselines[usize::from(customer)] = value,
                 (_, Some(slot)) => values[slot] = value,
@@ -409,13 +422,26 @@ impl Lookup {
         Self::Dense { slots, values, baselines }
     }
 
+    /// The value of `feature`: the array's (`absent` where no entry was
+    /// given), or the map's; `None` for a feature the array has no slot
+    /// for or the map does not hold.
+    fn get(&self, feature: Feature) -> Option<T> {
+        match (self, feature) {
+            (Self::Dense { baselines, .. }, Feature::Baseline { customer }) => Some(baselines[usize::from(customer)]),
+            (Self::Dense { slots, values, .. }, _) => slots.slot(feature).map(|slot| values[slot]),
+            (Self::Hashed(values), _) => values.get(&feature).copied(),
+        }
+    }
+}
+
+impl Lookup {
+    fn new(terms: &BTreeMap<Feature, f64>) -> Self {
+        Self::of(terms.iter().map(|(feature, value)| (*feature, *value)), 0.0)
+    }
+
     /// A term's value (0 when not fitted).
     fn term(&self, feature: Feature) -> f64 {
-        match (self, feature) {
-            (Self::Dense { baselines, .. }, Feature::Baseline { customer }) => baselines[usize::from(customer)],
-            (Self::Dense { slots, values, .. }, _) => slots.slot(feature).map_or(0.0, |slot| values[slot]),
-            (Self::Hashed(terms), _) => terms.get(&feature).copied().unwrap_or(0.0),
-        }
+        self.get(feature).unwrap_or(0.0)
     }
 }
 
@@ -500,19 +526,8 @@ pub fn slots(features: &[Feature]) -> Numbers {
 /// The number of each feature of a fit (its position among the features
 /// [`features_of`] gives), as coding the purchase patterns reads it: tens
 /// of millions of lookups on a large log, one per feature of every pattern.
-/// In an array laid out by [`DenseSlots`] when the features have few
-/// channels (no hashing), else in a hash map.
 #[derive(Clone, Debug)]
-pub struct Numbers(Table);
-
-/// [`Numbers`]' table.
-#[derive(Clone, Debug)]
-enum Table {
-    /// By [`DenseSlots::slot`], [`Numbers::NONE`] for a slot of no feature.
-    Dense { slots: DenseSlots, numbers: Vec<u32>, baselines: [u32; 2] },
-    /// By feature.
-    Hashed(FastMap<Feature, u32>),
-}
+pub struct Numbers(SlotTable<u32>);
 
 impl Numbers {
     /// A slot of the dense array with no feature.
@@ -521,41 +536,17 @@ impl Numbers {
     /// The numbers of `features`, in order.
     #[must_use]
     pub fn new(features: &[Feature]) -> Self {
-        let number = |position: usize| u32::try_from(position).unwrap_or(Self::NONE);
-        let channels = features
+        let numbered = features
             .iter()
-            .flat_map(|feature| feature.channels())
-            .flatten()
-            .max()
-            .map_or(0, |code| code.saturating_add(1));
-        let Some(slots) = usize::try_from(channels).ok().and_then(DenseSlots::new) else {
-            return Self(Table::Hashed(
-                features.iter().enumerate().map(|(position, feature)| (*feature, number(position))).collect(),
-            ));
-        };
-        let (mut numbers, mut baselines) = (vec![Self::NONE; slots.size()], [Self::NONE; 2]);
-        for (position, &feature) in features.iter().enumerate() {
-            match (feature, slots.slot(feature)) {
-                (Feature::Baseline { customer }, _) => baselines[usize::from(customer)] = number(position),
-                (_, Some(slot)) => numbers[slot] = number(position),
-                (_, None) => {}
-            }
-        }
-        Self(Table::Dense { slots, numbers, baselines })
+            .enumerate()
+            .map(|(position, feature)| (*feature, u32::try_from(position).unwrap_or(Self::NONE)));
+        Self(SlotTable::of(numbered, Self::NONE))
     }
 
     /// The number of `feature`; `None` when it is not among the features.
     #[must_use]
     pub fn get(&self, feature: Feature) -> Option<u32> {
-        match (&self.0, feature) {
-            (Table::Dense { baselines, .. }, Feature::Baseline { customer }) => {
-                Some(baselines[usize::from(customer)]).filter(|&number| number != Self::NONE)
-            }
-            (Table::Dense { slots, numbers, .. }, _) => {
-                slots.slot(feature).map(|slot| numbers[slot]).filter(|&number| number != Self::NONE)
-            }
-            (Table::Hashed(numbers), _) => numbers.get(&feature).copied(),
-        }
+        self.0.get(feature).filter(|&number| number != Self::NONE)
     }
 }
 
@@ -681,7 +672,7 @@ mod tests {
         for (last_channel, dense) in [(3, true), (40, false)] {
             let features = features(last_channel);
             let numbers = Numbers::new(&features);
-            assert_eq!(matches!(numbers.0, Table::Dense { .. }), dense);
+            assert_eq!(matches!(numbers.0, SlotTable::Dense { .. }), dense);
             for (position, feature) in features.iter().enumerate() {
                 assert_eq!(numbers.get(*feature), Some(u32::try_from(position).unwrap()), "{feature:?}");
             }
