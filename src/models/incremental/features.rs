@@ -347,24 +347,26 @@ impl DenseSlots {
     /// (recent, carried, seen).
     #[must_use]
     pub fn order(self, slot: usize) -> usize {
-        if !self.sessions().contains(&slot) {
-            return slot;
-        }
-        let flags = (slot - self.sessions().start) % SESSION_SLOTS;
-        let (seen, recent_carried) = (flags / 4, flags % 4);
-        slot - flags + recent_carried * 2 + seen
+        self.flags_swapped(slot, 4)
     }
 
     /// The slot that comes `order`-th in the features' order: the inverse
     /// of [`DenseSlots::order`].
     #[must_use]
     pub fn slot_in_order(self, order: usize) -> usize {
-        if !self.sessions().contains(&order) {
-            return order;
+        self.flags_swapped(order, 2)
+    }
+
+    /// `index` with its session flags `high · low + rest` rearranged to
+    /// `rest · (SESSION_SLOTS / low) + high`: with `low` 4, (seen; recent,
+    /// carried) to (recent, carried; seen), and with `low` 2 back. Other
+    /// slots stay where they are.
+    fn flags_swapped(self, index: usize, low: usize) -> usize {
+        if !self.sessions().contains(&index) {
+            return index;
         }
-        let flags = (order - self.sessions().start) % SESSION_SLOTS;
-        let (recent_carried, seen) = (flags / 2, flags % 2);
-        order - flags + seen * 4 + recent_carried
+        let flags = (index - self.sessions().start) % SESSION_SLOTS;
+        index - flags + flags % low * (SESSION_SLOTS / low) + flags / low
     }
 
     /// The session terms' slots.
