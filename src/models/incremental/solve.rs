@@ -117,6 +117,24 @@ impl Patterns {
         Ok(Self { ends, terms, purchases })
     }
 
+    /// `merged` (patterns sorted, each once, with their purchases) laid
+    /// out one after another, with room made for `patterns` patterns and
+    /// `pairs` pairs.
+    fn laid_out<'a>(merged: impl IntoIterator<Item = (&'a [(u32, u32)], u64)>, patterns: usize, pairs: usize) -> Self {
+        let mut laid = Self {
+            ends: Vec::with_capacity(patterns),
+            terms: Vec::with_capacity(pairs),
+            purchases: Vec::with_capacity(patterns),
+        };
+        for (pattern, count) in merged {
+            laid.terms.extend_from_slice(pattern);
+            laid.ends.push(laid.terms.len());
+            #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
+            laid.purchases.push(count as f64);
+        }
+        laid
+    }
+
     /// Each pattern's pairs, and its purchases.
     fn iter(&self) -> impl Iterator<Item = (&[(u32, u32)], f64)> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
@@ -191,18 +209,8 @@ pub fn sort_adding<K: Ord, N: Ord + std::ops::AddAssign + Copy>(items: &mut Vec<
 #[must_use]
 pub fn shard_patterns(coded: Vec<(Coded, u64)>) -> Patterns {
     let merged = merge_coded(coded);
-    let mut patterns = Patterns {
-        ends: Vec::with_capacity(merged.len()),
-        terms: Vec::with_capacity(merged.iter().map(|(features, _)| features.len()).sum()),
-        purchases: Vec::with_capacity(merged.len()),
-    };
-    for (features, count) in merged {
-        patterns.terms.extend(features);
-        patterns.ends.push(patterns.terms.len());
-        #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
-        patterns.purchases.push(count as f64);
-    }
-    patterns
+    let pairs = merged.iter().map(|(features, _)| features.len()).sum();
+    Patterns::laid_out(merged.iter().map(|(features, count)| (features.as_slice(), *count)), merged.len(), pairs)
 }
 
 /// Patterns coded one after another, for [`PatternBuffer::merged`]: the
@@ -235,22 +243,16 @@ impl PatternBuffer {
             .flat_map(|buffer| buffer.spans.iter().map(|(span, count)| (&buffer.terms[span.clone()], *count)))
             .collect();
         spans.sort_unstable_by_key(|&(pattern, _)| pattern);
-        let mut patterns = Patterns {
-            ends: Vec::with_capacity(spans.len()),
-            terms: Vec::with_capacity(buffers.iter().map(|buffer| buffer.terms.len()).sum()),
-            purchases: Vec::with_capacity(spans.len()),
-        };
+        let (count, pairs) = (spans.len(), buffers.iter().map(|buffer| buffer.terms.len()).sum());
         let mut spans = spans.into_iter().peekable();
-        while let Some((pattern, mut count)) = spans.next() {
+        let merged = std::iter::from_fn(|| {
+            let (pattern, mut count) = spans.next()?;
             while let Some((_, more)) = spans.next_if(|(next, _)| *next == pattern) {
                 count += more;
             }
-            patterns.terms.extend_from_slice(pattern);
-            patterns.ends.push(patterns.terms.len());
-            #[expect(clippy::cast_precision_loss, reason = "purchase counts far below 2^52")]
-            patterns.purchases.push(count as f64);
-        }
-        patterns
+            Some((pattern, count))
+        });
+        Patterns::laid_out(merged, count, pairs)
     }
 }
 
