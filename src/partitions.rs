@@ -366,10 +366,10 @@ pub fn pattern_shards(index: &[u8], patterns: &[u8]) -> Result<Vec<(u32, Vec<u8>
         })
         .collect::<Result<_>>()?;
     let code = |local: u32| global.get(local as usize).copied().unwrap_or(u32::MAX);
-    let slots = incremental::slots(&index.features);
+    let numbers = incremental::Numbers::new(&index.features);
     let coded = patterns.purchases.into_iter().map(|(pattern, count)| {
         let renumbered = pattern.into_iter().map(|(feature, times)| (feature.renumber(code), times));
-        (incremental::code_pattern(renumbered, &slots), count)
+        (incremental::code_pattern(renumbered, &numbers), count)
     });
     incremental::split_shards(coded)
         .into_iter()

@@ -64,14 +64,14 @@ pub struct PatternShards {
 
 impl PatternShards {
     /// Reads the patterns of `buckets` (each bucket's file and the codes
-    /// that renumber its channels into the run's), codes them with `slots`,
+    /// that renumber its channels into the run's), codes them with `numbers`,
     /// and merges them into shards, in files in `directory`. Shards are kept
     /// in memory while their bytes add up to at most `limit`.
     ///
     /// # Errors
     ///
     /// A file that cannot be written, read or decoded.
-    pub(super) fn build(buckets: &[(&Path, Codes)], slots: &Numbers, directory: &Path, limit: u64) -> Result<Self> {
+    pub(super) fn build(buckets: &[(&Path, Codes)], numbers: &Numbers, directory: &Path, limit: u64) -> Result<Self> {
         let coded_path = |shard: usize| directory.join(format!("coded-{shard:02}.bin"));
         let mut writers = (0..SHARDS)
             .map(|shard| {
@@ -92,7 +92,7 @@ impl PatternShards {
                             let renumbered = pattern
                                 .into_iter()
                                 .map(|(feature, times)| (feature.renumber(|channel| codes.channel(channel)), times));
-                            let coded = code_pattern(renumbered, slots);
+                            let coded = code_pattern(renumbered, numbers);
                             shards[shard_of(&coded)].push((coded, count));
                         }
                         shards.into_iter().map(|coded| encode(&coded)).collect::<Result<Vec<_>>>()

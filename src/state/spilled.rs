@@ -176,7 +176,7 @@ impl SpilledJourneys {
         limit: u64,
     ) -> Result<Incremental> {
         let started = std::time::Instant::now();
-        let slots = incremental::slots(&incremental::features_of(counts));
+        let numbers = incremental::Numbers::new(&incremental::features_of(counts));
         let buckets: Vec<(&Path, Codes)> = self
             .buckets
             .iter()
@@ -190,7 +190,7 @@ impl SpilledJourneys {
                 Some((file, codes))
             })
             .collect();
-        let shards = PatternShards::build(&buckets, &slots, &self.directory, limit)?;
+        let shards = PatternShards::build(&buckets, &numbers, &self.directory, limit)?;
         tracing::info!(
             event = "phase",
             phase = "fit_patterns",

@@ -86,8 +86,7 @@ impl Incremental {
     #[must_use]
     pub fn fit(counts: &Counts, memory: i64) -> Self {
         let features = features_of(counts);
-        let slots = slots(&features);
-        let shards = coded_shards(counts, &slots);
+        let shards = coded_shards(counts, &Numbers::new(&features));
         let mut solver = Self::solver(counts);
         solve::solve(&mut solver, &shards);
         Self::solved(&features, solver, memory)
@@ -96,7 +95,7 @@ impl Incremental {
     /// Fits the terms on the exposure of `counts`, the sums over the
     /// purchase patterns given for each request by `answer` (as
     /// [`solve::solve_with`]), whoever holds the patterns: coded as
-    /// [`slots`] numbers [`features_of`] `counts`, split and merged into
+    /// [`Numbers`] numbers [`features_of`] `counts`, split and merged into
     /// shards as [`shard_patterns`] does. The same fit, bit for bit, as
     /// [`Incremental::fit`] on counts that hold those patterns.
     ///
@@ -120,8 +119,7 @@ impl Incremental {
     #[must_use]
     pub fn refit_from(counts: &Counts, memory: i64, start: &Self, steps: usize) -> Self {
         let features = features_of(counts);
-        let slots = slots(&features);
-        let shards = coded_shards(counts, &slots);
+        let shards = coded_shards(counts, &Numbers::new(&features));
         let (exposure, floors) = exposure_and_floors(counts);
         let mut solver = Solver::starting_at(exposure, floors, &start.values(&features), steps);
         solve::solve(&mut solver, &shards);
@@ -515,12 +513,6 @@ fn baseline_positions<'a>(features: impl Iterator<Item = &'a Feature>) -> Vec<us
 #[must_use]
 pub fn features_of(counts: &Counts) -> Vec<Feature> {
     counts.exposure.keys().copied().collect()
-}
-
-/// Each feature's number among `features`: its position.
-#[must_use]
-pub fn slots(features: &[Feature]) -> Numbers {
-    Numbers::new(features)
 }
 
 /// The number of each feature of a fit (its position among the features
