@@ -214,7 +214,8 @@ impl Slot {
 /// channel code and per stage rather than in maps, and the minutes from
 /// each converting touch to its conversion in a dense array per slot: a
 /// sorted map updated touch by touch, or in sorted batches, spent most of
-/// the counting waiting on memory or sorting.
+/// the counting waiting on memory or sorting. The minutes reach the arrays
+/// a million at a time, slot after slot ([`KpiCount::add_pending`]).
 pub struct KpiCount<'a> {
     /// [`video_channels`] of the log.
     video: &'a [bool],
@@ -229,6 +230,28 @@ pub struct KpiCount<'a> {
     /// touched (a handful: a short list beats a hash set).
     channels: Vec<u32>,
     stages: Vec<Stage>,
+    /// Dense minutes not yet in their slots' arrays: the slot in the high
+    /// half, the minute in the low ([`KpiCount::add_pending`]).
+    pending: Vec<u64>,
+    /// Scratch: `pending` grouped by slot.
+    grouped: Vec<u64>,
+    /// How many dense minutes wait at most ([`PENDING_MINUTES`]).
+    pending_limit: usize,
+}
+
+/// Dense minutes [`KpiCount`] holds before it adds them to their slots'
+/// arrays (8 MiB of them).
+const PENDING_MINUTES: usize = 1 << 20;
+
+/// The slot of a pending dense minute.
+fn slot_of_code(code: u64) -> usize {
+    (code >> 32) as usize
+}
+
+/// The minute of a pending dense minute.
+#[expect(clippy::cast_possible_truncation, reason = "the low half, below 2^32")]
+fn minute_of_code(code: u64) -> usize {
+    (code & u64::from(u32::MAX)) as usize
 }
 
 /// Whose counters: a channel's or a stage's.
@@ -249,6 +272,9 @@ impl<'a> KpiCount<'a> {
             dense_minutes: DENSE_MINUTES,
             channels: Vec::new(),
             stages: Vec::new(),
+            pending: Vec::new(),
+            grouped: Vec::new(),
+            pending_limit: PENDING_MINUTES,
         }
     }
 
@@ -275,14 +301,45 @@ impl<'a> KpiCount<'a> {
         if let Some(index) = usize::try_from(minutes).ok().filter(|&minutes| minutes < dense)
             && let Some(slot) = self.slot_of(owner)
         {
-            let slot = &mut self.slots[slot];
-            if slot.minutes.len() <= index {
-                slot.minutes.resize(index + 1, 0);
+            self.pending.push(((slot as u64) << 32) | index as u64);
+            if self.pending.len() >= self.pending_limit {
+                self.add_pending();
             }
-            slot.minutes[index] += 1;
             return;
         }
         *self.counters(owner).minutes_to_conversion.entry(minutes).or_default() += 1;
+    }
+
+    /// Adds the pending dense minutes to their slots' arrays, slot after
+    /// slot. Each minute added as it came cost a wait on memory: the arrays
+    /// of every channel and stage (up to half a MiB each) do not fit in a
+    /// core's cache together, one slot's does.
+    fn add_pending(&mut self) {
+        let mut ends = vec![0_usize; self.slots.len() + 1];
+        for &code in &self.pending {
+            ends[slot_of_code(code) + 1] += 1;
+        }
+        for index in 1..ends.len() {
+            ends[index] += ends[index - 1];
+        }
+        self.grouped.clear();
+        self.grouped.resize(self.pending.len(), 0);
+        let mut next = ends.clone();
+        for &code in &self.pending {
+            let at = &mut next[slot_of_code(code)];
+            self.grouped[*at] = code;
+            *at += 1;
+        }
+        for (slot, range) in self.slots.iter_mut().zip(ends.windows(2)) {
+            for &code in &self.grouped[range[0]..range[1]] {
+                let index = minute_of_code(code);
+                if slot.minutes.len() <= index {
+                    slot.minutes.resize(index + 1, 0);
+                }
+                slot.minutes[index] += 1;
+            }
+        }
+        self.pending.clear();
     }
 
     fn add_user(&mut self, log: &EventLog, journeys: &Journeys, config: &Config, user: usize) {
@@ -372,7 +429,8 @@ impl Partial for KpiCount<'_> {
     type Output = Kpis;
 
     /// The counters.
-    fn finish(self) -> Kpis {
+    fn finish(mut self) -> Kpis {
+        self.add_pending();
         let channels = self.video.len();
         let mut kpis = self.stray;
         for (index, slot) in self.slots.into_iter().enumerate() {
@@ -391,7 +449,8 @@ impl Partial for KpiCount<'_> {
         KpiCount::add_user(self, walk.log, walk.journeys, walk.config, walk.user);
     }
 
-    fn merge(&mut self, other: Self) {
+    fn merge(&mut self, mut other: Self) {
+        other.add_pending();
         for (slot, more) in self.slots.iter_mut().zip(other.slots) {
             slot.merge(more);
         }
@@ -453,10 +512,14 @@ mod tests {
         let video = video_channels(&log);
         let expected = Kpis::compute(&log, &journeys, &config);
         assert_eq!(expected.channels[&log.channels.code_of("search").unwrap()].minutes_to_conversion, [(30, 3)].into());
-        for limit in [0, 1, 2, 4, 31, 1000] {
+        // Dense minutes added to their arrays as they come (one waiting at
+        // most), a few at a time, or when the count is merged or finished.
+        for (limit, pending) in [0, 1, 2, 4, 31, 1000].into_iter().flat_map(|limit| [1, 2, 5, 1000].map(|p| (limit, p)))
+        {
             let parts = (0..log.user_count()).map(|user| {
                 let mut part = KpiCount::new(&video);
                 part.dense_minutes = limit;
+                part.pending_limit = pending;
                 part.add_user(&log, &journeys, &config, user);
                 part
             });
@@ -464,8 +527,16 @@ mod tests {
                 Partial::merge(&mut left, right);
                 left
             });
-            assert_eq!(merged.unwrap().finish(), expected, "{limit}");
+            assert_eq!(merged.unwrap().finish(), expected, "{limit} {pending}");
         }
+        // All three users in one count, their minutes waiting until it is
+        // finished.
+        let mut whole = KpiCount::new(&video);
+        for user in 0..log.user_count() {
+            whole.add_user(&log, &journeys, &config, user);
+        }
+        assert_eq!(whole.pending.len(), 18, "two owners for each of the nine converting touches");
+        assert_eq!(whole.finish(), expected);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use self::kpis::{Counters, KpiCount, Kpis, is_video_channel, ratio, video_channels};
-pub use self::paths::{ChannelPath, PathKey, PathTotals, Paths};
+pub use self::paths::{ChannelPath, PathCount, PathKey, PathTable, PathTotals, Paths};
 use crate::bootstrap::{ReplicateCount, Replicates};
 use crate::config::{Config, Mode};
 use crate::event_log::EventLog;
@@ -378,7 +378,7 @@ impl Partial for incremental::Counter {
 
 /// Every sum of [`Aggregates`] a run counts, being counted.
 struct Counting<'a> {
-    paths: Paths,
+    paths: PathCount,
     first_order: Option<ChainCount>,
     higher_order: Option<ChainCount>,
     coalitions: Option<CoalitionCount>,
@@ -396,7 +396,7 @@ impl Partial for Counting<'_> {
             higher_order: self.higher_order.finish().unwrap_or_default(),
             coalitions: self.coalitions.finish().unwrap_or_default(),
             kpis: self.kpis.finish().unwrap_or_default(),
-            paths: self.paths,
+            paths: self.paths.finish(),
             hazard: self.hazard.finish().unwrap_or_default(),
             replicates: self.replicates.finish().unwrap_or_default(),
         }
@@ -457,7 +457,7 @@ impl Aggregates {
         let replicated = config.bootstrap > 0 && (markov || shapley || hazard);
         let replicate_order = markov.then_some(config.markov_order);
         walk_in_chunks(log, journeys, config, per_chunk, || Counting {
-            paths: Paths::default(),
+            paths: PathCount::default(),
             first_order: attributes.then(|| chain(1)),
             higher_order: higher.then(|| chain(config.markov_order)),
             coalitions: shapley.then(CoalitionCount::default),

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use crate::aggregate::{ChannelPath, PathKey, PathTotals, Paths, ratio};
 use crate::event::{NO_CHANNEL, Stage};
 use crate::event_log::EventLog;
-use crate::hash::FastMap;
 use crate::output::CsvWriter;
 use crate::time::MICROS_PER_DAY;
 
@@ -16,7 +15,7 @@ impl Paths {
     /// no touch), ranked by conversions, then journeys, then name.
     #[must_use]
     pub fn channel_rows(&self, log: &EventLog, top: usize) -> Vec<(String, PathTotals)> {
-        ranked(&self.channels, top, channel_path_namer(log))
+        ranked(self.channels.iter(), top, channel_path_namer(log))
     }
 
     /// Every channel path and stage sequence with its totals, as
@@ -51,7 +50,7 @@ impl Paths {
     /// [`Paths::channel_rows`].
     #[must_use]
     pub fn stage_rows(&self, top: usize) -> Vec<(String, PathTotals)> {
-        ranked(&self.stages, top, |path: &PathKey<Stage>| stage_path_name(path))
+        ranked(self.stages.iter(), top, |path: &PathKey<Stage>| stage_path_name(path))
     }
 }
 
@@ -94,11 +93,15 @@ fn order(totals: &PathTotals) -> (std::cmp::Reverse<u64>, std::cmp::Reverse<u64>
 /// descending), then name. Only the paths that can make the first `top`
 /// (those ranking with the `top`-th or above on the totals) are named, so
 /// memory stays small however many distinct paths the log has.
-fn ranked<K>(paths: &FastMap<K, PathTotals>, top: usize, name: impl Fn(&K) -> String) -> Vec<(String, PathTotals)> {
+fn ranked<'a, K: 'a>(
+    paths: impl Iterator<Item = (&'a K, &'a PathTotals)>,
+    top: usize,
+    name: impl Fn(&K) -> String,
+) -> Vec<(String, PathTotals)> {
     if top == 0 {
         return Vec::new();
     }
-    let mut candidates: Vec<(&K, &PathTotals)> = paths.iter().collect();
+    let mut candidates: Vec<(&K, &PathTotals)> = paths.collect();
     if candidates.len() > top {
         let (_, cutoff, _) = candidates.select_nth_unstable_by_key(top - 1, |(_, totals)| order(totals));
         let cutoff = order(cutoff.1);
@@ -194,7 +197,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         write_path_rows(&mut bytes, "path", &rows, 1).unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 2, "top 1 plus the header");
-        assert!(paths.channels.contains_key(&PathKey::new(vec![(log.channels.code_of("video").unwrap(), 2)])));
+        assert!(paths.channels.get(vec![(log.channels.code_of("video").unwrap(), 2)]).is_some());
     }
 
     proptest! {
@@ -204,7 +207,7 @@ mod tests {
             top in 0_usize..12,
         ) {
             // Few distinct totals: many ties, broken by name.
-            let paths: FastMap<u32, PathTotals> = totals
+            let paths: crate::hash::FastMap<u32, PathTotals> = totals
                 .iter()
                 .enumerate()
                 .map(|(key, &(conversions, journeys))| {
@@ -219,7 +222,7 @@ mod tests {
                     .then(left.0.cmp(&right.0))
             });
             full.truncate(top);
-            prop_assert_eq!(ranked(&paths, top, name), full);
+            prop_assert_eq!(ranked(paths.iter(), top, name), full);
         }
     }
 }

@@ -33,7 +33,6 @@ use super::remap::{Codes, append_user};
 use super::{Converting, State};
 use crate::aggregate::{ChannelPath, PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
-use crate::hash::FastMap;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::journey::Journeys;
 use crate::models::incremental::{self, Incremental};
@@ -70,7 +69,7 @@ struct PathChunk {
 type PathRow = (ChannelPath, PathTotals);
 
 /// One bucket's channel-path totals, by path.
-type PathMap = FastMap<ChannelPath, PathTotals>;
+type PathMap = crate::aggregate::PathTable<(u32, u32)>;
 
 /// One bucket's dictionaries, its file of converting journeys if it has
 /// one, and its file of `incremental`'s purchase patterns if it has some.
