@@ -21,7 +21,25 @@ where
     V: serde::Serialize,
     S: serde::Serializer,
 {
-    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    serialize_entries_sorted(map.iter(), serializer)
+}
+
+/// Serialises `entries` as a map sorted by key: what [`serialize_sorted`]
+/// writes for a map holding them, whatever holds them.
+///
+/// # Errors
+///
+/// Whatever the serializer returns.
+pub fn serialize_entries_sorted<'a, K, V, S>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    serializer: S,
+) -> Result<S::Ok, S::Error>
+where
+    K: Ord + serde::Serialize + 'a,
+    V: serde::Serialize + 'a,
+    S: serde::Serializer,
+{
+    let mut entries: Vec<(&K, &V)> = entries.collect();
     entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
     serializer.collect_map(entries)
 }

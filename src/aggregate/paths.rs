@@ -272,12 +272,14 @@ impl<T> PathTable<T> {
     }
 }
 
-impl<T: PartialEq + Hash> PathTable<T> {
+impl<T: Ord + Hash> PathTable<T> {
     /// The totals of the path `steps`.
     #[must_use]
     pub fn get(&self, steps: impl Into<Box<[T]>>) -> Option<&PathTotals> {
         let key = PathKey::new(steps);
-        self.parts.get(table_part(key.hash))?.iter().find(|(path, _)| *path == key).map(|(_, totals)| totals)
+        let part = self.parts.get(table_part(key.hash))?;
+        let found = part.binary_search_by(|(path, _)| entry_order(path, &key)).ok()?;
+        Some(&part[found].1)
     }
 }
 
@@ -341,9 +343,7 @@ impl<T: Eq> Eq for PathTable<T> {}
 /// that states keep their bytes).
 impl<T: Ord + Serialize> Serialize for PathTable<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&PathKey<T>, &PathTotals)> = self.iter().collect();
-        entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
-        serializer.collect_map(entries)
+        crate::hash::serialize_entries_sorted(self.iter(), serializer)
     }
 }
 
@@ -406,42 +406,31 @@ struct WorkerJourneys {
 /// as it comes (one stream of writes, which leaves the other counts' tables
 /// in cache), the list dealt into the parts of the table ([`PathTable`])
 /// once every worker is done, and each part summed on its own, in
-/// parallel; the few stage sequences in a map, found by hash without
+/// parallel; the few stage sequences in a map by hash, found without
 /// building a key.
 #[derive(Debug, Default)]
 pub struct PathCount {
     /// Per worker, its journeys (this one's last).
     workers: Vec<WorkerJourneys>,
-    /// Stage sequences with their totals.
-    stages: Vec<(PathKey<Stage>, PathTotals)>,
-    /// Where each stage sequence is in `stages`, by hash.
-    stage_slots: FastMap<u64, usize>,
+    /// Stage sequences with their totals, by hash (the sequences of one
+    /// hash, almost always one).
+    stages: FastMap<u64, Vec<(PathKey<Stage>, PathTotals)>>,
     /// Scratch: a journey's stages.
     stage_steps: Vec<Stage>,
 }
 
 impl PathCount {
-    /// Adds `totals` to the stage sequence `steps` (of hash `hash`).
-    fn add_stages(&mut self, hash: u64, totals: PathTotals) {
-        let steps = &self.stage_steps;
-        let found = match self.stage_slots.get(&hash) {
-            Some(&slot) if *self.stages[slot].0 == **steps => Some(slot),
-            // Another sequence of the same hash: looked for among all.
-            Some(_) => self.stages.iter().position(|(path, _)| **path == **steps),
-            None => None,
-        };
-        if let Some(slot) = found {
-            self.stages[slot].1.add(totals);
-        } else {
-            self.stage_slots.entry(hash).or_insert(self.stages.len());
-            self.stages.push((PathKey { hash, steps: steps.as_slice().into() }, totals));
-        }
-    }
-
-    /// Every worker's stage sequences added up.
-    fn stage_map(stages: Vec<(PathKey<Stage>, PathTotals)>, into: &mut FastMap<PathKey<Stage>, PathTotals>) {
-        for (key, totals) in stages {
-            into.entry(key).or_default().add(totals);
+    /// Adds `totals` to the stage sequence `steps`.
+    fn add_stages(
+        stages: &mut FastMap<u64, Vec<(PathKey<Stage>, PathTotals)>>,
+        steps: &[Stage],
+        hash: u64,
+        totals: PathTotals,
+    ) {
+        let sequences = stages.entry(hash).or_default();
+        match sequences.iter_mut().find(|(path, _)| **path == *steps) {
+            Some((_, sum)) => sum.add(totals),
+            None => sequences.push((PathKey { hash, steps: steps.into() }, totals)),
         }
     }
 }
@@ -493,8 +482,7 @@ impl Partial for PathCount {
             dealt.into_par_iter().map(|dealt| sum_part(&workers, dealt)).collect();
         // The journeys' lists are freed on a thread of their own.
         rayon::spawn(move || drop(workers));
-        let mut stages = FastMap::default();
-        Self::stage_map(self.stages, &mut stages);
+        let stages = self.stages.into_values().flatten().collect();
         Paths { channels: PathTable { parts }.trimmed(), stages }
     }
 
@@ -530,20 +518,17 @@ impl Partial for PathCount {
         self.stage_steps.extend(touches.iter().map(|&touch| log.stage[touch]));
         self.stage_steps.dedup();
         let hash = path_hash(&self.stage_steps);
-        self.add_stages(hash, path.totals());
+        Self::add_stages(&mut self.stages, &self.stage_steps, hash, path.totals());
     }
 
     fn merge(&mut self, mut other: Self) {
         // This worker's journeys stay last, where the walk appends.
         other.workers.append(&mut self.workers);
         self.workers = other.workers;
-        let mut stages: FastMap<PathKey<Stage>, PathTotals> = FastMap::default();
-        Self::stage_map(std::mem::take(&mut self.stages), &mut stages);
-        Self::stage_map(other.stages, &mut stages);
-        self.stage_slots.clear();
-        self.stages = stages.into_iter().collect();
-        for (slot, (key, _)) in self.stages.iter().enumerate() {
-            self.stage_slots.entry(key.hash).or_insert(slot);
+        for (hash, sequences) in other.stages {
+            for (path, totals) in sequences {
+                Self::add_stages(&mut self.stages, &path, hash, totals);
+            }
         }
     }
 }
