@@ -709,12 +709,7 @@ fn active_set(
 ) -> Vec<f64> {
     let count = free.len();
     let entry = |row: usize, column: usize| triangle(hessian, free[row], free[column]);
-    let lower: Vec<f64> = free
-        .iter()
-        .map(
-            |&feature| if floors.contains(&feature) { theta[feature] * 1e-3 - theta[feature] } else { -theta[feature] },
-        )
-        .collect();
+    let lower: Vec<f64> = free.iter().map(|&feature| lowest(feature, theta, floors) - theta[feature]).collect();
     let gradient: Vec<f64> = free.iter().map(|&feature| gradient[feature]).collect();
     // A multiplier this small is 0: the model's gradient, to rounding.
     let tolerance = gradient.iter().fold(0.0_f64, |largest, value| largest.max(value.abs())) * 1e-12;
@@ -1235,10 +1230,15 @@ fn step(theta: &[f64], free: &[usize], direction: &[f64], floors: &[usize], halv
     let size = 0.5_f64.powi(i32::try_from(halvings).unwrap_or(i32::MAX));
     let mut next = theta.to_vec();
     for (&feature, &delta) in free.iter().zip(direction) {
-        let lowest = if floors.contains(&feature) { theta[feature] * 1e-3 } else { 0.0 };
-        next[feature] = (theta[feature] + size * delta).max(lowest);
+        next[feature] = (theta[feature] + size * delta).max(lowest(feature, theta, floors));
     }
     next
+}
+
+/// The least a step leaves of term `feature`: 0, or a thousandth of a
+/// floor's value (a floor stays above 0).
+fn lowest(feature: usize, theta: &[f64], floors: &[usize]) -> f64 {
+    if floors.contains(&feature) { theta[feature] * 1e-3 } else { 0.0 }
 }
 
 /// Newton steps from one point `θ` with one Hessian, toward many samples
