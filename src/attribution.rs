@@ -207,8 +207,102 @@ fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f
 }
 
 /// Scratch space reused across journeys by one task.
+/// Credit sums by a slot per credit key, which a touch's key is looked up
+/// for once per journey rather than once per model and touch; moved into
+/// [`Credits`]' maps when a part is finished or merged. A key takes a row
+/// of a model's map only when that model gave it credit, as when the maps
+/// were filled directly.
+struct DenseCredits {
+    slot_of: FastMap<CreditKey, u32>,
+    keys: Vec<CreditKey>,
+    /// Per model, by slot.
+    sums: Vec<Vec<DenseSums>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct DenseSums {
+    sums: CreditSums,
+    /// Credit units by position in the path ([`position_bucket`]).
+    positions: [i128; 3],
+    credited: bool,
+    positioned: bool,
+}
+
+impl DenseCredits {
+    fn new(models: usize) -> Self {
+        Self { slot_of: FastMap::default(), keys: Vec::new(), sums: vec![Vec::new(); models] }
+    }
+
+    /// The slot of `key`, made on first use.
+    fn slot(&mut self, key: CreditKey) -> u32 {
+        if let Some(&slot) = self.slot_of.get(&key) {
+            return slot;
+        }
+        let slot = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        self.slot_of.insert(key, slot);
+        self.keys.push(key);
+        slot
+    }
+
+    /// The slot of each touch's key, into `slots`.
+    fn slots_of(&mut self, log: &EventLog, touches: &[usize], slots: &mut Vec<u32>) {
+        slots.extend(touches.iter().map(|&touch| {
+            self.slot(CreditKey { channel: log.channel[touch], campaign: log.campaign[touch], stage: log.stage[touch] })
+        }));
+    }
+
+    fn key(&self, slot: u32) -> CreditKey {
+        self.keys[slot as usize]
+    }
+
+    fn entry(&mut self, model: usize, slot: u32) -> &mut DenseSums {
+        let sums = &mut self.sums[model];
+        let slot = slot as usize;
+        if sums.len() <= slot {
+            sums.resize(self.keys.len().max(slot + 1), DenseSums::default());
+        }
+        &mut sums[slot]
+    }
+
+    fn add(&mut self, model: usize, slot: u32, sums: CreditSums) {
+        let entry = self.entry(model, slot);
+        entry.sums.add(sums);
+        entry.credited = true;
+    }
+
+    fn add_position(&mut self, model: usize, slot: u32, bucket: usize, units: i128) {
+        let entry = self.entry(model, slot);
+        entry.positions[bucket] += units;
+        entry.positioned = true;
+    }
+
+    /// Moves the sums into `credits`, leaving none here.
+    fn flush(&mut self, credits: &mut Credits) {
+        for ((sums, table), positions) in self.sums.iter_mut().zip(&mut credits.per_model).zip(&mut credits.positions) {
+            for (dense, key) in sums.drain(..).zip(&self.keys) {
+                if dense.credited {
+                    table.entry(*key).or_default().add(dense.sums);
+                }
+                if dense.positioned {
+                    let entry = positions.entry(key.channel).or_default();
+                    for (total, part) in entry.iter_mut().zip(dense.positions) {
+                        *total += part;
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct Scratch {
     credits: Credits,
+    /// Credit of this scratch's journeys not yet in `credits`.
+    dense: DenseCredits,
+    /// The slot in `dense` of each touch of the transformed path and of
+    /// the logged path of the journey being credited, found at the first
+    /// model that credits it (empty until then).
+    touch_slots: Vec<u32>,
+    logged_slots: Vec<u32>,
     /// The journey's touches as logged, for models that read them so.
     logged: TransformedPath,
     weights: Vec<f64>,
@@ -236,9 +330,18 @@ struct FirstOrder {
 }
 
 impl Scratch {
+    /// Every credit summed so far.
+    fn into_credits(mut self) -> Credits {
+        self.dense.flush(&mut self.credits);
+        self.credits
+    }
+
     fn new(models: usize, replicates: u32) -> Self {
         Self {
             credits: Credits::with_replicates(models, replicates),
+            dense: DenseCredits::new(models),
+            touch_slots: Vec::new(),
+            logged_slots: Vec::new(),
             logged: TransformedPath::default(),
             weights: Vec::new(),
             split: Split::default(),
@@ -303,7 +406,7 @@ impl Partial for CreditCount<'_> {
 
     /// The credit sums, before models with channel targets rescale them.
     fn finish(self) -> Credits {
-        self.scratch.credits
+        self.scratch.into_credits()
     }
 
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
@@ -312,8 +415,9 @@ impl Partial for CreditCount<'_> {
     }
 
     fn merge(&mut self, other: Self) {
+        self.scratch.dense.flush(&mut self.scratch.credits);
         let credits = std::mem::replace(&mut self.scratch.credits, Credits::new(0));
-        self.scratch.credits = credits.merge(other.scratch.credits);
+        self.scratch.credits = credits.merge(other.scratch.into_credits());
     }
 }
 
@@ -362,27 +466,25 @@ fn credit_journey(
         replicate_weights(log, journey, touches, scratch);
     }
     let (_, carried) = logged_path(log, journey, config, &mut scratch.logged);
-    let positions = scratch.credits.positions.iter_mut();
+    scratch.touch_slots.clear();
+    scratch.logged_slots.clear();
     let replicates = &mut scratch.credits.replicates;
     let credited = &mut scratch.credited;
-    for (index, ((model, table), position_table)) in
-        models.iter().zip(&mut scratch.credits.per_model).zip(positions).enumerate()
-    {
+    let dense = &mut scratch.dense;
+    for (index, model) in models.iter().enumerate() {
         credited.clear();
-        let (touches, counts) = if model.reads_logged_path() {
-            (scratch.logged.touches.as_slice(), scratch.logged.counts.as_slice())
+        let (touches, counts, key_slots) = if model.reads_logged_path() {
+            (scratch.logged.touches.as_slice(), scratch.logged.counts.as_slice(), &mut scratch.logged_slots)
         } else {
-            (touches, counts)
+            (touches, counts, &mut scratch.touch_slots)
         };
         if touches.is_empty() {
             // A model with a baseline knows what no touch means: the
             // purchase would have happened anyway.
             let channel = if model.reads_logged_path() { BASELINE_CODE } else { NO_CHANNEL_CODE };
             let key = CreditKey { channel, campaign: log.campaign[conversion], stage: log.stage[conversion] };
-            table
-                .entry(key)
-                .or_default()
-                .add(CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) });
+            let slot = dense.slot(key);
+            dense.add(index, slot, CreditSums { units: i128::from(CONVERSION_UNITS), revenue: i128::from(revenue) });
             if with_replicates {
                 credited.push((key, CONVERSION_UNITS, revenue));
                 replicates.add_credit(index, credited, &scratch.replicate_weights);
@@ -410,28 +512,24 @@ fn credit_journey(
         scratch.split.apportion(revenue, &mut scratch.revenue[..slots]);
         let baseline =
             CreditKey { channel: BASELINE_CODE, campaign: log.campaign[conversion], stage: log.stage[conversion] };
-        for (offset, touch) in touches.iter().map(Some).chain([None]).enumerate() {
+        if key_slots.is_empty() {
+            dense.slots_of(log, touches, key_slots);
+        }
+        for (offset, slot) in key_slots.iter().map(|&slot| Some(slot)).chain([None]).enumerate() {
             if scratch.units[offset] == 0 && scratch.revenue[offset] == 0 {
                 continue;
             }
-            let key = match touch {
-                Some(&touch) => {
-                    let key = CreditKey {
-                        channel: log.channel[touch],
-                        campaign: log.campaign[touch],
-                        stage: log.stage[touch],
-                    };
-                    position_table.entry(key.channel).or_default()[position_bucket(offset, length)] +=
-                        i128::from(scratch.units[offset]);
-                    key
+            let units = i128::from(scratch.units[offset]);
+            let slot = match slot {
+                Some(slot) => {
+                    dense.add_position(index, slot, position_bucket(offset, length), units);
+                    slot
                 }
-                None => baseline,
+                None => dense.slot(baseline),
             };
-            let sums =
-                CreditSums { units: i128::from(scratch.units[offset]), revenue: i128::from(scratch.revenue[offset]) };
-            table.entry(key).or_default().add(sums);
+            dense.add(index, slot, CreditSums { units, revenue: i128::from(scratch.revenue[offset]) });
             if with_replicates {
-                credited.push((key, scratch.units[offset], scratch.revenue[offset]));
+                credited.push((dense.key(slot), scratch.units[offset], scratch.revenue[offset]));
             }
         }
         if with_replicates {
@@ -587,7 +685,7 @@ mod tests {
                     config.path_transform.apply(&log, journey.path.clone(), &mut path);
                     credit_journey(&log, &journey, &path.touches, &path.counts, &models, &config, &mut scratch);
                 }
-                credits = credits.merge(scratch.credits);
+                credits = credits.merge(scratch.into_credits());
                 credits
             };
             let count = journeys.len();

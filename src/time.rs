@@ -321,16 +321,53 @@ impl TimestampError {
 ///
 /// A [`TimestampError`] saying why the value was refused.
 pub fn parse_timestamp(raw: &str, zone: TimeZone) -> Result<i64, TimestampError> {
-    let text = raw.trim();
+    parse_timestamp_after(raw, zone, &mut LastDate::default())
+}
+
+/// The date of the last timestamp [`parse_timestamp_after`] read, with its
+/// day number: in a column of timestamps, neighbouring rows mostly share
+/// their date, which is then worked out once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LastDate {
+    /// The date's ten bytes (`2026-01-05`); zeros before the first, which
+    /// no date read matches (its fifth byte is a `-`).
+    text: [u8; 10],
+    /// Days since the epoch of that date.
+    days: i64,
+}
+
+/// [`parse_timestamp`], taking the day of a date from `last` when it is the
+/// date `last` holds, and leaving there the date read.
+///
+/// # Errors
+///
+/// As [`parse_timestamp`].
+pub fn parse_timestamp_after(raw: &str, zone: TimeZone, last: &mut LastDate) -> Result<i64, TimestampError> {
+    let text = trim(raw);
     if text.is_empty() {
         return Err(TimestampError::Empty);
     }
     let bytes = text.as_bytes();
     if bytes.len() >= 5 && bytes[4] == b'-' {
-        return parse_iso(bytes, zone);
+        return parse_iso(bytes, zone, last);
     }
     let number: f64 = text.parse().map_err(|_| TimestampError::Format)?;
     epoch_to_micros(number)
+}
+
+/// `text` without its leading and trailing white space, as [`str::trim`]
+/// gives it, without decoding a character when the first and the last
+/// bytes are ASCII other than white space (as in nearly every cell).
+#[must_use]
+pub fn trim(text: &str) -> &str {
+    // ASCII white space as `char::is_whitespace` has it: space, tab, line
+    // feed, vertical tab, form feed, carriage return.
+    let solid = |byte: &u8| byte.is_ascii() && !matches!(byte, b' ' | b'\t'..=b'\r');
+    match text.as_bytes() {
+        [first, .., last] if solid(first) && solid(last) => text,
+        [only] if solid(only) => text,
+        _ => text.trim(),
+    }
 }
 
 /// Converts an epoch number in seconds or milliseconds (by magnitude) to
@@ -367,14 +404,23 @@ pub fn epoch_integer_to_micros(number: i64) -> Result<i64, TimestampError> {
     number.checked_mul(scale).ok_or(TimestampError::OutOfRange)
 }
 
-fn parse_iso(bytes: &[u8], zone: TimeZone) -> Result<i64, TimestampError> {
+fn parse_iso(bytes: &[u8], zone: TimeZone, last: &mut LastDate) -> Result<i64, TimestampError> {
     let mut cursor = Cursor { bytes, position: 0 };
-    let year = cursor.digits(4)?;
-    cursor.expect(b'-')?;
-    let month = cursor.digits(2)?;
-    cursor.expect(b'-')?;
-    let day = cursor.digits(2)?;
-    let days = days_from_civil(year, month, day).ok_or(TimestampError::OutOfRange)?;
+    let days = if bytes.get(..10) == Some(last.text.as_slice()) {
+        cursor.position = 10;
+        last.days
+    } else {
+        let year = cursor.digits(4)?;
+        cursor.expect(b'-')?;
+        let month = cursor.digits(2)?;
+        cursor.expect(b'-')?;
+        let day = cursor.digits(2)?;
+        let days = days_from_civil(year, month, day).ok_or(TimestampError::OutOfRange)?;
+        if let Some(text) = bytes.get(..10).and_then(|date| <[u8; 10]>::try_from(date).ok()) {
+            *last = LastDate { text, days };
+        }
+        days
+    };
     let mut local = days * MICROS_PER_DAY;
     if cursor.at_end() {
         return zone.to_instant(local).ok_or(TimestampError::OutOfRange);
@@ -662,6 +708,35 @@ mod tests {
         assert_eq!(format_date(paris.local_day(late)), "2026-01-06");
         assert_eq!("2026-01-06".parse::<Date>().unwrap().to_string(), "2026-01-06");
         assert!("06/01/2026".parse::<Date>().is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trim_is_str_trim(text in "[ \t\n\u{b}\u{c}\r\u{85}\u{a0}\u{3000}a-z0-9é:-]{0,8}") {
+            proptest::prop_assert_eq!(trim(&text), text.trim());
+        }
+    }
+
+    #[test]
+    fn a_date_read_before_gives_its_day_again() {
+        let mut last = LastDate::default();
+        let first = parse_timestamp_after("2026-01-05T13:45:12Z", TimeZone::UTC, &mut last).unwrap();
+        let again = parse_timestamp_after("2026-01-05T13:45:13Z", TimeZone::UTC, &mut last).unwrap();
+        assert_eq!(again - first, MICROS_PER_SECOND);
+        // Another date replaces it; a bad one after a good one is still refused.
+        assert_eq!(parse_timestamp_after("2026-01-06", TimeZone::UTC, &mut last), utc("2026-01-06T00:00:00Z"));
+        assert_eq!(
+            parse_timestamp_after("2026-01-06T25:00:00Z", TimeZone::UTC, &mut last),
+            Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            parse_timestamp_after("2026-02-30T10:00:00Z", TimeZone::UTC, &mut last),
+            Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            parse_timestamp_after("2026-01-06T10:00:00Z", TimeZone::UTC, &mut last),
+            utc("2026-01-06T10:00:00Z")
+        );
     }
 
     #[test]

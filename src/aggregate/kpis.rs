@@ -381,14 +381,10 @@ impl<'a> KpiCount<'a> {
                 continue;
             }
             let converted = journey.conversion.is_some();
-            channels.clear();
-            channels.extend(journey.path.clone().map(|index| log.channel[index]));
-            channels.sort_unstable();
-            channels.dedup();
+            distinct_codes(journey.path.clone().map(|index| log.channel[index]), &mut channels);
+            let reached = journey.path.clone().fold(0_u8, |reached, index| reached | 1 << log.stage[index] as u8);
             stages.clear();
-            stages.extend(journey.path.clone().map(|index| log.stage[index]));
-            stages.sort_unstable();
-            stages.dedup();
+            stages.extend(Stage::ALL.into_iter().filter(|&stage| reached & 1 << stage as u8 != 0));
             let owners = channels.iter().map(|&channel| Owner::Channel(channel));
             for owner in owners.chain(stages.iter().map(|&stage| Owner::Stage(stage))) {
                 let counters = self.counters(owner);
@@ -422,6 +418,27 @@ impl<'a> KpiCount<'a> {
                 self.add_minutes(owner, minutes);
             }
         }
+    }
+}
+
+/// The distinct values of `codes` into `out`, in ascending order: by a bit
+/// mask while every code is below 128 (a log's channels usually are), by
+/// sorting otherwise.
+fn distinct_codes(codes: impl Iterator<Item = u32> + Clone, out: &mut Vec<u32>) {
+    out.clear();
+    let mut seen = 0_u128;
+    for code in codes.clone() {
+        if code >= u128::BITS {
+            out.extend(codes);
+            out.sort_unstable();
+            out.dedup();
+            return;
+        }
+        seen |= 1 << code;
+    }
+    while seen != 0 {
+        out.push(seen.trailing_zeros());
+        seen &= seen - 1;
     }
 }
 
@@ -465,6 +482,18 @@ mod tests {
     use crate::time::{Lookback, MICROS_PER_DAY};
 
     #[test]
+    fn distinct_codes_come_out_once_each_in_order() {
+        let mut out = vec![7];
+        distinct_codes([5, 0, 127, 5, 3, 0].into_iter(), &mut out);
+        assert_eq!(out, [0, 3, 5, 127]);
+        // A code past the mask's bits: sorted instead, the same set.
+        distinct_codes([5, 0, 128, 5, 3, 1_000_000, 0].into_iter(), &mut out);
+        assert_eq!(out, [0, 3, 5, 128, 1_000_000]);
+        distinct_codes(std::iter::empty(), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn counters_by_hand() {
         let hour = 3600 * MICROS_PER_SECOND;
         let log = EventLogBuilder::new()
@@ -490,6 +519,10 @@ mod tests {
         assert_eq!((search.clicks, search.average_position(), search.views), (1, Some(1.0), 0));
         let conversion_stage = &kpis.stages[&Stage::Conversion];
         assert_eq!((conversion_stage.clicks, conversion_stage.visits, conversion_stage.reach), (1, 1, 2));
+        // Each journey counts once per stage it reached, however many touches.
+        let awareness = &kpis.stages[&Stage::Awareness];
+        assert_eq!((awareness.journeys, awareness.converting_journeys), (2, 1));
+        assert_eq!((conversion_stage.journeys, conversion_stage.converting_journeys), (2, 1));
     }
 
     #[test]

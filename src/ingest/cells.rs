@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use polars::prelude::{Column, DataType, TimeUnit};
 use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
 
-use crate::time::{MICROS_PER_DAY, TimeZone, TimestampError, epoch_integer_to_micros, epoch_to_micros};
+use crate::time::{LastDate, MICROS_PER_DAY, TimeZone, TimestampError, epoch_integer_to_micros, epoch_to_micros};
 
 /// One column of a file, held as a single array of a type touchpath reads.
 pub(crate) enum Cells {
@@ -133,7 +133,7 @@ impl<'a> Cell<'a> {
     pub(crate) fn is_blank(self) -> bool {
         match self {
             Cell::Null => true,
-            Cell::Text(text) => text.trim().is_empty(),
+            Cell::Text(text) => crate::time::trim(text).is_empty(),
             _ => false,
         }
     }
@@ -152,9 +152,15 @@ impl<'a> Cell<'a> {
 
     /// The cell as an instant in microseconds since the epoch, UTC.
     pub(crate) fn instant(self, zone: TimeZone) -> Result<i64, TimestampError> {
+        self.instant_after(zone, &mut LastDate::default())
+    }
+
+    /// [`Cell::instant`], a text's date read with `last` (see
+    /// [`crate::time::parse_timestamp_after`]).
+    pub(crate) fn instant_after(self, zone: TimeZone, last: &mut LastDate) -> Result<i64, TimestampError> {
         match self {
             Cell::Null => Err(TimestampError::Empty),
-            Cell::Text(text) => crate::time::parse_timestamp(text, zone),
+            Cell::Text(text) => crate::time::parse_timestamp_after(text, zone, last),
             Cell::Int(value) => epoch_integer_to_micros(value),
             Cell::Float(value) => epoch_to_micros(value),
             Cell::Instant { ticks, unit, naive } => {

@@ -13,7 +13,7 @@ use crate::bucket::Bucket;
 use crate::config::Config;
 use crate::event::{EventKind, Stage, normalize_channel};
 use crate::event_log::{Event, Interner, NO_CHANNEL_CODE};
-use crate::time::{MICROS_PER_DAY, TimeZone};
+use crate::time::{LastDate, MICROS_PER_DAY, TimeZone};
 
 /// Why a row was rejected. Each rejected row has exactly one reason: the first
 /// check it fails, in the order the variants are declared.
@@ -159,6 +159,8 @@ struct Seen<'a> {
     campaigns: ByView<u32>,
     kinds: ByView<EventKind>,
     stages: ByView<Option<Stage>>,
+    /// The date of the last timestamp read.
+    last_date: LastDate,
 }
 
 /// What a file's bytes that are not UTF-8 are read as.
@@ -390,7 +392,11 @@ fn parse_row<'a>(
     seen: &mut Seen<'a>,
     warnings: &mut HashMap<Warning, u64>,
 ) -> Result<(Event, Cow<'a, str>), Rejection> {
-    if columns.all_blank(row) {
+    // A row whose user id is not blank is not all blank: the other cells
+    // are looked at only for a row that has none.
+    let user_cell = columns.user_id.get(row);
+    let user_text = user_cell.text().filter(|text| !crate::time::trim(text).is_empty());
+    if user_text.is_none() && columns.all_blank(row) {
         return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
     }
     if !context.ragged.is_empty() && context.ragged.binary_search(&((context.offset + row) as u64)).is_ok() {
@@ -401,15 +407,13 @@ fn parse_row<'a>(
     {
         return Err(reject(RejectReason::InvalidUtf8, column, INVALID_UTF8));
     }
-    let user_cell = columns.user_id.get(row);
-    let user = match user_cell.text() {
-        Some(text) if !text.trim().is_empty() => nfc(text),
-        _ => return Err(reject(RejectReason::MissingUserId, "user_id", "user id is empty")),
+    let Some(user) = user_text.map(nfc) else {
+        return Err(reject(RejectReason::MissingUserId, "user_id", "user id is empty"));
     };
     let time = columns
         .timestamp
         .get(row)
-        .instant(context.zone)
+        .instant_after(context.zone, &mut seen.last_date)
         .map_err(|error| reject(RejectReason::BadTimestamp, "timestamp", error.describe()))?;
     let kind = match &columns.event_type {
         Some(cells) => match seen.kinds.get(cells, row, || parse_kind(cells.get(row)).ok()) {

@@ -38,7 +38,10 @@ thread_local! {
 /// them (a conversion's credit units, then its revenue).
 #[derive(Debug, Default)]
 pub struct Split {
-    /// Each touch's scaled weight.
+    /// How many weights were set.
+    len: usize,
+    /// Each touch's scaled weight, when they split in proportion (empty
+    /// otherwise).
     parts: Vec<u128>,
     /// Their sum.
     sum: u128,
@@ -56,31 +59,47 @@ enum SplitKind {
     #[default]
     Last,
     Only(usize),
+    /// Every touch the same weight (`linear`, and any model on a path
+    /// whose touches weigh alike).
+    Equal,
     Shares,
 }
 
 impl Split {
     /// Scales `weights` (see [`apportion`]).
     pub fn set(&mut self, weights: &[f64]) {
+        self.len = weights.len();
         self.parts.clear();
         self.sum = 0;
-        self.kind = SplitKind::Last;
-        let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
-        if largest <= 0.0 {
-            self.parts.resize(weights.len(), 0);
-            return;
+        // No weight: the last touch takes all. One touch with weight (the
+        // rule-based models' usual case) takes it all, as the general case
+        // would give it, with no weight to scale.
+        let mut weighted = weights.iter().enumerate().filter(|&(_, &weight)| weight.is_finite() && weight > 0.0);
+        match (weighted.next(), weighted.next()) {
+            (None, _) => {
+                self.kind = SplitKind::Last;
+                return;
+            }
+            (Some((only, _)), None) => {
+                self.kind = SplitKind::Only(only);
+                return;
+            }
+            _ => {}
         }
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
+        let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
         self.parts.extend(weights.iter().map(|&weight| {
-            let part = if weight.is_finite() && weight > 0.0 { (weight / largest * WEIGHT_SCALE).round() } else { 0.0 };
-            u128::from(part as u64)
+            u128::from(if weight.is_finite() && weight > 0.0 {
+                round_scaled(weight / largest * WEIGHT_SCALE)
+            } else {
+                0
+            })
         }));
         self.sum = self.parts.iter().sum();
-        // One touch with weight (the rule-based models' usual case) takes it
-        // all, as the general case would give it.
+        // A weight too small beside the largest to keep a part leaves one.
         let mut weighted = self.parts.iter().enumerate().filter(|&(_, &part)| part > 0);
         self.kind = match (weighted.next(), weighted.next()) {
             (Some((only, _)), None) => SplitKind::Only(only),
+            _ if self.parts.iter().all(|&part| part == self.parts[0]) => SplitKind::Equal,
             _ => SplitKind::Shares,
         };
     }
@@ -92,7 +111,7 @@ impl Split {
     ///
     /// If `out` and the weights differ in length.
     pub fn apportion(&mut self, total: i64, out: &mut [i64]) {
-        assert_eq!(self.parts.len(), out.len(), "one output slot per weight");
+        assert_eq!(self.len, out.len(), "one output slot per weight");
         out.fill(0);
         let Some(last) = out.len().checked_sub(1) else {
             return;
@@ -104,6 +123,18 @@ impl Split {
             }
             SplitKind::Only(only) => {
                 out[only] = total;
+                return;
+            }
+            SplitKind::Equal => {
+                // Every remainder is the same: the units left over go to
+                // the last touches, as the general case gives them.
+                let touches = out.len();
+                let count = i64::try_from(touches).unwrap_or(i64::MAX);
+                out.fill(total / count);
+                let left_over = usize::try_from((total % count).unsigned_abs()).unwrap_or(0);
+                for unit in &mut out[touches - left_over..] {
+                    *unit += total.signum();
+                }
                 return;
             }
             SplitKind::Shares => {}
@@ -145,6 +176,18 @@ impl Split {
     }
 }
 
+/// `value.round()` for a value in `0..=2^40` (a weight scaled), as an
+/// integer: `f64::round` is a library call on processors without SSE4.1
+/// (the baseline x86-64 builds for), once per touch and model.
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
+fn round_scaled(value: f64) -> u64 {
+    let whole = value as u64;
+    // Below 2^53 both the whole part and the fraction are exact.
+    #[expect(clippy::cast_precision_loss, reason = "below 2^53, exact")]
+    let fraction = value - whole as f64;
+    if fraction >= 0.5 { whole + 1 } else { whole }
+}
+
 /// Gives the `left_over` units, one each, to the touches of the largest
 /// remainders of `magnitude` split by `parts` (which sum to `sum`), the
 /// later touch first on a tie: [`Split::apportion`]'s rule, on pairs of
@@ -176,6 +219,18 @@ mod tests {
         assert_eq!(out, [3, 3, 4]);
         apportion(CONVERSION_UNITS, &[1.0, 1.0, 1.0], &mut out);
         assert_eq!(out, [333_333_333, 333_333_333, 333_333_334]);
+        // A refund's units are the negated split of its magnitude.
+        apportion(-11, &[2.0, 2.0, 2.0], &mut out);
+        assert_eq!(out, [-3, -4, -4]);
+    }
+
+    #[test]
+    fn scaled_weights_round_half_away_from_zero() {
+        for value in [0.0, 0.49, 0.5, 1.5, 2.5, 2.4999, 1_099_511_627_775.5, WEIGHT_SCALE, 0.499_999_999_999_999_94] {
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "small, positive")]
+            let expected = value.round() as u64;
+            assert_eq!(round_scaled(value), expected, "{value}");
+        }
     }
 
     #[test]
@@ -258,7 +313,7 @@ mod tests {
             let sum: u128 = parts.iter().sum();
             prop_assume!(sum > 0);
             let magnitude = u128::try_from(total).unwrap();
-            let mut split = Split { parts: parts.clone(), sum, kind: SplitKind::Shares, remainders: Vec::new() };
+            let mut split = Split { len: parts.len(), parts: parts.clone(), sum, kind: SplitKind::Shares, remainders: Vec::new() };
             let mut packed = vec![0; parts.len()];
             split.apportion(total, &mut packed);
             let mut out: Vec<i64> = parts.iter().map(|&part| i64::try_from(magnitude * part / sum).unwrap()).collect();
