@@ -201,8 +201,13 @@ impl Slot {
     /// The counters with the dense minutes in their histogram.
     fn finish(self) -> Option<Counters> {
         let mut counters = self.counters?;
-        for (minutes, count) in (0_u64..).zip(self.minutes) {
-            if count > 0 {
+        let dense = (0_u64..).zip(self.minutes).filter(|&(_, count)| count > 0);
+        if counters.minutes_to_conversion.is_empty() {
+            // In order already: the map is built in one go, where inserting
+            // tens of thousands of minutes one by one walked the tree each time.
+            counters.minutes_to_conversion = dense.collect();
+        } else {
+            for (minutes, count) in dense {
                 *counters.minutes_to_conversion.entry(minutes).or_default() += count;
             }
         }

@@ -665,7 +665,7 @@ fn bounded_direction_in(
     let ridge = ridge(hessian, free);
     let moving: Vec<usize> = (0..free.len()).filter(|&position| !at_bound(free[position], theta, floors)).collect();
     let factor = if moving.is_empty() {
-        Factor { size: 0, stride: 0, ridge, matrix: Vec::new() }
+        Factor::empty(ridge)
     } else {
         let features: Vec<usize> = moving.iter().map(|&position| free[position]).collect();
         Factor::of_block_with(hessian, &features, ridge)?
@@ -807,7 +807,7 @@ fn factor_without(
     let mut rest: Vec<usize> =
         moving.iter().enumerate().filter(|(index, _)| leaving.binary_search(index).is_err()).map(|(_, &p)| p).collect();
     if rest.is_empty() {
-        *factor = Factor { size: 0, stride: 0, ridge: factor.ridge, matrix: Vec::new() };
+        *factor = Factor::empty(factor.ridge);
     } else if moving.is_sorted() && Factor::removal_work(moving.len(), leaving) < Factor::work(rest.len()) {
         *factor = factor.without(leaving);
     } else {
@@ -1360,6 +1360,11 @@ struct Factor {
 }
 
 impl Factor {
+    /// The factor of no term, with `ridge` for the rows pushed later.
+    fn empty(ridge: f64) -> Self {
+        Self { size: 0, stride: 0, ridge, matrix: Vec::new() }
+    }
+
     /// The factor of the block of `hessian` (a lower triangle over every
     /// feature) over `free`, with a small ridge that keeps terms that always
     /// move together solvable; `None` when the block is empty or not
