@@ -206,7 +206,6 @@ fn rescale(table: &mut FastMap<CreditKey, CreditSums>, targets: &BTreeMap<u32, f
     }
 }
 
-/// Scratch space reused across journeys by one task.
 /// Credit sums by a slot per credit key, which a touch's key is looked up
 /// for once per journey rather than once per model and touch; moved into
 /// [`Credits`]' maps when a part is finished or merged. A key takes a row
@@ -294,6 +293,7 @@ impl DenseCredits {
     }
 }
 
+/// Scratch space reused across journeys by one task.
 struct Scratch {
     credits: Credits,
     /// Credit of this scratch's journeys not yet in `credits`.
