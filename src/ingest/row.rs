@@ -236,13 +236,16 @@ impl EventColumns {
         self.timestamp.get(row).instant(context.zone).ok().filter(|&time| time <= context.now)
     }
 
+    /// The row's user id as parsing reads it (NFC-normalised); `None` when
+    /// the cell is empty or blank.
+    fn user(&self, row: usize) -> Option<Cow<'_, str>> {
+        self.user_id.get(row).text().filter(|text| !crate::time::trim(text).is_empty()).map(nfc)
+    }
+
     /// The id a row is bucketed by: its user id as parsing reads it, or the
     /// empty id when there is none, so rejected rows have a bucket too.
     pub(crate) fn bucket_key(&self, row: usize) -> Cow<'_, str> {
-        match self.user_id.get(row).text() {
-            Some(text) if !text.trim().is_empty() => nfc(text),
-            _ => Cow::Borrowed(""),
-        }
+        self.user(row).unwrap_or(Cow::Borrowed(""))
     }
 
     fn raw_values(&self, row: usize) -> Vec<Option<String>> {
@@ -394,9 +397,8 @@ fn parse_row<'a>(
 ) -> Result<(Event, Cow<'a, str>), Rejection> {
     // A row whose user id is not blank is not all blank: the other cells
     // are looked at only for a row that has none.
-    let user_cell = columns.user_id.get(row);
-    let user_text = user_cell.text().filter(|text| !crate::time::trim(text).is_empty());
-    if user_text.is_none() && columns.all_blank(row) {
+    let user = columns.user(row);
+    if user.is_none() && columns.all_blank(row) {
         return Err(reject(RejectReason::EmptyRow, "", "every cell is empty (a blank line?)"));
     }
     if !context.ragged.is_empty() && context.ragged.binary_search(&((context.offset + row) as u64)).is_ok() {
@@ -407,7 +409,7 @@ fn parse_row<'a>(
     {
         return Err(reject(RejectReason::InvalidUtf8, column, INVALID_UTF8));
     }
-    let Some(user) = user_text.map(nfc) else {
+    let Some(user) = user else {
         return Err(reject(RejectReason::MissingUserId, "user_id", "user id is empty"));
     };
     let time = columns
