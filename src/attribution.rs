@@ -258,7 +258,7 @@ impl DenseCredits {
         let sums = &mut self.sums[model];
         let slot = slot as usize;
         if sums.len() <= slot {
-            sums.resize(self.keys.len().max(slot + 1), DenseSums::default());
+            sums.resize(self.keys.len(), DenseSums::default());
         }
         &mut sums[slot]
     }

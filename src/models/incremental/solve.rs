@@ -809,7 +809,7 @@ fn factor_without(
     if rest.is_empty() {
         *factor = Factor::empty(factor.ridge);
     } else if moving.is_sorted() && Factor::removal_work(moving.len(), leaving) < Factor::work(rest.len()) {
-        *factor = factor.without(leaving);
+        factor.remove_all(leaving);
     } else {
         rest.sort_unstable();
         let features: Vec<usize> = rest.iter().map(|&position| free[position]).collect();
@@ -1496,10 +1496,15 @@ impl Factor {
     /// one after another (Golub and Van Loan, "Matrix computations", §6.5).
     fn without(&self, leaving: &[usize]) -> Self {
         let mut factor = self.clone();
-        for &removed in leaving.iter().rev() {
-            factor.remove(removed);
-        }
+        factor.remove_all(leaving);
         factor
+    }
+
+    /// [`Factor::without`] in place.
+    fn remove_all(&mut self, leaving: &[usize]) {
+        for &removed in leaving.iter().rev() {
+            self.remove(removed);
+        }
     }
 
     /// [`Factor::without`] the one row `removed`, in place.
