@@ -341,6 +341,22 @@ impl DenseSlots {
         }
     }
 
+    /// The slot of the touch term of `channel`, `kind` and `carried` in
+    /// the first age bin; age bin `bin`'s is `2 · bin` further. `None` for
+    /// a channel code out of range.
+    #[must_use]
+    pub fn touch_slot(self, channel: u32, kind: u8, carried: bool) -> Option<usize> {
+        self.slot(Feature::Touch { channel, kind, bin: 0, carried })
+    }
+
+    /// The slot of the session term of `opener` and `partner` of kind
+    /// `seen`, neither recent nor carried; a recent partner's is 2 further,
+    /// a carried one's 1. `None` for a channel code out of range.
+    #[must_use]
+    pub fn session_slot(self, opener: u32, partner: u32, seen: bool) -> Option<usize> {
+        self.slot(Feature::Session { opener, partner, recent: false, carried: false, seen })
+    }
+
     /// Where slot `slot` comes in the features' order ([`Feature`]'s
     /// `Ord`): the slots are laid out in that order, but for a session
     /// term's flags, laid out (seen, recent, carried) where the order is
@@ -561,19 +577,31 @@ impl Tally {
         *self.exposure.entry(Feature::Baseline { customer }).or_default() += i128::from(end - start);
         for touch in touches {
             let upper = end.min(touch.time.saturating_add(memory));
+            // The first bin's slot, found once per touch: the term of each
+            // bin is then an offset from it.
+            let first = self.slots.and_then(|slots| slots.touch_slot(touch.channel, touch.kind, touch.carried));
             for (bin, &low) in AGE_EDGES.iter().enumerate() {
+                let opens = touch.time + low;
+                if opens >= upper {
+                    // This bin and every later one begin after the touch
+                    // leaves the phase or the memory.
+                    break;
+                }
                 let high = AGE_EDGES.get(bin + 1).map_or(upper, |&edge| upper.min(touch.time + edge));
-                let time = high - (touch.time + low).max(start);
+                let time = high - opens.max(start);
                 if time > 0 {
-                    self.add_exposure(
-                        Feature::Touch {
-                            channel: touch.channel,
-                            kind: touch.kind,
-                            bin: to_u8(bin),
-                            carried: touch.carried,
-                        },
-                        time,
-                    );
+                    match first {
+                        Some(slot) => self.dense[slot + 2 * bin] += i128::from(time),
+                        None => self.add_exposure(
+                            Feature::Touch {
+                                channel: touch.channel,
+                                kind: touch.kind,
+                                bin: to_u8(bin),
+                                carried: touch.carried,
+                            },
+                            time,
+                        ),
+                    }
                 }
             }
         }
@@ -605,11 +633,19 @@ impl Tally {
                 while touches.get(last).is_some_and(|touch| touch.time < until) {
                     last += 1;
                 }
+                let channel = touches[opener].channel;
                 for (_, partner) in
                     touches.iter().enumerate().take(last).skip(first).filter(|&(index, _)| index != opener)
                 {
-                    partner_exposure(touches[opener].channel, partner, (from, until), memory, seen, |feature, time| {
-                        self.add_exposure(feature, time);
+                    // The partner's terms are offsets from one slot, found
+                    // once per partner.
+                    let slot = self.slots.and_then(|slots| slots.session_slot(channel, partner.channel, seen));
+                    partner_exposure(partner, (from, until), memory, |recent, time| match slot {
+                        Some(slot) => {
+                            self.dense[slot + 2 * usize::from(recent) + usize::from(partner.carried)] +=
+                                i128::from(time);
+                        }
+                        None => self.add_exposure(partner.session_term(channel, recent, seen), time),
                     });
                 }
             }
@@ -699,8 +735,14 @@ impl PhaseTouch {
     /// of kind `seen`.
     #[must_use]
     pub fn partner_term(&self, opener: &Self, at: i64, seen: bool) -> Feature {
-        let recent = at - self.time < RECENT;
-        Feature::Session { opener: opener.channel, partner: self.channel, recent, carried: self.carried, seen }
+        self.session_term(opener.channel, at - self.time < RECENT, seen)
+    }
+
+    /// The term the touch brings as a partner of a session of kind `seen`
+    /// opened on channel `opener`, `recent` or not.
+    #[must_use]
+    pub fn session_term(&self, opener: u32, recent: bool, seen: bool) -> Feature {
+        Feature::Session { opener, partner: self.channel, recent, carried: self.carried, seen }
     }
 }
 
@@ -786,27 +828,17 @@ fn for_each_active_term(
     }
 }
 
-/// What the session `[from, until)` of an opener on channel `opener`
-/// brings the terms of `partner`, a touch that matters for `memory`: the
-/// time both are live while the partner is younger than [`RECENT`], and
-/// the time after, each given to `add` with its term; a part of no time
-/// is left out.
-fn partner_exposure(
-    opener: u32,
-    partner: &PhaseTouch,
-    (from, until): (i64, i64),
-    memory: i64,
-    seen: bool,
-    mut add: impl FnMut(Feature, i64),
-) {
+/// What a session `[from, until)` brings the terms of `partner`, a touch
+/// that matters for `memory`: the time both are live while the partner is
+/// younger than [`RECENT`], and the time after, each given to `add` with
+/// whether the partner is recent (its term is then
+/// [`PhaseTouch::partner_term`]); a part of no time is left out.
+fn partner_exposure(partner: &PhaseTouch, (from, until): (i64, i64), memory: i64, mut add: impl FnMut(bool, i64)) {
     let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
     let split = partner.time.saturating_add(RECENT);
     for (recent, low, high) in [(true, alive.0, alive.1.min(split)), (false, alive.0.max(split), alive.1)] {
         if high > low {
-            add(
-                Feature::Session { opener, partner: partner.channel, recent, carried: partner.carried, seen },
-                high - low,
-            );
+            add(recent, high - low);
         }
     }
 }
@@ -1005,8 +1037,9 @@ mod tests {
                 // Every other touch: one that is not live while the session
                 // is open brings nothing.
                 for (_, partner) in touches.iter().enumerate().filter(|&(index, _)| index != opener) {
-                    partner_exposure(touches[opener].channel, partner, (from, until), memory, seen, |feature, time| {
-                        *terms.entry(feature).or_default() += i128::from(time);
+                    let channel = touches[opener].channel;
+                    partner_exposure(partner, (from, until), memory, |recent, time| {
+                        *terms.entry(partner.session_term(channel, recent, seen)).or_default() += i128::from(time);
                     });
                 }
             }
@@ -1041,15 +1074,21 @@ mod tests {
         })
     }
 
+    /// A memory that outlasts the phases, one that some touches leave during
+    /// them, and one shorter than a session.
+    fn any_memory() -> impl proptest::strategy::Strategy<Value = i64> {
+        proptest::prop_oneof![
+            proptest::strategy::Just(MEMORY),
+            proptest::strategy::Just(2 * MICROS_PER_DAY),
+            proptest::strategy::Just(MICROS_PER_HOUR / 2),
+        ]
+    }
+
     proptest::proptest! {
         #[test]
         fn sessions_are_counted_as_partner_by_partner(
             phase in any_phase(),
-            memory in proptest::prop_oneof![
-                proptest::strategy::Just(MEMORY),
-                proptest::strategy::Just(2 * MICROS_PER_DAY),
-                proptest::strategy::Just(MICROS_PER_HOUR / 2),
-            ],
+            memory in any_memory(),
         ) {
             let (touches, end) = phase;
             let wanted = sessions_one_by_one(&touches, end, memory);
@@ -1058,6 +1097,73 @@ mod tests {
                 proptest::prop_assert_eq!(tally.into_exposure(), wanted.clone());
             }
         }
+    }
+
+    /// The touch terms of one phase `[start, end)`, bin by bin: each age
+    /// bin's interval met with the phase and the memory, for every bin.
+    fn touch_terms_bin_by_bin(touches: &[PhaseTouch], start: i64, end: i64, memory: i64) -> BTreeMap<Feature, i128> {
+        let mut terms = BTreeMap::new();
+        for touch in touches {
+            for (bin, &edge) in AGE_EDGES.iter().enumerate() {
+                let low = (touch.time + edge).max(start);
+                let high = AGE_EDGES
+                    .get(bin + 1)
+                    .map_or(i64::MAX, |&next| touch.time + next)
+                    .min(end)
+                    .min(touch.time.saturating_add(memory));
+                if high > low {
+                    let feature = Feature::Touch {
+                        channel: touch.channel,
+                        kind: touch.kind,
+                        bin: to_u8(bin),
+                        carried: touch.carried,
+                    };
+                    *terms.entry(feature).or_default() += i128::from(high - low);
+                }
+            }
+        }
+        terms
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn touch_terms_are_counted_as_bin_by_bin(
+            phase in any_phase(),
+            memory in any_memory(),
+        ) {
+            let (touches, end) = phase;
+            // The phase opens at its first own touch (or at its end).
+            let start = touches.iter().find(|touch| !touch.carried).map_or(end, |touch| touch.time);
+            let wanted = touch_terms_bin_by_bin(&touches, start, end, memory);
+            for mut tally in [Tally::new(3), Tally::default()] {
+                tally.add_phase(&touches, start, end, false, memory);
+                let touch_terms: BTreeMap<Feature, i128> = tally
+                    .into_exposure()
+                    .into_iter()
+                    .filter(|(feature, _)| matches!(feature, Feature::Touch { .. }))
+                    .collect();
+                proptest::prop_assert_eq!(touch_terms, wanted.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn terms_are_offsets_from_their_first_slot() {
+        let slots = DenseSlots::new(3).unwrap();
+        for slot in 0..slots.size() {
+            match slots.feature(slot) {
+                Feature::Touch { channel, kind, bin, carried } => {
+                    assert_eq!(slots.touch_slot(channel, kind, carried), Some(slot - 2 * usize::from(bin)));
+                }
+                Feature::Session { opener, partner, recent, carried, seen } => {
+                    let offset = 2 * usize::from(recent) + usize::from(carried);
+                    assert_eq!(slots.session_slot(opener, partner, seen), Some(slot - offset));
+                }
+                Feature::Pair { .. } | Feature::Baseline { .. } => {}
+            }
+        }
+        assert_eq!(slots.touch_slot(3, 0, false), None);
+        assert_eq!(slots.session_slot(0, 3, true), None);
     }
 
     #[test]
@@ -1083,11 +1189,7 @@ mod tests {
             phase in any_phase(),
             at in 0..6 * MICROS_PER_DAY,
             customer in proptest::bool::ANY,
-            memory in proptest::prop_oneof![
-                proptest::strategy::Just(MEMORY),
-                proptest::strategy::Just(2 * MICROS_PER_DAY),
-                proptest::strategy::Just(MICROS_PER_HOUR / 2),
-            ],
+            memory in any_memory(),
         ) {
             let (touches, _) = phase;
             let mut wanted = Vec::new();

@@ -15,7 +15,7 @@
 
 use super::features::PhaseTouch;
 use super::solve::SharedSteps;
-use super::{Feature, Incremental, Part, Shares};
+use super::{Feature, Incremental, Part, Players, Shares};
 use crate::models::Path;
 
 impl Incremental {
@@ -73,12 +73,10 @@ impl Incremental {
     ) -> f64 {
         out.clear();
         pattern.clear();
-        let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
-        channels.sort_unstable();
-        channels.dedup();
-        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
+        let players = Players::of(touches);
+        let (channels, slots) = (&players.channels, &players.of_touch);
         let mut record = Vec::new();
-        let Shares { values, own, total } = self.shapley(touches, at, customer, &channels, Some(&mut record));
+        let Shares { values, own, total } = self.shapley(touches, at, customer, &players, Some(&mut record));
         // Each term's parts, term by term (a stable sort: the parts add in
         // the order recorded).
         let mut parts: Vec<(u32, Feature, Part, f64)> = record
@@ -101,13 +99,13 @@ impl Incremental {
             return total;
         }
         let marketing = (total - baseline).max(0.0);
-        let (members, counts) = super::members(touches, &own, channels.len(), slot);
+        let (members, counts) = super::members(&own, &players);
         // Each touch's weight as `credit` gives it, over the rate: its share.
         let shares: Vec<f64> = touches
             .iter()
             .enumerate()
-            .map(|(index, touch)| {
-                let channel = slot(touch);
+            .map(|(index, _)| {
+                let channel = slots[index];
                 let channel_share = marketing * positive[channel] / sum;
                 super::split_among(channel_share, own[index], members[channel], counts[channel]) / total
             })
@@ -128,19 +126,18 @@ impl Incremental {
                     Part::Total => total_part += amount,
                 }
             }
-            for (touch, part) in touches.iter().zip(&own_parts) {
-                member_parts[slot(touch)] += part;
+            for (&slot, part) in slots.iter().zip(&own_parts) {
+                member_parts[slot] += part;
             }
             let baseline_part = if baseline_position == Some(term) { baseline } else { 0.0 };
             let sum_part: f64 =
                 value_parts.iter().zip(&positive).filter(|&(_, &value)| value > 0.0).map(|(part, _)| part).sum();
             let marketing_part = if marketing > 0.0 { (total_part - baseline_part) / marketing } else { 0.0 };
             let common = marketing_part - total_part / total - sum_part / sum;
-            for (index, touch) in touches.iter().enumerate() {
+            for (index, &channel) in slots.iter().enumerate() {
                 if shares[index] == 0.0 {
                     continue;
                 }
-                let channel = slot(touch);
                 let mut rate = common + value_parts[channel] / positive[channel];
                 if members[channel] > 0.0 {
                     rate += own_parts[index] / own[index] - member_parts[channel] / members[channel];

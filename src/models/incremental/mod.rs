@@ -199,33 +199,29 @@ impl Incremental {
     /// The credit of one purchase at `at` after `touches`: per touch, and
     /// the baseline's part, in shares of the purchase.
     fn credit(&self, touches: &[PhaseTouch], at: i64, customer: bool, weights: &mut [f64]) -> f64 {
-        let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
-        channels.sort_unstable();
-        channels.dedup();
-        if channels.is_empty() {
+        let players = Players::of(touches);
+        if players.channels.is_empty() {
             weights.fill(0.0);
             return 1.0;
         }
-        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
-        let Shares { values, own, total } = self.shapley(touches, at, customer, &channels, None);
+        let Shares { values, own, total } = self.shapley(touches, at, customer, &players, None);
         if total <= 0.0 {
             weights.fill(0.0);
             return 1.0;
         }
-        let (members, counts) = members(touches, &own, channels.len(), slot);
+        let (members, counts) = members(&own, &players);
         let baseline_rate = self.term(Feature::Baseline { customer });
         let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
         let sum: f64 = positive.iter().sum();
         let marketing = (total - baseline_rate).max(0.0);
-        for (index, touch) in touches.iter().enumerate() {
-            let slot = slot(touch);
+        for (index, &slot) in players.of_touch.iter().enumerate() {
             let channel_share = if sum > 0.0 { marketing * positive[slot] / sum } else { 0.0 };
             weights[index] = split_among(channel_share, own[index], members[slot], counts[slot]);
         }
         if sum > 0.0 { total - marketing } else { total }
     }
 
-    /// The Shapley values of `channels` (sorted) in the fitted rate at `at`,
+    /// The Shapley values of the `players`' channels in the fitted rate at `at`,
     /// each touch's own terms, and the rate with every channel, in closed
     /// form: the rate is a sum of simple games whose values are known.
     ///
@@ -255,9 +251,10 @@ impl Incremental {
         touches: &[PhaseTouch],
         at: i64,
         customer: bool,
-        channels: &[u32],
+        players: &Players,
         mut record: Option<&mut Vec<(Part, Feature, f64)>>,
     ) -> Shares {
+        let Players { channels, of_touch } = players;
         let count = channels.len();
         let recording = record.is_some();
         let mut note = |part: Part, feature: Feature, amount: f64| {
@@ -268,7 +265,6 @@ impl Incremental {
             }
         };
         let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
-        let slot = |touch: &PhaseTouch| channels.binary_search(&touch.channel).unwrap_or(0);
         let mut shares = Shares {
             values: vec![0.0; count],
             own: vec![0.0; touches.len()],
@@ -280,13 +276,14 @@ impl Incremental {
         for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
             let feature = touch.term_at(at);
             let value = self.term(feature);
+            let slot = of_touch[index];
             shares.own[index] += value;
-            shares.values[slot(touch)] += value;
+            shares.values[slot] += value;
             shares.total += value;
             note(Part::Own(index), feature, value);
-            note(Part::Value(slot(touch)), feature, value);
+            note(Part::Value(slot), feature, value);
             note(Part::Total, feature, value);
-            members[slot(touch)] += u32::from(!touch.carried);
+            members[slot] += u32::from(!touch.carried);
         }
         for low in (0..count).filter(|&low| members[low] > 0) {
             for high in (low + 1..count).filter(|&high| members[high] > 0) {
@@ -301,8 +298,8 @@ impl Incremental {
                 note(Part::Value(low), feature, value / 2.0);
                 note(Part::Value(high), feature, value / 2.0);
                 note(Part::Total, feature, value);
-                for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
-                    let channel = slot(touch);
+                for (index, _) in touches.iter().enumerate().filter(|(_, touch)| alive(touch) && !touch.carried) {
+                    let channel = of_touch[index];
                     if channel == low || channel == high {
                         shares.own[index] += value / 2.0 / f64::from(members[channel]);
                         note(Part::Own(index), feature, value / 2.0 / f64::from(members[channel]));
@@ -318,7 +315,7 @@ impl Incremental {
         for seen in [false, true] {
             later.clear();
             for (rank, opener) in features::session_candidates(touches, at, seen).enumerate() {
-                let channel = slot(&touches[opener]);
+                let channel = of_touch[opener];
                 if later.contains(&channel) {
                     // A later candidate of its own channel always closes it.
                     continue;
@@ -331,7 +328,7 @@ impl Incremental {
                     }
                     let feature = partner.partner_term(&touches[opener], at, seen);
                     let value = self.term(feature);
-                    partners[slot(partner)] += value;
+                    partners[of_touch[index]] += value;
                     if rank == 0 {
                         // The open session, with every channel.
                         shares.own[opener] += value / 2.0;
@@ -342,7 +339,7 @@ impl Incremental {
                         note(Part::Total, feature, value);
                     }
                     if recording && value != 0.0 {
-                        terms.push((slot(partner), feature, value));
+                        terms.push((of_touch[index], feature, value));
                     }
                 }
                 #[expect(clippy::cast_precision_loss, reason = "a handful of candidates")]
@@ -468,19 +465,32 @@ struct Shares {
 /// Per channel (by `slot`, of `channels`), the own terms of its touches
 /// summed and its touches counted: what splits the channel's credit among
 /// them ([`split_among`]).
-fn members(
-    touches: &[PhaseTouch],
-    own: &[f64],
-    channels: usize,
-    slot: impl Fn(&PhaseTouch) -> usize,
-) -> (Vec<f64>, Vec<u32>) {
-    let mut members = vec![0.0; channels];
-    let mut counts = vec![0_u32; channels];
-    for (touch, value) in touches.iter().zip(own) {
-        members[slot(touch)] += value;
-        counts[slot(touch)] += 1;
+fn members(own: &[f64], players: &Players) -> (Vec<f64>, Vec<u32>) {
+    let mut members = vec![0.0; players.channels.len()];
+    let mut counts = vec![0_u32; players.channels.len()];
+    for (&slot, value) in players.of_touch.iter().zip(own) {
+        members[slot] += value;
+        counts[slot] += 1;
     }
     (members, counts)
+}
+
+/// The channels of a purchase's touches, the players of its Shapley
+/// values: sorted, once each, and each touch's position among them (found
+/// once, where every sum over touches reads it).
+struct Players {
+    channels: Vec<u32>,
+    of_touch: Vec<usize>,
+}
+
+impl Players {
+    fn of(touches: &[PhaseTouch]) -> Self {
+        let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let of_touch = touches.iter().map(|touch| channels.binary_search(&touch.channel).unwrap_or(0)).collect();
+        Self { channels, of_touch }
+    }
 }
 
 /// A touch's part of its channel's credit `channel_share`: in proportion
@@ -760,12 +770,9 @@ mod tests {
             &[TOUCHES[0], visit, TOUCHES[1]],
             &[TOUCHES[0], seen, TOUCHES[1], visit],
         ] {
-            let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
-            channels.sort_unstable();
-            channels.dedup();
             let mut pattern = Vec::new();
             active_features(touches, AT, false, model.memory, &mut pattern);
-            let Shares { values, total, .. } = model.shapley(touches, AT, false, &channels, None);
+            let Shares { values, total, .. } = model.shapley(touches, AT, false, &Players::of(touches), None);
             let sum: f64 = values.iter().sum();
             // The rate with every channel is the features' rate, which the
             // credit uses as the purchase's total.
@@ -843,11 +850,9 @@ mod tests {
                 })
                 .collect();
             touches.sort_by_key(|touch| touch.time);
-            let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
-            channels.sort_unstable();
-            channels.dedup();
-            let Shares { values, .. } = model.shapley(&touches, AT, false, &channels, None);
-            let expected = by_subsets(&model, &touches, AT, &channels);
+            let players = Players::of(&touches);
+            let Shares { values, .. } = model.shapley(&touches, AT, false, &players, None);
+            let expected = by_subsets(&model, &touches, AT, &players.channels);
             for (value, expected) in values.iter().zip(&expected) {
                 assert!((value - expected).abs() < 1e-9, "{touches:?}: {values:?} against {expected:?}");
             }

@@ -466,7 +466,9 @@ impl Answer {
         let (mut value, mut possible) = (0.0, true);
         let mut gradient = vec![0.0; features];
         let mut hessian = if newton.is_some() { vec![0.0; rows.len() * (rows.len() + 1) / 2] } else { Vec::new() };
-        let mut kept: Vec<(usize, f64)> = Vec::new();
+        // The pattern's rows and counts among those asked for, apart: the
+        // inner loop below reads them in step.
+        let (mut kept_rows, mut kept_counts): (Vec<usize>, Vec<f64>) = (Vec::new(), Vec::new());
         for (pattern, times) in patterns.iter() {
             let rate = rate(pattern, theta);
             if rate <= 0.0 {
@@ -478,19 +480,26 @@ impl Answer {
             add_gradient(&mut gradient, pattern, scale);
             if newton.is_some() {
                 let weight = scale / rate;
-                kept.clear();
-                kept.extend(
-                    pattern
-                        .iter()
-                        .map(|&(feature, count)| (position[feature as usize], f64::from(count)))
-                        .filter(|&(row, _)| row != usize::MAX),
-                );
+                kept_rows.clear();
+                kept_counts.clear();
+                for &(feature, count) in pattern {
+                    let row = position[feature as usize];
+                    if row != usize::MAX {
+                        kept_rows.push(row);
+                        kept_counts.push(f64::from(count));
+                    }
+                }
                 // Rows are sorted as features are: row ≥ column for each
-                // later pair.
-                for (index, &(row, left)) in kept.iter().enumerate() {
+                // later pair, so a row's entries lie in its line of the
+                // triangle. `weight · left · right` is `(weight · left) ·
+                // right`: the same product, with the first factor once per
+                // row.
+                for (index, (&row, &left)) in kept_rows.iter().zip(&kept_counts).enumerate() {
                     let start = row * (row + 1) / 2;
-                    for &(column, right) in &kept[..=index] {
-                        hessian[start + column] += weight * left * right;
+                    let line = &mut hessian[start..=start + row];
+                    let scaled = weight * left;
+                    for (&column, &right) in kept_rows[..=index].iter().zip(&kept_counts[..=index]) {
+                        line[column] += scaled * right;
                     }
                 }
             }
