@@ -832,7 +832,7 @@ fn for_each_active_term(
 /// that matters for `memory`: the time both are live while the partner is
 /// younger than [`RECENT`], and the time after, each given to `add` with
 /// whether the partner is recent (its term is then
-/// [`PhaseTouch::partner_term`]); a part of no time is left out.
+/// [`PhaseTouch::session_term`]); a part of no time is left out.
 fn partner_exposure(partner: &PhaseTouch, (from, until): (i64, i64), memory: i64, mut add: impl FnMut(bool, i64)) {
     let alive = (partner.time.max(from), until.min(partner.time.saturating_add(memory)));
     let split = partner.time.saturating_add(RECENT);
