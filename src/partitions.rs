@@ -308,9 +308,7 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     let mut state = State::count(events, None, buckets, &job.config, Mode::Attribute, job.now, end);
     let paths = std::mem::take(&mut state.aggregates.paths);
     let bars = take_kpi_bars(&mut state);
-    let mut purchases: Vec<(incremental::Pattern, u64)> =
-        std::mem::take(&mut state.aggregates.hazard.purchases).into_iter().collect();
-    purchases.sort_unstable();
+    let purchases = std::mem::take(&mut state.aggregates.hazard.purchases).merged();
     let patterns = Patterns { channels: names(&state.log.channels), purchases };
     let patterns = postcard::to_stdvec(&patterns)
         .map_err(|error| Error::Internal(format!("cannot encode purchase patterns: {error}")))?;

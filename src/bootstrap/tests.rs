@@ -277,7 +277,7 @@ fn incremental_replicates_are_the_refit_step_recredited_to_first_order() {
             .hazard
             .purchases
             .iter()
-            .filter_map(|(pattern, &count)| {
+            .filter_map(|(pattern, count)| {
                 let rate: f64 =
                     pattern.iter().map(|(of, n)| fitted.terms().get(of).map_or(0.0, |v| v * f64::from(*n))).sum();
                 let (_, times) = pattern.iter().find(|(of, _)| of == feature)?;

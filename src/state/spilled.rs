@@ -122,7 +122,7 @@ impl SpilledJourneys {
             || {
                 rayon::join(
                     || self.write_paths(bucket, paths, &state.log.channels),
-                    || patterns.as_deref().map_or(Ok(()), |file| patterns::write_bucket(file, purchases)),
+                    || patterns.as_deref().map_or(Ok(()), |file| patterns::write_bucket(file, &purchases)),
                 )
             },
         );

@@ -183,7 +183,7 @@ proptest! {
             .unwrap();
         let mut expected = whole.aggregates.clone();
         expected.paths.channels.clear();
-        expected.hazard.purchases.clear();
+        expected.hazard.purchases = crate::models::incremental::Purchases::default();
         prop_assert_eq!(&merged.aggregates, &expected);
 
         // `incremental` fitted on the patterns on disk, none, some or all

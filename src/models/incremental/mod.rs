@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub use self::features::{
-    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, RECENT, SESSION, UserCounter,
+    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, Purchases, RECENT, SESSION, UserCounter,
     active_features, kind_index,
 };
 pub use self::solve::{
@@ -559,22 +559,18 @@ impl Numbers {
 /// coded patterns of every shard, then the merged ones shard by shard as
 /// each shard's coded ones are let go.
 fn coded_shards(counts: &Counts, numbers: &Numbers) -> Vec<solve::Patterns> {
-    let mut purchases: Vec<(&Pattern, u64)> =
-        counts.purchases.iter().map(|(pattern, &count)| (pattern, count)).collect();
-    // In the order the patterns lie in memory, not the map's: they are then
-    // read at the speed of memory rather than a cache miss each. The order
-    // a shard's patterns come in does not change it: they are sorted and
-    // merged.
-    purchases.par_sort_unstable_by_key(|(pattern, _)| pattern.as_ptr() as usize);
-    let pieces = purchases.len().div_ceil(CODING_PIECES).max(1);
-    let coded: Vec<Vec<PatternBuffer>> = purchases
-        .par_chunks(pieces)
-        .map(|piece| {
+    // A pattern counted more than once is coded each time: the shard
+    // merges them as it merges patterns that code alike.
+    let coded: Vec<Vec<PatternBuffer>> = counts
+        .purchases
+        .blocks()
+        .par_iter()
+        .map(|block| {
             let mut shards = vec![PatternBuffer::default(); solve::SHARDS];
             let mut coded = Vec::new();
-            for (pattern, count) in piece {
+            for (pattern, count) in block.iter() {
                 code_pattern_into(pattern.iter().copied(), numbers, &mut coded);
-                shards[solve::shard_of(&coded)].push(*count, &coded);
+                shards[solve::shard_of(&coded)].push(count, &coded);
             }
             shards
         })
@@ -587,9 +583,6 @@ fn coded_shards(counts: &Counts, numbers: &Numbers) -> Vec<solve::Patterns> {
     }
     shards.into_par_iter().map(|buffers| PatternBuffer::merged(&buffers)).collect()
 }
-
-/// Pieces the patterns are coded in, in parallel.
-const CODING_PIECES: usize = 64;
 
 /// A pattern by the numbers of its features, sorted; features without a
 /// number (never exposed) left out.
@@ -996,8 +989,8 @@ mod tests {
         let mut counts = Counts::default();
         counts.exposure.insert(baseline, i128::from(105 * MICROS_PER_DAY));
         counts.exposure.insert(touch, i128::from(5 * MICROS_PER_DAY));
-        counts.purchases.insert(vec![(baseline, 1)], 10);
-        counts.purchases.insert(vec![(baseline, 1), (touch, 1)], 3);
+        counts.purchases.push(&[(baseline, 1)], 10);
+        counts.purchases.push(&[(baseline, 1), (touch, 1)], 3);
         let fitted = Incremental::fit(&counts, 30 * MICROS_PER_DAY);
         assert!((fitted.terms()[&baseline] - 0.1).abs() < 1e-6, "{:?}", fitted.terms());
         assert!((fitted.terms()[&touch] - 0.5).abs() < 1e-6, "{:?}", fitted.terms());
@@ -1008,7 +1001,7 @@ mod tests {
         // new feature (never exposed before) starts at 0.
         let other = Feature::Touch { channel: EMAIL, kind: 1, bin: 4, carried: false };
         counts.exposure.insert(other, i128::from(MICROS_PER_DAY));
-        *counts.purchases.get_mut(&vec![(baseline, 1), (touch, 1)]).unwrap() = 5;
+        counts.purchases.push(&[(baseline, 1), (touch, 1)], 2);
         let refit = Incremental::refit_from(&counts, 30 * MICROS_PER_DAY, &fitted, 0);
         assert_eq!(refit.terms(), fitted.terms(), "no step: the start");
         let refit = Incremental::refit_from(&counts, 30 * MICROS_PER_DAY, &fitted, 20);

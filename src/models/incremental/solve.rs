@@ -218,7 +218,7 @@ pub fn shard_patterns(coded: Vec<(Coded, u64)>) -> Patterns {
 /// Patterns coded one after another, for [`PatternBuffer::merged`]: the
 /// same shard as [`shard_patterns`] makes of them, without a list of its
 /// own for each pattern.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PatternBuffer {
     /// Every pattern's pairs, one pattern after another.
     terms: Vec<(u32, u32)>,
@@ -232,6 +232,25 @@ impl PatternBuffer {
         let start = self.terms.len();
         self.terms.extend_from_slice(pattern);
         self.spans.push((start..self.terms.len(), purchases));
+    }
+
+    /// No pattern.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Each pattern's pairs, with its purchases, in the order pushed.
+    pub fn patterns(&self) -> impl Iterator<Item = (&[(u32, u32)], u64)> {
+        self.spans.iter().map(|(span, count)| (&self.terms[span.clone()], *count))
+    }
+
+    /// Whether each pattern's pairs lie within the buffer, as
+    /// [`PatternBuffer::push`] lays them: a buffer read back from a file
+    /// is checked before it is read.
+    #[must_use]
+    pub fn is_laid_out(&self) -> bool {
+        self.spans.iter().all(|(span, _)| span.start <= span.end && span.end <= self.terms.len())
     }
 
     /// The patterns of every buffer of `buffers` sorted, a pattern given
