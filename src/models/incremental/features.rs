@@ -160,7 +160,7 @@ pub struct Counts {
 }
 
 /// Purchases per pattern of active features, as they were counted: each
-/// pattern's features one after another in blocks of a fixed size, a
+/// pattern's features one after another in blocks ([`BLOCK_TERMS`]), a
 /// pattern counted twice listed twice until [`Purchases::merged`] adds
 /// them up. Counting a purchase is then a copy, not a list of its own, and
 /// adding the purchases of other users moves their blocks, where a map by
@@ -200,19 +200,17 @@ impl PatternBlock {
 impl Purchases {
     /// Adds `count` purchases of `pattern`.
     pub fn push(&mut self, pattern: &[(Feature, u32)], count: u64) {
-        let block = match self.blocks.last_mut() {
-            Some(block) if block.terms.len() + pattern.len() <= block.terms.capacity() => block,
-            last => {
-                // Blocks start small and double up to their size: a list of
-                // a few users' patterns holds little it does not use.
-                let size = last.map_or(FIRST_BLOCK_TERMS, |block| (2 * block.terms.capacity()).min(BLOCK_TERMS));
-                let terms = Vec::with_capacity(size.max(pattern.len()));
-                self.blocks.push(PatternBlock { terms, ends: Vec::new() });
-                self.blocks.last_mut().unwrap_or_else(|| unreachable!("a block was just pushed"))
-            }
-        };
-        block.terms.extend_from_slice(pattern);
-        block.ends.push((block.terms.len(), count));
+        let last = self.blocks.last();
+        if last.is_none_or(|block| block.terms.len() + pattern.len() > block.terms.capacity()) {
+            // Blocks start small and double up to their size: a list of a
+            // few users' patterns holds little it does not use.
+            let size = last.map_or(FIRST_BLOCK_TERMS, |block| (2 * block.terms.capacity()).min(BLOCK_TERMS));
+            self.blocks.push(PatternBlock { terms: Vec::with_capacity(size.max(pattern.len())), ends: Vec::new() });
+        }
+        if let Some(block) = self.blocks.last_mut() {
+            block.terms.extend_from_slice(pattern);
+            block.ends.push((block.terms.len(), count));
+        }
     }
 
     /// Patterns listed, a pattern counted twice twice.
