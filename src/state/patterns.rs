@@ -10,9 +10,9 @@
 //! bucket, codes each pattern with the fit's feature numbers (a table per
 //! frame, from each listed feature to its number), sends it to the file of
 //! its shard ([`crate::models::incremental::shard_of`]), then merges each
-//! shard into the form the sums run over. Shards stay in memory while they fit in the
-//! limit they are given; the others are written once more as they are and
-//! read back for each step of the fit. The shards and their order are those
+//! shard into the form the sums run over. Shards stay in memory while they
+//! fit in the limit they are given; the others are written once more as
+//! they are and read back for each step of the fit. The shards and their order are those
 //! of the fit in memory, so the fit is the same, bit for bit.
 
 use std::fs::File;
@@ -264,8 +264,8 @@ mod tests {
 
     #[test]
     fn a_frame_is_coded_by_its_table_and_a_frame_that_does_not_hold_together_is_refused() {
-        // Two channels in the bucket, the same two in the run, in another
-        // order of codes: the run's "display" is the bucket's 1.
+        // Two channels in the bucket; the run has "display" besides them,
+        // so the bucket's codes 0 and 1 are the run's 1 and 2.
         let bucket = Dictionary::from_sorted(vec!["email".into(), "search".into()]);
         let run = Dictionary::from_sorted(vec!["display".into(), "email".into(), "search".into()]);
         let none = Dictionary::from_sorted(Vec::new());
