@@ -41,7 +41,7 @@ const FRAMES_AT_ONCE: usize = 8;
 ///
 /// [`Error::Io`] when the file cannot be written.
 pub(super) fn write_bucket(path: &Path, purchases: &Purchases) -> Result<()> {
-    write_frame_groups(path, purchases.blocks(), FRAMES_AT_ONCE, |block| encode(&BucketFrame::of(block.iter())))
+    write_frame_groups(path, purchases.blocks(), FRAMES_AT_ONCE, |block| encode(&BucketFrame::of(block.patterns())))
 }
 
 /// A frame of a bucket's file: the features its patterns use, each once

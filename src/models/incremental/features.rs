@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::PatternBuffer;
 use crate::event::EventKind;
 use crate::event_log::EventLog;
 use crate::hash::FastMap;
@@ -182,47 +183,33 @@ const BLOCK_TERMS: usize = 1 << 19;
 const FIRST_BLOCK_TERMS: usize = 1 << 10;
 
 /// Some patterns of [`Purchases`], one after another.
-#[derive(Clone, Debug, Default)]
-pub struct PatternBlock {
-    terms: Vec<(Feature, u32)>,
-    /// Where each pattern ends in `terms`, and its purchases.
-    ends: Vec<(usize, u64)>,
-}
-
-impl PatternBlock {
-    /// Each pattern with its purchases, in the order counted.
-    pub fn iter(&self) -> impl Iterator<Item = (&[(Feature, u32)], u64)> {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(end, _)| end));
-        starts.zip(&self.ends).map(|(start, &(end, count))| (&self.terms[start..end], count))
-    }
-}
+pub type PatternBlock = PatternBuffer<(Feature, u32)>;
 
 impl Purchases {
     /// Adds `count` purchases of `pattern`.
     pub fn push(&mut self, pattern: &[(Feature, u32)], count: u64) {
         let last = self.blocks.last();
-        if last.is_none_or(|block| block.terms.len() + pattern.len() > block.terms.capacity()) {
+        if !last.is_some_and(|block| block.has_room(pattern.len())) {
             // Blocks start small and double up to their size: a list of a
             // few users' patterns holds little it does not use.
-            let size = last.map_or(FIRST_BLOCK_TERMS, |block| (2 * block.terms.capacity()).min(BLOCK_TERMS));
-            self.blocks.push(PatternBlock { terms: Vec::with_capacity(size.max(pattern.len())), ends: Vec::new() });
+            let size = last.map_or(FIRST_BLOCK_TERMS, |block| (2 * block.capacity()).min(BLOCK_TERMS));
+            self.blocks.push(PatternBlock::with_capacity(size.max(pattern.len())));
         }
         if let Some(block) = self.blocks.last_mut() {
-            block.terms.extend_from_slice(pattern);
-            block.ends.push((block.terms.len(), count));
+            block.push(count, pattern);
         }
     }
 
     /// Patterns listed, a pattern counted twice twice.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.blocks.iter().map(|block| block.ends.len()).sum()
+        self.blocks.iter().map(PatternBuffer::len).sum()
     }
 
     /// No purchase.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.blocks.iter().all(|block| block.ends.is_empty())
+        self.blocks.iter().all(PatternBuffer::is_empty)
     }
 
     /// The blocks of patterns, to be read in parallel.
@@ -233,7 +220,7 @@ impl Purchases {
 
     /// Each pattern listed with its purchases, in the order counted.
     pub fn iter(&self) -> impl Iterator<Item = (&[(Feature, u32)], u64)> {
-        self.blocks.iter().flat_map(PatternBlock::iter)
+        self.blocks.iter().flat_map(PatternBuffer::patterns)
     }
 
     /// Adds the purchases of `other`.

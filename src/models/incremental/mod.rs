@@ -568,7 +568,7 @@ fn coded_shards(counts: &Counts, numbers: &Numbers) -> Vec<solve::Patterns> {
         .map(|block| {
             let mut shards = vec![PatternBuffer::default(); solve::SHARDS];
             let mut coded = Vec::new();
-            for (pattern, count) in block.iter() {
+            for (pattern, count) in block.patterns() {
                 code_pattern_into(pattern.iter().copied(), numbers, &mut coded);
                 shards[solve::shard_of(&coded)].push(count, &coded);
             }

@@ -215,23 +215,55 @@ pub fn shard_patterns(coded: Vec<(Coded, u64)>) -> Patterns {
     Patterns::laid_out(merged.iter().map(|(features, count)| (features.as_slice(), *count)), merged.len(), pairs)
 }
 
-/// Patterns coded one after another, for [`PatternBuffer::merged`]: the
-/// same shard as [`shard_patterns`] makes of them, without a list of its
-/// own for each pattern.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PatternBuffer {
+/// Patterns laid one after another, each a list of pairs of a term and its
+/// count, with its purchases: coded (`(feature number, count)`, the
+/// default), for [`PatternBuffer::merged`], the same shard as
+/// [`shard_patterns`] makes of them without a list of its own for each
+/// pattern; or as counted ([`super::Purchases`], `(Feature, count)`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PatternBuffer<T = (u32, u32)> {
     /// Every pattern's pairs, one pattern after another.
-    terms: Vec<(u32, u32)>,
+    terms: Vec<T>,
     /// Each pattern's pairs in `terms`, and its purchases.
     spans: Vec<(std::ops::Range<usize>, u64)>,
 }
 
-impl PatternBuffer {
+impl<T> Default for PatternBuffer<T> {
+    fn default() -> Self {
+        Self { terms: Vec::new(), spans: Vec::new() }
+    }
+}
+
+impl<T: Copy> PatternBuffer<T> {
+    /// No pattern, with room for `terms` pairs.
+    #[must_use]
+    pub fn with_capacity(terms: usize) -> Self {
+        Self { terms: Vec::with_capacity(terms), spans: Vec::new() }
+    }
+
+    /// Pairs the buffer holds without growing.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.terms.capacity()
+    }
+
+    /// Whether a pattern of `pairs` pairs fits without growing the buffer.
+    #[must_use]
+    pub fn has_room(&self, pairs: usize) -> bool {
+        self.terms.len() + pairs <= self.terms.capacity()
+    }
+
     /// Adds a pattern (its pairs, sorted by feature) with `purchases`.
-    pub fn push(&mut self, purchases: u64, pattern: &[(u32, u32)]) {
+    pub fn push(&mut self, purchases: u64, pattern: &[T]) {
         let start = self.terms.len();
         self.terms.extend_from_slice(pattern);
         self.spans.push((start..self.terms.len(), purchases));
+    }
+
+    /// Patterns pushed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.spans.len()
     }
 
     /// No pattern.
@@ -241,7 +273,7 @@ impl PatternBuffer {
     }
 
     /// Each pattern's pairs, with its purchases, in the order pushed.
-    pub fn patterns(&self) -> impl Iterator<Item = (&[(u32, u32)], u64)> {
+    pub fn patterns(&self) -> impl Iterator<Item = (&[T], u64)> {
         self.spans.iter().map(|(span, count)| (&self.terms[span.clone()], *count))
     }
 
@@ -252,17 +284,16 @@ impl PatternBuffer {
     pub fn is_laid_out(&self) -> bool {
         self.spans.iter().all(|(span, _)| span.start <= span.end && span.end <= self.terms.len())
     }
+}
 
+impl PatternBuffer {
     /// The patterns of every buffer of `buffers` sorted, a pattern given
     /// more than once counted once with its purchases added, in the form
     /// the sums run over: what [`shard_patterns`] gives for the same
     /// patterns.
     #[must_use]
     pub fn merged(buffers: &[Self]) -> Patterns {
-        let mut spans: Vec<(&[(u32, u32)], u64)> = buffers
-            .iter()
-            .flat_map(|buffer| buffer.spans.iter().map(|(span, count)| (&buffer.terms[span.clone()], *count)))
-            .collect();
+        let mut spans: Vec<(&[(u32, u32)], u64)> = buffers.iter().flat_map(Self::patterns).collect();
         spans.sort_unstable_by_key(|&(pattern, _)| pattern);
         let (count, pairs) = (spans.len(), buffers.iter().map(|buffer| buffer.terms.len()).sum());
         let mut spans = spans.into_iter().peekable();
