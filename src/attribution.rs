@@ -455,7 +455,7 @@ fn credit_journey(
     let Some(conversion) = journey.conversion else {
         return;
     };
-    if !config.in_period(config.timezone.local_day(log.time[conversion])) {
+    if !config.in_period_at(log.time[conversion]) {
         return;
     }
     let (revenue, customer) = (log.revenue[conversion], !journey.first_purchase);

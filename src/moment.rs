@@ -186,7 +186,7 @@ impl Partial for MomentCount<'_> {
         if let Some(conversion) = journey.conversion
             && journey.first_purchase
             && !journey.path.is_empty()
-            && config.in_period(config.timezone.local_day(log.time[conversion]))
+            && config.in_period_at(log.time[conversion])
         {
             self.moments.total += 1;
             match moment_of_truth(log, touches, self.scores) {

@@ -351,17 +351,35 @@ impl<'a> KpiCount<'a> {
         let mut channels = std::mem::take(&mut self.channels);
         let mut stages = std::mem::take(&mut self.stages);
         channels.clear();
-        stages.clear();
+        // The channels the user reached so far: a bit each below 128 (a
+        // log's channels usually are), listed beyond; the stages, a bit each.
+        let (mut reached_channels, mut reached_stages) = (0_u128, 0_u8);
         for index in log.user_events(user) {
             let kind = log.kind[index];
-            if !kind.is_touch() || !config.in_period(config.timezone.local_day(log.time[index])) {
+            if !kind.is_touch() || !config.in_period_at(log.time[index]) {
                 continue;
             }
             let (channel, stage) = (log.channel[index], log.stage[index]);
             let view = kind == EventKind::Impression && self.video.get(channel as usize).copied().unwrap_or(false);
-            for owner in [Owner::Channel(channel), Owner::Stage(stage)] {
+            let new_channel = match 1_u128.checked_shl(channel) {
+                Some(bit) => {
+                    let new = reached_channels & bit == 0;
+                    reached_channels |= bit;
+                    new
+                }
+                None if channels.contains(&channel) => false,
+                None => {
+                    channels.push(channel);
+                    true
+                }
+            };
+            let stage_bit = 1 << stage as u8;
+            let new_stage = reached_stages & stage_bit == 0;
+            reached_stages |= stage_bit;
+            for (owner, new) in [(Owner::Channel(channel), new_channel), (Owner::Stage(stage), new_stage)] {
                 let counters = self.counters(owner);
                 counters.views += u64::from(view);
+                counters.reach += u64::from(new);
                 match kind {
                     EventKind::Impression => counters.impressions += 1,
                     EventKind::Click => counters.clicks += 1,
@@ -369,20 +387,12 @@ impl<'a> KpiCount<'a> {
                     EventKind::Conversion => {}
                 }
             }
-            if !channels.contains(&channel) {
-                channels.push(channel);
-                self.counters(Owner::Channel(channel)).reach += 1;
-            }
-            if !stages.contains(&stage) {
-                stages.push(stage);
-                self.counters(Owner::Stage(stage)).reach += 1;
-            }
         }
         for journey in journeys.of_user(user) {
             let Some(last) = journey.conversion.or_else(|| journey.path.clone().last()) else {
                 continue;
             };
-            if journey.path.is_empty() || !config.in_period(config.timezone.local_day(log.time[last])) {
+            if journey.path.is_empty() || !config.in_period_at(log.time[last]) {
                 continue;
             }
             let converted = journey.conversion.is_some();
@@ -410,10 +420,12 @@ impl<'a> KpiCount<'a> {
     fn add_positions(&mut self, log: &EventLog, path: &std::ops::Range<usize>, converted_at: i64) {
         let last = path.len() - 1;
         for (offset, index) in path.clone().enumerate() {
-            let position = if last == 0 {
-                i128::from(POSITION_UNITS / 2)
-            } else {
-                i128::from(POSITION_UNITS) * offset as i128 / last as i128
+            // In 64 bits unless a path has billions of touches: a 128-bit
+            // division is a library call, once per converting touch.
+            let position = match (POSITION_UNITS as u64).checked_mul(offset as u64) {
+                _ if last == 0 => i128::from(POSITION_UNITS / 2),
+                Some(scaled) => i128::from(scaled / last as u64),
+                None => i128::from(POSITION_UNITS) * offset as i128 / last as i128,
             };
             let minutes = u64::try_from((converted_at - log.time[index]) / (60 * MICROS_PER_SECOND)).unwrap_or(0);
             for owner in [Owner::Channel(log.channel[index]), Owner::Stage(log.stage[index])] {
@@ -593,5 +605,28 @@ mod tests {
         let journeys = Journeys::build(&log, Lookback::default());
         let kpis = Kpis::compute(&log, &journeys, &Config::default());
         assert_eq!(kpis.channels[&0].average_position(), Some(0.5));
+    }
+
+    #[test]
+    fn reach_counts_each_user_once_beyond_the_first_128_channels() {
+        // Channels `c000`..`c129` code as their numbers; 129 is past the
+        // mask of a user's channels, 5 within it.
+        let mut builder = EventLogBuilder::new();
+        for channel in 0..130 {
+            builder = builder.touch("z", channel, &format!("c{channel:03}"));
+        }
+        let log = builder
+            .touch("a", 0, "c129")
+            .touch("a", 1, "c005")
+            .touch("a", 2, "c129")
+            .touch("a", 3, "c005")
+            .touch("b", 0, "c129")
+            .build();
+        let journeys = Journeys::build(&log, Lookback::default());
+        let kpis = Kpis::compute(&log, &journeys, &Config::default());
+        for (channel, clicks, reach) in [(129, 4, 3), (5, 3, 2)] {
+            let counters = &kpis.channels[&channel];
+            assert_eq!((counters.clicks, counters.reach), (clicks, reach), "c{channel:03}");
+        }
     }
 }

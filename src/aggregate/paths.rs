@@ -493,7 +493,7 @@ impl Partial for PathCount {
         let Some(end) = journey.conversion.or_else(|| journey.path.clone().last()) else {
             return;
         };
-        if !config.in_period(config.timezone.local_day(log.time[end])) {
+        if !config.in_period_at(log.time[end]) {
             return;
         }
         if self.workers.is_empty() {
@@ -647,7 +647,7 @@ mod tests {
                             _ => 0,
                         },
                     };
-                    if !config.in_period(config.timezone.local_day(log.time[end])) {
+                    if !config.in_period_at(log.time[end]) {
                         continue;
                     }
                     path.touches.clear();

@@ -40,18 +40,19 @@ thread_local! {
 pub struct Split {
     /// How many weights were set.
     len: usize,
-    /// Each touch's scaled weight, when they split in proportion (empty
-    /// otherwise).
-    parts: Vec<u128>,
+    /// Each touch's scaled weight (at most 2^40), when they split in
+    /// proportion (empty otherwise).
+    parts: Vec<u64>,
     /// Their sum.
     sum: u128,
     /// How the weights split: the last touch takes all (no weight), one
     /// touch takes all (one weight), or in proportion.
     kind: SplitKind,
     /// Each touch's remainder and index packed into one integer (the
-    /// remainder in the high half), while apportioning: compared at once,
-    /// where comparing pairs had cost as much as the rest of the split.
-    remainders: Vec<u128>,
+    /// remainder in the high bits), while apportioning: compared at once,
+    /// where comparing pairs had cost as much as the rest of the split, and
+    /// in 64 bits, where 128 had cost a third of the credit pass.
+    remainders: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -73,32 +74,43 @@ impl Split {
         self.sum = 0;
         // No weight: the last touch takes all. One touch with weight (the
         // rule-based models' usual case) takes it all, as the general case
-        // would give it, with no weight to scale.
-        let mut weighted = weights.iter().enumerate().filter(|&(_, &weight)| weight.is_finite() && weight > 0.0);
-        match (weighted.next(), weighted.next()) {
-            (None, _) => {
+        // would give it, with no weight to scale. One pass finds which, and
+        // the largest weight.
+        let (mut weighted, mut only, mut largest) = (0_usize, 0, 0.0_f64);
+        for (index, &weight) in weights.iter().enumerate() {
+            if weight.is_finite() {
+                largest = largest.max(weight);
+                if weight > 0.0 {
+                    weighted += 1;
+                    only = index;
+                }
+            }
+        }
+        match weighted {
+            0 => {
                 self.kind = SplitKind::Last;
                 return;
             }
-            (Some((only, _)), None) => {
+            1 => {
                 self.kind = SplitKind::Only(only);
                 return;
             }
             _ => {}
         }
-        let largest = weights.iter().copied().filter(|weight| weight.is_finite()).fold(0.0_f64, f64::max);
-        self.parts.extend(weights.iter().map(|&weight| {
-            u128::from(if weight.is_finite() && weight > 0.0 {
-                round_scaled(weight / largest * WEIGHT_SCALE)
-            } else {
-                0
-            })
-        }));
-        self.sum = self.parts.iter().sum();
         // A weight too small beside the largest to keep a part leaves one.
-        let mut weighted = self.parts.iter().enumerate().filter(|&(_, &part)| part > 0);
-        self.kind = match (weighted.next(), weighted.next()) {
-            (Some((only, _)), None) => SplitKind::Only(only),
+        let (mut kept, mut only) = (0_usize, 0);
+        for (index, &weight) in weights.iter().enumerate() {
+            let part =
+                if weight.is_finite() && weight > 0.0 { round_scaled(weight / largest * WEIGHT_SCALE) } else { 0 };
+            if part > 0 {
+                kept += 1;
+                only = index;
+            }
+            self.sum += u128::from(part);
+            self.parts.push(part);
+        }
+        self.kind = match kept {
+            1 => SplitKind::Only(only),
             _ if self.parts.iter().all(|&part| part == self.parts[0]) => SplitKind::Equal,
             _ => SplitKind::Shares,
         };
@@ -143,28 +155,51 @@ impl Split {
         let mut given: u128 = 0;
         let remainders = &mut self.remainders;
         remainders.clear();
-        for (index, (&part, unit)) in (0_u128..).zip(self.parts.iter().zip(out.iter_mut())) {
-            let exact = magnitude * part;
-            let floor = exact / sum;
+        // Each floor and remainder: from a quotient estimated in floating
+        // point and corrected, where the sum and the total are small enough
+        // for the estimate to be off by a few units at most (a conversion's
+        // units and any revenue below 4.5 billion); by a 128-bit division
+        // otherwise, a library call that had cost as much as the rest of
+        // the split.
+        let estimated = u64::try_from(sum).ok().filter(|_| magnitude < 1 << 52);
+        #[expect(clippy::cast_precision_loss, reason = "an estimate")]
+        let (scale, divisor) = estimated.map_or((0.0, 0), |sum| (small_float(magnitude) / sum as f64, sum));
+        // A remainder is below the sum: packed above its touch's index in
+        // 64 bits unless a path has thousands of touches (then the pairs
+        // are compared instead).
+        let index_bits = u64::BITS - (out.len() as u64).leading_zeros();
+        let packed = sum <= u128::from(u64::MAX >> index_bits);
+        for (index, (&part, unit)) in (0_u64..).zip(self.parts.iter().zip(out.iter_mut())) {
+            let exact = magnitude * u128::from(part);
+            let (floor, remainder) = if estimated.is_some() {
+                divide_near(exact, small_float(u128::from(part)) * scale, divisor)
+            } else {
+                (exact / sum, exact % sum)
+            };
             given += floor;
             *unit = i64::try_from(floor).unwrap_or(i64::MAX);
-            // A remainder is below the sum, so below 2^64 unless a path has
-            // millions of touches (then the pairs are compared instead).
-            remainders.push(((exact - floor * sum) << 64) | index);
+            if packed {
+                #[expect(clippy::cast_possible_truncation, reason = "below the sum, which packs")]
+                remainders.push(((remainder as u64) << index_bits) | index);
+            }
         }
         // The units left over (fewer than the touches) go to the largest
         // remainders; on a tie, the later touch first. Which touches those
         // are does not depend on how they are found, so a selection does.
-        let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX).min(remainders.len());
-        if left_over > 0 && sum > 1 << 64 {
+        let left_over = usize::try_from(magnitude - given).unwrap_or(usize::MAX).min(out.len());
+        #[expect(clippy::cast_possible_truncation, reason = "the low bits are an index of a slice")]
+        let index_of = |key: u64| (key & ((1 << index_bits) - 1)) as usize;
+        if left_over > 0 && !packed {
             give_left_over_by_pairs(magnitude, &self.parts, sum, left_over, out);
         } else if left_over == 1 {
             if let Some(&largest) = remainders.iter().max() {
                 out[index_of(largest)] += 1;
             }
         } else if left_over > 0 {
-            remainders.select_nth_unstable_by(left_over - 1, |left, right| right.cmp(left));
-            for &key in &remainders[..left_over] {
+            // The largest `left_over`, in ascending order, are the last.
+            let first = remainders.len() - left_over;
+            remainders.select_nth_unstable(first);
+            for &key in &remainders[first..] {
                 out[index_of(key)] += 1;
             }
         }
@@ -176,34 +211,64 @@ impl Split {
     }
 }
 
+/// `value` (below 2^53) as a float, exactly: converting a 128-bit integer
+/// is a library call, a 64-bit signed one an instruction.
+#[expect(clippy::cast_possible_truncation, clippy::cast_precision_loss, reason = "below 2^53")]
+fn small_float(value: u128) -> f64 {
+    value as i64 as f64
+}
+
+/// `exact / divisor` and `exact % divisor`, from `estimate`, a quotient
+/// within a few units of the true one: stepped to the floor whose
+/// remainder lies in `0..divisor`.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "exact is below 2^116; the floor and remainder are not negative"
+)]
+fn divide_near(exact: u128, estimate: f64, divisor: u64) -> (u128, u128) {
+    let divisor = i128::from(divisor);
+    let mut floor = i128::from(estimate as i64);
+    let mut remainder = exact as i128 - floor * divisor;
+    while remainder < 0 {
+        floor -= 1;
+        remainder += divisor;
+    }
+    while remainder >= divisor {
+        floor += 1;
+        remainder -= divisor;
+    }
+    (floor as u128, remainder as u128)
+}
+
 /// `value.round()` for a value in `0..=2^40` (a weight scaled), as an
 /// integer: `f64::round` is a library call on processors without SSE4.1
 /// (the baseline x86-64 builds for), once per touch and model.
+///
+/// Through a signed integer: converting a float to an unsigned one and back
+/// takes branches on processors without AVX-512, a signed one an
+/// instruction each way.
 #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "scaled into 0..=2^40")]
 fn round_scaled(value: f64) -> u64 {
-    let whole = value as u64;
+    let whole = value as i64;
     // Below 2^53 both the whole part and the fraction are exact.
     #[expect(clippy::cast_precision_loss, reason = "below 2^53, exact")]
     let fraction = value - whole as f64;
-    if fraction >= 0.5 { whole + 1 } else { whole }
+    (if fraction >= 0.5 { whole + 1 } else { whole }) as u64
 }
 
 /// Gives the `left_over` units, one each, to the touches of the largest
 /// remainders of `magnitude` split by `parts` (which sum to `sum`), the
 /// later touch first on a tie: [`Split::apportion`]'s rule, on pairs of
-/// remainder and touch, for sums too large to pack a remainder in 64 bits.
-fn give_left_over_by_pairs(magnitude: u128, parts: &[u128], sum: u128, left_over: usize, out: &mut [i64]) {
-    let mut pairs: Vec<(u128, usize)> = parts.iter().map(|&part| magnitude * part % sum).zip(0..).collect();
+/// remainder and touch, for sums too large to pack a remainder and its
+/// touch in 64 bits.
+fn give_left_over_by_pairs(magnitude: u128, parts: &[u64], sum: u128, left_over: usize, out: &mut [i64]) {
+    let mut pairs: Vec<(u128, usize)> = parts.iter().map(|&part| magnitude * u128::from(part) % sum).zip(0..).collect();
     pairs.select_nth_unstable_by(left_over - 1, |left, right| right.cmp(left));
     for &(_, index) in &pairs[..left_over] {
         out[index] += 1;
     }
-}
-
-/// The touch of a packed remainder (its low half).
-#[expect(clippy::cast_possible_truncation, reason = "the low half is an index of a slice")]
-fn index_of(key: u128) -> usize {
-    key as u64 as usize
 }
 
 #[cfg(test)]
@@ -249,6 +314,23 @@ mod tests {
         assert_eq!(out, [0, 7]);
         let mut empty: [i64; 0] = [];
         apportion(7, &[], &mut empty);
+    }
+
+    #[test]
+    fn paths_too_long_to_pack_their_remainders_are_split_by_the_same_rule() {
+        // 5 000 touches of weights up to 1: the parts sum past 2^51, beyond
+        // what packs beside a 13-bit index.
+        #[expect(clippy::cast_precision_loss, reason = "small")]
+        let weights: Vec<f64> = (0..5_000_u64).map(|touch| ((touch * 7_919) % 1_000 + 1) as f64 / 1_000.0).collect();
+        let mut split = Split::default();
+        split.set(&weights);
+        assert!(split.sum > u128::from(u64::MAX >> 13));
+        for total in [CONVERSION_UNITS, 4_999, -123_456_789, 1 << 51] {
+            let mut out = vec![0; weights.len()];
+            split.apportion(total, &mut out);
+            assert_eq!(out, apportion_by_sorting(total, &weights), "{total}");
+            assert_eq!(out.iter().sum::<i64>(), total);
+        }
     }
 
     /// The largest-remainder rule spelled out with a full sort.
@@ -303,21 +385,40 @@ mod tests {
             prop_assert_eq!(out, apportion_by_sorting(total, &weights));
         }
 
+        /// The estimated quotient, corrected, is the division's, up to the
+        /// largest totals and sums it is used for.
+        #[test]
+        fn quotients_estimated_then_corrected_are_exact(
+            magnitude in prop_oneof![Just((1_u128 << 52) - 1), Just(1_000_000_000), 0_u128..(1 << 52)],
+            part in prop_oneof![Just(1_u64 << 40), 1_u64..=(1 << 40)],
+            more in prop_oneof![Just(0_u64), Just(u64::MAX - (1 << 40)), 0_u64..(1 << 44), 0_u64..(u64::MAX - (1 << 40))],
+        ) {
+            let divisor = part + more;
+            #[expect(clippy::cast_precision_loss, reason = "as apportion")]
+            let scale = small_float(magnitude) / divisor as f64;
+            let exact = magnitude * u128::from(part);
+            let divisor_wide = u128::from(divisor);
+            prop_assert_eq!(
+                divide_near(exact, small_float(u128::from(part)) * scale, divisor),
+                (exact / divisor_wide, exact % divisor_wide)
+            );
+        }
+
         /// The pairs' rule, kept for sums too large to pack, gives the
         /// units the packed remainders give (here on sums that pack).
         #[test]
         fn pairs_give_the_left_over_units_as_packed_remainders_do(
             total in 0_i64..=10_000_000_000,
-            parts in proptest::collection::vec(prop_oneof![Just(0_u128), Just(1 << 40), 0_u128..(1 << 40)], 2..30),
+            parts in proptest::collection::vec(prop_oneof![Just(0_u64), Just(1 << 40), 0_u64..(1 << 40)], 2..30),
         ) {
-            let sum: u128 = parts.iter().sum();
+            let sum: u128 = parts.iter().copied().map(u128::from).sum();
             prop_assume!(sum > 0);
             let magnitude = u128::try_from(total).unwrap();
             let mut split = Split { len: parts.len(), parts: parts.clone(), sum, kind: SplitKind::Shares, remainders: Vec::new() };
             let mut packed = vec![0; parts.len()];
             split.apportion(total, &mut packed);
-            let mut out: Vec<i64> = parts.iter().map(|&part| i64::try_from(magnitude * part / sum).unwrap()).collect();
-            let given: u128 = parts.iter().map(|&part| magnitude * part / sum).sum();
+            let mut out: Vec<i64> = parts.iter().map(|&part| i64::try_from(magnitude * u128::from(part) / sum).unwrap()).collect();
+            let given: u128 = parts.iter().map(|&part| magnitude * u128::from(part) / sum).sum();
             let left_over = usize::try_from(magnitude - given).unwrap();
             if left_over > 0 {
                 give_left_over_by_pairs(magnitude, &parts, sum, left_over, &mut out);

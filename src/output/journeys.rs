@@ -202,7 +202,7 @@ fn collect_rows(
         let Some(conversion) = journey.conversion else {
             continue;
         };
-        if !config.in_period(config.timezone.local_day(log.time[conversion])) {
+        if !config.in_period_at(log.time[conversion]) {
             continue;
         }
         config.path_transform.apply(log, journey.path.clone(), &mut path);

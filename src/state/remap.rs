@@ -106,7 +106,7 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
             let Some(conversion) = journey.conversion else {
                 continue;
             };
-            if !config.in_period(config.timezone.local_day(log.time[conversion])) {
+            if !config.in_period_at(log.time[conversion]) {
                 continue;
             }
             // The journey, and the earlier touches a model reading the
