@@ -857,7 +857,7 @@ def _timing_section(timing_tp, results) -> list[str]:
         rss = timing_tp.get("max_rss_kb")
         L.append(f"| touchpath run (`{timing_tp.get('binary', '?')}`) | {timing_tp.get('wall_seconds', 0):.2f} | "
                  f"{'—' if rss is None else f'{rss / 1024:.0f}'} | one process: read, validate, journeys, all "
-                 f"{timing_tp.get('models', '8')} models, reports |")
+                 f"{timing_tp.get('models', '?')} models, reports |")
     else:
         L.append("| touchpath run | — | — | not timed: pass `--touchpath-timing FILE` |")
     names = {"journeys": "path building only (Python + polars)",
@@ -952,6 +952,9 @@ def main(argv=None) -> int:
                 timing_tp = json.loads(Path(args.touchpath_timing).read_text())
             except (OSError, ValueError) as e:
                 raise UsageError(f"--touchpath-timing {args.touchpath_timing}: {e}") from e
+            if "models" not in timing_tp and tp.get("summary"):
+                # The models the run credited, as its summary lists them.
+                timing_tp["models"] = len(tp["summary"].get("models", []))
         # Workers' results and logs go beside the report (REPORT.logs/), kept for inspection.
         workdir = Path(args.out).parent / (Path(args.out).stem + ".logs")
         workdir.mkdir(parents=True, exist_ok=True)
