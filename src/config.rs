@@ -398,8 +398,9 @@ impl Config {
         self.from.is_none_or(|from| day >= from.days()) && self.to.is_none_or(|to| day <= to.days())
     }
 
-    /// True when an instant's local day is inside the analysis period;
-    /// without a period, with no day worked out (once per event counted).
+    /// True when an instant's local day is inside the analysis period.
+    /// Without a period, true at once, with no local day worked out: the
+    /// KPI count asks once per event.
     #[must_use]
     pub fn in_period_at(&self, instant: i64) -> bool {
         (self.from.is_none() && self.to.is_none()) || self.in_period(self.timezone.local_day(instant))

@@ -51,7 +51,7 @@ pub struct Split {
     /// Each touch's remainder and index packed into one integer (the
     /// remainder in the high bits), while apportioning: compared at once,
     /// where comparing pairs had cost as much as the rest of the split, and
-    /// in 64 bits, where 128 had cost a third of the credit pass.
+    /// in 64 bits, half what the selection reads in 128.
     remainders: Vec<u64>,
 }
 
@@ -225,7 +225,7 @@ fn small_float(value: u128) -> f64 {
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     clippy::cast_sign_loss,
-    reason = "exact is below 2^116; the floor and remainder are not negative"
+    reason = "exact is below 2^92 (a total below 2^52 times a part of at most 2^40); the floor and remainder are not negative"
 )]
 fn divide_near(exact: u128, estimate: f64, divisor: u64) -> (u128, u128) {
     let divisor = i128::from(divisor);
