@@ -12,8 +12,9 @@
 //! its shard ([`crate::models::incremental::shard_of`]), then merges each
 //! shard into the form the sums run over. Shards stay in memory while they
 //! fit in the limit they are given; the others are written once more as
-//! they are and read back for each step of the fit. The shards and their order are those
-//! of the fit in memory, so the fit is the same, bit for bit.
+//! they are and read back for each step of the fit. The shards and their
+//! order are those of the fit in memory, so the fit is the same, bit for
+//! bit.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
