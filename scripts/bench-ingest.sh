@@ -3,7 +3,8 @@
 # exports (about 16 events per user, ISO-8601 text timestamps, seven text
 # columns), read by the polars floor (scripts/floor.py: read user, time,
 # channel and type, parse the time, sort by user and time) and by
-# `touchpath run`, in turn, REPEAT times each; then touchpath under a memory
+# `touchpath run` (every model; the rule-based ones; every model with
+# `incremental` fitted on a sample of users), in turn, REPEAT times each; then touchpath under a memory
 # budget on that Parquet file and on a large CSV file. Wall time and peak RSS
 # come from /usr/bin/time -v; the table replaces the part of
 # docs/performance.md between its ingest markers.
@@ -14,7 +15,8 @@
 # Environment: USERS (users of the Parquet file, 4 250 000: about 67 million
 # rows), CSV_USERS (users of the CSV file, 9 100 000: about 10 GB; 0 for
 # none), REPEAT (runs of the floor and of each in-memory run, 3), BUDGET
-# (the budgeted runs' --memory-budget, 4GB), WORK (data, outputs and the
+# (the budgeted runs' --memory-budget, 4GB), SAMPLE (the share of users
+# `incremental` is fitted on in the third run of each turn, 0.25), WORK (data, outputs and the
 # floor's venv, ~/.cache/touchpath/ingest), PYTHON (a Python with polars;
 # default: a venv made in WORK), CARGO_TARGET_DIR, DOC.
 set -euo pipefail
@@ -28,6 +30,7 @@ WORK="${WORK:-$HOME/.cache/touchpath/ingest}"
 DOC="${DOC:-docs/performance.md}"
 SCENARIO=datasets/scenarios/long_journeys.toml
 RULES="last_click,first_click,last_non_direct,linear,time_decay,position_based"
+SAMPLE="${SAMPLE:-0.25}"
 
 cargo build --release --locked --bin touchpath
 BIN="$CARGO_TARGET_DIR/release/touchpath"
@@ -77,6 +80,8 @@ for ((run = 1; run <= REPEAT; run++)); do
   measure floor "$PYTHON" scripts/floor.py "$parquet"
   measure all "$BIN" run --events "$parquet" --out "$WORK/out-all" --log-format json --format csv
   measure rules "$BIN" run --events "$parquet" --out "$WORK/out-rules" --models "$RULES" --log-format json --format csv
+  measure sampled "$BIN" run --events "$parquet" --out "$WORK/out-sampled" --incremental-sample "$SAMPLE" \
+    --log-format json --format csv
 done
 measure budget-parquet "$BIN" run --events "$parquet" --out "$WORK/out-budget-parquet" --memory-budget "$BUDGET" \
   --log-format json --format csv
@@ -86,10 +91,10 @@ if [ "$CSV_USERS" != 0 ]; then
     --memory-budget "$BUDGET" --log-format json --format csv
 fi
 
-python3 - "$WORK" "$BUDGET" "$REPEAT" <<'PY' | python3 scripts/doc_section.py "$DOC" ingest
+python3 - "$WORK" "$BUDGET" "$REPEAT" "$SAMPLE" <<'PY' | python3 scripts/doc_section.py "$DOC" ingest
 import datetime, json, os, pathlib, platform, re, subprocess, sys
 
-work, budget, repeat = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+work, budget, repeat, sample = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 def runs(name):
     path = work / "results" / f"{name}.runs"
@@ -108,7 +113,8 @@ def size(path):
 floor = runs("floor")
 lines = []
 for name, what in [("floor", "polars floor (`scripts/floor.py`)"), ("all", "`touchpath run`, every model"),
-                   ("rules", "`touchpath run`, the six rule-based models")]:
+                   ("rules", "`touchpath run`, the six rule-based models"),
+                   ("sampled", f"`touchpath run`, every model, `--incremental-sample {sample}`")]:
     measured = runs(name)
     ok = [run for run in measured if run]
     if not ok:

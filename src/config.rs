@@ -141,6 +141,11 @@ pub struct Config {
     /// Effects that outlast the lookback would otherwise be read as the
     /// baseline, or given to whatever opened a session on them.
     pub incremental_memory: Lookback,
+    /// The share of users whose phases `incremental`'s fit counts (default
+    /// 1, every user): each user is in or out by a draw from the hash of
+    /// their id, the same in every run, bucket and engine. The fitted rate
+    /// then credits every conversion.
+    pub incremental_sample: f64,
     /// The zone naive timestamps are read in (default UTC).
     pub timezone: TimeZone,
     /// The largest share of rejected rows a run may publish results on
@@ -244,6 +249,7 @@ impl Default for Config {
             channel_classes: default_channel_classes(),
             lookback: Lookback::default(),
             incremental_memory: Lookback::new(Duration::days(DEFAULT_INCREMENTAL_MEMORY_DAYS)),
+            incremental_sample: 1.0,
             timezone: TimeZone::default(),
             max_reject_rate: 0.05,
             direct_channels: vec!["direct".to_owned()],
@@ -323,6 +329,21 @@ impl Config {
                 "max_reject_rate",
                 self.max_reject_rate.to_string(),
                 "expected a share between 0 and 1",
+            ));
+        }
+        if !(self.incremental_sample > 0.0 && self.incremental_sample <= 1.0) {
+            return Err(invalid(
+                "incremental_sample",
+                self.incremental_sample.to_string(),
+                "expected a share of users above 0 and at most 1",
+            ));
+        }
+        let incremental = self.models.is_empty() || self.models.iter().any(|model| model == "incremental");
+        if self.incremental_sample < 1.0 && self.bootstrap > 0 && incremental {
+            return Err(invalid(
+                "incremental_sample",
+                self.incremental_sample.to_string(),
+                "the bootstrap refits `incremental` from every user's sums: set it to 1, or bootstrap to 0",
             ));
         }
         let weights = self.position_weights;
@@ -487,7 +508,7 @@ mod tests {
         assert_eq!(Config::parse(Config::TEMPLATE), Ok(Config::default()));
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         let keys: Vec<&String> = defaults.as_table().unwrap().keys().collect();
-        assert_eq!(keys.len(), 19, "{keys:?}");
+        assert_eq!(keys.len(), 20, "{keys:?}");
         for key in keys.into_iter().map(String::as_str).chain(["from", "to", "memory_budget"]) {
             let shown = Config::TEMPLATE.lines().any(|line| {
                 let line = line.trim_start_matches("# ");
@@ -520,6 +541,26 @@ mod tests {
             twice.unwrap_err(),
             "[channel_classes]: `Paid Search` and `paid_search` name the same channel `paid_search`"
         );
+    }
+
+    #[test]
+    fn the_incremental_sample_is_a_share_of_users_without_a_bootstrap() {
+        let check = |text: &str| Config::parse(text).unwrap().validate().map_err(|error| error.to_string());
+        assert_eq!(check("incremental_sample = 0.25"), Ok(()));
+        assert_eq!(check("incremental_sample = 1.0"), Ok(()));
+        for share in ["0.0", "-0.5", "1.5", "nan"] {
+            assert_eq!(
+                check(&format!("incremental_sample = {share}")),
+                Err(format!(
+                    "invalid incremental_sample `{}`: expected a share of users above 0 and at most 1",
+                    share.parse::<f64>().unwrap()
+                )),
+            );
+        }
+        let refused = check("incremental_sample = 0.5\nbootstrap = 20");
+        assert!(refused.is_err_and(|message| message.contains("the bootstrap refits `incremental`")));
+        // Without `incremental` among the models, the share is left alone.
+        assert_eq!(check("incremental_sample = 0.5\nbootstrap = 20\nmodels = [\"markov\"]"), Ok(()));
     }
 
     #[test]

@@ -91,6 +91,18 @@ def test_bootstrap_intervals_are_those_of_a_run_on_one_table(local, tmp_path):
     assert_same_report(result.out, expected)
 
 
+def test_a_sampled_incremental_fit_holds_the_users_of_a_run_on_one_table(local, tmp_path):
+    # Each partition draws its users into the fit's sample as the command
+    # line does: the same users, the same fit, the same bytes.
+    events = local.createDataFrame(sample_table())
+    options = {"incremental_sample": 0.5, "models": ["incremental"]}
+    result = touchpath.spark.run(events, spend=SAMPLE / "spend.csv", partitions=3, out=tmp_path / "spark", **options)
+    assert result.status == "ok"
+    expected = expected_report(tmp_path, **options)
+    assert_same_report(result.out, expected)
+    assert expected["channels.csv"] != expected_report(tmp_path / "whole", models=["incremental"])["channels.csv"]
+
+
 def test_the_spend_table_can_be_a_spark_dataframe_and_options_apply(local, tmp_path):
     events = local.createDataFrame(sample_table())
     spend = local.createDataFrame(pl.read_csv(SAMPLE / "spend.csv", infer_schema_length=0).to_arrow())

@@ -461,7 +461,10 @@ impl Aggregates {
             first_order: attributes.then(|| chain(1)),
             higher_order: higher.then(|| chain(config.markov_order)),
             coalitions: shapley.then(CoalitionCount::default),
-            hazard: hazard.then(|| incremental::Counter::new(log.channels.len(), end, memory)),
+            hazard: hazard.then(|| {
+                incremental::Counter::new(log.channels.len(), end, memory)
+                    .sampled(incremental::Sample::new(config.incremental_sample))
+            }),
             kpis: attributes.then(|| KpiCount::new(&video)),
             replicates: replicated.then(|| {
                 ReplicateCount::new(config.bootstrap, replicate_order, shapley, hazard.then_some((end, memory)))
@@ -594,6 +597,36 @@ mod tests {
             prop_assert_eq!(&whole.coalitions, &Shapley::count(&log, &journeys, &config));
             let memory = config.rate_memory().memory();
             prop_assert_eq!(&whole.hazard, &incremental::Counts::count(&log, log.latest(), memory));
+        }
+
+        /// With `incremental_sample`, `incremental`'s counts are those of the
+        /// users the sample holds alone; every other sum is unchanged.
+        #[test]
+        fn a_sampled_fit_counts_the_users_of_the_sample_alone(
+            users in proptest::collection::vec(
+                proptest::collection::vec((0_usize..4, proptest::bool::weighted(0.3), 0_u8..60), 1..8),
+                1..40,
+            ),
+            share in proptest::sample::select(vec![0.25, 0.5, 0.75]),
+        ) {
+            let log = log_of(&users);
+            let journeys = Journeys::build(&log, Config::default().lookback);
+            let count = |config: &Config| {
+                Aggregates::count_in_chunks(&log, &journeys, config, Mode::Attribute, log.latest(), 3)
+            };
+            let whole = count(&Config::default());
+            let mut sampled = count(&Config { incremental_sample: share, ..Config::default() });
+            let sample = incremental::Sample::new(share);
+            let memory = Config::default().rate_memory().memory();
+            let mut counter = incremental::Counter::new(log.channels.len(), log.latest(), memory);
+            for user in 0..log.user_count() {
+                if sample.holds_id(log.users.get(u32::try_from(user).unwrap())) {
+                    counter.add_user(&log, user);
+                }
+            }
+            prop_assert_eq!(&sampled.hazard, &counter.finish());
+            sampled.hazard = whole.hazard.clone();
+            prop_assert_eq!(&sampled, &whole);
         }
     }
 }

@@ -81,6 +81,15 @@ fn splitmix64(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The uniform draw that puts user `user` in or out of `incremental`'s
+/// fit ([`crate::models::incremental::Sample`]): the top 53 bits of
+/// `splitmix64(hash, 0)`, the seed's own mix (the replicates' weights take
+/// 1 and up), an integer below 2^53.
+#[must_use]
+pub fn user_draw(user: &str) -> u64 {
+    splitmix64(crate::bucket::user_hash(user), 0) >> 11
+}
+
 /// Into `weights`, the user's weight in each of `replicates` replicates:
 /// replicate `r` takes the `(r + 1)`-th output of a `SplitMix64` generator
 /// seeded with the user's hash (the one buckets are cut from,

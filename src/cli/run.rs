@@ -64,6 +64,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION")]
     incremental_memory: Option<Lookback>,
 
+    /// Share of users `incremental` is fitted on, drawn by user id (it credits every conversion): 0.25, ... [default: 1, every user].
+    #[arg(long, value_name = "SHARE")]
+    incremental_sample: Option<f64>,
+
     /// Time zone of naive timestamps: UTC or an IANA name [default: UTC].
     #[arg(long, value_name = "ZONE")]
     timezone: Option<TimeZone>,
@@ -257,6 +261,9 @@ impl RunArgs {
         }
         if let Some(memory) = self.incremental_memory {
             config.incremental_memory = memory;
+        }
+        if let Some(share) = self.incremental_sample {
+            config.incremental_sample = share;
         }
         if let Some(zone) = self.timezone {
             config.timezone = zone;

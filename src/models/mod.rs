@@ -235,7 +235,10 @@ pub fn describe(config: &Config) -> Vec<ModelDescription> {
             "time_decay" => vec![format!("half_life = {}", config.half_life)],
             "position_based" => vec![format!("position_weights = [{weights}]")],
             "markov" => vec![format!("markov_order = {}", config.markov_order)],
-            "incremental" => vec![format!("incremental_memory = {}", config.rate_memory())],
+            "incremental" => vec![
+                format!("incremental_memory = {}", config.rate_memory()),
+                format!("incremental_sample = {}", config.incremental_sample),
+            ],
             _ => Vec::new(),
         }
     };

@@ -286,6 +286,46 @@ fn a_memory_budget_reads_in_buckets_with_the_same_results() {
 }
 
 #[test]
+fn a_sampled_incremental_fit_is_the_same_in_buckets_and_credits_every_conversion() {
+    let inputs = inputs();
+    let sample = ["--incremental-sample", "0.5"];
+    let full = inputs.single("full", &[]);
+    let single = inputs.single("single", &sample);
+    let size = fs::metadata(&inputs.events).unwrap().len();
+    let budget = (size / touchpath::ingest::CSV_BYTES_PER_ROW * touchpath::run::BYTES_PER_EVENT * 2 / 7).to_string();
+    let journeys = "bucketed.journeys.csv";
+    let mut args = vec!["run", "--out", "bucketed", "--format", "csv", "--journeys-out", journeys];
+    args.extend(inputs.args(&["--memory-budget", &budget, "--incremental-sample", "0.5", "--log-format", "json"]));
+    let output = inputs.workspace.touchpath(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(r#""event":"plan","buckets":4"#));
+    assert_same(&single, &report(&inputs.workspace, "bucketed", output.stdout), "a sampled fit in buckets");
+
+    // The fit changed, on half the users; every conversion is still
+    // credited, and the other models are untouched (but for a row of 0 at
+    // `(baseline)`, which the sampled fit credits and the full one not).
+    let text = |files: &BTreeMap<String, Vec<u8>>, name: &str| String::from_utf8(files[name].clone()).unwrap();
+    let credit = |files: &BTreeMap<String, Vec<u8>>, model: &str| -> Vec<String> {
+        text(files, "channels.csv")
+            .lines()
+            .filter(|line| line.starts_with(&format!("{model},")) && !line.contains(",(baseline),"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_ne!(credit(&single, "incremental"), credit(&full, "incremental"));
+    assert_eq!(credit(&single, "markov"), credit(&full, "markov"));
+    let summary = |files: &BTreeMap<String, Vec<u8>>| -> serde_json::Value {
+        serde_json::from_slice(&files["summary.json"]).unwrap()
+    };
+    let (sampled, whole) = (summary(&single), summary(&full));
+    assert_eq!(sampled["config"]["incremental_sample"], 0.5);
+    let total = |summary: &serde_json::Value, model: &str| {
+        summary["models"].as_array().unwrap().iter().find(|total| total["model"] == model).unwrap().clone()
+    };
+    assert_eq!(total(&sampled, "incremental")["conversions"], total(&whole, "incremental")["conversions"]);
+}
+
+#[test]
 fn states_that_do_not_belong_together_are_refused() {
     let inputs = inputs();
     let shard = |bucket: &str, state: &str, extra: &[&str]| {

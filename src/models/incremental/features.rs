@@ -337,6 +337,7 @@ pub struct Counter {
     touches: Vec<PhaseTouch>,
     end: i64,
     memory: i64,
+    sample: Sample,
 }
 
 impl Counter {
@@ -344,12 +345,21 @@ impl Counter {
     /// [`Counts::count`].
     #[must_use]
     pub fn new(channels: usize, end: i64, memory: i64) -> Self {
-        Self { tally: Tally::new(channels), touches: Vec::new(), end, memory }
+        Self { tally: Tally::new(channels), touches: Vec::new(), end, memory, sample: Sample::EVERY_USER }
     }
 
-    /// Counts every phase of user `user` of `log`.
+    /// The same, counting only the users of `sample`.
+    #[must_use]
+    pub fn sampled(self, sample: Sample) -> Self {
+        Self { sample, ..self }
+    }
+
+    /// Counts every phase of user `user` of `log`, when the sample holds
+    /// the user.
     pub fn add_user(&mut self, log: &EventLog, user: usize) {
-        self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
+        if self.sample.holds(log, user) {
+            self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
+        }
     }
 
     /// Adds the counts of other users.
@@ -373,6 +383,7 @@ pub struct UserCounter {
     touches: Vec<PhaseTouch>,
     end: i64,
     memory: i64,
+    sample: Sample,
 }
 
 impl UserCounter {
@@ -381,16 +392,65 @@ impl UserCounter {
     #[must_use]
     pub fn new(end: i64, memory: i64) -> Self {
         // Hashed: only the user's own terms are there to visit; no patterns.
-        Self { tally: Tally::default(), touches: Vec::new(), end, memory }
+        Self { tally: Tally::default(), touches: Vec::new(), end, memory, sample: Sample::EVERY_USER }
+    }
+
+    /// The same, counting only the users of `sample` (the others have no
+    /// exposure).
+    #[must_use]
+    pub fn sampled(self, sample: Sample) -> Self {
+        Self { sample, ..self }
     }
 
     /// User `user`'s exposure per feature (microseconds times count).
     pub fn count(&mut self, log: &EventLog, user: usize) -> &FastMap<Feature, i128> {
         self.tally.exposure.clear();
-        self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
+        if self.sample.holds(log, user) {
+            self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
+        }
         &self.tally.exposure
     }
 }
+
+/// The users whose phases the fit counts ([`crate::config::Config::incremental_sample`]):
+/// a user is in when the uniform draw `U` from the hash of their id is
+/// below the share (`U` the top 53 bits of the first output of a `SplitMix64`
+/// generator seeded with [`crate::bucket::user_hash`], the stream the
+/// bootstrap's weights leave unused). The same users in every run, bucket,
+/// thread and engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Draws below this are in (`share · 2^53`); `None` for every user.
+    below: Option<u64>,
+}
+
+impl Sample {
+    /// Every user, without a draw.
+    pub const EVERY_USER: Self = Self { below: None };
+
+    /// The users drawn with probability `share`; every user from 1 up.
+    #[must_use]
+    pub fn new(share: f64) -> Self {
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a share in [0, 1) of 2^53")]
+        let below = (share < 1.0).then(|| (share.max(0.0) * DRAWS) as u64);
+        Self { below }
+    }
+
+    /// Whether the user with id `id` is in.
+    #[must_use]
+    pub fn holds_id(self, id: &str) -> bool {
+        self.below.is_none_or(|below| crate::bootstrap::user_draw(id) < below)
+    }
+
+    /// Whether user `user` of `log` is in.
+    #[must_use]
+    pub fn holds(self, log: &EventLog, user: usize) -> bool {
+        self.below.is_none() || self.holds_id(log.users.get(u32::try_from(user).unwrap_or(u32::MAX)))
+    }
+}
+
+/// `2^53`: the draws of [`Sample`] are the integers below it.
+const DRAWS: f64 = 9_007_199_254_740_992.0;
 
 /// Logs with at most this many channels count their touch, session and
 /// pair terms in arrays; more, in a hash map.
@@ -965,6 +1025,26 @@ mod tests {
 
     const MINUTE: i64 = MICROS_PER_HOUR / 60;
     const MEMORY: i64 = 30 * MICROS_PER_DAY;
+
+    /// Whether each of `user0` to `user11` is in a sample of half the users.
+    const GOLDEN_HALF: [bool; 12] = [false, true, true, true, false, true, true, false, false, false, true, false];
+
+    #[test]
+    fn the_sample_holds_about_its_share_of_users_the_same_in_every_run() {
+        let ids: Vec<String> = (0..10_000).map(|user| format!("user{user}")).collect();
+        let held = |share: f64| ids.iter().filter(|id| Sample::new(share).holds_id(id)).count();
+        // Binomial(10 000, 0.25): a standard deviation of 43 users.
+        assert!((2_300..=2_700).contains(&held(0.25)), "{}", held(0.25));
+        assert_eq!(held(1.0), ids.len());
+        assert_eq!(held(1e-9), 0);
+        // A smaller share holds a subset of a larger one's users.
+        let half: Vec<&String> = ids.iter().filter(|id| Sample::new(0.5).holds_id(id)).collect();
+        assert!(ids.iter().filter(|id| Sample::new(0.25).holds_id(id)).all(|id| half.contains(&id)));
+        // The draw is a fixed function of the id: these users are in or out
+        // of a half sample in every run, build and machine.
+        let first: Vec<bool> = ids[..12].iter().map(|id| Sample::new(0.5).holds_id(id)).collect();
+        assert_eq!(first, GOLDEN_HALF);
+    }
 
     /// One user: an email impression at 0, a search click at 10 min, a
     /// purchase at 30 min, then two days as a customer to the end of the

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub use self::features::{
-    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, Purchases, RECENT, SESSION, UserCounter,
-    active_features, kind_index,
+    AGE_EDGES, Counter, Counts, DenseSlots, Feature, Pattern, PhaseTouch, Purchases, RECENT, SESSION, Sample,
+    UserCounter, active_features, kind_index,
 };
 pub use self::solve::{
     Answer, Coded, Fit, PatternBuffer, Patterns as ShardPatterns, Request, SHARDS, SharedSteps, Solver, merge_coded,
