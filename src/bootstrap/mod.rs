@@ -83,8 +83,9 @@ fn splitmix64(seed: u64, index: u64) -> u64 {
 
 /// The uniform draw that puts user `user` in or out of `incremental`'s
 /// fit ([`crate::models::incremental::Sample`]): the top 53 bits of
-/// `splitmix64(hash, 0)`, the seed's own mix (the replicates' weights take
-/// 1 and up), an integer below 2^53.
+/// `splitmix64(h, 0)`, with `h` the hash buckets are cut from
+/// ([`crate::bucket::user_hash`]), an integer below 2^53. Index 0 is the
+/// seed's own mix; the replicates' weights ([`user_weights`]) take 1 and up.
 #[must_use]
 pub fn user_draw(user: &str) -> u64 {
     splitmix64(crate::bucket::user_hash(user), 0) >> 11

@@ -412,12 +412,12 @@ impl UserCounter {
     }
 }
 
-/// The users whose phases the fit counts ([`crate::config::Config::incremental_sample`]):
-/// a user is in when the uniform draw `U` from the hash of their id is
-/// below the share (`U` the top 53 bits of the first output of a `SplitMix64`
-/// generator seeded with [`crate::bucket::user_hash`], the stream the
-/// bootstrap's weights leave unused). The same users in every run, bucket,
-/// thread and engine.
+/// The users whose phases the fit counts
+/// ([`crate::config::Config::incremental_sample`]): a user is in when the
+/// draw from the hash of their id ([`crate::bootstrap::user_draw`], uniform
+/// over the integers below 2^53) is below `share · 2^53`. The same users in
+/// every run, bucket, thread and engine, and a smaller share's users are
+/// among a larger one's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
     /// Draws below this are in (`share · 2^53`); `None` for every user.
