@@ -95,6 +95,9 @@ pub enum Warning {
     /// A rejected row of the touchpoint log is counted but not listed in
     /// `rejects.csv` (past `max_rejects_listed`).
     RejectsNotListed,
+    /// `incremental` was fitted on a sample of users that holds no
+    /// purchase: every term is 0, and its credit all goes to the baseline.
+    IncrementalSampleWithoutPurchases,
 }
 
 impl Warning {
@@ -108,6 +111,7 @@ impl Warning {
             Self::TimestampInFuture => "timestamp_in_future",
             Self::SpendChannelNotInLog => "spend_channel_not_in_log",
             Self::RejectsNotListed => "rejects_not_listed",
+            Self::IncrementalSampleWithoutPurchases => "incremental_sample_without_purchases",
         }
     }
 }

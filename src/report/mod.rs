@@ -33,7 +33,7 @@ use crate::bootstrap::{CreditReplicates, Fits, Interval, Intervals, RowIntervals
 use crate::config::Config;
 use crate::event::{BASELINE_CHANNEL, NO_CHANNEL, Stage};
 use crate::event_log::{BASELINE_CODE, EventLog, NO_CHANNEL_CODE};
-use crate::ingest::SpendRow;
+use crate::ingest::{SpendRow, Warning};
 use crate::journey::Journeys;
 use crate::models::{self, CONVERSION_UNITS};
 use crate::moment::{MomentCount, Moments, StateScores};
@@ -414,7 +414,14 @@ impl Reports {
             match diagnostics {
                 models::Diagnostics::Markov(solve) => summary.markov = Some(*solve),
                 models::Diagnostics::Shapley(coverage) => summary.shapley = Some(*coverage),
-                models::Diagnostics::Incremental(fit) => summary.incremental = Some(*fit),
+                models::Diagnostics::Incremental(fit) => {
+                    summary.incremental = Some(*fit);
+                    // Any purchase gives the baseline a term above 0: none
+                    // means the sample held no purchase to fit on.
+                    if summary.config.incremental_sample < 1.0 && fit.terms == 0 {
+                        summary.warnings.insert(Warning::IncrementalSampleWithoutPurchases, 1);
+                    }
+                }
             }
         }
         summary.intervals = self.intervals.as_ref().map(|intervals| crate::summary::IntervalSummary {

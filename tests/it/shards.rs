@@ -323,6 +323,22 @@ fn a_sampled_incremental_fit_is_the_same_in_buckets_and_credits_every_conversion
         summary["models"].as_array().unwrap().iter().find(|total| total["model"] == model).unwrap().clone()
     };
     assert_eq!(total(&sampled, "incremental")["conversions"], total(&whole, "incremental")["conversions"]);
+    assert!(sampled["warnings"].get("incremental_sample_without_purchases").is_none());
+
+    // A share too small to draw a user with a purchase: every conversion
+    // goes to the baseline, and the summary says why.
+    let none = inputs.single("none", &["--incremental-sample", "1e-9", "--models", "incremental"]);
+    let baseline: f64 = text(&none, "channels.csv")
+        .lines()
+        .find_map(|line| line.strip_prefix("incremental,(baseline),"))
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let none = summary(&none);
+    assert_eq!(none["warnings"]["incremental_sample_without_purchases"], 1);
+    assert_eq!(none["incremental"]["terms"], 0);
+    assert_eq!(Some(baseline), total(&whole, "incremental")["conversions"].as_f64());
 }
 
 #[test]
