@@ -4,10 +4,10 @@
 # columns), read by the polars floor (scripts/floor.py: read user, time,
 # channel and type, parse the time, sort by user and time) and by
 # `touchpath run` (every model; the rule-based ones; every model with
-# `incremental` fitted on a sample of users), in turn, REPEAT times each; then touchpath under a memory
-# budget on that Parquet file and on a large CSV file. Wall time and peak RSS
-# come from /usr/bin/time -v; the table replaces the part of
-# docs/performance.md between its ingest markers.
+# `incremental` fitted on a sample of users), in turn, REPEAT times each;
+# then touchpath under a memory budget on that Parquet file and on a large
+# CSV file. Wall time and peak RSS come from /usr/bin/time -v; the table
+# replaces the part of docs/performance.md between its ingest markers.
 #
 #   scripts/bench-ingest.sh                          # 67 M rows, 10 GB CSV
 #   USERS=1000000 CSV_USERS=0 REPEAT=1 scripts/bench-ingest.sh
@@ -16,9 +16,10 @@
 # rows), CSV_USERS (users of the CSV file, 9 100 000: about 10 GB; 0 for
 # none), REPEAT (runs of the floor and of each in-memory run, 3), BUDGET
 # (the budgeted runs' --memory-budget, 4GB), SAMPLE (the share of users
-# `incremental` is fitted on in the third run of each turn, 0.25), WORK (data, outputs and the
-# floor's venv, ~/.cache/touchpath/ingest), PYTHON (a Python with polars;
-# default: a venv made in WORK), CARGO_TARGET_DIR, DOC.
+# `incremental` is fitted on in the last run of each turn, 0.25), WORK
+# (data, outputs and the floor's venv, ~/.cache/touchpath/ingest), PYTHON
+# (a Python with polars; default: a venv made in WORK), CARGO_TARGET_DIR,
+# DOC.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/touchpath/target}"
