@@ -338,8 +338,7 @@ impl Config {
                 "expected a share of users above 0 and at most 1",
             ));
         }
-        let incremental = self.models.is_empty() || self.models.iter().any(|model| model == "incremental");
-        if self.incremental_sample < 1.0 && self.bootstrap > 0 && incremental {
+        if self.incremental_sample < 1.0 && self.bootstrap > 0 && self.selects("incremental") {
             return Err(invalid(
                 "incremental_sample",
                 self.incremental_sample.to_string(),
@@ -417,6 +416,12 @@ impl Config {
     #[must_use]
     pub fn in_period(&self, day: i64) -> bool {
         self.from.is_none_or(|from| day >= from.days()) && self.to.is_none_or(|to| day <= to.days())
+    }
+
+    /// True when model `name` runs: every model when none is named.
+    #[must_use]
+    pub fn selects(&self, name: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|selected| selected == name)
     }
 
     /// True when an instant's local day is inside the analysis period.

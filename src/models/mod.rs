@@ -275,7 +275,7 @@ pub fn describe(config: &Config) -> Vec<ModelDescription> {
 /// True when `config.models` selects `name` (an empty list selects all).
 #[must_use]
 pub fn is_selected(config: &Config, name: &str) -> bool {
-    config.models.is_empty() || config.models.iter().any(|selected| selected == name)
+    config.selects(name)
 }
 
 /// Checks that every model `config.models` names exists.
