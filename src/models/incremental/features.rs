@@ -383,7 +383,6 @@ pub struct UserCounter {
     touches: Vec<PhaseTouch>,
     end: i64,
     memory: i64,
-    sample: Sample,
 }
 
 impl UserCounter {
@@ -392,22 +391,13 @@ impl UserCounter {
     #[must_use]
     pub fn new(end: i64, memory: i64) -> Self {
         // Hashed: only the user's own terms are there to visit; no patterns.
-        Self { tally: Tally::default(), touches: Vec::new(), end, memory, sample: Sample::EVERY_USER }
-    }
-
-    /// The same, counting only the users of `sample` (the others have no
-    /// exposure).
-    #[must_use]
-    pub fn sampled(self, sample: Sample) -> Self {
-        Self { sample, ..self }
+        Self { tally: Tally::default(), touches: Vec::new(), end, memory }
     }
 
     /// User `user`'s exposure per feature (microseconds times count).
     pub fn count(&mut self, log: &EventLog, user: usize) -> &FastMap<Feature, i128> {
         self.tally.exposure.clear();
-        if self.sample.holds(log, user) {
-            self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
-        }
+        self.tally.add_user(log, user, self.end, self.memory, &mut self.touches);
         &self.tally.exposure
     }
 }
