@@ -193,6 +193,8 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         progress.end();
         log_rows("ingest_events", started, event_files.len(), &events.rows, request.bucket);
         let held = request.bucket.map_or_else(Buckets::whole, Buckets::one);
+        // The log is in memory already: the second pass walks it again.
+        let keep = keep.then_some(state::Keep::Whole);
         let (state, converting) = collect(events, spend, held, config, request, keep, progress);
         (state, converting, None, None)
     } else {
@@ -217,6 +219,8 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
         // totals wait on disk until every bucket is counted, so that memory
         // holds the few buckets at work (below), not the log.
         let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()));
+        // What goes to disk is the converting journeys alone.
+        let keep = keep.then_some(state::Keep::Copy);
         let mut merged: Option<State> = None;
         let files = event_files.len();
         // Three buckets are at work at once: one is built (its journeys and
@@ -410,21 +414,22 @@ fn keeps_on_disk(request: &Request) -> bool {
 }
 
 /// Rebuilds the journeys of one ingest and counts them into a state; with
-/// `keep`, returns too its converting journeys, for the second pass.
+/// `keep`, returns too its converting journeys, for the second pass, kept
+/// as it says.
 fn collect(
     events: ingest::EventIngest,
     spend: Option<ingest::SpendIngest>,
     held: Buckets,
     config: &Config,
     request: &Request,
-    keep: bool,
+    keep: Option<state::Keep>,
     progress: &dyn Progress,
 ) -> (State, Option<state::Converting>) {
     let started = Instant::now();
     progress.begin(&journeys_phase(&held), None);
     let (mode, now) = (request.mode, request.now);
-    let (part, converting) = if keep {
-        let (part, converting) = State::collect(events, spend, held, config, mode, now);
+    let (part, converting) = if let Some(keep) = keep {
+        let (part, converting) = State::collect(events, spend, held, config, (mode, now), keep);
         (part, Some(converting))
     } else {
         (State::count(events, spend, held, config, mode, now, None), None)

@@ -108,6 +108,11 @@ pub trait Partial: Send {
     /// (counted in the fit's codes).
     type Output;
 
+    /// Whether the sum reads the converting journeys whose conversion falls
+    /// in the analysis period alone (the second pass's): the walk leaves
+    /// the other journeys' paths untransformed (empty).
+    const CREDITED_ONLY: bool = false;
+
     /// The sum counted.
     fn finish(self) -> Self::Output;
 
@@ -173,6 +178,8 @@ pub trait Sum: Default + Serialize + DeserializeOwned {
 impl<P: Partial> Partial for Option<P> {
     type Output = Option<P::Output>;
 
+    const CREDITED_ONLY: bool = P::CREDITED_ONLY;
+
     fn finish(self) -> Self::Output {
         self.map(P::finish)
     }
@@ -236,7 +243,10 @@ fn walk_in_chunks<P: Partial>(
                 paths.counts.clear();
                 ends.clear();
                 for index in journeys.user_starts[users.start]..journeys.user_starts[users.end] {
-                    config.path_transform.append(log, journeys.get(index).path, &mut paths);
+                    let journey = journeys.get(index);
+                    if !P::CREDITED_ONLY || journey.conversion.is_some_and(|at| config.in_period_at(log.time[at])) {
+                        config.path_transform.append(log, journey.path, &mut paths);
+                    }
                     ends.push(paths.touches.len());
                 }
                 part.add_chunk(&Chunk { log, journeys, config, users, paths: &paths, ends: &ends });

@@ -183,6 +183,8 @@ struct Tallying<'a> {
 impl Partial for Tallying<'_> {
     type Output = Tally;
 
+    const CREDITED_ONLY: bool = true;
+
     fn finish(self) -> Tally {
         Tally { credits: self.credits.finish(), moments: self.moments.finish() }
     }

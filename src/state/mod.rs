@@ -134,10 +134,23 @@ pub struct State {
     pub starts: BTreeMap<u32, i64>,
 }
 
-/// The converting journeys of some users whose conversions fall in the
-/// analysis period, and their events (see [`remap::converting`]), with the
-/// codes of a state's dictionaries: what the second pass credits.
+/// The events and journeys of some users, with the codes of a state's
+/// dictionaries, among which the second pass credits the converting
+/// journeys whose conversions fall in the analysis period: those alone
+/// with their events ([`remap::converting`]), or the whole log as the
+/// first pass built it ([`Keep`]).
 pub type Converting = (EventLog, Journeys);
+
+/// What [`State::collect`] keeps of the converting journeys it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// A copy of the converting journeys in the analysis period and the
+    /// events they read: smaller than the log, for a bucket moved to disk.
+    Copy,
+    /// The log and every journey, as built: nothing to copy, for a run in
+    /// memory, which holds the log already.
+    Whole,
+}
 
 impl State {
     /// The state of no user: merging it changes nothing.
@@ -159,45 +172,50 @@ impl State {
     /// Builds the state of the users of one ingest, read with the run's
     /// start `now`: sets aside the users with too many events, rebuilds
     /// journeys and counts. Returns too the converting journeys to credit
-    /// once the models are fitted (none unless `mode` attributes).
+    /// once the models are fitted (none unless `mode` attributes), as
+    /// `keep` says.
     #[must_use]
     pub fn collect(
         events: EventIngest,
         spend: Option<SpendIngest>,
         buckets: Buckets,
         config: &Config,
-        mode: Mode,
-        now: i64,
+        (mode, now): (Mode, i64),
+        keep: Keep,
     ) -> (Self, Converting) {
-        Self::collect_journeys(events, spend, buckets, (config, mode, now), true)
+        Self::collect_journeys(events, spend, buckets, (config, mode, now), Some(keep))
     }
 
     /// [`State::collect`] with `(config, mode, now)`, keeping the converting
-    /// journeys when `keep_converting` (and `mode` attributes).
+    /// journeys as `keep` says (nothing without, or unless `mode`
+    /// attributes).
     fn collect_journeys(
         mut events: EventIngest,
         spend: Option<SpendIngest>,
         buckets: Buckets,
         (config, mode, now): (&Config, Mode, i64),
-        keep_converting: bool,
+        keep: Option<Keep>,
     ) -> (Self, Converting) {
         let set_aside = events.log.set_aside_users(config.max_events_per_user);
         let journeys = Journeys::build(&events.log, config.lookback);
         let stats = JourneyStats::compute(&events.log, &journeys);
         let end = events.latest.unwrap_or_else(|| events.log.latest());
         let log = remap::dictionaries(&events.log);
-        // The converting journeys are copied out (on one thread, user after
-        // user) while the counts walk the journeys on the others.
-        let (aggregates, converting) = rayon::join(
-            || Aggregates::compute(&events.log, &journeys, config, mode, end),
-            || {
-                if mode == Mode::Attribute && keep_converting {
-                    remap::converting(&events.log, &journeys, config)
-                } else {
-                    (log.clone(), Journeys { user_starts: vec![0], ..Journeys::default() })
-                }
-            },
-        );
+        let keep = keep.filter(|_| mode == Mode::Attribute);
+        let nothing = || (log.clone(), Journeys { user_starts: vec![0], ..Journeys::default() });
+        let (aggregates, converting) = if keep == Some(Keep::Copy) {
+            // The converting journeys are copied out (on one thread, user
+            // after user) while the counts walk the journeys on the others.
+            rayon::join(
+                || Aggregates::compute(&events.log, &journeys, config, mode, end),
+                || remap::converting(&events.log, &journeys, config),
+            )
+        } else {
+            let aggregates = Aggregates::compute(&events.log, &journeys, config, mode, end);
+            let converting =
+                if keep == Some(Keep::Whole) { (std::mem::take(&mut events.log), journeys) } else { nothing() };
+            (aggregates, converting)
+        };
         let bucket_starts = buckets.held.iter().map(|&bucket| (bucket, now)).collect();
         let mut rejects = events.rejects;
         rejects.sort_by_key(|reject| (reject.file, reject.record));
@@ -240,7 +258,7 @@ impl State {
         end: Option<i64>,
     ) -> Self {
         events.latest = end.or(events.latest);
-        Self::collect_journeys(events, spend, buckets, (config, mode, now), false).0
+        Self::collect_journeys(events, spend, buckets, (config, mode, now), None).0
     }
 
     /// Checks that `other` can merge into this state: same inputs, disjoint

@@ -51,7 +51,7 @@ fn log_of(users: &[Vec<(u8, u8, bool, u32)>], index: u32, count: u32) -> EventLo
     builder.build()
 }
 
-fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> (State, Converting) {
+fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64, keep: Keep) -> (State, Converting) {
     let accepted = log.len() as u64;
     let events = EventIngest {
         log,
@@ -61,14 +61,20 @@ fn state_of(log: EventLog, buckets: Buckets, config: &Config, latest: i64) -> (S
         files: Vec::new(),
         latest: Some(latest),
     };
-    State::collect(events, None, buckets, config, Mode::Attribute, 0)
+    State::collect(events, None, buckets, config, (Mode::Attribute, 0), keep)
 }
 
 fn parts(users: &[Vec<(u8, u8, bool, u32)>], count: u32, config: &Config) -> Vec<(State, Converting)> {
     (0..count)
         .map(|index| {
             let bucket = Bucket::new(index, count).unwrap();
-            state_of(log_of(users, index, count), Buckets::one(bucket), config, log_of(users, 0, 1).latest())
+            state_of(
+                log_of(users, index, count),
+                Buckets::one(bucket),
+                config,
+                log_of(users, 0, 1).latest(),
+                Keep::Copy,
+            )
         })
         .collect()
 }
@@ -105,7 +111,7 @@ proptest! {
     #[test]
     fn two_passes_over_buckets_report_what_the_whole_log_reports(users in users_strategy(), count in 1_u32..5) {
         let config = config();
-        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Whole);
         let merged = states(&users, count, &config)
             .into_iter()
             .reduce(|left, right| left.merge(right).unwrap())
@@ -167,7 +173,7 @@ proptest! {
         held in 0_u64..3,
     ) {
         let config = config();
-        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+        let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Copy);
         let directory = tempfile::tempdir().unwrap();
         let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk);
         let merged = parts(&users, count, &config)
@@ -234,7 +240,8 @@ proptest! {
 fn a_user_in_two_spilled_buckets_is_refused() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (0, 0, true, 500)]];
-    let (state, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+    let (state, converting) =
+        state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Copy);
     let directory = tempfile::tempdir().unwrap();
     let mut kept = SpilledJourneys::new(directory.path());
     kept.take(&mut state.clone(), converting.clone()).unwrap();
@@ -247,7 +254,8 @@ fn a_user_in_two_spilled_buckets_is_refused() {
 fn a_state_survives_the_disk_with_its_fit_and_is_checked() {
     let config = config();
     let users = vec![vec![(1, 0, false, 0), (2, 1, false, 0), (0, 0, true, 500)], vec![(3, 2, false, 0)]];
-    let (state, _) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest());
+    let (state, _) =
+        state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Copy);
     let directory = tempfile::tempdir().unwrap();
     let target = directory.path().join("state");
     write_state(&target, &state, &config, Mode::Attribute, Some(b"the fit")).unwrap();
