@@ -99,7 +99,8 @@ impl Incremental {
             return total;
         }
         let marketing = (total - baseline).max(0.0);
-        let (members, counts) = super::members(&own, &players);
+        let (mut members, mut counts) = (Vec::new(), Vec::new());
+        super::members_into(&own, &players, &mut members, &mut counts);
         // Each touch's weight as `credit` gives it, over the rate: its share.
         let shares: Vec<f64> = touches
             .iter()
@@ -194,14 +195,20 @@ impl Incremental {
 
 /// The touches of `path` as the rate reads them.
 pub(super) fn phase_touches(path: &Path<'_>) -> Vec<PhaseTouch> {
-    (0..path.len())
-        .map(|index| PhaseTouch {
-            time: path.converted_at - path.age(index),
-            channel: path.channel_code(index),
-            kind: super::kind_index(path.kind(index)),
-            carried: index < path.carried(),
-        })
-        .collect()
+    let mut touches = Vec::with_capacity(path.len());
+    phase_touches_into(path, &mut touches);
+    touches
+}
+
+/// [`phase_touches`] into `touches`, which it clears first.
+pub(super) fn phase_touches_into(path: &Path<'_>, touches: &mut Vec<PhaseTouch>) {
+    touches.clear();
+    touches.extend((0..path.len()).map(|index| PhaseTouch {
+        time: path.converted_at - path.age(index),
+        channel: path.channel_code(index),
+        kind: super::kind_index(path.kind(index)),
+        carried: index < path.carried(),
+    }));
 }
 
 #[cfg(test)]

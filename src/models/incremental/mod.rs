@@ -198,24 +198,40 @@ impl Incremental {
 
     /// The credit of one purchase at `at` after `touches`: per touch, and
     /// the baseline's part, in shares of the purchase.
+    #[cfg(test)]
     fn credit(&self, touches: &[PhaseTouch], at: i64, customer: bool, weights: &mut [f64]) -> f64 {
-        let players = Players::of(touches);
+        WORK.with_borrow_mut(|work| self.credit_with(touches, at, customer, weights, work))
+    }
+
+    /// [`Incremental::credit`] in `work`'s buffers.
+    fn credit_with(
+        &self,
+        touches: &[PhaseTouch],
+        at: i64,
+        customer: bool,
+        weights: &mut [f64],
+        work: &mut Work,
+    ) -> f64 {
+        let Work { players, shares, members: (members, counts), game, .. } = work;
+        players.fill(touches);
         if players.channels.is_empty() {
             weights.fill(0.0);
             return 1.0;
         }
-        let Shares { values, own, total } = self.shapley(touches, at, customer, &players, None);
+        self.shapley_into(touches, (at, customer), players, None, shares, game);
+        let Shares { values, own, total } = shares;
+        let total = *total;
         if total <= 0.0 {
             weights.fill(0.0);
             return 1.0;
         }
-        let (members, counts) = members(&own, &players);
+        members_into(own, players, members, counts);
         let baseline_rate = self.term(Feature::Baseline { customer });
-        let positive: Vec<f64> = values.iter().map(|value| value.max(0.0)).collect();
-        let sum: f64 = positive.iter().sum();
+        // The channels' values below 0 count as 0.
+        let sum: f64 = values.iter().map(|value| value.max(0.0)).sum();
         let marketing = (total - baseline_rate).max(0.0);
         for (index, &slot) in players.of_touch.iter().enumerate() {
-            let channel_share = if sum > 0.0 { marketing * positive[slot] / sum } else { 0.0 };
+            let channel_share = if sum > 0.0 { marketing * values[slot].max(0.0) / sum } else { 0.0 };
             weights[index] = split_among(channel_share, own[index], members[slot], counts[slot]);
         }
         if sum > 0.0 { total - marketing } else { total }
@@ -245,15 +261,30 @@ impl Incremental {
     /// With `record`, also each term's part of each of these sums, as
     /// `(sum, term, amount)`: the sums are linear in the terms, so a term's
     /// part is its value times the sum's derivative in it.
-    #[expect(clippy::too_many_lines, reason = "three families of terms in closed form, each recorded as it adds")]
     fn shapley(
         &self,
         touches: &[PhaseTouch],
         at: i64,
         customer: bool,
         players: &Players,
-        mut record: Option<&mut Vec<(Part, Feature, f64)>>,
+        record: Option<&mut Vec<(Part, Feature, f64)>>,
     ) -> Shares {
+        let mut shares = Shares::default();
+        self.shapley_into(touches, (at, customer), players, record, &mut shares, &mut Game::default());
+        shares
+    }
+
+    /// [`Incremental::shapley`] into `shares`, with `game`'s buffers.
+    #[expect(clippy::too_many_lines, reason = "three families of terms in closed form, each recorded as it adds")]
+    fn shapley_into(
+        &self,
+        touches: &[PhaseTouch],
+        (at, customer): (i64, bool),
+        players: &Players,
+        mut record: Option<&mut Vec<(Part, Feature, f64)>>,
+        shares: &mut Shares,
+        game: &mut Game,
+    ) {
         let Players { channels, of_touch } = players;
         let count = channels.len();
         let recording = record.is_some();
@@ -265,14 +296,13 @@ impl Incremental {
             }
         };
         let alive = |touch: &PhaseTouch| touch.in_memory(at, self.memory);
-        let mut shares = Shares {
-            values: vec![0.0; count],
-            own: vec![0.0; touches.len()],
-            total: self.term(Feature::Baseline { customer }),
-        };
+        let Game { members, partners, terms, later } = game;
+        refill(&mut shares.values, count, 0.0);
+        refill(&mut shares.own, touches.len(), 0.0);
+        shares.total = self.term(Feature::Baseline { customer });
         note(Part::Total, Feature::Baseline { customer }, shares.total);
         // Touch terms; the phase's own touches per channel make pairs.
-        let mut members = vec![0_u32; count];
+        refill(members, count, 0);
         for (index, touch) in touches.iter().enumerate().filter(|(_, touch)| alive(touch)) {
             let feature = touch.term_at(at);
             let value = self.term(feature);
@@ -307,11 +337,9 @@ impl Incremental {
                 }
             }
         }
-        // Sessions: the candidates of each kind, latest first.
-        let mut partners = vec![0.0; count];
-        // Each partner's term and value, when recording.
-        let mut terms: Vec<(usize, Feature, f64)> = Vec::new();
-        let mut later: Vec<usize> = Vec::new();
+        // Sessions: the candidates of each kind, latest first; `terms`
+        // holds each partner's term and value, when recording.
+        refill(partners, count, 0.0);
         for seen in [false, true] {
             later.clear();
             for (rank, opener) in features::session_candidates(touches, at, seen).enumerate() {
@@ -358,7 +386,7 @@ impl Incremental {
                     if partner != channel {
                         shares.values[partner] += value * inside;
                     }
-                    for &closing in &later {
+                    for &closing in later.iter() {
                         shares.values[closing] -= value * outside;
                     }
                     for &(_, feature, value) in terms.iter().filter(|(of, _, _)| *of == partner) {
@@ -366,7 +394,7 @@ impl Incremental {
                         if partner != channel {
                             note(Part::Value(partner), feature, value * inside);
                         }
-                        for &closing in &later {
+                        for &closing in later.iter() {
                             note(Part::Value(closing), feature, -value * outside);
                         }
                     }
@@ -374,8 +402,45 @@ impl Incremental {
                 later.push(channel);
             }
         }
-        shares
     }
+}
+
+/// `values` made `len` copies of `value`, in the room it has.
+fn refill<T: Copy>(values: &mut Vec<T>, len: usize, value: T) {
+    values.clear();
+    values.resize(len, value);
+}
+
+/// The buffers crediting a purchase fills ([`Incremental::credit`]), kept
+/// from one purchase to the next on each thread: a handful per purchase,
+/// millions of purchases.
+#[derive(Default)]
+struct Work {
+    /// The purchase's touches.
+    touches: Vec<PhaseTouch>,
+    players: Players,
+    shares: Shares,
+    /// [`members_into`]'s sums and counts.
+    members: (Vec<f64>, Vec<u32>),
+    game: Game,
+}
+
+/// The buffers of [`Incremental::shapley_into`].
+#[derive(Default)]
+struct Game {
+    /// Per channel, its touches of the phase itself.
+    members: Vec<u32>,
+    /// Per channel, the session terms of an opener's partners.
+    partners: Vec<f64>,
+    /// Each partner's channel, term and value, when recording.
+    terms: Vec<(usize, Feature, f64)>,
+    /// The channels of the later session candidates.
+    later: Vec<usize>,
+}
+
+thread_local! {
+    /// [`Incremental::credit`]'s buffers.
+    static WORK: std::cell::RefCell<Work> = std::cell::RefCell::new(Work::default());
 }
 
 /// The fitted terms as crediting reads them, a few for each touch of every
@@ -453,6 +518,7 @@ enum Part {
 }
 
 /// What [`Incremental::shapley`] gives for one purchase.
+#[derive(Default)]
 struct Shares {
     /// Per channel, its Shapley value in the fitted rate.
     values: Vec<f64>,
@@ -462,22 +528,22 @@ struct Shares {
     total: f64,
 }
 
-/// Per channel (by `slot`, of `channels`), the own terms of its touches
-/// summed and its touches counted: what splits the channel's credit among
-/// them ([`split_among`]).
-fn members(own: &[f64], players: &Players) -> (Vec<f64>, Vec<u32>) {
-    let mut members = vec![0.0; players.channels.len()];
-    let mut counts = vec![0_u32; players.channels.len()];
+/// Into `members` and `counts`, per channel (by `slot`, of `channels`),
+/// the own terms of its touches summed and its touches counted: what
+/// splits the channel's credit among them ([`split_among`]).
+fn members_into(own: &[f64], players: &Players, members: &mut Vec<f64>, counts: &mut Vec<u32>) {
+    refill(members, players.channels.len(), 0.0);
+    refill(counts, players.channels.len(), 0);
     for (&slot, value) in players.of_touch.iter().zip(own) {
         members[slot] += value;
         counts[slot] += 1;
     }
-    (members, counts)
 }
 
 /// The channels of a purchase's touches, the players of its Shapley
 /// values: sorted, once each, and each touch's position among them (found
 /// once, where every sum over touches reads it).
+#[derive(Default)]
 struct Players {
     channels: Vec<u32>,
     of_touch: Vec<usize>,
@@ -485,11 +551,20 @@ struct Players {
 
 impl Players {
     fn of(touches: &[PhaseTouch]) -> Self {
-        let mut channels: Vec<u32> = touches.iter().map(|touch| touch.channel).collect();
+        let mut players = Self::default();
+        players.fill(touches);
+        players
+    }
+
+    /// The players of `touches`, in the room these have.
+    fn fill(&mut self, touches: &[PhaseTouch]) {
+        let Self { channels, of_touch } = self;
+        channels.clear();
+        channels.extend(touches.iter().map(|touch| touch.channel));
         channels.sort_unstable();
         channels.dedup();
-        let of_touch = touches.iter().map(|touch| channels.binary_search(&touch.channel).unwrap_or(0)).collect();
-        Self { channels, of_touch }
+        of_touch.clear();
+        of_touch.extend(touches.iter().map(|touch| channels.binary_search(&touch.channel).unwrap_or(0)));
     }
 }
 
@@ -614,8 +689,13 @@ impl AttributionModel for Incremental {
     }
 
     fn weights_with_baseline(&self, path: &Path<'_>, weights: &mut [f64]) -> f64 {
-        let touches = linear::phase_touches(path);
-        self.credit(&touches, path.converted_at, path.customer, weights)
+        WORK.with_borrow_mut(|work| {
+            let mut touches = std::mem::take(&mut work.touches);
+            linear::phase_touches_into(path, &mut touches);
+            let baseline = self.credit_with(&touches, path.converted_at, path.customer, weights, work);
+            work.touches = touches;
+            baseline
+        })
     }
 
     fn reads_logged_path(&self) -> bool {
