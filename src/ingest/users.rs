@@ -66,6 +66,12 @@ fn slot_key(value: &str) -> u128 {
     (prefix(value) & (u128::MAX << (8 * (16 - INLINE)))) | (u128::from(length) << 32)
 }
 
+/// The length a [`slot_key`] holds (255 for 255 bytes or more).
+#[expect(clippy::cast_possible_truncation, reason = "the length is the byte above the index")]
+fn key_length(key: u128) -> usize {
+    usize::from((key >> 32) as u8)
+}
+
 /// The index a (full) slot holds.
 #[expect(clippy::cast_possible_truncation, reason = "the index plus one is the low 32 bits")]
 fn slot_index(slot: u128) -> u32 {
@@ -93,13 +99,15 @@ impl Shard {
         std::hint::black_box(seen);
     }
 
-    /// The index of `value`, added if new; `None` when the shard is full.
-    fn intern(&mut self, hash: u64, value: &str) -> Option<u32> {
+    /// The index of the id `value` gives, whose hash is `hash` and
+    /// [`slot_key`] `key`, added if new; `None` when the shard is full.
+    /// `value` is read only when the slot cannot tell (a longer id, or a
+    /// new one): the caller knows `hash` and `key` without it.
+    fn intern<'a>(&mut self, hash: u64, key: u128, value: impl Fn() -> &'a str) -> Option<u32> {
         if (self.ids.len() + 1) * 8 > self.slots.len() * 5 {
             self.grow();
         }
-        let key = slot_key(value);
-        let inline = value.len() <= INLINE;
+        let inline = key_length(key) <= INLINE;
         let mask = self.slots.len() - 1;
         let mut at = self.home(hash);
         loop {
@@ -109,7 +117,7 @@ impl Shard {
             }
             if slot & KEY_BITS == key {
                 let index = slot_index(slot);
-                if inline || self.ids.get(index as usize) == value {
+                if inline || self.ids.get(index as usize) == value() {
                     return Some(index);
                 }
             }
@@ -119,7 +127,7 @@ impl Shard {
             return None;
         }
         let index = u32::try_from(self.ids.len()).ok()?;
-        self.ids.push(value);
+        self.ids.push(value());
         self.hashes.push(hash);
         self.slots[at] = key | u128::from(index + 1);
         Some(index)
@@ -156,7 +164,7 @@ impl TaskUsers {
     /// The code of `value`, added if new; `None` when the task has more
     /// distinct ids than a shard holds (tasks are far smaller).
     pub(crate) fn intern(&mut self, value: &str) -> Option<u32> {
-        self.ids.intern(self.hasher.hash_one(value.as_bytes()), value)
+        self.ids.intern(self.hasher.hash_one(value.as_bytes()), slot_key(value), || value)
     }
 
     /// How many distinct ids there are.
@@ -202,7 +210,10 @@ impl UserCodes {
     /// (more than about four billion distinct ids).
     pub(crate) fn code_all<User: AsRef<str>>(&self, users: &[User]) -> Option<Vec<u32>> {
         let hashes: Vec<u64> = users.iter().map(|user| self.hasher.hash_one(user.as_ref().as_bytes())).collect();
-        // The rows of each shard, by a counting sort on the shard.
+        // The rows of each shard, by a counting sort on the shard, each
+        // with its hash and slot key: the lookups then read them in order,
+        // where reading the hash and id of each row again, rows apart,
+        // waited on memory twice per row.
         // Bits 32 and up: the table itself uses the lowest and the highest.
         let shard_of = |hash: u64| ((hash >> 32) as usize) & (SHARDS - 1);
         let mut starts = [0_usize; SHARDS + 1];
@@ -213,12 +224,13 @@ impl UserCodes {
             starts[shard + 1] += starts[shard];
         }
         let mut next = starts;
-        let mut rows = vec![0_usize; users.len()];
-        for (row, &hash) in hashes.iter().enumerate() {
+        let mut dealt = vec![Dealt::default(); users.len()];
+        for (row, (&hash, user)) in hashes.iter().zip(users).enumerate() {
             let slot = &mut next[shard_of(hash)];
-            rows[*slot] = row;
+            dealt[*slot] = Dealt { key: slot_key(user.as_ref()), hash, row };
             *slot += 1;
         }
+        drop(hashes);
         let mut codes = vec![0_u32; users.len()];
         for (shard, lock) in self.shards.iter().enumerate() {
             let range = starts[shard]..starts[shard + 1];
@@ -226,10 +238,10 @@ impl UserCodes {
                 continue;
             }
             let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for batch in rows[range].chunks(WARM_BATCH) {
-                guard.warm(batch.iter().map(|&row| hashes[row]));
-                for &row in batch {
-                    let index = guard.intern(hashes[row], users[row].as_ref())?;
+            for batch in dealt[range].chunks(WARM_BATCH) {
+                guard.warm(batch.iter().map(|dealt| dealt.hash));
+                for &Dealt { key, hash, row } in batch {
+                    let index = guard.intern(hash, key, || users[row].as_ref())?;
                     codes[row] = join(shard, index as usize);
                 }
             }
@@ -242,6 +254,15 @@ impl UserCodes {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().map_or(0, |shard| shard.ids.len())).sum()
     }
+}
+
+/// A row of [`UserCodes::code_all`] dealt to its shard: its id's
+/// [`slot_key`] and hash, and the row.
+#[derive(Clone, Copy, Default)]
+struct Dealt {
+    key: u128,
+    hash: u64,
+    row: usize,
 }
 
 impl IntoSorted for UserCodes {
