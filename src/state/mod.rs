@@ -21,10 +21,11 @@
 //! only credit a conversion once they are fitted on every user's counts, so
 //! crediting is a second pass over each bucket's rows with the fitted models
 //! ([`crate::partitions::Fitted`]), whose sums ([`crate::report::Tally`]) add
-//! up like the state's. A run in memory keeps its converting journeys beside
-//! its state ([`State::collect`]) for that pass; a bucketed run on one machine
-//! keeps them on disk ([`SpilledJourneys`]); `touchpath run --bucket K/N
-//! --fit` reads the bucket again.
+//! up like the state's. A run in memory keeps its log and journeys beside
+//! its state ([`State::collect`], [`Keep::Whole`]) for that pass; a bucketed
+//! run on one machine keeps a copy of its converting journeys on disk
+//! ([`SpilledJourneys`]); `touchpath run --bucket K/N --fit` reads the
+//! bucket again.
 //!
 //! Merging unites the dictionaries (sorted, so a code's order is its name's),
 //! renumbers codes, and adds. It is associative and commutative, with

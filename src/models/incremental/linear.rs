@@ -35,7 +35,7 @@ impl Incremental {
     /// into `out`, `(slot, k, θ_k ∂share/∂θ_k)` for each touch's share
     /// (`slot` its position on the path) and the baseline's (`slot` =
     /// `path.len()`), `k` the term's position in [`Incremental::terms`].
-    /// The shares are those [`Incremental::credit`] gives:
+    /// The shares are those [`Incremental::credit_with`] gives:
     ///
     /// ```text
     /// share_i = (λ − b)/λ · φ⁺_c / Σ φ⁺ · own_i / Σ_{j ∈ c} own_j,   share_baseline = b / λ

@@ -196,14 +196,14 @@ impl Incremental {
         pattern.iter().map(|(feature, count)| self.term(*feature) * f64::from(*count)).sum()
     }
 
-    /// The credit of one purchase at `at` after `touches`: per touch, and
-    /// the baseline's part, in shares of the purchase.
+    /// [`Incremental::credit_with`] in this thread's buffers.
     #[cfg(test)]
     fn credit(&self, touches: &[PhaseTouch], at: i64, customer: bool, weights: &mut [f64]) -> f64 {
         WORK.with_borrow_mut(|work| self.credit_with(touches, at, customer, weights, work))
     }
 
-    /// [`Incremental::credit`] in `work`'s buffers.
+    /// The credit of one purchase at `at` after `touches`: per touch, and
+    /// the baseline's part, in shares of the purchase; in `work`'s buffers.
     fn credit_with(
         &self,
         touches: &[PhaseTouch],
@@ -411,7 +411,7 @@ fn refill<T: Copy>(values: &mut Vec<T>, len: usize, value: T) {
     values.resize(len, value);
 }
 
-/// The buffers crediting a purchase fills ([`Incremental::credit`]), kept
+/// The buffers crediting a purchase fills ([`Incremental::credit_with`]), kept
 /// from one purchase to the next on each thread: a handful per purchase,
 /// millions of purchases.
 #[derive(Default)]
@@ -439,7 +439,7 @@ struct Game {
 }
 
 thread_local! {
-    /// [`Incremental::credit`]'s buffers.
+    /// The buffers of [`Incremental::credit_with`] on this thread.
     static WORK: std::cell::RefCell<Work> = std::cell::RefCell::new(Work::default());
 }
 
