@@ -452,12 +452,9 @@ fn credit_journey(
     config: &Config,
     scratch: &mut Scratch,
 ) {
-    let Some(conversion) = journey.conversion else {
+    let Some(conversion) = config.credited_conversion(log, journey) else {
         return;
     };
-    if !config.in_period_at(log.time[conversion]) {
-        return;
-    }
     let (revenue, customer) = (log.revenue[conversion], !journey.first_purchase);
     scratch.credits.conversions += 1;
     scratch.credits.revenue += i128::from(revenue);

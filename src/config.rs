@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Stage, TouchClass, normalize_channel};
-use crate::journey::PathTransform;
+use crate::event_log::EventLog;
+use crate::journey::{Journey, PathTransform};
 pub use crate::time::Date;
 use crate::time::{Duration, Lookback, TimeZone};
 
@@ -430,6 +431,14 @@ impl Config {
     #[must_use]
     pub fn in_period_at(&self, instant: i64) -> bool {
         (self.from.is_none() && self.to.is_none()) || self.in_period(self.timezone.local_day(instant))
+    }
+
+    /// The event index of `journey`'s conversion when the run credits it:
+    /// the journey converted, and its conversion falls in the analysis
+    /// period.
+    #[must_use]
+    pub fn credited_conversion(&self, log: &EventLog, journey: &Journey) -> Option<usize> {
+        journey.conversion.filter(|&conversion| self.in_period_at(log.time[conversion]))
     }
 
     /// The touch class the channel map gives a (normalised) channel.

@@ -183,10 +183,9 @@ impl Partial for MomentCount<'_> {
     /// with a touch.
     fn add_journey(&mut self, walk: &JourneyWalk<'_>) {
         let JourneyWalk { log, ref journey, touches, config, .. } = *walk;
-        if let Some(conversion) = journey.conversion
-            && journey.first_purchase
+        if journey.first_purchase
             && !journey.path.is_empty()
-            && config.in_period_at(log.time[conversion])
+            && let Some(conversion) = config.credited_conversion(log, journey)
         {
             self.moments.total += 1;
             match moment_of_truth(log, touches, self.scores) {

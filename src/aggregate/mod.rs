@@ -108,8 +108,8 @@ pub trait Partial: Send {
     /// (counted in the fit's codes).
     type Output;
 
-    /// Whether the sum reads the converting journeys whose conversion falls
-    /// in the analysis period alone (the second pass's): the walk leaves
+    /// Whether the sum reads the journeys the run credits alone
+    /// ([`Config::credited_conversion`]; the second pass's): the walk leaves
     /// the other journeys' paths untransformed (empty).
     const CREDITED_ONLY: bool = false;
 
@@ -244,7 +244,7 @@ fn walk_in_chunks<P: Partial>(
                 ends.clear();
                 for index in journeys.user_starts[users.start]..journeys.user_starts[users.end] {
                     let journey = journeys.get(index);
-                    if !P::CREDITED_ONLY || journey.conversion.is_some_and(|at| config.in_period_at(log.time[at])) {
+                    if !P::CREDITED_ONLY || config.credited_conversion(log, &journey).is_some() {
                         config.path_transform.append(log, journey.path, &mut paths);
                     }
                     ends.push(paths.touches.len());

@@ -199,12 +199,9 @@ fn collect_rows(
     let mut units = Vec::new();
     let mut rows = Vec::new();
     for journey in journeys.iter() {
-        let Some(conversion) = journey.conversion else {
+        let Some(conversion) = config.credited_conversion(log, &journey) else {
             continue;
         };
-        if !config.in_period_at(log.time[conversion]) {
-            continue;
-        }
         config.path_transform.apply(log, journey.path.clone(), &mut path);
         let names: Vec<&str> = path.touches.iter().map(|&touch| log.channel_name(touch)).collect();
         let moment = if journey.first_purchase { moment_of_truth(log, &path.touches, scores) } else { None };

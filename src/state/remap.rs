@@ -103,12 +103,9 @@ pub(super) fn converting(log: &EventLog, journeys: &Journeys, config: &Config) -
         keep.resize(events.len(), false);
         credited.clear();
         for journey in journeys.of_user(user) {
-            let Some(conversion) = journey.conversion else {
+            let Some(conversion) = config.credited_conversion(log, &journey) else {
                 continue;
             };
-            if !config.in_period_at(log.time[conversion]) {
-                continue;
-            }
             // The journey, and the earlier touches a model reading the
             // logged path credits with it, with the purchases between them
             // (which tell the carried touches from the others).
