@@ -310,7 +310,7 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     let bars = take_kpi_bars(&mut state);
     let purchases = std::mem::take(&mut state.aggregates.hazard.purchases).merged();
     let patterns = Patterns { channels: names(&state.log.channels), purchases };
-    let patterns = postcard::to_stdvec(&patterns)
+    let patterns = crate::format::encode(&patterns)
         .map_err(|error| Error::Internal(format!("cannot encode purchase patterns: {error}")))?;
     let paths = paths
         .named_rows(&state.log)
@@ -321,7 +321,7 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
 }
 
 fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
+    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }
 
 fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
@@ -484,7 +484,7 @@ pub fn merge_tallies(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
         postcard::from_bytes(bytes).map_err(|error| Error::Internal(format!("a tally does not decode: {error}")))
     };
     let merged = decode(left)?.merge(decode(right)?);
-    postcard::to_stdvec(&merged).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
+    crate::format::encode(&merged).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
 }
 
 /// Pass 2: the credit and moments of truth of a partition's converting
@@ -498,7 +498,7 @@ pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Credited> {
     let mut tally = fitted.analysis().tally(&log, &journeys, fitted.config());
     let bars = take_moment_bars(&mut tally, fitted.channels());
     let tally =
-        postcard::to_stdvec(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))?;
+        crate::format::encode(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))?;
     Ok(Credited { tally, bars })
 }
 

@@ -216,10 +216,13 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             rejected = spill.rejected()
         );
         // Unless the state itself is wanted, converting journeys and path
-        // totals wait on disk until every bucket is counted, so that memory
-        // holds the few buckets at work (below), not the log.
-        let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()));
-        // What goes to disk is the converting journeys alone.
+        // totals wait until every bucket is counted: the path totals on
+        // disk, the journeys in memory within a share of the budget and on
+        // disk beyond, so that memory holds the few buckets at work (below),
+        // not the log.
+        let held = request.memory_budget.map_or(0, |budget| budget / JOURNEYS_SHARE_OF_BUDGET);
+        let mut kept = keeps_on_disk(request).then(|| SpilledJourneys::new(spill.directory()).holding(held));
+        // What is kept is a copy of the converting journeys alone.
         let keep = keep.then_some(state::Keep::Copy);
         let mut merged: Option<State> = None;
         let files = event_files.len();
@@ -250,6 +253,10 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
             );
             next = read?;
             built = building?;
+        }
+        if let Some(kept) = &kept {
+            let (held, on_disk) = kept.kept();
+            tracing::info!(event = "kept", journeys_bytes_in_memory = held, buckets_of_journeys_on_disk = on_disk);
         }
         let state = merged.ok_or_else(|| Error::Internal("no bucket was read".to_owned()))?;
         let rows = &state.events.rows;
@@ -998,6 +1005,11 @@ pub const BYTES_PER_EVENT: u64 = 480;
 /// Converting journeys credited at a time in a bucketed run (whole users,
 /// so a batch may hold a few more).
 const JOURNEYS_PER_BATCH: usize = 1 << 18;
+
+/// A bucketed run holds the converting journeys of its buckets in memory up
+/// to this share of the memory budget (a quarter), bucket after bucket;
+/// the journeys of the buckets beyond go to disk until they are credited.
+const JOURNEYS_SHARE_OF_BUDGET: u64 = 4;
 
 /// A bucketed run holds `incremental`'s merged purchase patterns in memory
 /// for its fit up to this share of the memory budget (a half); beyond it,

@@ -235,7 +235,7 @@ fn encode_task(source: &SourceFile, parsed: &ParsedRows, count: u32) -> Result<V
         .enumerate()
         .filter_map(|(index, builder)| builder.map(|builder| (index, builder)))
         .map(|(index, builder)| {
-            postcard::to_stdvec(&builder.chunk)
+            crate::format::encode(&builder.chunk)
                 .map(|bytes| (index, bytes))
                 .map_err(|error| Error::Internal(format!("cannot encode spilled events: {error}")))
         })
@@ -414,5 +414,43 @@ mod tests {
         let mut other = TaskUsers::default();
         let code = other.intern("u00000007").unwrap();
         assert_eq!(other.hash(code), task.hash(codes[7]), "the same id hashes the same in every task");
+    }
+
+    /// [`crate::format::encode`] writes postcard's bytes: a chunk of events
+    /// (varints of one byte and of several, strings short and long) and a
+    /// few numbers.
+    #[test]
+    fn encoding_gives_postcard_bytes() {
+        let event = Event {
+            user: 300,
+            time: -1_700_000_000_000_000,
+            kind: crate::event::EventKind::Click,
+            channel: 7,
+            campaign: 70_000,
+            stage: crate::event::Stage::Unknown,
+            revenue: 0,
+        };
+        let mut users = Strings::default();
+        for user in ["u", "user-0000000000000000000042", ""] {
+            users.push(user);
+        }
+        let chunk = Chunk {
+            users,
+            channels: vec![Box::from("paid_search"), Box::from("a channel with a rather long name")],
+            campaigns: vec![Box::from("")],
+            events: vec![
+                event,
+                Event { revenue: 123_456_789, ..event },
+                Event { user: 0, channel: NO_CHANNEL_CODE, ..event },
+            ],
+        };
+        let bytes = crate::format::encode(&chunk).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&chunk).unwrap());
+        let back: Chunk = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.events, chunk.events);
+        assert_eq!(back.channels, chunk.channels);
+        assert_eq!(back.users.get(1), "user-0000000000000000000042");
+        let numbers = (u64::MAX, -1_i64, vec![7_u8; 40]);
+        assert_eq!(crate::format::encode(&numbers).unwrap(), postcard::to_stdvec(&numbers).unwrap());
     }
 }

@@ -240,7 +240,7 @@ impl Credit {
 ///
 /// When the directory cannot be written.
 pub fn write_credit(target: &Path, credit: &Credit, config: &Config) -> Result<PathBuf> {
-    let bytes = postcard::to_stdvec(&credit.tally)
+    let bytes = crate::format::encode(&credit.tally)
         .map_err(|error| Error::Internal(format!("cannot encode a credit: {error}")))?;
     let manifest = Manifest {
         format: CREDIT_KIND.to_owned(),
@@ -421,7 +421,7 @@ fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, 
         starts: state.starts.clone(),
     };
     let bytes =
-        postcard::to_stdvec(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
+        crate::format::encode(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
     let manifest = Manifest {
         format: STATE_KIND.to_owned(),
         format_version: STATE_FORMAT,

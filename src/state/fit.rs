@@ -183,5 +183,5 @@ pub(crate) fn names(dictionary: &Dictionary) -> Vec<String> {
 }
 
 fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
+    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }

@@ -243,7 +243,7 @@ fn merge_file(path: &Path) -> Result<ShardPatterns> {
 }
 
 fn encode(value: &impl serde::Serialize) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|error| Error::Internal(format!("cannot encode spilled patterns: {error}")))
+    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode spilled patterns: {error}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T> {

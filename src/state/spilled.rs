@@ -1,17 +1,21 @@
-//! The converting journeys of a bucketed run, kept on disk until the models
-//! are fitted.
+//! The converting journeys of a bucketed run, kept until the models are
+//! fitted.
 //!
 //! A run larger than its memory budget builds bucket after bucket of users
 //! (see [`crate::ingest::spill`]). The data-driven models can only credit a
 //! conversion once they are fitted on the counts of every bucket, so each
-//! bucket's converting journeys are written to a file of chunks of users,
-//! sorted by user id, and its counts are merged. Once every bucket is
+//! bucket's converting journeys are kept, and its counts are merged. They
+//! stay in memory as the bucket built them while all the journeys held fit
+//! in a limit ([`SpilledJourneys::holding`], a share of the run's budget);
+//! beyond it, a bucket's journeys are written to a file of chunks of users,
+//! sorted by user id. Once every bucket is
 //! counted, [`SpilledJourneys::fold`] reads the files back chunk after chunk,
 //! with the run's channel and campaign codes, for sums that do not depend on
 //! the order of users (credit); [`SpilledJourneys::batches`] reads them back
 //! together, merging them into user-id order, in batches of users (for the
-//! journeys file). Memory holds a few chunks, or one chunk per bucket and one
-//! batch, whatever the size of the log.
+//! journeys file). Journeys held in memory are cut into the same chunks as
+//! they are read. Beyond what is held, memory holds a few chunks, or one
+//! chunk per bucket and one batch, whatever the size of the log.
 //!
 //! The channel-path totals grow with the log too (every distinct path is a
 //! key), so they go to disk as well, split into [`PATH_PARTS`] files by a hash
@@ -33,6 +37,7 @@ use super::remap::{Codes, append_user};
 use super::{Converting, State};
 use crate::aggregate::{ChannelPath, PathTotals, Paths, Sum};
 use crate::event_log::{Dictionary, EventLog};
+use crate::format::encode;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::journey::Journeys;
 use crate::models::incremental::{self, Incremental};
@@ -71,28 +76,61 @@ type PathRow = (ChannelPath, PathTotals);
 /// One bucket's channel-path totals, by path.
 type PathMap = crate::aggregate::PathTable<(u32, u32)>;
 
-/// One bucket's dictionaries, its file of converting journeys if it has
-/// one, and its file of `incremental`'s purchase patterns if it has some.
+/// Where one bucket's converting journeys are.
+enum Kept {
+    /// In a file of chunks of users.
+    File(PathBuf),
+    /// In memory, as the bucket built them, with its codes.
+    Memory(Box<Converting>),
+}
+
+/// One bucket's dictionaries, its converting journeys if it has some, and
+/// its file of `incremental`'s purchase patterns if it has some.
 struct BucketFile {
-    path: Option<PathBuf>,
+    journeys: Option<Kept>,
     patterns: Option<PathBuf>,
     channels: Dictionary,
     campaigns: Dictionary,
 }
 
-/// The converting journeys of the buckets built so far, one file each, and
-/// their channel-path totals in [`PATH_PARTS`] part files.
+/// The converting journeys of the buckets built so far, in memory or one
+/// file each, and their channel-path totals in [`PATH_PARTS`] part files.
 pub struct SpilledJourneys {
     directory: PathBuf,
     buckets: Vec<BucketFile>,
     chunk_users: usize,
+    /// Bytes of the converting journeys held in memory.
+    held: u64,
+    /// The most bytes of converting journeys held in memory.
+    limit: u64,
 }
 
 impl SpilledJourneys {
     /// Files go in `directory`, which must exist and outlive this value.
+    /// Every bucket's journeys go to disk, unless [`SpilledJourneys::holding`]
+    /// says otherwise.
     #[must_use]
     pub fn new(directory: &Path) -> Self {
-        Self { directory: directory.to_owned(), buckets: Vec::new(), chunk_users: USERS_PER_CHUNK }
+        Self { directory: directory.to_owned(), buckets: Vec::new(), chunk_users: USERS_PER_CHUNK, held: 0, limit: 0 }
+    }
+
+    /// Holds the converting journeys of the buckets taken in memory, bucket
+    /// after bucket, while they take `limit` bytes or fewer
+    /// ([`held_bytes`]); the journeys of the buckets beyond go to disk.
+    /// Writing a bucket's journeys and reading them back took about a tenth
+    /// of the processor time of a run of every model on 67 million events
+    /// (`docs/performance.md`).
+    #[must_use]
+    pub fn holding(self, limit: u64) -> Self {
+        Self { limit, ..self }
+    }
+
+    /// Bytes of converting journeys held in memory, and the buckets whose
+    /// journeys went to disk.
+    #[must_use]
+    pub fn kept(&self) -> (u64, usize) {
+        let on_disk = self.buckets.iter().filter(|bucket| matches!(bucket.journeys, Some(Kept::File(_)))).count();
+        (self.held, on_disk)
     }
 
     /// With chunks of `users` users, to test chunk boundaries.
@@ -101,16 +139,19 @@ impl SpilledJourneys {
         Self { chunk_users: users.max(1), ..Self::new(directory) }
     }
 
-    /// Writes the converting journeys of a bucket (of [`State::collect`]) to a
-    /// file, and moves the channel-path totals of its `state` to the part
-    /// files, leaving it without channel paths.
+    /// Keeps the converting journeys of a bucket (of [`State::collect`]), in
+    /// memory within the limit of [`SpilledJourneys::holding`], in a file
+    /// beyond it, and moves the channel-path totals of its `state` to the
+    /// part files, leaving it without channel paths.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the file cannot be written.
+    /// [`Error::Io`] when a file cannot be written.
     pub fn take(&mut self, state: &mut State, converting: Converting) -> Result<()> {
         let (log, journeys) = converting;
         let bucket = self.buckets.len();
+        let size = held_bytes(&log, &journeys);
+        let hold = self.held.saturating_add(size) <= self.limit;
         let path = self.directory.join(format!("journeys-{bucket:05}.bin"));
         let purchases = std::mem::take(&mut state.aggregates.hazard.purchases);
         let patterns = (!purchases.is_empty()).then(|| self.directory.join(format!("patterns-{bucket:05}.bin")));
@@ -118,7 +159,7 @@ impl SpilledJourneys {
         // The three are written at once: each has stretches that keep one
         // core alone busy.
         let (written, (moved, kept)) = rayon::join(
-            || self.write_journeys(&path, &log, &journeys),
+            || if hold { Ok(()) } else { self.write_journeys(&path, &log, &journeys) },
             || {
                 rayon::join(
                     || self.write_paths(bucket, paths, &state.log.channels),
@@ -127,7 +168,14 @@ impl SpilledJourneys {
             },
         );
         written.and(moved).and(kept)?;
-        self.buckets.push(BucketFile { path: Some(path), patterns, channels: log.channels, campaigns: log.campaigns });
+        let (channels, campaigns) = (log.channels.clone(), log.campaigns.clone());
+        let journeys = if hold {
+            self.held += size;
+            Kept::Memory(Box::new((log, journeys)))
+        } else {
+            Kept::File(path)
+        };
+        self.buckets.push(BucketFile { journeys: Some(journeys), patterns, channels, campaigns });
         Ok(())
     }
 
@@ -137,8 +185,7 @@ impl SpilledJourneys {
         // Chunks are cut and encoded in parallel, a group at a time.
         write_frame_groups(path, &starts, CHUNKS_AT_ONCE, |&start| {
             let chunk = slice(log, journeys, start..(start + self.chunk_users).min(log.user_count()));
-            postcard::to_stdvec(&chunk)
-                .map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
+            encode(&chunk).map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
         })
     }
 
@@ -152,7 +199,7 @@ impl SpilledJourneys {
         let paths = std::mem::take(&mut state.aggregates.paths.channels);
         self.write_paths(self.buckets.len(), paths, &state.log.channels)?;
         let (channels, campaigns) = (state.log.channels.clone(), state.log.campaigns.clone());
-        self.buckets.push(BucketFile { path: None, patterns: None, channels, campaigns });
+        self.buckets.push(BucketFile { journeys: None, patterns: None, channels, campaigns });
         Ok(())
     }
 
@@ -209,7 +256,7 @@ impl SpilledJourneys {
         }
         parts.into_par_iter().enumerate().filter(|(_, paths)| !paths.is_empty()).try_for_each(|(part, paths)| {
             let file = self.path_part(part);
-            let bytes = postcard::to_stdvec(&PathChunk { bucket, paths })
+            let bytes = encode(&PathChunk { bucket, paths })
                 .map_err(|error| Error::Internal(format!("cannot encode spilled paths: {error}")))?;
             let io = |error| Error::io(&file, error);
             let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(io)?;
@@ -280,9 +327,9 @@ impl SpilledJourneys {
     /// are not read), hands each chunk to `each` and unites what it returns
     /// with `merge`, starting from `identity`. For sums that do not depend on
     /// how users are grouped or ordered, such as [`crate::report::Tally`]:
-    /// chunks are decoded and handed over in parallel, [`CHUNKS_AT_ONCE`] at
-    /// a time, without the merge into user-id order that
-    /// [`SpilledJourneys::batches`] does.
+    /// chunks are decoded (or, held in memory, cut) and handed over in
+    /// parallel, [`CHUNKS_AT_ONCE`] at a time from a file, without the merge
+    /// into user-id order that [`SpilledJourneys::batches`] does.
     ///
     /// # Errors
     ///
@@ -297,22 +344,35 @@ impl SpilledJourneys {
         let (channels, campaigns) = (&dictionaries.channels, &dictionaries.campaigns);
         let mut total = identity();
         for bucket in &self.buckets {
-            let Some(path) = &bucket.path else { continue };
             let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
-            for_frame_groups(path, CHUNKS_AT_ONCE, |frames| {
-                let part = frames
-                    .into_par_iter()
-                    .map(|bytes| {
-                        let mut chunk = decode_chunk(&bytes, path)?;
-                        codes.renumber(&mut chunk.log);
-                        chunk.log.channels = channels.clone();
-                        chunk.log.campaigns = campaigns.clone();
-                        each(&chunk.log, &chunk.journeys)
-                    })
-                    .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
-                total = merge(std::mem::replace(&mut total, identity()), part);
-                Ok(())
-            })?;
+            let credit = |mut chunk: Chunk| {
+                codes.renumber(&mut chunk.log);
+                chunk.log.channels = channels.clone();
+                chunk.log.campaigns = campaigns.clone();
+                each(&chunk.log, &chunk.journeys)
+            };
+            match &bucket.journeys {
+                None => {}
+                Some(Kept::Memory(held)) => {
+                    let (log, journeys) = &**held;
+                    let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
+                    let part = starts
+                        .into_par_iter()
+                        .map(|start| {
+                            credit(slice(log, journeys, start..(start + self.chunk_users).min(log.user_count())))
+                        })
+                        .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
+                    total = merge(std::mem::replace(&mut total, identity()), part);
+                }
+                Some(Kept::File(path)) => for_frame_groups(path, CHUNKS_AT_ONCE, |frames| {
+                    let part = frames
+                        .into_par_iter()
+                        .map(|bytes| credit(decode_chunk(&bytes, path)?))
+                        .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
+                    total = merge(std::mem::replace(&mut total, identity()), part);
+                    Ok(())
+                })?,
+            }
         }
         Ok(total)
     }
@@ -338,7 +398,10 @@ impl SpilledJourneys {
             .iter()
             .filter_map(|bucket| {
                 let codes = Codes::between([&bucket.channels, &bucket.campaigns], channels, campaigns);
-                bucket.path.as_ref().map(|path| Cursor::open(path, codes))
+                match bucket.journeys.as_ref()? {
+                    Kept::File(path) => Some(Cursor::open(path, codes)),
+                    Kept::Memory(held) => Some(Ok(Cursor::held(&held.0, &held.1, self.chunk_users, codes))),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         let mut heap = BinaryHeap::new();
@@ -387,21 +450,37 @@ fn close((mut log, mut journeys, users): (EventLog, Journeys, Vec<Box<str>>)) ->
     (log, journeys)
 }
 
-/// Reading one bucket's file, chunk after chunk.
-struct Cursor {
-    path: PathBuf,
-    reader: BufReader<File>,
+/// Where a [`Cursor`] takes its chunks from.
+enum Source<'a> {
+    /// A bucket's file, read frame after frame.
+    File { path: PathBuf, reader: BufReader<File> },
+    /// A bucket's journeys held in memory, cut into chunks of `users` users
+    /// from user `next` on.
+    Memory { log: &'a EventLog, journeys: &'a Journeys, users: usize, next: usize },
+}
+
+/// Reading one bucket's journeys, chunk after chunk.
+struct Cursor<'a> {
+    source: Source<'a>,
     codes: Codes,
     chunk: Chunk,
     /// The next user of the chunk.
     user: usize,
 }
 
-impl Cursor {
+impl<'a> Cursor<'a> {
     fn open(path: &Path, codes: Codes) -> Result<Self> {
         let reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(|error| Error::io(path, error))?);
+        Ok(Self::of(Source::File { path: path.to_owned(), reader }, codes))
+    }
+
+    fn held(log: &'a EventLog, journeys: &'a Journeys, users: usize, codes: Codes) -> Self {
+        Self::of(Source::Memory { log, journeys, users, next: 0 }, codes)
+    }
+
+    fn of(source: Source<'a>, codes: Codes) -> Self {
         let chunk = Chunk { log: EventLog::default(), journeys: Journeys::default() };
-        Ok(Self { path: path.to_owned(), reader, codes, chunk, user: 0 })
+        Self { source, codes, chunk, user: 0 }
     }
 
     /// The name of the next user, reading the next chunk when this one is
@@ -418,12 +497,37 @@ impl Cursor {
     }
 
     fn read_chunk(&mut self) -> Result<Option<Chunk>> {
-        let mut bytes = Vec::new();
-        if !read_frame(&mut self.reader, &self.path, &mut bytes)? {
-            return Ok(None);
+        match &mut self.source {
+            Source::File { path, reader } => {
+                let mut bytes = Vec::new();
+                if !read_frame(reader, path, &mut bytes)? {
+                    return Ok(None);
+                }
+                decode_chunk(&bytes, path).map(Some)
+            }
+            Source::Memory { log, journeys, users, next } => {
+                let start = *next;
+                if start >= log.user_count() {
+                    return Ok(None);
+                }
+                *next = (start + *users).min(log.user_count());
+                Ok(Some(slice(log, journeys, start..*next)))
+            }
         }
-        decode_chunk(&bytes, &self.path).map(Some)
     }
+}
+
+/// Bytes the converting journeys `log` and `journeys` take in memory: their
+/// events' columns, their journeys' columns and their users' names.
+pub(super) fn held_bytes(log: &EventLog, journeys: &Journeys) -> u64 {
+    use std::mem::size_of;
+    let event = size_of::<i64>() * 2 + size_of::<u32>() * 2 + 2;
+    let journey = size_of::<u32>() + size_of::<usize>() * 4 + 1;
+    let user = size_of::<usize>() * 2 + size_of::<Box<str>>();
+    // A name's allocation is rounded up to a word.
+    let names: usize = log.users.iter().map(|name| name.len().next_multiple_of(size_of::<usize>())).sum();
+    let bytes = log.len() * event + journeys.len() * journey + log.user_count() * user + names;
+    u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
 fn decode_chunk(bytes: &[u8], path: &Path) -> Result<Chunk> {

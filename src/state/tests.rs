@@ -171,12 +171,19 @@ proptest! {
         chunk in 1_usize..4,
         batch in 1_usize..6,
         held in 0_u64..3,
+        hold in 0_usize..3,
     ) {
         let config = config();
         let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Copy);
         let directory = tempfile::tempdir().unwrap();
-        let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk);
-        let merged = parts(&users, count, &config)
+        let parts = parts(&users, count, &config);
+        // Every bucket's journeys on disk, the first bucket's in memory and
+        // the others' on disk, or all of them in memory.
+        let first = parts.first().map_or(0, |(_, (log, journeys))| spilled::held_bytes(log, journeys));
+        let limit = [0, first, u64::MAX][hold];
+        let sizes: Vec<u64> = parts.iter().map(|(_, (log, journeys))| spilled::held_bytes(log, journeys)).collect();
+        let mut kept = SpilledJourneys::with_chunk_users(directory.path(), chunk).holding(limit);
+        let merged = parts
             .into_iter()
             .map(|(mut part, journeys)| {
                 kept.take(&mut part, journeys).unwrap();
@@ -187,6 +194,12 @@ proptest! {
             .into_iter()
             .reduce(|left, right| left.merge(right).unwrap())
             .unwrap();
+        // Buckets are held in turn while they fit; one without converting
+        // journeys takes nothing.
+        let mut held_bytes = 0;
+        let on_disk = sizes.iter().filter(|&&size| if held_bytes + size <= limit { held_bytes += size; false } else { true }).count();
+        prop_assert_eq!(kept.kept(), (held_bytes, on_disk));
+        prop_assert_eq!(on_disk == 0, hold == 2 || sizes.iter().skip(usize::from(hold == 1)).all(|&size| size == 0));
         let mut expected = whole.aggregates.clone();
         expected.paths.channels.clear();
         expected.hazard.purchases = crate::models::incremental::Purchases::default();
