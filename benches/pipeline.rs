@@ -56,7 +56,21 @@ fn pipeline(criterion: &mut Criterion) {
     group.bench_function("build", |bencher| bencher.iter(|| Journeys::build(&log, config.lookback)));
     group.finish();
 
+    // The log and its journeys as postcard bytes, as the spill files, states
+    // and credits encode them (`touchpath::format`'s `encode` appends through
+    // `Extend`), and through postcard's own vector.
     let journeys = Journeys::build(&log, config.lookback);
+    let mut group = criterion.benchmark_group("encode");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(log.len() as u64));
+    group.bench_function("to_extend", |bencher| {
+        bencher.iter(|| postcard::to_extend(&(&log, &journeys), Vec::new()).expect("the log encodes"));
+    });
+    group.bench_function("to_stdvec", |bencher| {
+        bencher.iter(|| postcard::to_stdvec(&(&log, &journeys)).expect("the log encodes"));
+    });
+    group.finish();
+
     // Every sum the models are fitted on and the reports read, in the one
     // walk over the journeys a run makes.
     let mut group = criterion.benchmark_group("counts");
