@@ -27,6 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::BufReader;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -181,10 +182,10 @@ impl SpilledJourneys {
 
     /// Writes converting journeys to the file `path`, in chunks of users.
     fn write_journeys(&self, path: &Path, log: &EventLog, journeys: &Journeys) -> Result<()> {
-        let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
+        let chunks = chunks(log.user_count(), self.chunk_users);
         // Chunks are cut and encoded in parallel, a group at a time.
-        write_frame_groups(path, &starts, CHUNKS_AT_ONCE, |&start| {
-            let chunk = slice(log, journeys, start..(start + self.chunk_users).min(log.user_count()));
+        write_frame_groups(path, &chunks, CHUNKS_AT_ONCE, |users| {
+            let chunk = slice(log, journeys, users.clone());
             encode(&chunk).map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
         })
     }
@@ -355,12 +356,9 @@ impl SpilledJourneys {
                 None => {}
                 Some(Kept::Memory(held)) => {
                     let (log, journeys) = &**held;
-                    let starts: Vec<usize> = (0..log.user_count()).step_by(self.chunk_users).collect();
-                    let part = starts
+                    let part = chunks(log.user_count(), self.chunk_users)
                         .into_par_iter()
-                        .map(|start| {
-                            credit(slice(log, journeys, start..(start + self.chunk_users).min(log.user_count())))
-                        })
+                        .map(|users| credit(slice(log, journeys, users)))
                         .try_reduce(&identity, |left, right| Ok(merge(left, right)))?;
                     total = merge(std::mem::replace(&mut total, identity()), part);
                 }
@@ -454,9 +452,9 @@ fn close((mut log, mut journeys, users): (EventLog, Journeys, Vec<Box<str>>)) ->
 enum Source<'a> {
     /// A bucket's file, read frame after frame.
     File { path: PathBuf, reader: BufReader<File> },
-    /// A bucket's journeys held in memory, cut into chunks of `users` users
-    /// from user `next` on.
-    Memory { log: &'a EventLog, journeys: &'a Journeys, users: usize, next: usize },
+    /// A bucket's journeys held in memory, and the chunks of users left to
+    /// cut from them.
+    Memory { log: &'a EventLog, journeys: &'a Journeys, chunks: std::vec::IntoIter<Range<usize>> },
 }
 
 /// Reading one bucket's journeys, chunk after chunk.
@@ -475,7 +473,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn held(log: &'a EventLog, journeys: &'a Journeys, users: usize, codes: Codes) -> Self {
-        Self::of(Source::Memory { log, journeys, users, next: 0 }, codes)
+        Self::of(Source::Memory { log, journeys, chunks: chunks(log.user_count(), users).into_iter() }, codes)
     }
 
     fn of(source: Source<'a>, codes: Codes) -> Self {
@@ -505,14 +503,7 @@ impl<'a> Cursor<'a> {
                 }
                 decode_chunk(&bytes, path).map(Some)
             }
-            Source::Memory { log, journeys, users, next } => {
-                let start = *next;
-                if start >= log.user_count() {
-                    return Ok(None);
-                }
-                *next = (start + *users).min(log.user_count());
-                Ok(Some(slice(log, journeys, start..*next)))
-            }
+            Source::Memory { log, journeys, chunks } => Ok(chunks.next().map(|users| slice(log, journeys, users))),
         }
     }
 }
@@ -547,9 +538,15 @@ fn part_of(path: &[(u32, u32)], channels: &Dictionary) -> usize {
     usize::try_from(hasher.finish() % PATH_PARTS as u64).unwrap_or(0)
 }
 
+/// The users `0..users` cut into chunks of `per_chunk` users (the last may
+/// be smaller), as a bucket's journeys are written and credited.
+fn chunks(users: usize, per_chunk: usize) -> Vec<Range<usize>> {
+    (0..users).step_by(per_chunk).map(|start| start..(start + per_chunk).min(users)).collect()
+}
+
 /// Users `users` of `log` and their journeys, with indices rebased; the
 /// dictionaries of channels and campaigns are left empty.
-fn slice(log: &EventLog, journeys: &Journeys, users: std::ops::Range<usize>) -> Chunk {
+fn slice(log: &EventLog, journeys: &Journeys, users: Range<usize>) -> Chunk {
     let events = log.user_starts[users.start]..log.user_starts[users.end];
     let first = events.start;
     let names = users.clone().map(|user| Box::from(log.users.get(u32::try_from(user).unwrap_or(u32::MAX))));

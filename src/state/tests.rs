@@ -177,8 +177,9 @@ proptest! {
         let (whole, converting) = state_of(log_of(&users, 0, 1), Buckets::whole(), &config, log_of(&users, 0, 1).latest(), Keep::Copy);
         let directory = tempfile::tempdir().unwrap();
         let parts = parts(&users, count, &config);
-        // Every bucket's journeys on disk, the first bucket's in memory and
-        // the others' on disk, or all of them in memory.
+        // No journeys held (but a bucket's without any, which take
+        // nothing), the first bucket's held and the others' on disk, or all
+        // of them held.
         let first = parts.first().map_or(0, |(_, (log, journeys))| spilled::held_bytes(log, journeys));
         let limit = [0, first, u64::MAX][hold];
         let sizes: Vec<u64> = parts.iter().map(|(_, (log, journeys))| spilled::held_bytes(log, journeys)).collect();
