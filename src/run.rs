@@ -187,11 +187,7 @@ pub fn run_with_progress(request: &Request, config: &Config, progress: &dyn Prog
     // files until the report is written.
     let (state, converting, _spill, kept) = if count == 1 {
         // In memory: the whole log, or the rows of one shard's bucket.
-        let started = Instant::now();
-        progress.begin("reading", Some(event_files.len() as u64));
-        let events = ingest::ingest_bucket(&event_files, config, request.now, request.bucket, progress)?;
-        progress.end();
-        log_rows("ingest_events", started, event_files.len(), &events.rows, request.bucket);
+        let events = read_in_memory(&event_files, config, request.now, request.bucket, progress)?;
         let held = request.bucket.map_or_else(Buckets::whole, Buckets::one);
         // The log is in memory already: the second pass walks it again.
         let keep = keep.then_some(state::Keep::Whole);
@@ -334,11 +330,7 @@ fn credit_bucket(
         return Err(refused(&format!("split users into {} buckets, not {}", state.buckets.count, bucket.count)));
     }
     let now = *state.starts.get(&bucket.index).ok_or_else(|| refused("holds no start for this bucket"))?;
-    let started = Instant::now();
-    progress.begin("reading", Some(event_files.len() as u64));
-    let events = ingest::ingest_bucket(event_files, config, now, Some(bucket), progress)?;
-    progress.end();
-    log_rows("ingest_events", started, event_files.len(), &events.rows, Some(bucket));
+    let events = read_in_memory(event_files, config, now, Some(bucket), progress)?;
     if !state::same_files(&events.files, &state.events.files) {
         return Err(refused("was counted from other input files (paths or contents differ)"));
     }
@@ -369,6 +361,25 @@ fn credit_bucket(
     };
     let out = state::write_credit(&request.out, &credit, config)?;
     Ok(Report { summary: summarize(config, &state), out, reports: None, paths: None, mode: Mode::Attribute })
+}
+
+/// Reads the events of `files` (of `bucket` alone, when given) into memory,
+/// logging the phase; the run then keeps the memory it frees a while
+/// ([`IN_MEMORY_PURGE_DELAY_MS`]).
+fn read_in_memory(
+    files: &[ingest::SourceFile],
+    config: &Config,
+    now: i64,
+    bucket: Option<Bucket>,
+    progress: &dyn Progress,
+) -> Result<ingest::EventIngest> {
+    touchpath_allocator::set_purge_delay(IN_MEMORY_PURGE_DELAY_MS);
+    let started = Instant::now();
+    progress.begin("reading", Some(files.len() as u64));
+    let events = ingest::ingest_bucket(files, config, now, bucket, progress)?;
+    progress.end();
+    log_rows("ingest_events", started, files.len(), &events.rows, bucket);
+    Ok(events)
 }
 
 /// Moves a built bucket's converting journeys (or, without them, its
@@ -1001,6 +1012,18 @@ fn memory_total(meminfo: &str) -> Option<u64> {
 /// next bucket, and the allocator keeps part of what reading the log freed,
 /// hence the margin (measured in `docs/performance.md`).
 pub const BYTES_PER_EVENT: u64 = 480;
+
+/// How long a run in memory keeps the memory it freed before the
+/// allocator gives it back to the system, in milliseconds (mimalloc's
+/// default is one second; `MIMALLOC_PURGE_DELAY` overrides both). Such a
+/// run frees and allocates again as much a chunk or a pass later, a few
+/// seconds apart: given back, that memory came back as fresh pages, each
+/// zeroed by the kernel on its first touch. Kept, it is reused, for at
+/// most a tenth more at the peak. A bucketed run keeps the default: kept
+/// there, the memory of the buckets before added 0.4 GiB to the peak of the
+/// 67 million-row log (`docs/performance.md`, "Freed memory kept longer in
+/// memory").
+const IN_MEMORY_PURGE_DELAY_MS: u32 = 10_000;
 
 /// Converting journeys credited at a time in a bucketed run (whole users,
 /// so a batch may hold a few more).
