@@ -1018,11 +1018,12 @@ pub const BYTES_PER_EVENT: u64 = 480;
 /// default is one second; `MIMALLOC_PURGE_DELAY` overrides both). Such a
 /// run frees and allocates again as much a chunk or a pass later, a few
 /// seconds apart: given back, that memory came back as fresh pages, each
-/// zeroed by the kernel on its first touch. Kept, it is reused, for at
-/// most a tenth more at the peak. A bucketed run keeps the default: kept
-/// there, the memory of the buckets before added 0.4 GiB to the peak of the
-/// 67 million-row log (`docs/performance.md`, "Freed memory kept longer in
-/// memory").
+/// zeroed by the kernel on its first touch. Kept, it is reused, for 11–15 %
+/// more at the peak. A bucketed run keeps the default: kept there, the
+/// memory of the buckets before added 0.4 GiB to the peak of the 67
+/// million-row log (`docs/performance.md`, "User ids sorted from their
+/// prefix, freed memory kept by a run in memory"). The setting is the
+/// process's: the command makes one run per process.
 const IN_MEMORY_PURGE_DELAY_MS: u32 = 10_000;
 
 /// Converting journeys credited at a time in a bucketed run (whole users,
