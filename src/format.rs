@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// A tabular file format, chosen by file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,16 +49,16 @@ impl fmt::Display for FileFormat {
     }
 }
 
-/// `value` as postcard bytes: spill files, states, fits, credits and the
-/// payloads of Spark's partitions. postcard's own vector (`to_stdvec`)
-/// appends each value's bytes, a varint of one to ten, with a call to
-/// `memcpy`; appended through `Extend`, the bytes are the same and take
-/// 0.6 to 0.75 times as long to encode (the `encode` benchmark,
-/// `docs/performance.md`).
+/// `value`, which is `what` (for the message), as postcard bytes: spill
+/// files, states, fits, credits and the payloads of Spark's partitions.
+/// postcard's own vector (`to_stdvec`) appends each value's bytes, a varint
+/// of one to ten, with a call to `memcpy`; appended through `Extend`, the
+/// bytes are the same and take 0.6 to 0.75 times as long to encode (the
+/// `encode` benchmark, `docs/performance.md`).
 ///
 /// # Errors
 ///
-/// Whatever `value`'s serialisation returns.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> postcard::Result<Vec<u8>> {
-    postcard::to_extend(value, Vec::new())
+/// [`Error::Internal`] when `value`'s serialisation fails.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Vec<u8>> {
+    postcard::to_extend(value, Vec::new()).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }

@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::PathTotals;
 use crate::config::Mode;
 use crate::event_log::Dictionary;
+use crate::format::encode;
 use crate::ingest::{self, EventIngest, SourceFile, SpendIngest};
 use crate::models;
 pub use crate::models::incremental::SHARDS;
@@ -310,18 +311,13 @@ pub fn count(job: &Job, partition: u32, partitions: u32, end: Option<i64>, frame
     let bars = take_kpi_bars(&mut state);
     let purchases = std::mem::take(&mut state.aggregates.hazard.purchases).merged();
     let patterns = Patterns { channels: names(&state.log.channels), purchases };
-    let patterns = crate::format::encode(&patterns)
-        .map_err(|error| Error::Internal(format!("cannot encode purchase patterns: {error}")))?;
+    let patterns = encode(&patterns, "purchase patterns")?;
     let paths = paths
         .named_rows(&state.log)
         .into_iter()
         .map(|(kind, key, name, totals)| PathRow { kind, key, name, totals })
         .collect();
     Ok(Counted { state: state::encode(&state, &job.config, Mode::Attribute)?, patterns, paths, bars })
-}
-
-fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
-    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }
 
 fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
@@ -484,7 +480,7 @@ pub fn merge_tallies(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
         postcard::from_bytes(bytes).map_err(|error| Error::Internal(format!("a tally does not decode: {error}")))
     };
     let merged = decode(left)?.merge(decode(right)?);
-    crate::format::encode(&merged).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))
+    encode(&merged, "a tally")
 }
 
 /// Pass 2: the credit and moments of truth of a partition's converting
@@ -497,8 +493,7 @@ pub fn credit(fitted: &Fitted, frame: DataFrame) -> Result<Credited> {
     let (log, journeys) = converting(fitted, frame)?;
     let mut tally = fitted.analysis().tally(&log, &journeys, fitted.config());
     let bars = take_moment_bars(&mut tally, fitted.channels());
-    let tally =
-        crate::format::encode(&tally).map_err(|error| Error::Internal(format!("cannot encode a tally: {error}")))?;
+    let tally = encode(&tally, "a tally")?;
     Ok(Credited { tally, bars })
 }
 

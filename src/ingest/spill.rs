@@ -234,11 +234,7 @@ fn encode_task(source: &SourceFile, parsed: &ParsedRows, count: u32) -> Result<V
         .into_iter()
         .enumerate()
         .filter_map(|(index, builder)| builder.map(|builder| (index, builder)))
-        .map(|(index, builder)| {
-            crate::format::encode(&builder.chunk)
-                .map(|bytes| (index, bytes))
-                .map_err(|error| Error::Internal(format!("cannot encode spilled events: {error}")))
-        })
+        .map(|(index, builder)| crate::format::encode(&builder.chunk, "spilled events").map(|bytes| (index, bytes)))
         .collect()
 }
 
@@ -444,13 +440,13 @@ mod tests {
                 Event { user: 0, channel: NO_CHANNEL_CODE, ..event },
             ],
         };
-        let bytes = crate::format::encode(&chunk).unwrap();
+        let bytes = crate::format::encode(&chunk, "a chunk").unwrap();
         assert_eq!(bytes, postcard::to_stdvec(&chunk).unwrap());
         let back: Chunk = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.events, chunk.events);
         assert_eq!(back.channels, chunk.channels);
         assert_eq!(back.users.get(1), "user-0000000000000000000042");
         let numbers = (u64::MAX, -1_i64, vec![7_u8; 40]);
-        assert_eq!(crate::format::encode(&numbers).unwrap(), postcard::to_stdvec(&numbers).unwrap());
+        assert_eq!(crate::format::encode(&numbers, "numbers").unwrap(), postcard::to_stdvec(&numbers).unwrap());
     }
 }

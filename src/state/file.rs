@@ -240,8 +240,7 @@ impl Credit {
 ///
 /// When the directory cannot be written.
 pub fn write_credit(target: &Path, credit: &Credit, config: &Config) -> Result<PathBuf> {
-    let bytes = crate::format::encode(&credit.tally)
-        .map_err(|error| Error::Internal(format!("cannot encode a credit: {error}")))?;
+    let bytes = crate::format::encode(&credit.tally, "a credit")?;
     let manifest = Manifest {
         format: CREDIT_KIND.to_owned(),
         format_version: STATE_FORMAT,
@@ -420,8 +419,7 @@ fn encode_body(state: &State, config: &Config, mode: Mode) -> Result<(Manifest, 
         log: state.log.clone(),
         starts: state.starts.clone(),
     };
-    let bytes =
-        crate::format::encode(&body).map_err(|error| Error::Internal(format!("cannot encode a state: {error}")))?;
+    let bytes = crate::format::encode(&body, "a state")?;
     let manifest = Manifest {
         format: STATE_KIND.to_owned(),
         format_version: STATE_FORMAT,

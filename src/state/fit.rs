@@ -8,6 +8,7 @@ use super::{Converting, State, converting_in};
 use crate::aggregate::{Aggregates, ChainCounts};
 use crate::config::Config;
 use crate::event_log::Dictionary;
+use crate::format::encode;
 use crate::models::incremental::{self, Feature, Incremental};
 use crate::models::{self, Hazard};
 use crate::report::Analysis;
@@ -180,8 +181,4 @@ pub(crate) fn fit_record(job: &Job, state: &State, incremental: Option<Increment
 /// The names of a dictionary, in code order.
 pub(crate) fn names(dictionary: &Dictionary) -> Vec<String> {
     dictionary.iter().map(str::to_owned).collect()
-}
-
-fn encode(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
-    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode {what}: {error}")))
 }

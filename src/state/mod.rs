@@ -24,8 +24,8 @@
 //! up like the state's. A run in memory keeps its log and journeys beside
 //! its state ([`State::collect`], [`Keep::Whole`]) for that pass; a bucketed
 //! run on one machine keeps a copy of its converting journeys, in memory
-//! within a share of its budget and on disk beyond ([`SpilledJourneys`]); `touchpath run --bucket K/N --fit` reads the
-//! bucket again.
+//! within a share of its budget and on disk beyond ([`SpilledJourneys`]);
+//! `touchpath run --bucket K/N --fit` reads the bucket again.
 //!
 //! Merging unites the dictionaries (sorted, so a code's order is its name's),
 //! renumbers codes, and adds. It is associative and commutative, with

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::remap::Codes;
+use crate::format::encode;
 use crate::hash::FastMap;
 use crate::ingest::spill::{for_frame_groups, read_frame, write_frame, write_frame_groups};
 use crate::models::incremental::{
@@ -42,7 +43,9 @@ const FRAMES_AT_ONCE: usize = 8;
 ///
 /// [`Error::Io`] when the file cannot be written.
 pub(super) fn write_bucket(path: &Path, purchases: &Purchases) -> Result<()> {
-    write_frame_groups(path, purchases.blocks(), FRAMES_AT_ONCE, |block| encode(&BucketFrame::of(block.patterns())))
+    write_frame_groups(path, purchases.blocks(), FRAMES_AT_ONCE, |block| {
+        encode(&BucketFrame::of(block.patterns()), "spilled patterns")
+    })
 }
 
 /// A frame of a bucket's file: the features its patterns use, each once
@@ -154,7 +157,7 @@ impl PatternShards {
                         frame
                             .shards(codes, numbers, path)?
                             .into_iter()
-                            .map(|coded| if coded.is_empty() { Ok(None) } else { encode(&coded).map(Some) })
+                            .map(|coded| (!coded.is_empty()).then(|| encode(&coded, "spilled patterns")).transpose())
                             .collect::<Result<Vec<_>>>()
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -240,10 +243,6 @@ fn merge_file(path: &Path) -> Result<ShardPatterns> {
         buffers.push(buffer);
     }
     Ok(PatternBuffer::merged(&buffers))
-}
-
-fn encode(value: &impl serde::Serialize) -> Result<Vec<u8>> {
-    crate::format::encode(value).map_err(|error| Error::Internal(format!("cannot encode spilled patterns: {error}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T> {

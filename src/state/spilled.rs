@@ -186,7 +186,7 @@ impl SpilledJourneys {
         // Chunks are cut and encoded in parallel, a group at a time.
         write_frame_groups(path, &chunks, CHUNKS_AT_ONCE, |users| {
             let chunk = slice(log, journeys, users.clone());
-            encode(&chunk).map_err(|error| Error::Internal(format!("cannot encode spilled journeys: {error}")))
+            encode(&chunk, "spilled journeys")
         })
     }
 
@@ -257,8 +257,7 @@ impl SpilledJourneys {
         }
         parts.into_par_iter().enumerate().filter(|(_, paths)| !paths.is_empty()).try_for_each(|(part, paths)| {
             let file = self.path_part(part);
-            let bytes = encode(&PathChunk { bucket, paths })
-                .map_err(|error| Error::Internal(format!("cannot encode spilled paths: {error}")))?;
+            let bytes = encode(&PathChunk { bucket, paths }, "spilled paths")?;
             let io = |error| Error::io(&file, error);
             let mut writer = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(io)?;
             write_frame(&mut writer, &bytes).map_err(io)
