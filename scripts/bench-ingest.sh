@@ -137,6 +137,7 @@ for name, label in [("budget-parquet", "the Parquet file"), ("budget-csv", "the 
         else:
             budgeted.append(f"| {label}, `--memory-budget {budget}` | failed | | | |")
 
+budgeted_csv = bool(runs("budget-csv")) and size(work / "csv" / "events.csv") is not None
 cpu = "unknown"
 for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
     if line.startswith("model name"):
@@ -159,7 +160,8 @@ table = "\n".join([
     "|---|---:|---|---:|---:|---:|",
     *lines,
     "",
-    f"Under a memory budget (one run each; the CSV file is {size(csv) or 0:.1f} GiB):",
+    "Under a memory budget (one run each" + (f"; the CSV file is {size(csv):.1f} GiB" if budgeted_csv else "")
+    + "):",
     "",
     "| run | wall s | peak GiB | rows | M events/s |",
     "|---|---:|---:|---:|---:|",
