@@ -476,10 +476,8 @@ pub fn merge_states(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
 ///
 /// Tallies that do not decode.
 pub fn merge_tallies(left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
-    let decode = |bytes: &[u8]| -> Result<Tally> {
-        postcard::from_bytes(bytes).map_err(|error| Error::Internal(format!("a tally does not decode: {error}")))
-    };
-    let merged = decode(left)?.merge(decode(right)?);
+    let (left, right): (Tally, Tally) = (decode(left, "a tally")?, decode(right, "a tally")?);
+    let merged = left.merge(right);
     encode(&merged, "a tally")
 }
 
@@ -670,8 +668,7 @@ impl Driver {
             let analysis = analysis.ok_or_else(|| Error::Internal("the models were not fitted".to_owned()))?;
             let mut tally = analysis.empty_tally();
             for bytes in tallies {
-                let part: Tally = postcard::from_bytes(bytes)
-                    .map_err(|error| Error::Internal(format!("a partition's tally does not decode: {error}")))?;
+                let part: Tally = decode(bytes, "a partition's tally")?;
                 tally = tally.merge(part);
             }
             put_medians(&mut state, &mut tally, medians)?;
