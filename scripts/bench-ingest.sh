@@ -127,6 +127,7 @@ for name, what in [("floor", "polars floor (`scripts/floor.py`)"), ("all", "`tou
     ratio = f"{min(ratios):.2f}–{max(ratios):.2f}×" if ratios and name != "floor" else "–"
     speed = f"{events / fastest[0] / 1e6:.2f}" if events else "–"
     lines.append(f"| {what} | {fastest[0]:.1f} | {every} | {max(run[1] for run in ok):.2f} | {ratio} | {speed} |")
+parquet, csv = work / "parquet" / "events.parquet", work / "csv" / "events.csv"
 budgeted = []
 for name, label in [("budget-parquet", "the Parquet file"), ("budget-csv", "the CSV file")]:
     for run in runs(name):
@@ -137,7 +138,6 @@ for name, label in [("budget-parquet", "the Parquet file"), ("budget-csv", "the 
         else:
             budgeted.append(f"| {label}, `--memory-budget {budget}` | failed | | | |")
 
-budgeted_csv = bool(runs("budget-csv")) and size(work / "csv" / "events.csv") is not None
 cpu = "unknown"
 for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
     if line.startswith("model name"):
@@ -145,7 +145,6 @@ for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
         break
 memory = int(re.search(r"MemTotal:\s+(\d+)", pathlib.Path("/proc/meminfo").read_text()).group(1)) / 2**20
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-parquet, csv = work / "parquet" / "events.parquet", work / "csv" / "events.csv"
 events = rows("all") or rows("rules")
 table = "\n".join([
     f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
@@ -160,8 +159,8 @@ table = "\n".join([
     "|---|---:|---|---:|---:|---:|",
     *lines,
     "",
-    "Under a memory budget (one run each" + (f"; the CSV file is {size(csv):.1f} GiB" if budgeted_csv else "")
-    + "):",
+    "Under a memory budget (one run each"
+    + (f"; the CSV file is {size(csv):.1f} GiB" if runs("budget-csv") and size(csv) else "") + "):",
     "",
     "| run | wall s | peak GiB | rows | M events/s |",
     "|---|---:|---:|---:|---:|",
