@@ -962,9 +962,10 @@ pub(crate) fn summarize(config: &Config, state: &State) -> Summary {
 
 /// How many buckets keep a run over `files` within `budget` bytes: the
 /// events a file holds are estimated (exactly from a Parquet footer, from
-/// the size of a CSV file), at [`BYTES_PER_EVENT`] each. A log that needs
-/// buckets at all is cut into buckets of at most [`EVENTS_PER_BUCKET`]
-/// events.
+/// the size of a CSV file); the log is read in memory, one bucket, when
+/// they fit the budget at [`IN_MEMORY_BYTES_PER_EVENT`] each, and in
+/// buckets planned at [`BYTES_PER_EVENT`] each otherwise, of at most
+/// [`EVENTS_PER_BUCKET`] events.
 ///
 /// # Errors
 ///
@@ -976,8 +977,11 @@ pub fn bucket_count(files: &[ingest::SourceFile], budget: u64) -> Result<u32> {
 
 /// [`bucket_count`] for a log of `events` events.
 fn buckets_for(events: u64, budget: u64) -> u32 {
+    if events.saturating_mul(IN_MEMORY_BYTES_PER_EVENT) <= budget {
+        return 1;
+    }
     let by_memory = events.saturating_mul(BYTES_PER_EVENT).div_ceil(budget.max(1));
-    let count = if by_memory > 1 { by_memory.max(events.div_ceil(EVENTS_PER_BUCKET)) } else { 1 };
+    let count = by_memory.max(events.div_ceil(EVENTS_PER_BUCKET));
     u32::try_from(count.clamp(1, u64::from(crate::bucket::MAX_BUCKETS))).unwrap_or(crate::bucket::MAX_BUCKETS)
 }
 
@@ -1006,12 +1010,22 @@ fn memory_total(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024).filter(|&bytes| bytes > 0)
 }
 
-/// Memory planned per event of the log. An in-memory run peaked at 2.6 GB
-/// for 10 million generated events (260 bytes each, the file's columns
-/// included); a bucketed run also holds the merged sums while it builds the
-/// next bucket, and the allocator keeps part of what reading the log freed,
-/// hence the margin (measured in `docs/performance.md`).
+/// Memory planned per event of a log read in buckets. Three buckets are
+/// at work at once (one read back, one built, one written and merged),
+/// beside the merged sums and the converting journeys held: the 67.2
+/// million-event file peaks at 2.6 GiB in nine buckets, far inside the
+/// plan, which is what keeps a small budget (1 GB: 31 buckets, 0.88 GiB)
+/// kept (`docs/performance.md`).
 pub const BYTES_PER_EVENT: u64 = 480;
+
+/// Memory planned per event of a log read whole, in memory: twice what
+/// runs with every model peaked at, 108 to 118 bytes an event (the file's
+/// chunks, the events, the journeys, every model's sums and `incremental`'s
+/// purchase patterns), on the peers' logs of 10.2 and 30.7 million events
+/// and the 67.2 million-event file of long journeys. A log that fits is
+/// not bucketed: reading it in memory took 0.82 times the wall time of four
+/// buckets at 30.7 million events (`docs/performance.md`).
+pub const IN_MEMORY_BYTES_PER_EVENT: u64 = 240;
 
 /// How long a run in memory keeps the memory it freed before the
 /// allocator gives it back to the system, in milliseconds (mimalloc's
@@ -1074,16 +1088,24 @@ mod tests {
     #[test]
     fn a_log_in_buckets_is_cut_into_buckets_of_bounded_size() {
         const GIB: u64 = 1 << 30;
-        // Within the budget: in memory, however many events.
+        // Within the budget at 240 bytes an event: in memory, however many
+        // events (53.6 M in 12 GiB).
         assert_eq!(buckets_for(20_000_000, 12 * GIB), 1);
+        assert_eq!(buckets_for(53_000_000, 12 * GIB), 1);
         assert_eq!(buckets_for(0, 1), 1);
+        let just_in = 12 * GIB / IN_MEMORY_BYTES_PER_EVENT;
+        assert_eq!(buckets_for(just_in, 12 * GIB), 1);
+        // One event more is planned at 480 bytes an event: just over 2
+        // budgets, 3 buckets, but buckets hold 2^23 events at most:
+        // 53.7 M / 8 388 608 = 6.4, so 7.
+        assert_eq!(buckets_for(just_in + 1, 12 * GIB), 7);
+        // Where the size asks for fewer buckets than the budget: 3.
+        assert_eq!(buckets_for(4_500_000, GIB), 3);
         // 67.2 M events at 480 bytes need 3 budgets of 12 GiB, but buckets
         // hold 2^23 events at most: 67.2 M / 8 388 608 = 8.01, so 9.
         assert_eq!(buckets_for(67_200_000, 12 * GIB), 9);
         // The budget asks for more buckets than the size does.
         assert_eq!(buckets_for(67_200_000, GIB), 31);
-        // 2^23 + 1 events, at twice a budget of their size: 2 buckets.
-        assert_eq!(buckets_for((1 << 23) + 1, ((1 << 23) + 1) * BYTES_PER_EVENT / 2), 2);
         assert_eq!(buckets_for(u64::MAX, 1), crate::bucket::MAX_BUCKETS);
     }
 }

@@ -428,7 +428,7 @@ fn a_csv_file_read_in_chunks_gives_the_bytes_of_one_read() {
 /// that are not UTF-8, rows of too many fields, quoted line breaks in the
 /// CSV file). Under a budget of 16 MB a file is read 4096 rows (or 256 KiB
 /// of CSV) at a time, chunks ending anywhere, mid-user included, in memory;
-/// under 4 MB in chunks too, and spilled into buckets: the same bytes.
+/// under 2 MB in chunks too, and spilled into buckets: the same bytes.
 fn read_in_chunks(format: &str) {
     let workspace = Workspace::new();
     let output = workspace
@@ -485,7 +485,7 @@ fn read_in_chunks(format: &str) {
     let (chunked, planned) = run("chunked", Some("16MB"));
     assert!(!planned, "one bucket");
     assert_same(&whole, &chunked, "read in chunks");
-    let (spilled, planned) = run("spilled", Some("4MB"));
+    let (spilled, planned) = run("spilled", Some("2MB"));
     assert!(planned, "several buckets");
     assert_same(&whole, &spilled, "read in chunks and spilled");
 }
