@@ -1014,12 +1014,12 @@ fn memory_total(meminfo: &str) -> Option<u64> {
 /// at work at once (one read back, one built, one written and merged),
 /// beside the merged sums and the converting journeys held: the 67.2
 /// million-event file peaks at 2.6 GiB in nine buckets, far inside the
-/// plan, which is what keeps a small budget (1 GB: 31 buckets, 0.88 GiB)
-/// kept (`docs/performance.md`).
+/// plan, and under a budget of 1 GB, in 31 buckets, at 0.88 GiB
+/// (`docs/performance.md`).
 pub const BYTES_PER_EVENT: u64 = 480;
 
 /// Memory planned per event of a log read whole, in memory: twice what
-/// runs with every model peaked at, 108 to 118 bytes an event (the file's
+/// runs with every model peaked at, 108 to 121 bytes an event (the file's
 /// chunks, the events, the journeys, every model's sums and `incremental`'s
 /// purchase patterns), on the peers' logs of 10.2 and 30.7 million events
 /// and the 67.2 million-event file of long journeys. A log that fits is
@@ -1089,7 +1089,7 @@ mod tests {
     fn a_log_in_buckets_is_cut_into_buckets_of_bounded_size() {
         const GIB: u64 = 1 << 30;
         // Within the budget at 240 bytes an event: in memory, however many
-        // events (53.6 M in 12 GiB).
+        // events (53.7 M in 12 GiB).
         assert_eq!(buckets_for(20_000_000, 12 * GIB), 1);
         assert_eq!(buckets_for(53_000_000, 12 * GIB), 1);
         assert_eq!(buckets_for(0, 1), 1);
